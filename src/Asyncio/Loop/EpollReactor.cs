@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Asyncio;
+
+// The Linux reactor: epoll on the loop thread, with an eventfd for thread-safe wake-ups.
+//
+// Level-triggered, because the loop asks "what is ready now" once per iteration and a callback that
+// reads only part of the available data must be told again on the next iteration; edge-triggering
+// would push that bookkeeping onto every reader. The waiting call is epoll_pwait2, whose timeout is a
+// timespec in nanoseconds, so a timer is late only by the kernel's timer slack (50 us by default)
+// instead of by up to a millisecond as with epoll_wait's integer milliseconds; kernels before 5.11
+// lack it and get epoll_wait with the timeout rounded up (never early).
+
+internal sealed unsafe partial class EpollReactor : IReactor
+{
+    const int EPOLL_CTL_ADD = 1;
+    const uint EPOLLIN = 0x001;
+    const int EFD_CLOEXEC = 0x80000, EFD_NONBLOCK = 0x800, EPOLL_CLOEXEC = 0x80000;
+    const int EINTR = 4, ENOSYS = 38;
+    const ulong WakeToken = ulong.MaxValue;
+    const int MaxEvents = 256;
+
+    readonly int _epfd;
+    readonly int _eventfd;
+    readonly byte[] _events;
+    static bool s_noPwait2;
+    static readonly bool s_packed = RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.X86;
+    static readonly int s_eventSize = s_packed ? 12 : 16;
+    bool _disposed;
+
+    public static bool IsSupported => OperatingSystem.IsLinux();
+
+    public EpollReactor()
+    {
+        _epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (_epfd < 0) throw new InvalidOperationException($"epoll_create1 failed (errno {Marshal.GetLastPInvokeError()}).");
+        _eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (_eventfd < 0) { close(_epfd); throw new InvalidOperationException($"eventfd failed (errno {Marshal.GetLastPInvokeError()})."); }
+        Ctl(EPOLL_CTL_ADD, _eventfd, EPOLLIN, WakeToken);
+        _events = GC.AllocateArray<byte>(MaxEvents * s_eventSize, pinned: true);
+    }
+
+    public bool HasRegistrations => false;
+
+    void Ctl(int op, int fd, uint events, ulong data)
+    {
+        byte* ev = stackalloc byte[16];
+        *(uint*)ev = events;
+        *(ulong*)(ev + (s_packed ? 4 : 8)) = data;
+        if (epoll_ctl(_epfd, op, fd, ev) != 0)
+            throw new InvalidOperationException($"epoll_ctl failed (errno {Marshal.GetLastPInvokeError()}).");
+    }
+
+    public void Poll(long timeoutTicks)
+    {
+        int n;
+        fixed (byte* events = _events)
+        {
+            while (true)
+            {
+                if (!s_noPwait2)
+                {
+                    Timespec ts;
+                    Timespec* pts = null;
+                    if (timeoutTicks >= 0)
+                    {
+                        // Round up so that the wait never ends before the deadline.
+                        Int128 ns128 = ((Int128)timeoutTicks * 1_000_000_000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency;
+                        long ns = ns128 > long.MaxValue / 2 ? long.MaxValue / 2 : (long)ns128;
+                        ts.tv_sec = ns / 1_000_000_000;
+                        ts.tv_nsec = ns % 1_000_000_000;
+                        pts = &ts;
+                    }
+                    n = epoll_pwait2(_epfd, events, MaxEvents, pts, null);
+                    if (n < 0 && Marshal.GetLastPInvokeError() == ENOSYS) { s_noPwait2 = true; continue; }
+                }
+                else
+                {
+                    int ms = timeoutTicks < 0 ? -1 : (int)Math.Min(int.MaxValue, (timeoutTicks * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency);
+                    n = epoll_wait(_epfd, events, MaxEvents, ms);
+                }
+                if (n >= 0) break;
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == EINTR) { if (timeoutTicks == 0) return; continue; }
+                throw new InvalidOperationException($"epoll wait failed (errno {errno}).");
+            }
+            for (int i = 0; i < n; i++)
+            {
+                byte* ev = events + i * s_eventSize;
+                ulong data = *(ulong*)(ev + (s_packed ? 4 : 8));
+                if (data == WakeToken)
+                {
+                    ulong value;
+                    read(_eventfd, &value, 8);
+                }
+            }
+        }
+    }
+
+    public void Wake()
+    {
+        ulong one = 1;
+        write(_eventfd, &one, 8);
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        close(_eventfd);
+        close(_epfd);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct Timespec { public long tv_sec; public long tv_nsec; }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_pwait2(int epfd, byte* events, int maxevents, Timespec* timeout, void* sigmask);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint read(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint write(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+}

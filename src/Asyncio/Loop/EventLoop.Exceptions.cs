@@ -1,0 +1,60 @@
+using System.Diagnostics;
+
+namespace Asyncio;
+
+public sealed partial class EventLoop
+{
+    Action<EventLoop, ExceptionContext>? _exceptionHandler;
+
+    /// <summary>
+    /// Sets the handler for errors that no coroutine can receive (a callback that threw, a task whose
+    /// exception was never retrieved); <see langword="null"/> restores the default, which writes to the
+    /// standard error and keeps the loop running. asyncio's <c>set_exception_handler</c>.
+    /// </summary>
+    public void SetExceptionHandler(Action<EventLoop, ExceptionContext>? handler) => _exceptionHandler = handler;
+
+    /// <summary>The handler set by <see cref="SetExceptionHandler"/>, or <see langword="null"/> for the default.</summary>
+    public Action<EventLoop, ExceptionContext>? GetExceptionHandler() => _exceptionHandler;
+
+    /// <summary>
+    /// Reports an error to the exception handler; asyncio's <c>call_exception_handler</c>. An exception
+    /// thrown by a custom handler is reported by the default one instead of escaping.
+    /// </summary>
+    public void CallExceptionHandler(ExceptionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var handler = _exceptionHandler;
+        if (handler == null)
+        {
+            DefaultExceptionHandler(context);
+            return;
+        }
+        try
+        {
+            handler(this, context);
+        }
+        catch (Exception e)
+        {
+            DefaultExceptionHandler(new ExceptionContext("Unhandled error in the exception handler", e));
+            DefaultExceptionHandler(context);
+        }
+    }
+
+    /// <summary>The default exception handler: writes the context to the standard error.</summary>
+    public void DefaultExceptionHandler(ExceptionContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        try { Console.Error.WriteLine(context.ToString()); }
+        catch (IOException) { }
+    }
+
+    void ReportCallbackException(Exception e, Delegate callback) =>
+        CallExceptionHandler(new ExceptionContext("Exception in callback", e) { Callback = callback, Task = _current.Task });
+
+    void ReportSlowCallback(Delegate callback, AioTask? task, long ticks)
+    {
+        double seconds = (double)ticks / Stopwatch.Frequency;
+        string what = task != null ? $"task {task.Name}" : $"callback {callback.Method.DeclaringType?.Name}.{callback.Method.Name}";
+        DefaultExceptionHandler(new ExceptionContext($"Executing {what} took {seconds:F3} seconds"));
+    }
+}

@@ -1,0 +1,123 @@
+namespace Asyncio;
+
+public sealed partial class EventLoop
+{
+    TaskScheduler _defaultExecutor;
+    int _externalPending;          // executor work not yet reported back (holds virtual time)
+    Future? _executorDrained;
+
+    /// <summary>
+    /// Sets the scheduler that <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/> and
+    /// <see cref="Aio.ToThread{T}(Func{T})"/> use when none is given; asyncio's <c>set_default_executor</c>.
+    /// The default is <see cref="TaskScheduler.Default"/>, the thread pool.
+    /// </summary>
+    public void SetDefaultExecutor(TaskScheduler executor)
+    {
+        ArgumentNullException.ThrowIfNull(executor);
+        CheckThread(nameof(SetDefaultExecutor));
+        _defaultExecutor = executor;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="func"/> on <paramref name="executor"/> (the default executor when
+    /// <see langword="null"/>) and returns a future of its result, completed on the loop; asyncio's
+    /// <c>run_in_executor</c>. Cancelling the future does not stop the function, as in asyncio.
+    /// </summary>
+    public Future<T> RunInExecutor<T>(TaskScheduler? executor, Func<T> func)
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        CheckThread(nameof(RunInExecutor));
+        CheckNotClosed();
+        var future = new Future<T>(this);
+        Interlocked.Increment(ref _externalPending);
+        Task.Factory.StartNew(static o =>
+        {
+            var (loop, f, fn) = ((EventLoop, Future<T>, Func<T>))o!;
+            Action<object?> report;
+            object? arg;
+            try
+            {
+                arg = fn();
+                report = o2 => { if (!f.IsDone) f.SetResult((T)o2!); };
+            }
+            catch (Exception e)
+            {
+                arg = e;
+                report = o2 => { if (!f.IsDone) f.SetException((Exception)o2!); };
+            }
+            loop.ReportFromExecutor(report, arg);
+        }, (this, future, func), CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor ?? _defaultExecutor);
+        return future;
+    }
+
+    /// <summary>Runs <paramref name="action"/> on <paramref name="executor"/>; see <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>.</summary>
+    public Future RunInExecutor(TaskScheduler? executor, Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        var typed = RunInExecutor<bool>(executor, () => { action(); return true; });
+        return typed;
+    }
+
+    void ReportFromExecutor(Action<object?> report, object? arg)
+    {
+        // Post first, then release the clock: virtual time never sees a moment with neither.
+        Post(report, arg, null, throwIfClosed: false);
+        if (Interlocked.Decrement(ref _externalPending) == 0)
+            Post(static o => ((EventLoop)o!).CheckExecutorDrained(), this, null, throwIfClosed: false);
+    }
+
+    void CheckExecutorDrained()
+    {
+        if (_externalPending == 0 && _executorDrained is { IsDone: false } f) f.SetResult();
+    }
+
+    /// <summary>
+    /// Returns a future that completes once every function handed to the executor has finished;
+    /// asyncio's <c>shutdown_default_executor()</c> (the thread pool itself is shared and is not shut down).
+    /// </summary>
+    public Future ShutdownDefaultExecutor()
+    {
+        CheckThread(nameof(ShutdownDefaultExecutor));
+        var f = new Future(this);
+        if (Volatile.Read(ref _externalPending) == 0) f.SetResult();
+        else _executorDrained = f;
+        return f;
+    }
+
+    /// <summary>
+    /// Submits <paramref name="coroutine"/> to this loop from any thread and returns a <see cref="Task{TResult}"/>
+    /// that the calling thread can wait on; asyncio's <c>run_coroutine_threadsafe</c>. Cancelling
+    /// <paramref name="cancellationToken"/> cancels the task in the loop. Do not block on the result from
+    /// the loop's own thread: the loop could not run the task.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    public Task<T> RunCoroutineThreadsafe<T>(Func<Task<T>> coroutine, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        CallSoonThreadsafe(() =>
+        {
+            var task = CreateTask(coroutine);
+            task.AddDoneCallback(f =>
+            {
+                var t = (AioTask<T>)f;
+                if (t.IsCancelled) tcs.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : default);
+                else if (t.ExceptionCore != null) tcs.TrySetException(t.ExceptionCore);
+                else tcs.TrySetResult(t.Result);
+            });
+            if (cancellationToken.CanBeCanceled)
+            {
+                var reg = cancellationToken.Register(() => { try { CallSoonThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
+                task.AddDoneCallback(_ => reg.Dispose());
+            }
+        });
+        return tcs.Task;
+    }
+
+    /// <summary>Submits a coroutine without a result; see <see cref="RunCoroutineThreadsafe{T}(Func{Task{T}}, CancellationToken)"/>.</summary>
+    public Task RunCoroutineThreadsafe(Func<Task> coroutine, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return RunCoroutineThreadsafe<bool>(async () => { await coroutine().ConfigureAwait(true); return true; }, cancellationToken);
+    }
+}

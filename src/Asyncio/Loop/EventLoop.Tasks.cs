@@ -1,0 +1,93 @@
+namespace Asyncio;
+
+public sealed partial class EventLoop
+{
+    long _taskIds;
+    AioTask? _firstLive;
+    int _liveCount;
+
+    /// <summary>Creates a pending future bound to this loop; asyncio's <c>create_future()</c>.</summary>
+    public Future CreateFuture() => new(this);
+
+    /// <summary>Creates a pending future with a value, bound to this loop.</summary>
+    public Future<T> CreateFuture<T>() => new(this);
+
+    /// <summary>
+    /// Wraps <paramref name="coroutine"/> in a task and schedules it; asyncio's <c>create_task()</c>. The
+    /// coroutine starts on a later iteration, or at once, up to its first suspension, when
+    /// <see cref="EagerTasks"/> is on. Loop thread only.
+    /// </summary>
+    /// <param name="coroutine">The coroutine function: an async method or lambda returning <see cref="Task"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    public AioTask CreateTask(Func<Task> coroutine, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new AioTask(this, coroutine, name));
+    }
+
+    /// <summary>Wraps a coroutine with a result in a task and schedules it; see <see cref="CreateTask(Func{Task}, string?)"/>.</summary>
+    public AioTask<T> CreateTask<T>(Func<Task<T>> coroutine, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new AioTask<T>(this, coroutine, name));
+    }
+
+    TTask Schedule<TTask>(TTask task) where TTask : AioTask
+    {
+        CheckThread(nameof(CreateTask));
+        CheckNotClosed();
+        task.NextLive = _firstLive;
+        if (_firstLive != null) _firstLive.PrevLive = task;
+        _firstLive = task;
+        _liveCount++;
+        if (EagerTasks && IsLoopThread) RunInScope(task.Scope, AioTask.s_start, task);
+        else _ready.Enqueue(AioTask.s_start, task, task.Scope, ReadyFlags.None);
+        return task;
+    }
+
+    internal long NextTaskId() => ++_taskIds;
+
+    internal void TaskEnded(AioTask task)
+    {
+        if (task.PrevLive == null && !ReferenceEquals(_firstLive, task)) return;
+        if (task.PrevLive != null) task.PrevLive.NextLive = task.NextLive;
+        else _firstLive = task.NextLive;
+        if (task.NextLive != null) task.NextLive.PrevLive = task.PrevLive;
+        task.PrevLive = task.NextLive = null;
+        _liveCount--;
+    }
+
+    /// <summary>Runs <paramref name="action"/> now with <paramref name="scope"/> as the current scope, then restores the previous one.</summary>
+    internal void RunInScope(CancelScope scope, Action<object?> action, object? state)
+    {
+        var previous = _current;
+        _current = scope;
+        SynchronizationContext.SetSynchronizationContext(scope);
+        try { action(state); }
+        finally
+        {
+            _current = previous;
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+    }
+
+    /// <summary>Makes <paramref name="scope"/> current and returns the previous scope (for scopes entered by code, such as timeouts).</summary>
+    internal CancelScope EnterScope(CancelScope scope)
+    {
+        var previous = _current;
+        _current = scope;
+        SynchronizationContext.SetSynchronizationContext(scope);
+        return previous;
+    }
+
+    /// <summary>The task whose code is running now, or <see langword="null"/> in a plain callback; asyncio's <c>current_task()</c>.</summary>
+    public AioTask? CurrentTask => _current.Task;
+
+    /// <summary>The tasks of this loop that are not done yet; asyncio's <c>all_tasks()</c>.</summary>
+    public IReadOnlyList<AioTask> AllTasks()
+    {
+        var list = new List<AioTask>(_liveCount);
+        for (var t = _firstLive; t != null; t = t.NextLive) list.Add(t);
+        return list;
+    }
+}

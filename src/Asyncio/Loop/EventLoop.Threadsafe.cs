@@ -1,0 +1,91 @@
+namespace Asyncio;
+
+public sealed partial class EventLoop
+{
+    // Thread-safe callbacks arrive in _threadsafeIncoming under _threadsafeLock and are moved to the ready
+    // queue by the loop, once per iteration. The wake-up handshake avoids a system call per post:
+    //   loop:   _blocked = 1; full fence; if (_threadsafeCount != 0) do not block; poll; _blocked = 0
+    //   poster: add item; _threadsafeCount = n (Interlocked, a full fence); if (_blocked) wake once
+    // Both sides write then fence then read, so at least one of them sees the other: either the loop
+    // sees the item and does not block, or the poster sees the loop blocked and wakes it.
+    readonly object _threadsafeLock = new();
+    List<ReadyItem> _threadsafeIncoming = new();
+    List<ReadyItem> _threadsafeDraining = new();
+    int _threadsafeCount;
+    int _blocked;
+    int _wakeSignalled;
+
+    /// <summary>
+    /// Schedules <paramref name="callback"/> from any thread and wakes the loop if it is waiting;
+    /// asyncio's <c>call_soon_threadsafe</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    public void CallSoonThreadsafe(Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        Post(s_invokeAction, callback, null, throwIfClosed: true);
+    }
+
+    /// <summary>Schedules <paramref name="callback"/> with <paramref name="state"/> from any thread; see <see cref="CallSoonThreadsafe(Action)"/>.</summary>
+    public void CallSoonThreadsafe(Action<object?> callback, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        Post(callback, state, null, throwIfClosed: true);
+    }
+
+    /// <summary>A continuation posted to a scope's synchronisation context (any thread).</summary>
+    internal void PostFromContext(SendOrPostCallback d, object? state, CancelScope scope)
+    {
+        if (_state == LoopState.Running && IsLoopThread)
+        {
+            _ready.Enqueue(s_runPosted, new PostedCallback(d, state), scope, ReadyFlags.None);
+            return;
+        }
+        // A continuation that arrives after the loop closed has nowhere to run: it is dropped.
+        Post(s_runPosted, new PostedCallback(d, state), scope, throwIfClosed: false);
+    }
+
+    /// <summary>The loop's own scope, for internal posts that belong to no task.</summary>
+    internal CancelScope RootScope => _rootScope;
+
+    sealed class PostedCallback(SendOrPostCallback d, object? state)
+    {
+        public readonly SendOrPostCallback D = d;
+        public readonly object? State = state;
+    }
+
+    static readonly Action<object?> s_runPosted = static o =>
+    {
+        var p = (PostedCallback)o!;
+        p.D(p.State);
+    };
+
+    void Post(Action<object?> callback, object? state, CancelScope? scope, bool throwIfClosed)
+    {
+        lock (_threadsafeLock)
+        {
+            if (_state == LoopState.Closed)
+            {
+                if (throwIfClosed) throw new InvalidOperationException("The event loop is closed.");
+                return;
+            }
+            _threadsafeIncoming.Add(new ReadyItem { Callback = callback, State = state, Scope = scope ?? _rootScope });
+            Interlocked.Exchange(ref _threadsafeCount, _threadsafeIncoming.Count);
+        }
+        if (Volatile.Read(ref _blocked) != 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0) _reactor.Wake();
+    }
+
+    void DrainThreadsafe()
+    {
+        List<ReadyItem> items;
+        lock (_threadsafeLock)
+        {
+            items = _threadsafeIncoming;
+            _threadsafeIncoming = _threadsafeDraining;
+            _threadsafeDraining = items;
+            Interlocked.Exchange(ref _threadsafeCount, 0);
+        }
+        foreach (var item in items) _ready.Enqueue(item.Callback, item.State, item.Scope, item.Flags);
+        items.Clear();
+    }
+}

@@ -1,0 +1,271 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+
+namespace Asyncio;
+
+public sealed partial class EventLoop
+{
+    long _virtualNow;
+    readonly long _autojumpTicks;
+    readonly List<TimerSlot> _scanBuffer = new();
+
+    /// <summary>
+    /// The loop's clock in seconds; asyncio's <c>loop.time()</c>. Monotonic (the system's monotonic clock),
+    /// or virtual time starting at zero when the loop runs on <see cref="LoopOptions.VirtualTime"/>.
+    /// </summary>
+    public double Time() => TicksToSeconds(NowTicks());
+
+    /// <summary>The loop's clock as a <see cref="System.TimeProvider"/>: timestamps follow <see cref="Time"/>
+    /// and timers are loop timers, so <c>Task.Delay(t, loop.TimeProvider)</c> and <see cref="PeriodicTimer"/>
+    /// follow virtual time too. Timer callbacks run on the loop thread.</summary>
+    public TimeProvider TimeProvider { get; }
+
+    /// <summary>The loop clock in <see cref="Stopwatch"/> ticks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal long NowTicks() => IsVirtualTime ? Volatile.Read(ref _virtualNow) : Stopwatch.GetTimestamp();
+
+    internal double TicksToSeconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+
+    /// <summary>Converts a delay in seconds to ticks, rounding up so that a timer is never early.</summary>
+    internal static long DelayToTicks(double seconds, string paramName)
+    {
+        if (double.IsNaN(seconds)) throw new ArgumentException("A delay cannot be NaN.", paramName);
+        if (seconds <= 0) return 0;
+        double ticks = Math.Ceiling(seconds * Stopwatch.Frequency);
+        return ticks >= long.MaxValue / 4 ? long.MaxValue / 4 : (long)ticks;
+    }
+
+    internal static long DelayToTicks(TimeSpan delay)
+    {
+        if (delay <= TimeSpan.Zero) return 0;
+        if (delay == System.Threading.Timeout.InfiniteTimeSpan) return long.MaxValue / 4;
+        Int128 t = ((Int128)delay.Ticks * Stopwatch.Frequency + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
+        return t >= long.MaxValue / 4 ? long.MaxValue / 4 : (long)t;
+    }
+
+    internal long WhenToTicks(double when, string paramName)
+    {
+        if (double.IsNaN(when)) throw new ArgumentException("A deadline cannot be NaN.", paramName);
+        double ticks = Math.Ceiling(when * Stopwatch.Frequency);
+        if (ticks >= long.MaxValue / 4) return long.MaxValue / 4;
+        if (ticks <= long.MinValue / 4) return long.MinValue / 4;
+        return (long)ticks;
+    }
+
+    internal static long AddTicks(long now, long delay) => delay >= long.MaxValue / 4 - now ? long.MaxValue / 4 : now + delay;
+
+    // ---- handle timers ----
+
+    /// <summary>
+    /// Schedules <paramref name="callback"/> to run <paramref name="delay"/> seconds from now; asyncio's
+    /// <c>call_later</c>. It runs once <see cref="Time"/> has reached the deadline, never before; timers
+    /// with the same deadline run in the order they were scheduled. Loop thread only.
+    /// </summary>
+    public TimerHandle CallLater(double delay, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return CallLater(delay, s_invokeAction, callback);
+    }
+
+    /// <summary>Schedules <paramref name="callback"/> after <paramref name="delay"/>; see <see cref="CallLater(double, Action)"/>.</summary>
+    public TimerHandle CallLater(TimeSpan delay, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return AddTimer(s_invokeAction, callback, DelayToTicks(delay), relative: true);
+    }
+
+    /// <summary>Schedules <paramref name="callback"/> with <paramref name="state"/> after <paramref name="delay"/> seconds.</summary>
+    public TimerHandle CallLater(double delay, Action<object?> callback, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return AddTimer(callback, state, DelayToTicks(delay, nameof(delay)), relative: true);
+    }
+
+    /// <summary>
+    /// Schedules <paramref name="callback"/> to run when <see cref="Time"/> reaches <paramref name="when"/>;
+    /// asyncio's <c>call_at</c>. Loop thread only.
+    /// </summary>
+    public TimerHandle CallAt(double when, Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return CallAt(when, s_invokeAction, callback);
+    }
+
+    /// <summary>Schedules <paramref name="callback"/> with <paramref name="state"/> at loop time <paramref name="when"/>.</summary>
+    public TimerHandle CallAt(double when, Action<object?> callback, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return AddTimer(callback, state, WhenToTicks(when, nameof(when)), relative: false);
+    }
+
+    TimerHandle AddTimer(Action<object?> callback, object? state, long ticks, bool relative)
+    {
+        CheckThread(relative ? nameof(CallLater) : nameof(CallAt));
+        CheckNotClosed();
+        return new TimerHandle(ScheduleTimerEntry(callback, state, ticks, relative));
+    }
+
+    internal TimerEntry ScheduleTimerEntry(Action<object?> callback, object? state, long ticks, bool relative)
+    {
+        long due = relative ? AddTicks(NowTicks(), ticks) : ticks;
+        var entry = new TimerEntry(this, callback, state, due) { Queued = true };
+        _timers.Add(due, ++_seq, entry, null, 0, relative ? ticks : -1);
+        return entry;
+    }
+
+    internal void CancelTimer(TimerEntry entry)
+    {
+        if (entry.Cancelled) return;
+        CheckThread(nameof(TimerHandle.Cancel));
+        entry.Cancelled = true;
+        entry.Callback = null;
+        entry.State = null;
+        if (entry.Queued)
+        {
+            entry.Queued = false;
+            _timers.NoteEntryCancelled();
+        }
+    }
+
+    /// <summary>Timers held, cancelled ones not yet dropped included (tests of compaction).</summary>
+    internal int TimerSlotsHeld => _timers.HeldCount;
+
+    // ---- sleeps ----
+
+    readonly SleepSource _sleepSource;
+    short _sleepToken;
+    long _stashedDue, _stashedLane;
+    string? _resumeMessage;
+
+    /// <summary>Called by <see cref="SleepAwaitable.GetAwaiter"/>: remembers the deadline for the OnCompleted that follows.</summary>
+    internal ValueTaskAwaiter PrepareSleep(long due, long laneKey)
+    {
+        _stashedDue = due;
+        _stashedLane = laneKey;
+        return new ValueTask(_sleepSource, ++_sleepToken).GetAwaiter();
+    }
+
+    void RegisterSleep(Action<object?> cont, object? state)
+    {
+        var scope = _current;
+        if (MustCancelCount != 0 && scope.TryConsumeCancel(out var message))
+        {
+            EnqueueCancelledResume(cont, state, scope, message);
+            return;
+        }
+        long due = _stashedDue;
+        if (_stashedLane == 0)
+        {
+            // Sleep(0): yield exactly one iteration.
+            _ready.Enqueue(cont, state, scope, ReadyFlags.Resume);
+            return;
+        }
+        int kind = _timers.KindOf(cont);
+        if (kind < 0)
+        {
+            state = new ContinuationBox(cont, state);
+            cont = ContinuationBox.Run;
+            kind = _timers.KindOf(cont);
+        }
+        int seq = ++_seq;
+        scope.AddSleep(seq, cont, state);
+        _timers.Add(due, seq, state, scope, kind, _stashedLane);
+    }
+
+    internal void CancelSleep(int seq, Action<object?> cont, object? state, CancelScope scope, string? message)
+    {
+        _timers.CancelSleep(seq);
+        EnqueueCancelledResume(cont, state, scope, message);
+    }
+
+    internal void CancelSleepsOf(CancelScope scope, string? message)
+    {
+        _scanBuffer.Clear();
+        _timers.TakeSleepsOf(scope, _scanBuffer);
+        foreach (var slot in _scanBuffer)
+        {
+            scope.SleepCancelledByScan(slot.Seq);
+            EnqueueCancelledResume(_timers.ContinuationOf(slot.Kind), slot.State, scope, message);
+        }
+        _scanBuffer.Clear();
+    }
+
+    void EnqueueCancelledResume(Action<object?> cont, object? state, CancelScope scope, string? message) =>
+        _ready.Enqueue(CancelledResume.Run, new CancelledResume(cont, state, message), scope, ReadyFlags.Resume | ReadyFlags.Cancelled);
+
+    /// <summary>A resumption that carries a cancellation message to the awaiter's GetResult.</summary>
+    sealed class CancelledResume(Action<object?> cont, object? state, string? message)
+    {
+        public static readonly Action<object?> Run = static o =>
+        {
+            var r = (CancelledResume)o!;
+            var loop = t_running!;
+            loop._resumeMessage = r.Message;
+            r.Cont(r.State);
+        };
+        public readonly Action<object?> Cont = cont;
+        public readonly object? State = state;
+        public readonly string? Message = message;
+    }
+
+    /// <summary>A continuation kept with its state when the timer's continuation table is full.</summary>
+    sealed class ContinuationBox(Action<object?> cont, object? state)
+    {
+        public static readonly Action<object?> Run = static o =>
+        {
+            var b = (ContinuationBox)o!;
+            b._cont(b._state);
+        };
+        readonly Action<object?> _cont = cont;
+        readonly object? _state = state;
+    }
+
+    /// <summary>
+    /// Ends a sleep: throws <see cref="CancelledError"/> if the resumption carries a cancellation, or if the
+    /// scope was cancelled after the timer fired but before the awaiter resumed.
+    /// </summary>
+    void CompleteSleep()
+    {
+        var flags = _resumeFlags;
+        _resumeFlags = ReadyFlags.None;
+        if ((flags & ReadyFlags.Cancelled) != 0)
+        {
+            var msg = _resumeMessage;
+            _resumeMessage = null;
+            throw new CancelledError(msg);
+        }
+        if ((flags & ReadyFlags.Resume) != 0 && MustCancelCount != 0 && _current.TryConsumeCancel(out var message))
+            throw new CancelledError(message);
+    }
+
+    /// <summary>The one value-task source behind every sleep of this loop.</summary>
+    /// <remarks>
+    /// A sleep has no object of its own: its deadline travels from <see cref="PrepareSleep"/> to
+    /// <see cref="OnCompleted"/> through the loop (the two calls are adjacent in every await), and its
+    /// outcome travels from the loop to <see cref="GetResult"/> through the flags of the callback that
+    /// resumes it (<c>GetResult</c> is the first thing a resumed awaiter calls). The token catches a
+    /// sleep awaited out of order.
+    /// </remarks>
+    sealed class SleepSource(EventLoop loop) : IValueTaskSource
+    {
+        public ValueTaskSourceStatus GetStatus(short token)
+        {
+            var flags = loop._resumeFlags;
+            if ((flags & ReadyFlags.Resume) == 0) return ValueTaskSourceStatus.Pending;
+            return (flags & ReadyFlags.Cancelled) != 0 ? ValueTaskSourceStatus.Canceled : ValueTaskSourceStatus.Succeeded;
+        }
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        {
+            loop.CheckAwaitThread();
+            if (token != loop._sleepToken)
+                throw new InvalidOperationException("A Sleep must be awaited where it is created; another Sleep was started in between.");
+            if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
+                FlowingContinuation.Wrap(ref continuation, ref state);
+            loop.RegisterSleep(continuation, state);
+        }
+
+        public void GetResult(short token) => loop.CompleteSleep();
+    }
+}

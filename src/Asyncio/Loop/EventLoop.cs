@@ -1,0 +1,493 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace Asyncio;
+
+/// <summary>
+/// The event loop: one thread that runs callbacks, resumes awaiting coroutines, fires timers and waits
+/// for I/O; asyncio's <c>AbstractEventLoop</c>.
+/// </summary>
+/// <remarks>
+/// <para>Every continuation of code running in the loop comes back to the loop's thread: awaits of loop
+/// primitives resume through the ready queue, and foreign awaits (<see cref="Task.Delay(int)"/>,
+/// <c>HttpClient</c>) through the loop's <see cref="SynchronizationContext"/>. Code therefore interleaves
+/// only at <c>await</c>, as in asyncio.</para>
+/// <para>Thread affinity: while the loop runs, its methods may be called only from its thread, and throw
+/// <see cref="InvalidOperationException"/> elsewhere; <see cref="CallSoonThreadsafe(Action)"/> and
+/// <see cref="RunCoroutineThreadsafe{T}(Func{Task{T}}, CancellationToken)"/> are the thread-safe entry points.</para>
+/// <para>Most programs never touch the loop directly: <see cref="Aio.Run(Func{Task}, LoopOptions?)"/>
+/// creates one, runs the main coroutine and closes it.</para>
+/// </remarks>
+public sealed partial class EventLoop : IDisposable
+{
+    [ThreadStatic] static EventLoop? t_running;
+
+    readonly ReadyQueue _ready = new();
+    readonly TimerQueue _timers = new();
+    readonly IReactor _reactor;
+    readonly CancelScope _rootScope;
+    readonly Random? _shuffle;
+
+    enum LoopState : byte { Idle, Running, Closed }
+    LoopState _state;
+    bool _stopping;
+    int _threadId;                 // the thread running the loop; 0 when it is not running
+    CancelScope _current;          // the scope of the code running now
+    ReadyFlags _resumeFlags;       // flags of the callback running now (read by sleep awaiters)
+    int _seq;                      // timer sequence numbers
+    int _busyCallbacks;            // callbacks run since the reactor was last polled
+
+    /// <summary>Scopes holding a "must cancel" mark; lets awaits skip the scope walk when zero.</summary>
+    internal int MustCancelCount;
+
+    /// <summary>Callbacks run between reactor polls while work is ready (I/O is checked at least this often).</summary>
+    const int PollEvery = 64;
+
+    /// <summary>Creates an event loop with the given options (defaults when <see langword="null"/>).</summary>
+    public EventLoop(LoopOptions? options = null)
+    {
+        options ??= new LoopOptions();
+        IsVirtualTime = options.VirtualTime;
+        _autojumpTicks = options.AutojumpThreshold.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+        Debug = options.Debug;
+        SlowCallbackDuration = options.SlowCallbackDuration;
+        EagerTasks = options.EagerTasks;
+        if (options.ScheduleSeed is int seed) _shuffle = new Random(seed);
+        _reactor = !options.PortableReactor && EpollReactor.IsSupported ? new EpollReactor() : new PortableReactor();
+        _rootScope = new CancelScope(this, null, null);
+        _current = _rootScope;
+        _defaultExecutor = TaskScheduler.Default;
+        TimeProvider = new LoopTimeProvider(this);
+        _sleepSource = new SleepSource(this);
+    }
+
+    // ---- the running loop ----
+
+    /// <summary>The loop running on the calling thread; asyncio's <c>get_running_loop()</c>.</summary>
+    /// <exception cref="InvalidOperationException">No loop is running on this thread.</exception>
+    public static EventLoop GetRunningLoop() => t_running ?? ThrowNoRunningLoop();
+
+    /// <summary>The loop running on the calling thread, or <see langword="null"/> when there is none.</summary>
+    public static EventLoop? TryGetRunningLoop() => t_running;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static EventLoop ThrowNoRunningLoop() =>
+        throw new InvalidOperationException(
+            "No event loop is running on this thread. Start one with Aio.Run(main), or call loop APIs from code that the loop runs.");
+
+    /// <summary>Whether the loop is running (inside <see cref="RunForever"/> or <see cref="RunUntilComplete(Future)"/>).</summary>
+    public bool IsRunning => _state == LoopState.Running;
+
+    /// <summary>Whether <see cref="Close"/> has been called.</summary>
+    public bool IsClosed => _state == LoopState.Closed;
+
+    /// <summary>Whether the loop runs on virtual time (<see cref="LoopOptions.VirtualTime"/>).</summary>
+    public bool IsVirtualTime { get; }
+
+    /// <summary>Debug mode (asyncio's <c>get_debug()</c>/<c>set_debug()</c>): reports callbacks slower than <see cref="SlowCallbackDuration"/>.</summary>
+    public bool Debug { get; set; }
+
+    /// <summary>The duration above which a callback is reported in debug mode; asyncio's <c>slow_callback_duration</c>.</summary>
+    public TimeSpan SlowCallbackDuration { get; set; }
+
+    /// <summary>Whether <c>CreateTask</c> starts coroutines at once (asyncio's eager task factory).</summary>
+    public bool EagerTasks { get; set; }
+
+    /// <summary>Whether the calling thread is the thread running this loop.</summary>
+    internal bool IsLoopThread => _threadId == Environment.CurrentManagedThreadId;
+
+    /// <summary>The cancel scope of the code running now (the loop's own scope in plain callbacks).</summary>
+    internal CancelScope CurrentScope => _current;
+
+    // ---- scheduling ----
+
+    /// <summary>
+    /// Schedules <paramref name="callback"/> to run on the next iteration of the loop, after the callbacks
+    /// already scheduled; asyncio's <c>call_soon</c>. Loop thread only.
+    /// </summary>
+    /// <returns>A handle that can cancel the callback.</returns>
+    public Handle CallSoon(Action callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        return CallSoon(s_invokeAction, callback);
+    }
+
+    /// <summary>
+    /// Schedules <paramref name="callback"/> with <paramref name="state"/>; allocates nothing when the
+    /// delegate is cached. Otherwise as <see cref="CallSoon(Action)"/>.
+    /// </summary>
+    public Handle CallSoon(Action<object?> callback, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        CheckThread(nameof(CallSoon));
+        CheckNotClosed();
+        var e = RentEntry();
+        e.Callback = callback;
+        e.State = state;
+        _ready.Enqueue(CallbackEntry.Run, e, _rootScope, ReadyFlags.None);
+        return new Handle(e, e.Version);
+    }
+
+    static readonly Action<object?> s_invokeAction = static a => ((Action)a!)();
+
+    CallbackEntry? _freeEntries;
+
+    CallbackEntry RentEntry()
+    {
+        var e = _freeEntries;
+        if (e == null) return new CallbackEntry(this);
+        _freeEntries = e.NextFree;
+        e.NextFree = null;
+        return e;
+    }
+
+    internal void RecycleEntry(CallbackEntry e)
+    {
+        e.Version++;
+        e.Callback = null;
+        e.State = null;
+        e.NextFree = _freeEntries;
+        _freeEntries = e;
+    }
+
+    /// <summary>Queues the resumption of an awaiter (loop thread; no checks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void EnqueueResume(Action<object?> continuation, object? state, CancelScope scope, ReadyFlags flags) =>
+        _ready.Enqueue(continuation, state, scope, flags);
+
+    /// <summary>Queues an internal callback in the loop's own scope (loop thread; no checks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void EnqueueInternal(Action<object?> callback, object? state) =>
+        _ready.Enqueue(callback, state, _rootScope, ReadyFlags.None);
+
+    /// <summary>Queues an internal callback that runs in <paramref name="scope"/> (loop thread; no checks).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void EnqueueInScope(Action<object?> callback, object? state, CancelScope scope) =>
+        _ready.Enqueue(callback, state, scope, ReadyFlags.None);
+
+    // ---- running ----
+
+    /// <summary>
+    /// Runs the loop until <see cref="Stop"/> is called; asyncio's <c>run_forever()</c>. Callbacks scheduled
+    /// before the stop request finish their iteration first.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is closed or already running, or another loop runs on this thread.</exception>
+    public void RunForever()
+    {
+        CheckNotClosed();
+        if (_state == LoopState.Running) throw new InvalidOperationException("This event loop is already running.");
+        if (t_running != null)
+            throw new InvalidOperationException("Cannot run an event loop while another loop is running on this thread; await the coroutine instead.");
+        var savedContext = SynchronizationContext.Current;
+        _state = LoopState.Running;
+        _threadId = Environment.CurrentManagedThreadId;
+        t_running = this;
+        _current = _rootScope;
+        SynchronizationContext.SetSynchronizationContext(_rootScope);
+        try
+        {
+            while (true)
+            {
+                RunOnce();
+                if (_stopping) break;
+            }
+        }
+        finally
+        {
+            _stopping = false;
+            _threadId = 0;
+            t_running = null;
+            if (_state == LoopState.Running) _state = LoopState.Idle;
+            _current = _rootScope;
+            SynchronizationContext.SetSynchronizationContext(savedContext);
+        }
+    }
+
+    /// <summary>
+    /// Runs the loop until <paramref name="future"/> is done and returns (or rethrows) its outcome;
+    /// asyncio's <c>run_until_complete()</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop stopped before the future was done.</exception>
+    public void RunUntilComplete(Future future)
+    {
+        ArgumentNullException.ThrowIfNull(future);
+        RunUntilDone(future);
+        future.GetResult();
+    }
+
+    /// <summary>Runs the loop until <paramref name="future"/> is done and returns its result.</summary>
+    public T RunUntilComplete<T>(Future<T> future)
+    {
+        ArgumentNullException.ThrowIfNull(future);
+        RunUntilDone(future);
+        return future.Result;
+    }
+
+    /// <summary>Runs the loop until <paramref name="task"/> is done and returns its result.</summary>
+    public T RunUntilComplete<T>(AioTask<T> task)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        RunUntilDone(task);
+        return task.Result;
+    }
+
+    /// <summary>Runs <paramref name="coroutine"/> as a task until it is done and rethrows its failure.</summary>
+    public void RunUntilComplete(Func<Task> coroutine)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckNotClosed();
+        RunUntilComplete(CreateTask(coroutine));
+    }
+
+    /// <summary>Runs <paramref name="coroutine"/> as a task until it is done and returns its result.</summary>
+    public T RunUntilComplete<T>(Func<Task<T>> coroutine)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckNotClosed();
+        return RunUntilComplete(CreateTask(coroutine));
+    }
+
+    void RunUntilDone(Future future)
+    {
+        if (!ReferenceEquals(future.Loop, this))
+            throw new ArgumentException("The future belongs to another event loop.", nameof(future));
+        CheckNotClosed();
+        if (!future.IsDone)
+        {
+            future.AddDoneCallback(s_stopLoop);
+            try { RunForever(); }
+            finally { future.RemoveDoneCallback(s_stopLoop); }
+        }
+        if (!future.IsDone) throw new InvalidOperationException("The event loop stopped before the future completed.");
+    }
+
+    static readonly Action<Future> s_stopLoop = static f => f.Loop.Stop();
+
+    /// <summary>
+    /// Asks the loop to stop after the current iteration; asyncio's <c>stop()</c>. Loop thread only (use
+    /// <see cref="CallSoonThreadsafe(Action)"/> to stop from elsewhere).
+    /// </summary>
+    public void Stop()
+    {
+        CheckThread(nameof(Stop));
+        _stopping = true;
+    }
+
+    /// <summary>
+    /// Closes the loop: drops pending callbacks and timers and releases the reactor; asyncio's <c>close()</c>.
+    /// Idempotent. Does not wait for the executor (<see cref="ShutdownDefaultExecutor"/> does).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is running.</exception>
+    public void Close()
+    {
+        if (_state == LoopState.Running) throw new InvalidOperationException("Cannot close a running event loop.");
+        if (_state == LoopState.Closed) return;
+        lock (_threadsafeLock)
+        {
+            _state = LoopState.Closed;
+            _threadsafeIncoming.Clear();
+            _threadsafeCount = 0;
+        }
+        _ready.Clear();
+        _timers.Clear();
+        _reactor.Dispose();
+    }
+
+    /// <summary>Closes the loop (<see cref="Close"/>).</summary>
+    public void Dispose() => Close();
+
+    /// <summary>
+    /// Runs one iteration of the loop. The order, which is the loop's specification:
+    /// <list type="number">
+    /// <item>Work out how long to wait: not at all if callbacks are ready, the loop is stopping or
+    /// thread-safe callbacks have arrived; otherwise until the earliest timer (forever if there is none).
+    /// On virtual time, instead of waiting the clock jumps to that timer.</item>
+    /// <item>Poll the reactor with that timeout (I/O readiness and thread-safe wake-ups). While callbacks
+    /// are ready the poll is skipped unless <c>64</c> callbacks have run since the last one, so that a
+    /// busy loop does not pay a system call per iteration while I/O is still checked regularly.</item>
+    /// <item>Move thread-safe callbacks (<see cref="CallSoonThreadsafe(Action)"/>, continuations posted to
+    /// the loop's synchronisation context) to the ready queue, in arrival order.</item>
+    /// <item>Move every timer whose deadline has been reached (<c>Time() &gt;= when</c>) to the ready
+    /// queue, by deadline and then by order of scheduling. A timer never fires early.</item>
+    /// <item>Run exactly the callbacks that are ready now, in FIFO order. Callbacks they schedule run
+    /// in the next iteration. This is the only place where callbacks run.</item>
+    /// </list>
+    /// </summary>
+    internal void RunOnce()
+    {
+        long timeout = 0;
+        bool poll;
+        if (_ready.Count != 0 || _stopping || Volatile.Read(ref _threadsafeCount) != 0)
+        {
+            poll = _busyCallbacks >= PollEvery;
+        }
+        else
+        {
+            poll = true;
+            long next = _timers.NextDue();
+            if (next == long.MaxValue) timeout = -1;
+            else
+            {
+                long now = NowTicks();
+                timeout = next > now ? next - now : 0;
+                if (timeout > 0 && IsVirtualTime)
+                {
+                    // Virtual time: give outside events (thread-safe callbacks, I/O) the threshold to
+                    // arrive - all the time they need while executor work is out - then, if still
+                    // nothing is ready, jump the clock to the deadline.
+                    PollReactor(_externalPending != 0 ? -1 : _autojumpTicks);
+                    if (_externalPending == 0 && _ready.Count == 0 && Volatile.Read(ref _threadsafeCount) == 0)
+                        _virtualNow = next;
+                    poll = false;
+                }
+            }
+        }
+        if (poll) PollReactor(timeout);
+
+        if (Volatile.Read(ref _threadsafeCount) != 0) DrainThreadsafe();
+
+        if (_timers.HeldCount != 0)
+        {
+            long now = NowTicks();
+            while (_timers.TryPopDue(now, out var slot)) FireTimer(in slot);
+        }
+
+        int n = _ready.Count;
+        if (_shuffle != null && n > 1) _ready.Shuffle(n, _shuffle);
+        if (Debug) { RunReadyDebug(n); return; }
+        for (int i = 0; i < n; i++)
+        {
+            _ready.Dequeue(out var item);
+            RunItem(ref item);
+        }
+        _busyCallbacks += n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void RunItem(ref ReadyItem item)
+    {
+        var scope = item.Scope!;
+        if (!ReferenceEquals(scope, _current))
+        {
+            _current = scope;
+            SynchronizationContext.SetSynchronizationContext(scope);
+        }
+        _resumeFlags = item.Flags;
+        try
+        {
+            item.Callback(item.State);
+        }
+        catch (Exception e)
+        {
+            ReportCallbackException(e, item.Callback);
+        }
+        _resumeFlags = ReadyFlags.None;
+    }
+
+    void RunReadyDebug(int n)
+    {
+        long slow = SlowCallbackDuration.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+        for (int i = 0; i < n; i++)
+        {
+            _ready.Dequeue(out var item);
+            long start = Stopwatch.GetTimestamp();
+            var cb = item.Callback;
+            var task = item.Scope?.Task;
+            RunItem(ref item);
+            long took = Stopwatch.GetTimestamp() - start;
+            if (took >= slow) ReportSlowCallback(cb, task, took);
+        }
+        _busyCallbacks += n;
+    }
+
+    void PollReactor(long timeout)
+    {
+        _busyCallbacks = 0;
+        if (timeout != 0)
+        {
+            Volatile.Write(ref _blocked, 1);
+            Interlocked.MemoryBarrier();
+            if (Volatile.Read(ref _threadsafeCount) != 0) timeout = 0;
+        }
+        _reactor.Poll(timeout);
+        if (timeout != 0) Volatile.Write(ref _blocked, 0);
+        Volatile.Write(ref _wakeSignalled, 0);
+    }
+
+    void FireTimer(in TimerSlot slot)
+    {
+        if (slot.Kind == 0)
+        {
+            var entry = (TimerEntry)slot.State!;
+            entry.Queued = false;
+            _ready.Enqueue(TimerEntry.Run, entry, _rootScope, ReadyFlags.None);
+        }
+        else
+        {
+            var scope = slot.Scope!;
+            scope.SleepEnded(slot.Seq);
+            _ready.Enqueue(_timers.ContinuationOf(slot.Kind), slot.State, scope, ReadyFlags.Resume);
+        }
+    }
+
+    // ---- checks ----
+
+    /// <summary>Throws unless called on the loop's thread (or the loop is not running).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckThread(string member)
+    {
+        int id = _threadId;
+        if (id != 0 && id != Environment.CurrentManagedThreadId) ThrowWrongThread(member);
+    }
+
+    /// <summary>Throws unless an await of a loop primitive happens on the thread of a running loop that owns it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckAwaitThread()
+    {
+        if (!ReferenceEquals(t_running, this)) ThrowBadAwait();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void ThrowBadAwait()
+    {
+        if (t_running != null)
+            throw new InvalidOperationException("This object belongs to another event loop; it can only be awaited by code running in the loop that created it.");
+        throw new InvalidOperationException(
+            $"A loop primitive was awaited on thread {Environment.CurrentManagedThreadId}, outside its event loop " +
+            $"(which runs on thread {_threadId}). Await it from code the loop runs, or bridge with RunCoroutineThreadsafe.");
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void ThrowWrongThread(string member) =>
+        throw new InvalidOperationException(
+            $"EventLoop.{member} was called from thread {Environment.CurrentManagedThreadId}, but the loop is running on thread {_threadId}. " +
+            "Loop methods are not thread-safe: use CallSoonThreadsafe or RunCoroutineThreadsafe from other threads.");
+
+    internal void CheckNotClosed()
+    {
+        if (_state == LoopState.Closed) throw new InvalidOperationException("The event loop is closed.");
+    }
+
+    // ---- small shared buffers ----
+
+    List<Waiter>? _waiterList;
+
+    internal List<Waiter> RentWaiterList()
+    {
+        var l = _waiterList ?? new List<Waiter>();
+        _waiterList = null;
+        return l;
+    }
+
+    internal void ReturnWaiterList(List<Waiter> list)
+    {
+        list.Clear();
+        _waiterList = list;
+    }
+
+    /// <summary>Rethrows an exception with its original stack.</summary>
+    [DoesNotReturn]
+    internal static void Rethrow(Exception e) => ExceptionDispatchInfo.Throw(e);
+}

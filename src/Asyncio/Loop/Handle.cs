@@ -1,0 +1,134 @@
+using System.Diagnostics;
+
+namespace Asyncio;
+
+/// <summary>
+/// A callback scheduled with <see cref="EventLoop.CallSoon(Action)"/>; asyncio's <c>Handle</c>. Cancel it to
+/// keep the callback from running.
+/// </summary>
+/// <remarks>
+/// Differences from asyncio: a value type, so that scheduling a callback allocates nothing. The loop reuses
+/// its callback records; a handle remembers which use it belongs to, so cancelling a handle whose callback
+/// already ran does nothing, as in asyncio.
+/// </remarks>
+[DebuggerDisplay("Handle(cancelled = {IsCancelled})")]
+public readonly struct Handle : IEquatable<Handle>
+{
+    readonly CallbackEntry? _entry;
+    readonly int _version;
+
+    internal Handle(CallbackEntry entry, int version)
+    {
+        _entry = entry;
+        _version = version;
+    }
+
+    /// <summary>Keeps the callback from running if it has not run yet. Loop thread only.</summary>
+    public void Cancel()
+    {
+        var e = _entry;
+        if (e == null || e.Version != _version || e.Cancelled) return;
+        e.Loop.CheckThread(nameof(Cancel));
+        e.Cancelled = true;
+        e.Callback = null;
+        e.State = null;
+    }
+
+    /// <summary>Whether <see cref="Cancel"/> was called before the callback ran.</summary>
+    public bool IsCancelled => _entry is { } e && e.Version == _version && e.Cancelled;
+
+    /// <inheritdoc />
+    public bool Equals(Handle other) => ReferenceEquals(_entry, other._entry) && _version == other._version;
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is Handle h && Equals(h);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(_entry, _version);
+
+    /// <summary>Whether two handles refer to the same scheduled callback.</summary>
+    public static bool operator ==(Handle left, Handle right) => left.Equals(right);
+
+    /// <summary>Whether two handles refer to different scheduled callbacks.</summary>
+    public static bool operator !=(Handle left, Handle right) => !left.Equals(right);
+}
+
+/// <summary>A pooled record of a callback scheduled with <c>CallSoon</c>.</summary>
+/// <remarks>
+/// Invariant: <see cref="Version"/> changes each time the record goes back to the pool, so a stale
+/// <see cref="Handle"/> never touches a later use. A cancelled record is dropped, not pooled, so that its
+/// handle keeps reporting <see cref="Handle.IsCancelled"/>.
+/// </remarks>
+internal sealed class CallbackEntry
+{
+    public readonly EventLoop Loop;
+    public Action<object?>? Callback;
+    public object? State;
+    public int Version;
+    public bool Cancelled;
+    public CallbackEntry? NextFree;
+
+    public CallbackEntry(EventLoop loop) => Loop = loop;
+
+    public static readonly Action<object?> Run = static o =>
+    {
+        var e = (CallbackEntry)o!;
+        if (e.Cancelled) return;
+        var cb = e.Callback!;
+        var st = e.State;
+        e.Loop.RecycleEntry(e);
+        cb(st);
+    };
+}
+
+/// <summary>
+/// A callback scheduled for a time with <see cref="EventLoop.CallLater(double, Action)"/> or
+/// <see cref="EventLoop.CallAt(double, Action)"/>; asyncio's <c>TimerHandle</c>.
+/// </summary>
+[DebuggerDisplay("TimerHandle(when = {When}, cancelled = {IsCancelled})")]
+public sealed class TimerHandle
+{
+    internal readonly TimerEntry Entry;
+
+    internal TimerHandle(TimerEntry entry) => Entry = entry;
+
+    /// <summary>The loop time (<see cref="EventLoop.Time"/>) at which the callback is scheduled.</summary>
+    public double When => Entry.Loop.TicksToSeconds(Entry.Due);
+
+    /// <summary>Keeps the callback from running if it has not run yet. Loop thread only.</summary>
+    public void Cancel() => Entry.Loop.CancelTimer(Entry);
+
+    /// <summary>Whether <see cref="Cancel"/> was called before the callback ran.</summary>
+    public bool IsCancelled => Entry.Cancelled;
+}
+
+/// <summary>The loop's record of a handle timer (CallLater, CallAt and TimeProvider timers).</summary>
+internal sealed class TimerEntry
+{
+    public readonly EventLoop Loop;
+    public Action<object?>? Callback;
+    public object? State;
+    public long Due;
+    public bool Cancelled;
+    /// <summary>True while the entry sits in the timer queue (not yet moved to the ready queue).</summary>
+    public bool Queued;
+
+    public TimerEntry(EventLoop loop, Action<object?> callback, object? state, long due)
+    {
+        Loop = loop;
+        Callback = callback;
+        State = state;
+        Due = due;
+    }
+
+    public static readonly Action<object?> Run = static o =>
+    {
+        var e = (TimerEntry)o!;
+        if (e.Cancelled) return;
+        var cb = e.Callback!;
+        var st = e.State;
+        e.Callback = null;
+        e.State = null;
+        cb(st);
+    };
+}

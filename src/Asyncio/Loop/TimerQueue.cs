@@ -1,0 +1,424 @@
+using System.Runtime.CompilerServices;
+
+namespace Asyncio;
+
+// The loop's timers.
+//
+// What it must do: hold up to millions of pending timers (a million gathered sleeps is the seed's
+// workload), hand them out in order of deadline and then of scheduling, let any one be cancelled in
+// O(1), and stay bounded when timers are scheduled and cancelled forever.
+//
+// The structure: a 4-ary min-heap of TimerSlot structs keyed by (Due, Seq), plus a few "lanes". A lane
+// is a FIFO ring holding timers of one delay: because the clock never goes back, timers of the same
+// delay come due in the order they were scheduled, so a lane is already sorted and appending to it is
+// O(1) with no sifting. Most programs use a handful of fixed delays (Sleep(1), a 30 s timeout), so most
+// timers land in a lane; the rest go to the heap. Popping compares the heap's top with each lane's head.
+// This is Node.js's timer-list idea, bounded to a few lanes so the pop stays cheap.
+//
+// A slot is 32 bytes and there is no object per sleep: a sleeping coroutine costs its async state
+// machine plus one slot. Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a
+// sleep's sequence number goes into a set that is checked when the slot comes up. When more than half of
+// the slots are dead the heap and lanes are compacted, so cancelled timers never pile up.
+//
+// Sequence numbers are ints compared with wrap-around, so ties are ordered correctly as long as no
+// live timer was scheduled 2^31 timers before another with the very same deadline.
+
+/// <summary>A pending timer: a handle timer (<see cref="Kind"/> 0, <see cref="State"/> is a <see cref="TimerEntry"/>) or a sleep.</summary>
+internal struct TimerSlot
+{
+    public long Due;
+    public object? State;
+    public CancelScope? Scope;
+    public int Seq;
+    /// <summary>0 for a handle timer; otherwise the index of the sleep's continuation in the continuation table.</summary>
+    public int Kind;
+}
+
+internal sealed class TimerQueue
+{
+    const int LaneCount = 8;
+
+    TimerSlot[] _heap = new TimerSlot[64];
+    int _heapCount;
+    readonly Lane[] _lanes = new Lane[LaneCount];
+    int _total;            // slots held, live or dead
+    int _dead;             // slots known to be cancelled but not yet dropped
+    readonly HashSet<int> _cancelledSleeps = new();
+    readonly Action<object?>?[] _conts = new Action<object?>?[64];
+    int _contCount = 1;    // index 0 is the handle-timer kind
+
+    public TimerQueue()
+    {
+        for (int i = 0; i < LaneCount; i++) _lanes[i] = new Lane();
+    }
+
+    /// <summary>Slots not known to be cancelled.</summary>
+    public int LiveCount => _total - _dead;
+
+    /// <summary>All slots held, cancelled ones included (for tests of compaction).</summary>
+    public int HeldCount => _total;
+
+    /// <summary>Index of <paramref name="continuation"/> in the continuation table, or -1 when the table is full.</summary>
+    public int KindOf(Action<object?> continuation)
+    {
+        for (int i = 1; i < _contCount; i++)
+            if (ReferenceEquals(_conts[i], continuation)) return i;
+        if (_contCount == _conts.Length) return -1;
+        _conts[_contCount] = continuation;
+        return _contCount++;
+    }
+
+    public Action<object?> ContinuationOf(int kind) => _conts[kind]!;
+
+    /// <summary>Adds a timer. <paramref name="laneKey"/> is its delay in ticks, or -1 when it has none (an absolute deadline).</summary>
+    public void Add(long due, int seq, object? state, CancelScope? scope, int kind, long laneKey)
+    {
+        var slot = new TimerSlot { Due = due, State = state, Scope = scope, Seq = seq, Kind = kind };
+        _total++;
+        if (laneKey >= 0)
+        {
+            Lane? free = null;
+            foreach (var lane in _lanes)
+            {
+                if (lane.Count == 0) { free ??= lane; continue; }
+                if (lane.Key == laneKey)
+                {
+                    if (due >= lane.TailDue) { lane.Append(in slot); return; }
+                    break;
+                }
+            }
+            if (free != null && !HasLane(laneKey))
+            {
+                free.Key = laneKey;
+                free.Append(in slot);
+                return;
+            }
+        }
+        HeapPush(in slot);
+    }
+
+    bool HasLane(long key)
+    {
+        foreach (var lane in _lanes)
+            if (lane.Count != 0 && lane.Key == key) return true;
+        return false;
+    }
+
+    /// <summary>Marks a handle timer cancelled; its slot is dropped when it comes up or at compaction.</summary>
+    public void NoteEntryCancelled()
+    {
+        _dead++;
+        MaybeCompact();
+    }
+
+    /// <summary>Marks the sleep with sequence number <paramref name="seq"/> cancelled.</summary>
+    public void CancelSleep(int seq)
+    {
+        if (_cancelledSleeps.Add(seq))
+        {
+            _dead++;
+            MaybeCompact();
+        }
+    }
+
+    /// <summary>The deadline of the earliest live timer, or <see cref="long.MaxValue"/> when there is none.</summary>
+    public long NextDue()
+    {
+        while (true)
+        {
+            int src = MinSource(out var due);
+            if (src == -2) return long.MaxValue;
+            ref var slot = ref PeekRef(src);
+            if (!IsDead(in slot)) return due;
+            DropDead(src);
+        }
+    }
+
+    /// <summary>Removes and returns the earliest live timer if it is due at <paramref name="now"/>.</summary>
+    public bool TryPopDue(long now, out TimerSlot slot)
+    {
+        while (true)
+        {
+            int src = MinSource(out var due);
+            if (src == -2 || due > now) { slot = default; return false; }
+            slot = Pop(src);
+            if (IsDead(in slot)) { ForgetDead(in slot); continue; }
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Marks cancelled and collects the live sleeps registered in <paramref name="scope"/>. Cost: one
+    /// pass over every slot; used only when a scope has several sleeps pending at once.
+    /// </summary>
+    public void TakeSleepsOf(CancelScope scope, List<TimerSlot> into)
+    {
+        void Visit(ref TimerSlot s)
+        {
+            if (s.Kind != 0 && ReferenceEquals(s.Scope, scope) && !IsDead(in s))
+            {
+                into.Add(s);
+                if (_cancelledSleeps.Add(s.Seq)) _dead++;
+            }
+        }
+        for (int i = 0; i < _heapCount; i++) Visit(ref _heap[i]);
+        foreach (var lane in _lanes)
+            foreach (var seg in lane.Segments())
+                for (int i = 0; i < seg.Count; i++) Visit(ref seg.Array![seg.Offset + i]);
+        MaybeCompact();
+    }
+
+    /// <summary>Drops every timer (loop close).</summary>
+    public void Clear()
+    {
+        Array.Clear(_heap, 0, _heapCount);
+        _heapCount = 0;
+        foreach (var lane in _lanes) lane.Clear();
+        _cancelledSleeps.Clear();
+        _total = _dead = 0;
+    }
+
+    bool IsDead(in TimerSlot slot) =>
+        slot.Kind == 0
+            ? ((TimerEntry)slot.State!).Cancelled
+            : _cancelledSleeps.Count != 0 && _cancelledSleeps.Contains(slot.Seq);
+
+    void ForgetDead(in TimerSlot slot)
+    {
+        _dead--;
+        if (slot.Kind != 0) _cancelledSleeps.Remove(slot.Seq);
+    }
+
+    void DropDead(int src)
+    {
+        var slot = Pop(src);
+        ForgetDead(in slot);
+    }
+
+    // -2: empty; -1: the heap; 0..LaneCount-1: a lane.
+    int MinSource(out long due)
+    {
+        int best = -2;
+        due = long.MaxValue;
+        int bestSeq = 0;
+        if (_heapCount != 0) { best = -1; due = _heap[0].Due; bestSeq = _heap[0].Seq; }
+        for (int i = 0; i < LaneCount; i++)
+        {
+            var lane = _lanes[i];
+            if (lane.Count == 0) continue;
+            ref var head = ref lane.At(0);
+            if (best == -2 || head.Due < due || (head.Due == due && head.Seq - bestSeq < 0))
+            {
+                best = i; due = head.Due; bestSeq = head.Seq;
+            }
+        }
+        return best;
+    }
+
+    ref TimerSlot PeekRef(int src) => ref src == -1 ? ref _heap[0] : ref _lanes[src].At(0);
+
+    TimerSlot Pop(int src)
+    {
+        _total--;
+        return src == -1 ? HeapPop() : _lanes[src].PopHead();
+    }
+
+    void MaybeCompact()
+    {
+        if (_dead < 1024 || _dead * 2 < _total) return;
+        int kept = 0;
+        for (int i = 0; i < _heapCount; i++)
+        {
+            if (IsDead(in _heap[i])) { ForgetDead(in _heap[i]); continue; }
+            _heap[kept++] = _heap[i];
+        }
+        Array.Clear(_heap, kept, _heapCount - kept);
+        _total -= _heapCount - kept;
+        _heapCount = kept;
+        for (int i = (kept - 2) / 4; i >= 0; i--) SiftDown(i);
+        foreach (var lane in _lanes)
+        {
+            int before = lane.Count;
+            lane.RemoveWhere(this);
+            _total -= before - lane.Count;
+        }
+        if (_heap.Length > 64 && _heapCount < _heap.Length / 4) Array.Resize(ref _heap, Math.Max(64, _heapCount * 2));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static bool Less(in TimerSlot a, in TimerSlot b) => a.Due < b.Due || (a.Due == b.Due && a.Seq - b.Seq < 0);
+
+    void HeapPush(in TimerSlot slot)
+    {
+        if (_heapCount == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
+        int i = _heapCount++;
+        var heap = _heap;
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 2;
+            if (!Less(in slot, in heap[parent])) break;
+            heap[i] = heap[parent];
+            i = parent;
+        }
+        heap[i] = slot;
+    }
+
+    TimerSlot HeapPop()
+    {
+        var heap = _heap;
+        var top = heap[0];
+        int last = --_heapCount;
+        if (last > 0)
+        {
+            heap[0] = heap[last];
+            heap[last] = default;
+            SiftDown(0);
+        }
+        else heap[0] = default;
+        return top;
+    }
+
+    void SiftDown(int i)
+    {
+        var heap = _heap;
+        int n = _heapCount;
+        var item = heap[i];
+        while (true)
+        {
+            int first = (i << 2) + 1;
+            if (first >= n) break;
+            int min = first;
+            int end = Math.Min(first + 4, n);
+            for (int c = first + 1; c < end; c++)
+                if (Less(in heap[c], in heap[min])) min = c;
+            if (!Less(in heap[min], in item)) break;
+            heap[i] = heap[min];
+            i = min;
+        }
+        heap[i] = item;
+    }
+
+    /// <summary>
+    /// A FIFO of timers of one delay, sorted by construction. Stored as a chain of fixed 64 KiB chunks
+    /// (below the large-object threshold) so that growing never copies and a million sleeps touch each
+    /// page of their slots once.
+    /// </summary>
+    sealed class Lane
+    {
+        const int ChunkSize = 2048; // 2048 x 32-byte slots = 64 KiB
+        Chunk? _headChunk, _tailChunk;
+        int _headIndex;             // first live slot in _headChunk
+        int _tailIndex;             // next free slot in _tailChunk
+        public int Count;
+        public long Key;
+        long _tailDue;
+        Chunk? _spare;              // one emptied chunk kept for reuse
+
+        sealed class Chunk
+        {
+            public readonly TimerSlot[] Items = new TimerSlot[ChunkSize];
+            public Chunk? Next;
+        }
+
+        public long TailDue => _tailDue;
+
+        /// <summary>The live part of each chunk, head first (for passes over every slot).</summary>
+        public IEnumerable<ArraySegment<TimerSlot>> Segments()
+        {
+            int remaining = Count;
+            int start = _headIndex;
+            for (var c = _headChunk; c != null && remaining > 0; c = c.Next)
+            {
+                int n = Math.Min(ChunkSize - start, remaining);
+                yield return new ArraySegment<TimerSlot>(c.Items, start, n);
+                remaining -= n;
+                start = 0;
+            }
+        }
+
+        public ref TimerSlot At(int i)
+        {
+            int index = _headIndex + i;
+            var c = _headChunk!;
+            while (index >= ChunkSize) { index -= ChunkSize; c = c.Next!; }
+            return ref c.Items[index];
+        }
+
+        public void Append(in TimerSlot slot)
+        {
+            if (_tailChunk == null)
+            {
+                _headChunk = _tailChunk = TakeChunk();
+                _headIndex = _tailIndex = 0;
+            }
+            else if (_tailIndex == ChunkSize)
+            {
+                var c = TakeChunk();
+                _tailChunk.Next = c;
+                _tailChunk = c;
+                _tailIndex = 0;
+            }
+            _tailChunk.Items[_tailIndex++] = slot;
+            _tailDue = slot.Due;
+            Count++;
+        }
+
+        public TimerSlot PopHead()
+        {
+            var c = _headChunk!;
+            ref var h = ref c.Items[_headIndex];
+            var slot = h;
+            h = default;
+            Count--;
+            if (++_headIndex == ChunkSize || Count == 0)
+            {
+                if (Count == 0)
+                {
+                    Release(c);
+                    _headChunk = _tailChunk = null;
+                }
+                else
+                {
+                    _headChunk = c.Next;
+                    Release(c);
+                }
+                _headIndex = 0;
+            }
+            return slot;
+        }
+
+        Chunk TakeChunk()
+        {
+            var c = _spare;
+            if (c == null) return new Chunk();
+            _spare = null;
+            return c;
+        }
+
+        void Release(Chunk c)
+        {
+            c.Next = null;
+            _spare = c;
+        }
+
+        public void RemoveWhere(TimerQueue q)
+        {
+            var kept = new List<TimerSlot>(Count);
+            foreach (var seg in Segments())
+                foreach (var s in seg)
+                {
+                    if (q.IsDead(in s)) q.ForgetDead(in s);
+                    else kept.Add(s);
+                }
+            Clear();
+            foreach (var s in kept) Append(in s);
+        }
+
+        public void Clear()
+        {
+            _headChunk = _tailChunk = null;
+            _headIndex = _tailIndex = 0;
+            Count = 0;
+        }
+    }
+}

@@ -1,0 +1,248 @@
+using System.Runtime.CompilerServices;
+using System.Diagnostics;
+
+namespace Asyncio;
+
+/// <summary>
+/// A coroutine scheduled on the event loop; asyncio's <c>Task</c>. Create one with
+/// <see cref="Aio.CreateTask(Func{Task}, string?)"/> (or <see cref="EventLoop.CreateTask(Func{Task}, string?)"/>);
+/// it starts on a later iteration of the loop (at once with <see cref="LoopOptions.EagerTasks"/>).
+/// </summary>
+/// <remarks>
+/// <para>A task is a <see cref="Future"/>: await it for its outcome, add done callbacks, convert it to a
+/// <see cref="Task"/> with <see cref="Future.AsTask"/>. The loop keeps a strong reference to every live
+/// task, so a task nobody awaits is not lost (unlike asyncio, where it may be collected).</para>
+/// <para><b>Cancellation.</b> <see cref="Cancel"/> makes every await of a loop primitive pending in the
+/// task throw <see cref="CancelledError"/>, or, if none is pending, the next one that suspends. It also
+/// signals <see cref="CancellationToken"/>, so foreign APIs that were given the token stop too. The task
+/// ends cancelled when the coroutine lets the error (any <see cref="OperationCanceledException"/>)
+/// escape; a coroutine that catches it keeps running, and <see cref="Cancelling"/> still counts the
+/// request until <see cref="Uncancel"/>.</para>
+/// <para><b>Differences from asyncio.</b> Calling an async method inside a task runs it at once, as part
+/// of the task: its awaits belong to the task and are cancelled with it. To give a coroutine its own
+/// cancellation, make it a task.</para>
+/// </remarks>
+[DebuggerDisplay("{ToString(),nq}")]
+public class AioTask : Future
+{
+    internal readonly CancelScope Scope;
+    readonly Func<Task>? _coroutine;
+    private protected Task? _inner;
+    readonly long _id;
+    string? _name;
+    int _cancelRequests;
+    Action? _onInnerCompleted;
+    internal AioTask? PrevLive, NextLive;
+
+    internal AioTask(EventLoop loop, Func<Task>? coroutine, string? name) : base(loop)
+    {
+        _coroutine = coroutine;
+        _name = name;
+        _id = loop.NextTaskId();
+        Scope = new CancelScope(loop, this, null);
+    }
+
+    /// <summary>The task's name (asyncio's <c>get_name()</c>/<c>set_name()</c>); <c>Task-N</c> unless one was given.</summary>
+    public string Name
+    {
+        get => _name ??= $"Task-{_id}";
+        set => _name = value ?? throw new ArgumentNullException(nameof(value));
+    }
+
+    /// <summary>The coroutine function the task runs; asyncio's <c>get_coro()</c>.</summary>
+    public virtual Delegate? Coroutine => _coroutine;
+
+    /// <summary>
+    /// The token signalled when the task is cancelled: pass it to APIs that take a
+    /// <see cref="System.Threading.CancellationToken"/> so that they stop too. Reachable ambiently as
+    /// <see cref="Aio.CancellationToken"/>. Once <see cref="Uncancel"/> brings the count back to zero, later
+    /// reads return a fresh token.
+    /// </summary>
+    public CancellationToken CancellationToken => Scope.Token;
+
+    /// <summary>
+    /// Requests cancellation; asyncio's <c>Task.cancel(msg)</c>. Every await of a loop primitive pending in
+    /// the task (or, if none, the next one) throws <see cref="CancelledError"/> with <paramref name="message"/>;
+    /// an awaited future or task is itself cancelled. A task cancelled before it starts never runs.
+    /// </summary>
+    /// <returns><see langword="false"/> if the task is already done.</returns>
+    public override bool Cancel(string? message = null)
+    {
+        Loop.CheckThread(nameof(Cancel));
+        if (IsDone) return false;
+        _cancelRequests++;
+        Scope.Cancel(message);
+        return true;
+    }
+
+    /// <summary>How many cancellation requests are pending (not withdrawn by <see cref="Uncancel"/>); asyncio's <c>cancelling()</c>.</summary>
+    public int Cancelling() => _cancelRequests;
+
+    /// <summary>
+    /// Withdraws one cancellation request and returns how many remain; asyncio's <c>uncancel()</c>. At zero
+    /// a cancellation not yet delivered is dropped and the token is renewed.
+    /// </summary>
+    public int Uncancel()
+    {
+        Loop.CheckThread(nameof(Uncancel));
+        if (_cancelRequests > 0 && --_cancelRequests == 0)
+        {
+            Scope.ClearMustCancel();
+            Scope.ResetToken();
+        }
+        return _cancelRequests;
+    }
+
+    // ---- running ----
+
+    internal static readonly Action<object?> s_start = static o => ((AioTask)o!).Start();
+
+    /// <summary>Runs the coroutine up to its first suspension. Called in the task's scope.</summary>
+    internal void Start()
+    {
+        Debug.Assert(ReferenceEquals(Loop.CurrentScope, Scope));
+        if (IsDone) return;
+        if (Scope.MustCancel)
+        {
+            // Cancelled before it started: the coroutine never runs (asyncio throws into it at once).
+            Scope.TryConsumeCancel(out var msg);
+            Finish(FinishKind.Cancelled, null, msg);
+            return;
+        }
+        Task inner;
+        try
+        {
+            inner = InvokeCoroutine();
+            if (inner == null) throw new InvalidOperationException("The coroutine function returned null instead of a Task.");
+        }
+        catch (Exception e)
+        {
+            FinishFromException(e);
+            return;
+        }
+        _inner = inner;
+        if (inner.IsCompleted) FinishFrom(inner);
+        else inner.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onInnerCompleted = OnInnerCompleted);
+    }
+
+    private protected virtual Task InvokeCoroutine() => _coroutine!();
+
+    void OnInnerCompleted()
+    {
+        if (Loop.IsLoopThread) FinishFrom(_inner!);
+        else Loop.PostFromContext(static o => { var t = (AioTask)o!; t.FinishFrom(t._inner!); }, this, Scope);
+    }
+
+    void FinishFrom(Task inner)
+    {
+        if (IsDone) return;
+        switch (inner.Status)
+        {
+            case TaskStatus.RanToCompletion:
+                if (Scope.MustCancel)
+                {
+                    // Cancelled right before the coroutine returned: asyncio still ends the task cancelled.
+                    Scope.TryConsumeCancel(out var msg);
+                    Finish(FinishKind.Cancelled, null, msg);
+                }
+                else Finish(FinishKind.Result, null, null);
+                break;
+            case TaskStatus.Canceled:
+                try { inner.GetAwaiter().GetResult(); }
+                catch (Exception e) { FinishFromException(e); return; }
+                Finish(FinishKind.Cancelled, null, null);
+                break;
+            default:
+                var agg = inner.Exception!;
+                FinishFromException(agg.InnerExceptions.Count == 1 ? agg.InnerExceptions[0] : agg);
+                break;
+        }
+    }
+
+    void FinishFromException(Exception e)
+    {
+        if (e is OperationCanceledException oce)
+            Finish(FinishKind.Cancelled, null, (oce as CancelledError)?.CancelMessage);
+        else
+            Finish(FinishKind.Exception, e, null);
+    }
+
+    enum FinishKind { Result, Exception, Cancelled }
+
+    void Finish(FinishKind kind, Exception? exception, string? cancelMessage)
+    {
+        _onInnerCompleted = null;
+        Loop.TaskEnded(this);
+        switch (kind)
+        {
+            case FinishKind.Result: SetFinishedCore(); break;
+            case FinishKind.Exception: SetExceptionCore(exception!); break;
+            default: SetCancelledCore(cancelMessage); break;
+        }
+    }
+
+    /// <summary>Describes the task as asyncio's repr does: name, state and outcome.</summary>
+    public override string ToString() => $"<{GetType().Name} {StateName} name='{Name}'{ExceptionSuffix}>";
+}
+
+/// <summary>A task whose coroutine returns a value of type <typeparamref name="T"/>; see <see cref="AioTask"/>.</summary>
+[DebuggerDisplay("{ToString(),nq}")]
+public class AioTask<T> : AioTask, IFutureResult<T>
+{
+    readonly Func<Task<T>> _typedCoroutine;
+    TaskCompletionSource<T>? _typedTcs;
+
+    internal AioTask(EventLoop loop, Func<Task<T>> coroutine, string? name) : base(loop, null, name)
+    {
+        _typedCoroutine = coroutine;
+    }
+
+    /// <inheritdoc />
+    public override Delegate? Coroutine => _typedCoroutine;
+
+    private protected override Task InvokeCoroutine() => _typedCoroutine();
+
+    /// <summary>The coroutine's result; throws its exception, or <see cref="CancelledError"/> if the task was cancelled.</summary>
+    /// <exception cref="InvalidStateError">The task is not done.</exception>
+    public T Result
+    {
+        get
+        {
+            ThrowIfNotSucceeded();
+            return ((Task<T>)_inner!).Result;
+        }
+    }
+
+    T IFutureResult<T>.GetResultCore() => Result;
+
+    /// <summary>Lets <c>await task</c> return the result; allocation-free on the loop.</summary>
+    public new ValueTaskAwaiter<T> GetAwaiter()
+    {
+        if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(((Task<T>)_inner!).Result).GetAwaiter();
+        var w = FutureWaiter<T>.Rent(this, this);
+        return new ValueTask<T>(w, w.Version).GetAwaiter();
+    }
+
+    /// <summary>A <see cref="Task{TResult}"/> that completes with the task; see <see cref="Future.AsTask"/>.</summary>
+    public override Task<T> AsTask()
+    {
+        if (_typedTcs == null)
+        {
+            _typedTcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+            base.AsTask();
+        }
+        return _typedTcs.Task;
+    }
+
+    private protected override void CompleteTask()
+    {
+        base.CompleteTask();
+        if (_typedTcs == null) return;
+        if (IsCancelled) _typedTcs.TrySetCanceled();
+        else if (ExceptionCore != null) _typedTcs.TrySetException(ExceptionCore);
+        else _typedTcs.TrySetResult(((Task<T>)_inner!).Result);
+    }
+
+    /// <summary>Converts the task to a <see cref="Task{TResult}"/> (<see cref="AsTask"/>).</summary>
+    public static implicit operator Task<T>(AioTask<T> task) => task.AsTask();
+}

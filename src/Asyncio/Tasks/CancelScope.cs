@@ -1,0 +1,314 @@
+using System.Diagnostics;
+
+namespace Asyncio;
+
+// Cancel scopes: how cancellation finds the awaits it must interrupt.
+//
+// asyncio interrupts a task at its one current await. A C# task can have several awaits in flight at
+// once, because calling an async method starts it at once ("hot"): `await Aio.Gather(A(), B())` runs A
+// and B inside the calling task. So cancellation here is addressed to a scope, not to one await:
+//
+//  * Every task has a root scope. Timeout scopes and task-group bodies open child scopes inside it.
+//  * Every await of a loop primitive is registered, when it suspends, in the scope of the code that
+//    awaits (the loop's current scope). Waiter objects sit in the scope's intrusive list; sleeps, which
+//    have no object of their own, are counted (the single one is remembered, several are found by a
+//    pass over the timers).
+//  * Cancelling a scope delivers one CancelledError to every await pending in it and in its children
+//    (an awaited future is itself cancelled, as asyncio's Task.cancel does with _fut_waiter). If no await
+//    is pending, the scope keeps a "must cancel" mark and the next await that suspends inside it, or the
+//    next wake-up of an await inside it that has not resumed yet, takes the CancelledError instead. This
+//    is asyncio's edge-triggered delivery (one cancel, one error; a task may catch it and go on), not
+//    Trio's level-triggered one.
+//  * The scope is also the SynchronizationContext installed while its code runs, so a continuation of a
+//    foreign await (HttpClient, Task.Delay) that was captured inside the scope comes back to the loop
+//    thread and resumes in that same scope: the current task survives foreign awaits without AsyncLocal.
+//  * A scope that closes while awaits started in it are still pending (an escaped hot coroutine) stays
+//    linked to its parent until they end, so cancelling the task still reaches them.
+
+/// <summary>
+/// A node of the cancellation tree and the synchronisation context of the code that runs in it. See the
+/// file's opening comment.
+/// </summary>
+[DebuggerDisplay("CancelScope(task = {Task?.Name}, waits = {_waiterCount + _sleepCount}, mustCancel = {MustCancel})")]
+internal sealed class CancelScope : SynchronizationContext
+{
+    public readonly EventLoop Loop;
+    /// <summary>The task whose code runs in this scope; <see langword="null"/> for the loop's own scope (plain callbacks).</summary>
+    public readonly AioTask? Task;
+    public readonly CancelScope? Parent;
+
+    // Children that are open, or closed with waits still pending (intrusive list).
+    CancelScope? _firstChild, _prevSibling, _nextSibling;
+    bool _linked;
+
+    // Pending waiters (intrusive list through Waiter.ScopePrev/ScopeNext).
+    Waiter? _firstWaiter;
+    int _waiterCount;
+
+    // Pending sleeps: how many, and the one when there is exactly one and it is known.
+    int _sleepCount;
+    bool _sleepKnown;
+    int _sleepSeq;
+    Action<object?>? _sleepCont;
+    object? _sleepState;
+
+    /// <summary>A cancellation that found no pending await and waits for the next one.</summary>
+    public bool MustCancel;
+    public string? CancelMessage;
+    /// <summary>Set once <see cref="Cancel"/> has been called on this scope (for Timeout and TaskGroup).</summary>
+    public bool CancelCalled;
+    /// <summary>Set when a cancellation of an enclosing scope reached this one (Timeout and TaskGroup then let it propagate).</summary>
+    public bool CancelledFromOutside;
+    public bool Closed;
+
+    CancellationTokenSource? _cts;
+
+    public CancelScope(EventLoop loop, AioTask? task, CancelScope? parent)
+    {
+        Loop = loop;
+        Task = task;
+        Parent = parent;
+        if (parent != null) parent.AddChild(this);
+    }
+
+    /// <summary>Whether this scope is <paramref name="ancestor"/> or lies inside it.</summary>
+    public bool IsWithin(CancelScope ancestor)
+    {
+        for (var s = this; s != null; s = s.Parent)
+            if (ReferenceEquals(s, ancestor)) return true;
+        return false;
+    }
+
+    // ---- registration of waits ----
+
+    public void LinkWaiter(Waiter w)
+    {
+        Debug.Assert(w.LinkedScope == null);
+        w.LinkedScope = this;
+        w.ScopePrev = null;
+        w.ScopeNext = _firstWaiter;
+        if (_firstWaiter != null) _firstWaiter.ScopePrev = w;
+        _firstWaiter = w;
+        _waiterCount++;
+    }
+
+    public void UnlinkWaiter(Waiter w)
+    {
+        Debug.Assert(ReferenceEquals(w.LinkedScope, this));
+        if (w.ScopePrev != null) w.ScopePrev.ScopeNext = w.ScopeNext;
+        else _firstWaiter = w.ScopeNext;
+        if (w.ScopeNext != null) w.ScopeNext.ScopePrev = w.ScopePrev;
+        w.ScopePrev = w.ScopeNext = null;
+        w.LinkedScope = null;
+        _waiterCount--;
+        if (Closed) MaybeDetach();
+    }
+
+    public void AddSleep(int seq, Action<object?> cont, object? state)
+    {
+        if (++_sleepCount == 1)
+        {
+            _sleepKnown = true;
+            _sleepSeq = seq;
+            _sleepCont = cont;
+            _sleepState = state;
+        }
+        else ForgetKnownSleep();
+    }
+
+    public void SleepEnded(int seq)
+    {
+        _sleepCount--;
+        if (_sleepKnown && _sleepSeq == seq) ForgetKnownSleep();
+        if (Closed) MaybeDetach();
+    }
+
+    void ForgetKnownSleep()
+    {
+        _sleepKnown = false;
+        _sleepCont = null;
+        _sleepState = null;
+    }
+
+    /// <summary>
+    /// Takes a pending "must cancel" from this scope or the nearest enclosing scope that has one.
+    /// Called when an await suspends or resumes inside this scope.
+    /// </summary>
+    public bool TryConsumeCancel(out string? message)
+    {
+        for (var s = this; s != null; s = s.Parent)
+        {
+            if (s.MustCancel)
+            {
+                for (var inner = this; !ReferenceEquals(inner, s); inner = inner.Parent!) inner.CancelledFromOutside = true;
+                s.MustCancel = false;
+                Loop.MustCancelCount--;
+                message = s.CancelMessage;
+                return true;
+            }
+        }
+        message = null;
+        return false;
+    }
+
+    /// <summary>Withdraws a pending "must cancel" (asyncio's uncancel() reaching zero).</summary>
+    public void ClearMustCancel()
+    {
+        if (MustCancel) { MustCancel = false; Loop.MustCancelCount--; }
+    }
+
+    // ---- cancellation ----
+
+    /// <summary>
+    /// Delivers a cancellation to every await pending in this scope and its children, or keeps it for the
+    /// next await if none is pending; signals the scope's token.
+    /// </summary>
+    /// <returns>Whether an await took it at once.</returns>
+    public bool Cancel(string? message)
+    {
+        CancelCalled = true;
+        CancelMessage = message;
+        bool delivered = Deliver(message);
+        if (!delivered && !MustCancel)
+        {
+            MustCancel = true;
+            Loop.MustCancelCount++;
+        }
+        if (_cts != null && !_cts.IsCancellationRequested)
+        {
+            try { _cts.Cancel(); }
+            catch (Exception e)
+            {
+                Loop.CallExceptionHandler(new ExceptionContext("Exception in a cancellation token callback", e) { Task = Task });
+            }
+        }
+        return delivered;
+    }
+
+    bool Deliver(string? message)
+    {
+        bool any = false;
+        if (_waiterCount != 0)
+        {
+            // A waiter leaves the list when it stops pending; one whose cancellation is refused (an
+            // awaited task that swallows it) stays, so take a snapshot first.
+            var snapshot = Loop.RentWaiterList();
+            for (var w = _firstWaiter; w != null; w = w.ScopeNext) snapshot.Add(w);
+            foreach (var w in snapshot) any |= w.CancelFromScope(message);
+            Loop.ReturnWaiterList(snapshot);
+        }
+        if (_sleepCount != 0)
+        {
+            if (_sleepKnown)
+            {
+                var cont = _sleepCont!;
+                var state = _sleepState;
+                int seq = _sleepSeq;
+                SleepEnded(seq);
+                Loop.CancelSleep(seq, cont, state, this, message);
+            }
+            else Loop.CancelSleepsOf(this, message);
+            any = true;
+        }
+        for (var c = _firstChild; c != null;)
+        {
+            var next = c._nextSibling;
+            c.CancelledFromOutside = true;
+            any |= c.Deliver(message);
+            c = next;
+        }
+        return any;
+    }
+
+    /// <summary>Called by a timer pass that cancelled a sleep of this scope.</summary>
+    public void SleepCancelledByScan(int seq) => SleepEnded(seq);
+
+    /// <summary>The token signalled when this scope (or an enclosing one) is cancelled.</summary>
+    public CancellationToken Token
+    {
+        get
+        {
+            if (_cts == null)
+            {
+                _cts = Parent != null
+                    ? CancellationTokenSource.CreateLinkedTokenSource(Parent.Token)
+                    : new CancellationTokenSource();
+                if (CancelCalled) _cts.Cancel();
+            }
+            return _cts.Token;
+        }
+    }
+
+    /// <summary>Gives the scope a fresh token (after a task's cancellation count drops back to zero).</summary>
+    public void ResetToken()
+    {
+        if (_cts != null && _cts.IsCancellationRequested)
+        {
+            _cts.Dispose();
+            _cts = null;
+        }
+        CancelCalled = false;
+    }
+
+    // ---- tree ----
+
+    void AddChild(CancelScope child)
+    {
+        child._nextSibling = _firstChild;
+        if (_firstChild != null) _firstChild._prevSibling = child;
+        _firstChild = child;
+        child._linked = true;
+    }
+
+    /// <summary>Closes a child scope (its body has ended); it stays reachable while awaits are pending in it.</summary>
+    public void Close()
+    {
+        if (Closed) return;
+        Closed = true;
+        ClearMustCancel();
+        MaybeDetach();
+    }
+
+    void MaybeDetach()
+    {
+        if (!_linked || _waiterCount != 0 || _sleepCount != 0 || _firstChild != null) return;
+        var p = Parent!;
+        if (_prevSibling != null) _prevSibling._nextSibling = _nextSibling;
+        else p._firstChild = _nextSibling;
+        if (_nextSibling != null) _nextSibling._prevSibling = _prevSibling;
+        _prevSibling = _nextSibling = null;
+        _linked = false;
+        _cts?.Dispose();
+        _cts = null;
+        if (p.Closed) p.MaybeDetach();
+    }
+
+    // ---- synchronisation context ----
+
+    /// <summary>Queues <paramref name="d"/> to run on the loop thread, in this scope.</summary>
+    public override void Post(SendOrPostCallback d, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        Loop.PostFromContext(d, state, this);
+    }
+
+    /// <summary>Runs <paramref name="d"/> on the loop thread and waits for it (inline when already there).</summary>
+    public override void Send(SendOrPostCallback d, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        if (Loop.IsLoopThread) { d(state); return; }
+        using var done = new ManualResetEventSlim();
+        Exception? error = null;
+        Loop.PostFromContext(_ =>
+        {
+            try { d(state); }
+            catch (Exception e) { error = e; }
+            finally { done.Set(); }
+        }, null, this);
+        done.Wait();
+        if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+    }
+
+    /// <summary>The scope is its own copy: a copy must resume in the same scope.</summary>
+    public override SynchronizationContext CreateCopy() => this;
+}

@@ -1,0 +1,363 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace Asyncio;
+
+/// <summary>
+/// A result that will be available later, bound to one event loop; asyncio's <c>Future</c>. This
+/// non-generic form carries no value (it completes with <see cref="SetResult()"/>, an exception or a
+/// cancellation); <see cref="Future{T}"/> carries one.
+/// </summary>
+/// <remarks>
+/// <para>Awaiting a future suspends until it is done. Its awaiters and done callbacks are always resumed
+/// through the loop's ready queue, never on the stack of the code that completes it.</para>
+/// <para>Awaiting inside a task registers the await with the task: cancelling the task cancels the
+/// awaited future, as asyncio does (use <see cref="Aio.Shield(Future)"/> to prevent that).</para>
+/// <para>Not thread-safe: complete it on the loop thread (from elsewhere, through
+/// <see cref="EventLoop.CallSoonThreadsafe(Action)"/>).</para>
+/// </remarks>
+[DebuggerDisplay("{ToString(),nq}")]
+public class Future
+{
+    internal readonly EventLoop Loop;
+    private protected FutureState _state;
+    Exception? _exception;
+    string? _cancelMessage;
+    WaitNode? _first, _last;   // awaiters and done callbacks, in registration order
+    TaskCompletionSource? _tcs;
+
+    /// <summary>Creates a pending future bound to <paramref name="loop"/> (usually through <see cref="EventLoop.CreateFuture()"/>).</summary>
+    public Future(EventLoop loop)
+    {
+        ArgumentNullException.ThrowIfNull(loop);
+        Loop = loop;
+    }
+
+    /// <summary>The loop the future is bound to; asyncio's <c>get_loop()</c>.</summary>
+    public EventLoop GetLoop() => Loop;
+
+    /// <summary>Whether the future has a result, an exception, or was cancelled; asyncio's <c>done()</c>.</summary>
+    public bool IsDone => _state != FutureState.Pending;
+
+    /// <summary>Whether the future was cancelled; asyncio's <c>cancelled()</c>.</summary>
+    public bool IsCancelled => _state == FutureState.Cancelled;
+
+    /// <summary>Whether the future finished with an exception.</summary>
+    public bool IsFaulted => _state == FutureState.Finished && _exception != null;
+
+    /// <summary>
+    /// Completes the future without a value and schedules its awaiters and callbacks; asyncio's
+    /// <c>set_result(None)</c>.
+    /// </summary>
+    /// <exception cref="InvalidStateError">The future is already done.</exception>
+    public void SetResult()
+    {
+        BeginComplete(nameof(SetResult));
+        _state = FutureState.Finished;
+        MarkDone();
+    }
+
+    /// <summary>Completes the future with an exception; asyncio's <c>set_exception()</c>.</summary>
+    /// <exception cref="InvalidStateError">The future is already done.</exception>
+    public void SetException(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        BeginComplete(nameof(SetException));
+        _exception = exception;
+        _state = FutureState.Finished;
+        MarkDone();
+    }
+
+    /// <summary>
+    /// Cancels the future if it is pending and schedules its awaiters and callbacks; asyncio's
+    /// <c>cancel(msg)</c>. Awaiters then get a <see cref="CancelledError"/> carrying <paramref name="message"/>.
+    /// </summary>
+    /// <returns><see langword="false"/> if the future was already done.</returns>
+    public virtual bool Cancel(string? message = null)
+    {
+        Loop.CheckThread(nameof(Cancel));
+        if (_state != FutureState.Pending) return false;
+        SetCancelledCore(message);
+        return true;
+    }
+
+    /// <summary>Marks the future cancelled and schedules its awaiters (no checks).</summary>
+    private protected void SetCancelledCore(string? message)
+    {
+        _cancelMessage = message;
+        _state = FutureState.Cancelled;
+        MarkDone();
+    }
+
+    /// <summary>Completes the future with an exception (no state check beyond pending).</summary>
+    private protected void SetExceptionCore(Exception exception)
+    {
+        _exception = exception;
+        _state = FutureState.Finished;
+        MarkDone();
+    }
+
+    /// <summary>Completes the future successfully (the subclass has stored its value).</summary>
+    private protected void SetFinishedCore()
+    {
+        _state = FutureState.Finished;
+        MarkDone();
+    }
+
+    private protected void BeginComplete(string member)
+    {
+        Loop.CheckThread(member);
+        if (_state != FutureState.Pending) ThrowInvalidState($"{member}: the future is already done ({StateName}).");
+    }
+
+    /// <summary>
+    /// Returns normally if the future finished without an exception; otherwise throws its exception or a
+    /// <see cref="CancelledError"/>; asyncio's <c>result()</c> for a future without a value.
+    /// </summary>
+    /// <exception cref="InvalidStateError">The future is not done.</exception>
+    public void GetResult() => ThrowIfNotSucceeded();
+
+    /// <summary>
+    /// The exception the future finished with, or <see langword="null"/>; asyncio's <c>exception()</c>.
+    /// </summary>
+    /// <exception cref="CancelledError">The future was cancelled.</exception>
+    /// <exception cref="InvalidStateError">The future is not done.</exception>
+    public Exception? GetException()
+    {
+        if (_state == FutureState.Pending) ThrowInvalidState("The future is not done yet.");
+        if (_state == FutureState.Cancelled) throw MakeCancelledError();
+        return _exception;
+    }
+
+    /// <summary>The message given to <see cref="Cancel"/>, once cancelled.</summary>
+    internal string? CancelMessage => _cancelMessage;
+
+    /// <summary>Throws unless the future finished without an exception.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void ThrowIfNotSucceeded()
+    {
+        if (_state != FutureState.Finished || _exception != null) ThrowOutcome();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void ThrowOutcome()
+    {
+        switch (_state)
+        {
+            case FutureState.Pending: ThrowInvalidState("The result is not set yet."); break;
+            case FutureState.Cancelled: throw MakeCancelledError();
+            default: ExceptionDispatchInfo.Throw(_exception!); break;
+        }
+    }
+
+    /// <summary>A new <see cref="CancelledError"/> carrying the cancellation message.</summary>
+    internal CancelledError MakeCancelledError() => new(_cancelMessage);
+
+    /// <summary>The stored exception without marking it retrieved (for combinators).</summary>
+    internal Exception? ExceptionCore => _exception;
+
+    [DoesNotReturn]
+    private protected static void ThrowInvalidState(string message) => throw new InvalidStateError(message);
+
+    // ---- done callbacks ----
+
+    /// <summary>
+    /// Adds a callback to run (through <see cref="EventLoop.CallSoon(Action)"/>) when the future is done,
+    /// with the future as its argument; at once (on the next iteration) if it is already done. asyncio's
+    /// <c>add_done_callback</c>.
+    /// </summary>
+    public void AddDoneCallback(Action<Future> callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        Loop.CheckThread(nameof(AddDoneCallback));
+        if (_state != FutureState.Pending)
+        {
+            Loop.EnqueueInternal(DoneCallbackNode.Invoke, new DoneCallbackNode(this, callback));
+            return;
+        }
+        Append(new DoneCallbackNode(this, callback));
+    }
+
+    /// <summary>Removes every registration of <paramref name="callback"/>; asyncio's <c>remove_done_callback</c>.</summary>
+    /// <returns>How many were removed.</returns>
+    public int RemoveDoneCallback(Action<Future> callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        Loop.CheckThread(nameof(RemoveDoneCallback));
+        int removed = 0;
+        for (var n = _first; n != null;)
+        {
+            var next = n.Next;
+            if (n is DoneCallbackNode d && d.Callback == callback) { Unlink(d); removed++; }
+            n = next;
+        }
+        return removed;
+    }
+
+    internal void Append(WaitNode node)
+    {
+        node.Prev = _last;
+        node.Next = null;
+        if (_last != null) _last.Next = node; else _first = node;
+        _last = node;
+    }
+
+    /// <summary>Whether <paramref name="node"/> is the one node in the list.</summary>
+    internal bool HasOnlyNode(WaitNode node) => ReferenceEquals(_first, node) && ReferenceEquals(_last, node);
+
+    internal void Unlink(WaitNode node)
+    {
+        if (node.Prev != null) node.Prev.Next = node.Next; else _first = node.Next;
+        if (node.Next != null) node.Next.Prev = node.Prev; else _last = node.Prev;
+        node.Prev = node.Next = null;
+    }
+
+    void MarkDone()
+    {
+        var n = _first;
+        _first = _last = null;
+        while (n != null)
+        {
+            var next = n.Next;
+            n.Prev = n.Next = null;
+            n.NotifyDone();
+            n = next;
+        }
+        if (_tcs != null) CompleteTask();
+        OnDone();
+    }
+
+    /// <summary>Called once the future is done and its awaiters are scheduled.</summary>
+    private protected virtual void OnDone() { }
+
+    // ---- awaiting ----
+
+    /// <summary>Lets <c>await future</c> suspend until the future is done; allocation-free on the loop.</summary>
+    public ValueTaskAwaiter GetAwaiter()
+    {
+        if (_state == FutureState.Finished && _exception == null) return default(ValueTask).GetAwaiter();
+        var w = FutureWaiter.Rent(this);
+        return new ValueTask(w, w.Version).GetAwaiter();
+    }
+
+    /// <summary>
+    /// A <see cref="Task"/> that completes with the future, for .NET code that takes tasks (for example
+    /// <see cref="Task.WhenAny(Task[])"/>). Its continuations run asynchronously.
+    /// </summary>
+    public virtual Task AsTask()
+    {
+        if (_tcs == null)
+        {
+            _tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_state != FutureState.Pending) CompleteTask();
+        }
+        return _tcs.Task;
+    }
+
+    private protected virtual void CompleteTask()
+    {
+        switch (_state)
+        {
+            case FutureState.Cancelled: _tcs!.TrySetCanceled(); break;
+            case FutureState.Finished when _exception != null: _tcs!.TrySetException(_exception); break;
+            default: _tcs!.TrySetResult(); break;
+        }
+    }
+
+    /// <summary>Converts the future to a <see cref="Task"/> (<see cref="AsTask"/>).</summary>
+    public static implicit operator Task(Future future) => future.AsTask();
+
+    private protected string StateName => _state switch
+    {
+        FutureState.Pending => "pending",
+        FutureState.Cancelled => "cancelled",
+        _ => _exception != null ? "finished with an exception" : "finished",
+    };
+
+    /// <summary>Describes the future and its state, as asyncio's repr does.</summary>
+    public override string ToString() => $"<{GetType().Name} {StateName}{ExceptionSuffix}>";
+
+    private protected string ExceptionSuffix => _exception != null ? $" exception={_exception.GetType().Name}: {_exception.Message}" : "";
+}
+
+internal enum FutureState : byte { Pending, Cancelled, Finished }
+
+/// <summary>A future that carries a value of type <typeparamref name="T"/>; asyncio's <c>Future</c>.</summary>
+/// <remarks>See <see cref="Future"/> for awaiting, cancellation and threading.</remarks>
+[DebuggerDisplay("{ToString(),nq}")]
+public class Future<T> : Future, IFutureResult<T>
+{
+    T _result = default!;
+    TaskCompletionSource<T>? _typedTcs;
+
+    /// <summary>Creates a pending future bound to <paramref name="loop"/> (usually through <see cref="EventLoop.CreateFuture{T}()"/>).</summary>
+    public Future(EventLoop loop) : base(loop) { }
+
+    /// <summary>Completes the future with <paramref name="result"/>; asyncio's <c>set_result()</c>.</summary>
+    /// <exception cref="InvalidStateError">The future is already done.</exception>
+    public void SetResult(T result)
+    {
+        BeginComplete(nameof(SetResult));
+        _result = result;
+        SetFinishedCore();
+    }
+
+    /// <summary>
+    /// The result; asyncio's <c>result()</c>. Throws the future's exception, or <see cref="CancelledError"/>
+    /// if it was cancelled.
+    /// </summary>
+    /// <exception cref="InvalidStateError">The future is not done.</exception>
+    public T Result
+    {
+        get
+        {
+            ThrowIfNotSucceeded();
+            return _result;
+        }
+    }
+
+    T IFutureResult<T>.GetResultCore() => Result;
+
+    /// <summary>Lets <c>await future</c> return the result; allocation-free on the loop.</summary>
+    public new ValueTaskAwaiter<T> GetAwaiter()
+    {
+        if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(_result).GetAwaiter();
+        var w = FutureWaiter<T>.Rent(this, this);
+        return new ValueTask<T>(w, w.Version).GetAwaiter();
+    }
+
+    /// <summary>A <see cref="Task{TResult}"/> that completes with the future; see <see cref="Future.AsTask"/>.</summary>
+    public override Task<T> AsTask()
+    {
+        if (_typedTcs == null)
+        {
+            _typedTcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+            base.AsTask();
+        }
+        return _typedTcs.Task;
+    }
+
+    private protected override void CompleteTask()
+    {
+        base.CompleteTask();
+        if (_typedTcs == null) return;
+        if (IsCancelled) _typedTcs.TrySetCanceled();
+        else if (ExceptionCore != null) _typedTcs.TrySetException(ExceptionCore);
+        else _typedTcs.TrySetResult(_result);
+    }
+
+    /// <summary>Converts the future to a <see cref="Task{TResult}"/> (<see cref="AsTask"/>).</summary>
+    public static implicit operator Task<T>(Future<T> future) => future.AsTask();
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        _state == FutureState.Finished && ExceptionCore == null ? $"<{GetType().Name} finished result={_result}>" : base.ToString();
+}
+
+/// <summary>A future or task whose value can be read once it has succeeded.</summary>
+internal interface IFutureResult<T>
+{
+    T GetResultCore();
+}

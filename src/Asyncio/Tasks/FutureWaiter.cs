@@ -1,0 +1,104 @@
+namespace Asyncio;
+
+/// <summary>An await of a <see cref="Future"/> (pooled).</summary>
+/// <remarks>
+/// Cancelling the awaiting scope cancels the awaited future itself, as asyncio's <c>Task.cancel()</c>
+/// cancels <c>_fut_waiter</c>; the awaiter then resumes when the future is done. An awaited task that
+/// swallows the cancellation therefore keeps its awaiter waiting, and the awaiter gets its result.
+/// </remarks>
+internal class FutureWaiter : Waiter
+{
+    protected Future? Future;
+
+    public static FutureWaiter Rent(Future future)
+    {
+        var w = WaiterPool<FutureWaiter>.Rent();
+        w.Attach(future);
+        return w;
+    }
+
+    protected void Attach(Future future)
+    {
+        Init(future.Loop);
+        Future = future;
+        if (future.IsDone) State = WaiterState.Woken; // completed before the await: GetResult reads it at once
+        else future.Append(this);
+    }
+
+    public override bool CancelFromScope(string? message)
+    {
+        if (State != WaiterState.Pending) return false;
+        return Future!.Cancel(message);
+    }
+
+    protected override void RemoveFromPrimitive() => Future!.Unlink(this);
+
+    protected override void ReturnToPool()
+    {
+        Future = null;
+        WaiterPool<FutureWaiter>.Return(this);
+    }
+
+    protected override void Finish()
+    {
+        var f = Future!;
+        Release();
+        f.ThrowIfNotSucceeded();
+    }
+}
+
+/// <summary>An await of a future or task with a value (pooled).</summary>
+internal sealed class FutureWaiter<T> : Waiter<T>
+{
+    Future? _future;
+    IFutureResult<T>? _result;
+
+    public static FutureWaiter<T> Rent(Future future, IFutureResult<T> result)
+    {
+        var w = WaiterPool<FutureWaiter<T>>.Rent();
+        w.Init(future.Loop);
+        w._future = future;
+        w._result = result;
+        if (future.IsDone) w.State = WaiterState.Woken;
+        else future.Append(w);
+        return w;
+    }
+
+    public override bool CancelFromScope(string? message)
+    {
+        if (State != WaiterState.Pending) return false;
+        return _future!.Cancel(message);
+    }
+
+    protected override void RemoveFromPrimitive() => _future!.Unlink(this);
+
+    protected override T TakeResult() => _result!.GetResultCore();
+
+    protected override void ReturnToPool()
+    {
+        _future = null;
+        _result = null;
+        WaiterPool<FutureWaiter<T>>.Return(this);
+    }
+}
+
+/// <summary>A done callback registered with <see cref="Future.AddDoneCallback"/> (kept in the future's list to keep the order).</summary>
+internal sealed class DoneCallbackNode : WaitNode
+{
+    readonly Future _future;
+    public readonly Action<Future> Callback;
+
+    public DoneCallbackNode(Future future, Action<Future> callback)
+    {
+        _future = future;
+        Callback = callback;
+    }
+
+    public static readonly Action<object?> Invoke = static o =>
+    {
+        var n = (DoneCallbackNode)o!;
+        n.Callback(n._future);
+    };
+
+    public override void NotifyDone() => _future.Loop.EnqueueInternal(Invoke, this);
+}

@@ -1,0 +1,219 @@
+namespace Asyncio;
+
+/// <summary>
+/// The future returned by <c>Aio.Gather</c>: completes with the children's results in order, or with the
+/// first failure; asyncio's <c>_GatheringFuture</c>.
+/// </summary>
+/// <remarks>
+/// Semantics, as asyncio documents them: the first child that fails (or is cancelled) completes the
+/// gather with that exception at once, and the other children keep running. Cancelling the gather
+/// cancels every child that is not done; the gather then ends with <see cref="CancelledError"/> once they
+/// have finished. A cancelled child counts as a failure with <see cref="CancelledError"/>. With outcomes
+/// (<c>return_exceptions=True</c>) every child's ending is reported instead.
+/// </remarks>
+internal sealed class GatheringFuture<TResult> : Future<TResult[]>, IChildObserver
+{
+    readonly GatherCore _core;
+    readonly Func<object, TResult> _read;
+
+    public GatheringFuture(EventLoop loop, object[] children, bool outcomes, Func<object, TResult> read) : base(loop)
+    {
+        _read = read;
+        _core = new GatherCore(loop, children, outcomes, this);
+    }
+
+    public void ChildDone(int index)
+    {
+        if (IsDone) return;
+        switch (_core.OnChildDone(index, out var failure))
+        {
+            case GatherCore.Step.Fail: SetExceptionCore(failure!); break;
+            case GatherCore.Step.Succeed:
+                var children = _core.Children;
+                var results = new TResult[children.Length];
+                for (int i = 0; i < results.Length; i++) results[i] = _read(children[i]);
+                SetResult(results);
+                break;
+        }
+    }
+
+    /// <summary>Cancels the children that are not done; the gather ends once they have.</summary>
+    public override bool Cancel(string? message = null)
+    {
+        Loop.CheckThread(nameof(Cancel));
+        return !IsDone && _core.CancelChildren(message);
+    }
+}
+
+/// <summary>The result-less gather (children without values); see <see cref="GatheringFuture{TResult}"/>.</summary>
+internal sealed class GatheringFuture : Future, IChildObserver
+{
+    readonly GatherCore _core;
+
+    public GatheringFuture(EventLoop loop, object[] children) : base(loop) => _core = new GatherCore(loop, children, false, this);
+
+    public void ChildDone(int index)
+    {
+        if (IsDone) return;
+        switch (_core.OnChildDone(index, out var failure))
+        {
+            case GatherCore.Step.Fail: SetExceptionCore(failure!); break;
+            case GatherCore.Step.Succeed: SetResult(); break;
+        }
+    }
+
+    public override bool Cancel(string? message = null)
+    {
+        Loop.CheckThread(nameof(Cancel));
+        return !IsDone && _core.CancelChildren(message);
+    }
+}
+
+/// <summary>The counting and cancellation shared by both gathers.</summary>
+internal sealed class GatherCore
+{
+    public readonly object[] Children;
+    readonly bool _outcomes;
+    int _finished;
+    bool _cancelRequested;
+    string? _message;
+
+    public enum Step { Wait, Fail, Succeed }
+
+    public GatherCore(EventLoop loop, object[] children, bool outcomes, IChildObserver owner)
+    {
+        Children = children;
+        _outcomes = outcomes;
+        for (int i = 0; i < children.Length; i++) ChildWatch.Start(loop, children[i], owner, i);
+    }
+
+    /// <summary>What the gather must do now that child <paramref name="index"/> is done.</summary>
+    public Step OnChildDone(int index, out Exception? failure)
+    {
+        _finished++;
+        var child = Children[index];
+        failure = null;
+        if (!_outcomes)
+        {
+            if (Child.IsCancelled(child)) { failure = Child.CancelledErrorOf(child); return Step.Fail; }
+            if (Child.GetException(child) is { } e) { failure = e; return Step.Fail; }
+        }
+        if (_finished < Children.Length) return Step.Wait;
+        if (_cancelRequested) { failure = new CancelledError(_message); return Step.Fail; }
+        return Step.Succeed;
+    }
+
+    /// <summary>Cancels the children that are not done; whether any accepted.</summary>
+    public bool CancelChildren(string? message)
+    {
+        bool any = false;
+        foreach (var c in Children)
+            if (!Child.IsDone(c) && Child.TryCancel(c, message)) any = true;
+        if (any)
+        {
+            _cancelRequested = true;
+            _message = message;
+        }
+        return any;
+    }
+}
+
+public static partial class Aio
+{
+    // ---- typed gathers: results in order ----
+
+    /// <summary>
+    /// Runs the tasks concurrently and returns their results in order; asyncio's <c>gather()</c>. The first
+    /// failure (or cancellation) of a task completes the gather with that exception at once; the other
+    /// tasks keep running. Cancelling the gather (or the task that awaits it) cancels the tasks.
+    /// </summary>
+    public static Future<T[]> Gather<T>(params AioTask<T>[] tasks) => Gather((IEnumerable<AioTask<T>>)tasks);
+
+    /// <summary>Gathers tasks with results; see <see cref="Gather{T}(AioTask{T}[])"/>.</summary>
+    public static Future<T[]> Gather<T>(IEnumerable<AioTask<T>> tasks) => GatherTyped<AioTask<T>, T>(tasks, false, Child.GetResult<T>);
+
+    /// <summary>Gathers futures with results; see <see cref="Gather{T}(AioTask{T}[])"/>.</summary>
+    public static Future<T[]> Gather<T>(params Future<T>[] futures) => Gather((IEnumerable<Future<T>>)futures);
+
+    /// <summary>Gathers futures with results; see <see cref="Gather{T}(AioTask{T}[])"/>.</summary>
+    public static Future<T[]> Gather<T>(IEnumerable<Future<T>> futures) => GatherTyped<Future<T>, T>(futures, false, Child.GetResult<T>);
+
+    /// <summary>
+    /// Gathers coroutines that are already running (calls of async methods); see
+    /// <see cref="Gather{T}(AioTask{T}[])"/>. A <see cref="Task"/> cannot be cancelled from outside: its
+    /// awaits belong to the task that started it and are cancelled with that task.
+    /// </summary>
+    public static Future<T[]> Gather<T>(params Task<T>[] tasks) => Gather((IEnumerable<Task<T>>)tasks);
+
+    /// <summary>Gathers running coroutines with results; see <see cref="Gather{T}(Task{T}[])"/>.</summary>
+    public static Future<T[]> Gather<T>(IEnumerable<Task<T>> tasks) => GatherTyped<Task<T>, T>(tasks, false, Child.GetResult<T>);
+
+    // ---- result-less gathers ----
+
+    /// <summary>Gathers futures and tasks of any kind, without collecting values; see <see cref="Gather{T}(AioTask{T}[])"/>.</summary>
+    public static Future Gather(params Future[] futures) => Gather((IEnumerable<Future>)futures);
+
+    /// <summary>Gathers futures and tasks without collecting values.</summary>
+    public static Future Gather(IEnumerable<Future> futures) => GatherUntyped(futures);
+
+    /// <summary>Gathers running coroutines without values; see <see cref="Gather{T}(Task{T}[])"/>.</summary>
+    public static Future Gather(params Task[] tasks) => Gather((IEnumerable<Task>)tasks);
+
+    /// <summary>Gathers running coroutines without values.</summary>
+    public static Future Gather(IEnumerable<Task> tasks) => GatherUntyped(tasks);
+
+    // ---- outcomes (return_exceptions=True) ----
+
+    /// <summary>
+    /// Like <see cref="Gather{T}(Task{T}[])"/>, but waits for every child and reports how each ended
+    /// instead of failing; asyncio's <c>gather(..., return_exceptions=True)</c>.
+    /// </summary>
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<Task<T>> tasks) => GatherTyped<Task<T>, Outcome<T>>(tasks, true, ReadOutcome<T>);
+
+    /// <summary>Reports how each task ended; see <see cref="GatherOutcomes{T}(IEnumerable{Task{T}})"/>.</summary>
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<AioTask<T>> tasks) => GatherTyped<AioTask<T>, Outcome<T>>(tasks, true, ReadOutcome<T>);
+
+    /// <summary>Reports how each future ended; see <see cref="GatherOutcomes{T}(IEnumerable{Task{T}})"/>.</summary>
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<Future<T>> futures) => GatherTyped<Future<T>, Outcome<T>>(futures, true, ReadOutcome<T>);
+
+    /// <summary>Reports how each future or task ended (values are not collected).</summary>
+    public static Future<Outcome<object?>[]> GatherOutcomes(IEnumerable<Future> futures) => GatherTyped<Future, Outcome<object?>>(futures, true, ReadOutcome<object?>);
+
+    /// <summary>Reports how each running coroutine ended (values are not collected).</summary>
+    public static Future<Outcome<object?>[]> GatherOutcomes(IEnumerable<Task> tasks) => GatherTyped<Task, Outcome<object?>>(tasks, true, ReadOutcome<object?>);
+
+    static Outcome<T> ReadOutcome<T>(object child)
+    {
+        if (Child.IsCancelled(child)) return new Outcome<T>(default!, Child.CancelledErrorOf(child));
+        if (Child.GetException(child) is { } e) return new Outcome<T>(default!, e);
+        return new Outcome<T>(Child.GetResult<T>(child), null);
+    }
+
+    static Future<TResult[]> GatherTyped<TItem, TResult>(IEnumerable<TItem> items, bool outcomes, Func<object, TResult> read) where TItem : class
+    {
+        var loop = EventLoop.GetRunningLoop();
+        loop.CheckThread("Gather");
+        var children = Child.Collect(loop, items, nameof(items));
+        if (children.Length == 0)
+        {
+            var empty = new Future<TResult[]>(loop);
+            empty.SetResult([]);
+            return empty;
+        }
+        return new GatheringFuture<TResult>(loop, children, outcomes, read);
+    }
+
+    static Future GatherUntyped<TItem>(IEnumerable<TItem> items) where TItem : class
+    {
+        var loop = EventLoop.GetRunningLoop();
+        loop.CheckThread("Gather");
+        var children = Child.Collect(loop, items, nameof(items));
+        if (children.Length == 0)
+        {
+            var empty = new Future(loop);
+            empty.SetResult();
+            return empty;
+        }
+        return new GatheringFuture(loop, children);
+    }
+}

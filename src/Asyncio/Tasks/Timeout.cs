@@ -1,0 +1,249 @@
+namespace Asyncio;
+
+/// <summary>
+/// A running <c>Aio.Timeout</c>: its deadline, which the body may move, and whether it expired;
+/// asyncio's <c>asyncio.Timeout</c>.
+/// </summary>
+/// <remarks>
+/// When the deadline passes, every await of a loop primitive pending inside the body (and the token
+/// <see cref="Aio.CancellationToken"/> the body sees) is cancelled; the <see cref="CancelledError"/> that
+/// comes out of the body is turned into a <see cref="TimeoutException"/>. Only this timeout's own
+/// cancellation is turned: a cancellation of the enclosing task, or of an enclosing timeout, passes
+/// through unchanged, so timeouts nest.
+/// </remarks>
+public sealed class TimeoutScope
+{
+    readonly EventLoop _loop;
+    internal readonly CancelScope Scope;
+    TimerHandle? _timer;
+    long? _due;
+    bool _exited;
+
+    internal TimeoutScope(EventLoop loop, CancelScope scope)
+    {
+        _loop = loop;
+        Scope = scope;
+    }
+
+    /// <summary>The deadline in loop time (<see cref="EventLoop.Time"/>), or <see langword="null"/> for none; asyncio's <c>when()</c>.</summary>
+    public double? When() => _due is long d ? _loop.TicksToSeconds(d) : null;
+
+    /// <summary>Whether the deadline passed and the body was cancelled; asyncio's <c>expired()</c>.</summary>
+    public bool Expired { get; private set; }
+
+    /// <summary>
+    /// Moves the deadline to loop time <paramref name="when"/> (<see langword="null"/>: no deadline); asyncio's
+    /// <c>reschedule()</c>. A deadline already past expires on the next iteration.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The timeout has expired or its body has ended.</exception>
+    public void Reschedule(double? when)
+    {
+        _loop.CheckThread(nameof(Reschedule));
+        if (_exited) throw new InvalidOperationException("Cannot reschedule a timeout whose body has ended.");
+        if (Expired) throw new InvalidOperationException("Cannot reschedule a timeout that has already expired.");
+        SetDeadline(when is double w ? _loop.WhenToTicks(w, nameof(when)) : null);
+    }
+
+    internal void SetDeadline(long? due)
+    {
+        _timer?.Cancel();
+        _timer = null;
+        _due = due;
+        if (due is long d) _timer = new TimerHandle(_loop.ScheduleTimerEntry(s_expire, this, d, relative: false));
+    }
+
+    static readonly Action<object?> s_expire = static o =>
+    {
+        var t = (TimeoutScope)o!;
+        if (t._exited || t.Expired) return;
+        t.Expired = true;
+        t._timer = null;
+        t.Scope.Cancel(null);
+    };
+
+    internal void Exit()
+    {
+        _exited = true;
+        _timer?.Cancel();
+        _timer = null;
+        Scope.Close();
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"<TimeoutScope when={When()?.ToString() ?? "none"} expired={Expired}>";
+}
+
+public static partial class Aio
+{
+    // ---- Timeout / TimeoutAt ----
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with a deadline <paramref name="delay"/> seconds from now
+    /// (<see langword="null"/>: none); asyncio's <c>async with asyncio.timeout(delay)</c>. If the deadline
+    /// passes, the body's pending awaits are cancelled and <see cref="TimeoutException"/> is thrown.
+    /// </summary>
+    /// <remarks>Differences from asyncio: a C# <c>using</c> block cannot see the body's exception, so the
+    /// body is a delegate. It runs at once, in the calling task, inside the timeout's scope.</remarks>
+    public static Task Timeout(double? delay, Func<Task> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore<bool>(RelativeDue(delay), async _ => { await body().ConfigureAwait(true); return true; });
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a deadline and returns its result; see <see cref="Timeout(double?, Func{Task})"/>.</summary>
+    public static Task<T> Timeout<T>(double? delay, Func<Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore(RelativeDue(delay), _ => body());
+    }
+
+    /// <summary>Runs <paramref name="body"/>, which receives the <see cref="TimeoutScope"/> to inspect or reschedule; see <see cref="Timeout(double?, Func{Task})"/>.</summary>
+    public static Task Timeout(double? delay, Func<TimeoutScope, Task> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore<bool>(RelativeDue(delay), async t => { await body(t).ConfigureAwait(true); return true; });
+    }
+
+    /// <summary>Runs <paramref name="body"/> with the <see cref="TimeoutScope"/> and returns its result.</summary>
+    public static Task<T> Timeout<T>(double? delay, Func<TimeoutScope, Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore(RelativeDue(delay), body);
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now; see <see cref="Timeout(double?, Func{Task})"/>.</summary>
+    public static Task Timeout(TimeSpan delay, Func<Task> body) => Timeout(delay.TotalSeconds, body);
+
+    /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now and returns its result.</summary>
+    public static Task<T> Timeout<T>(TimeSpan delay, Func<Task<T>> body) => Timeout(delay.TotalSeconds, body);
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with a deadline at loop time <paramref name="when"/> (<see langword="null"/>:
+    /// none); asyncio's <c>asyncio.timeout_at(when)</c>. See <see cref="Timeout(double?, Func{Task})"/>.
+    /// </summary>
+    public static Task TimeoutAt(double? when, Func<TimeoutScope, Task> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore<bool>(AbsoluteDue(when), async t => { await body(t).ConfigureAwait(true); return true; });
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a deadline at loop time <paramref name="when"/> and returns its result.</summary>
+    public static Task<T> TimeoutAt<T>(double? when, Func<TimeoutScope, Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore(AbsoluteDue(when), body);
+    }
+
+    static long? RelativeDue(double? delay)
+    {
+        if (delay is not double d) return null;
+        var loop = EventLoop.GetRunningLoop();
+        return EventLoop.AddTicks(loop.NowTicks(), EventLoop.DelayToTicks(d, nameof(delay)));
+    }
+
+    static long? AbsoluteDue(double? when) => when is double w ? EventLoop.GetRunningLoop().WhenToTicks(w, nameof(when)) : null;
+
+    static async Task<T> TimeoutCore<T>(long? due, Func<TimeoutScope, Task<T>> body)
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var parent = loop.CurrentScope;
+        var scope = new CancelScope(loop, parent.Task, parent);
+        var timeout = new TimeoutScope(loop, scope);
+        timeout.SetDeadline(due);
+        try
+        {
+            var inner = StartIn(loop, scope, body, timeout);
+            try
+            {
+                return await inner.ConfigureAwait(true);
+            }
+            catch (OperationCanceledException e) when (timeout.Expired && !scope.CancelledFromOutside)
+            {
+                throw new TimeoutException("The operation timed out.", e);
+            }
+        }
+        finally
+        {
+            timeout.Exit();
+        }
+    }
+
+    /// <summary>Calls <paramref name="body"/> with <paramref name="scope"/> as the current scope; a synchronous throw becomes a faulted task.</summary>
+    internal static Task<T> StartIn<TArg, T>(EventLoop loop, CancelScope scope, Func<TArg, Task<T>> body, TArg arg)
+    {
+        var previous = loop.EnterScope(scope);
+        try
+        {
+            return body(arg) ?? throw new InvalidOperationException("The body returned null instead of a Task.");
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<T>(e);
+        }
+        finally
+        {
+            loop.EnterScope(previous);
+        }
+    }
+
+    // ---- WaitFor ----
+
+    /// <summary>
+    /// Waits for <paramref name="task"/> with a timeout in seconds (<see langword="null"/>: none); asyncio's
+    /// <c>wait_for()</c>. On timeout the task is cancelled, waited for, and <see cref="TimeoutException"/> is
+    /// thrown. Cancelling the caller cancels the task too.
+    /// </summary>
+    public static Task<T> WaitFor<T>(AioTask<T> task, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        return TimeoutCore(RelativeDue(timeout), async _ => await task);
+    }
+
+    /// <summary>Waits for a task or future with a timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>.</summary>
+    public static Task WaitFor(Future future, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(future);
+        return TimeoutCore(RelativeDue(timeout), async _ => { await future; return true; });
+    }
+
+    /// <summary>Waits for a future with a value with a timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>.</summary>
+    public static Task<T> WaitFor<T>(Future<T> future, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(future);
+        return TimeoutCore(RelativeDue(timeout), async _ => await future);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>. The
+    /// coroutine runs at once in the calling task, and its awaits are cancelled on timeout.
+    /// </summary>
+    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, double? timeout) => Timeout(timeout, coroutine);
+
+    /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
+    public static Task WaitFor(Func<Task> coroutine, double? timeout) => Timeout(timeout, coroutine);
+
+    /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
+    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, TimeSpan timeout) => Timeout(timeout.TotalSeconds, coroutine);
+
+    /// <summary>
+    /// Waits for a running coroutine with a timeout. A <see cref="Task"/> cannot be cancelled from outside:
+    /// on timeout the wait ends with <see cref="TimeoutException"/> while the Task runs on. Pass a coroutine
+    /// function (<see cref="WaitFor{T}(Func{Task{T}}, double?)"/>) to have it cancelled.
+    /// </summary>
+    public static Task<T> WaitFor<T>(Task<T> task, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (task.IsCompleted) return task;
+        var future = FutureOf<T>(task);
+        return TimeoutCore(RelativeDue(timeout), async _ => await future);
+    }
+
+    /// <summary>Waits for a running coroutine without a result with a timeout; see <see cref="WaitFor{T}(Task{T}, double?)"/>.</summary>
+    public static Task WaitFor(Task task, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        if (task.IsCompleted) return task;
+        var future = FutureOf<object?>(task);
+        return TimeoutCore(RelativeDue(timeout), async _ => { await future; return true; });
+    }
+}

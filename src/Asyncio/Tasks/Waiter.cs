@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+
+namespace Asyncio;
+
+// The one blocking protocol that every loop primitive uses (Trio's "parking lot" idea, asyncio's
+// semantics).
+//
+// A primitive that must make its caller wait rents a Waiter, puts it in its own wait list, and returns
+// a ValueTask over it. The awaiting code's continuation arrives in OnCompleted, which registers the
+// waiter in the loop's current cancel scope. From there one of three things happens:
+//
+//   Pending --Wake()-------------> Woken      the primitive granted the wait; the continuation is queued
+//   Pending --CancelFromScope()--> Cancelled  the scope was cancelled; the waiter left the primitive's list
+//   Woken   --GetResult()--------> (pooled)   normal resumption
+//
+// and one subtle case: a waiter woken but not yet resumed whose scope is cancelled in between. As in
+// asyncio (the task's __step throws CancelledError although its future is done), GetResult then throws
+// CancelledError, and first calls OnCancelledAfterWake so that the primitive passes the wake-up on (the
+// queue item goes back, the lock goes to the next waiter): nothing is lost.
+//
+// Awaiting through ValueTask matters: the async method builder recognises ValueTaskAwaiter and hands
+// OnCompleted a static delegate plus its state-machine box, so suspending allocates nothing. Waiters are
+// pooled per thread and type; Version, the ValueTask token, changes on every return to the pool so a
+// stale ValueTask is caught.
+
+/// <summary>What a waiter is doing. See the protocol in the file's opening comment.</summary>
+internal enum WaiterState : byte { Idle, Pending, Woken, Cancelled }
+
+/// <summary>A node of an intrusive list: a future's callbacks, or a primitive's waiters.</summary>
+internal abstract class WaitNode
+{
+    /// <summary>Links of the list that holds the node (a future's callbacks or a primitive's waiters).</summary>
+    public WaitNode? Prev, Next;
+
+    /// <summary>The future this node is registered with is done (called in registration order).</summary>
+    public abstract void NotifyDone();
+}
+
+/// <summary>A pooled wait of a loop primitive; see the protocol above.</summary>
+internal abstract class Waiter : WaitNode, IValueTaskSource
+{
+    public EventLoop Loop = null!;
+    public WaiterState State;
+    public short Version;
+
+    /// <summary>The scope of the code that awaited; <see langword="null"/> until it suspends.</summary>
+    public CancelScope? Scope;
+    /// <summary>The scope whose list holds this waiter (set only while pending and registered).</summary>
+    public CancelScope? LinkedScope;
+    public Waiter? ScopePrev, ScopeNext;
+
+    Action<object?>? _cont;
+    object? _contState;
+    string? _cancelMessage;
+
+    /// <summary>Prepares a freshly rented waiter.</summary>
+    protected void Init(EventLoop loop)
+    {
+        Loop = loop;
+        State = WaiterState.Pending;
+    }
+
+    // ---- for primitives ----
+
+    /// <summary>An awaited future is done: grant the wait.</summary>
+    public override void NotifyDone() => Wake();
+
+    /// <summary>Grants the wait: queues the continuation (if the awaiter has suspended).</summary>
+    public void Wake()
+    {
+        Debug.Assert(State == WaiterState.Pending);
+        State = WaiterState.Woken;
+        LinkedScope?.UnlinkWaiter(this);
+        var cont = _cont;
+        if (cont != null)
+        {
+            _cont = null;
+            var st = _contState;
+            _contState = null;
+            Loop.EnqueueResume(cont, st, Scope!, ReadyFlags.Resume);
+        }
+    }
+
+    /// <summary>
+    /// The scope of the awaiting code was cancelled while this waiter was pending. The default leaves the
+    /// primitive's list and resumes the awaiter with <see cref="CancelledError"/>.
+    /// </summary>
+    /// <returns>Whether the cancellation was taken (asyncio's return value of <c>Future.cancel()</c>).</returns>
+    public virtual bool CancelFromScope(string? message)
+    {
+        if (State != WaiterState.Pending) return false;
+        RemoveFromPrimitive();
+        CancelPending(message);
+        return true;
+    }
+
+    /// <summary>Leaves the primitive's wait list (O(1)). Called on cancellation of a pending waiter.</summary>
+    protected abstract void RemoveFromPrimitive();
+
+    /// <summary>
+    /// The waiter was woken but its scope was cancelled before it resumed: pass the wake-up on so that
+    /// nothing is lost. The default does nothing (for waits that grant nothing, such as a future's).
+    /// </summary>
+    protected virtual void OnCancelledAfterWake() { }
+
+    /// <summary>Returns the waiter to its pool; <see cref="Version"/> has already moved on.</summary>
+    protected abstract void ReturnToPool();
+
+    /// <summary>Resumes the awaiter with <see cref="CancelledError"/>.</summary>
+    protected void CancelPending(string? message)
+    {
+        Debug.Assert(State == WaiterState.Pending);
+        State = WaiterState.Cancelled;
+        _cancelMessage = message;
+        LinkedScope?.UnlinkWaiter(this);
+        var cont = _cont;
+        if (cont != null)
+        {
+            _cont = null;
+            var st = _contState;
+            _contState = null;
+            Loop.EnqueueResume(cont, st, Scope!, ReadyFlags.Resume | ReadyFlags.Cancelled);
+        }
+    }
+
+    // ---- IValueTaskSource ----
+
+    public ValueTaskSourceStatus GetStatus(short token)
+    {
+        CheckToken(token);
+        return State switch
+        {
+            WaiterState.Pending => ValueTaskSourceStatus.Pending,
+            WaiterState.Cancelled => ValueTaskSourceStatus.Canceled,
+            _ => ValueTaskSourceStatus.Succeeded,
+        };
+    }
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        CheckToken(token);
+        var loop = Loop;
+        loop.CheckAwaitThread();
+        if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
+            FlowingContinuation.Wrap(ref continuation, ref state);
+        var scope = loop.CurrentScope;
+        Scope = scope;
+        if (State != WaiterState.Pending)
+        {
+            // Granted or cancelled before the await suspended: resume on the next iteration.
+            loop.EnqueueResume(continuation, state, scope,
+                State == WaiterState.Cancelled ? ReadyFlags.Resume | ReadyFlags.Cancelled : ReadyFlags.Resume);
+            return;
+        }
+        _cont = continuation;
+        _contState = state;
+        if (loop.MustCancelCount != 0 && scope.TryConsumeCancel(out var message))
+        {
+            RemoveFromPrimitive();
+            CancelPending(message);
+            return;
+        }
+        scope.LinkWaiter(this);
+    }
+
+    void IValueTaskSource.GetResult(short token)
+    {
+        Complete(token);
+        Finish();
+    }
+
+    /// <summary>Collects a granted wait without a value: the default just returns the waiter to its pool.</summary>
+    protected virtual void Finish() => Release();
+
+    /// <summary>Ends the wait: throws if it was cancelled, else lets the subclass collect its grant.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    protected void Complete(short token)
+    {
+        CheckToken(token);
+        if (State == WaiterState.Woken)
+        {
+            if (Scope != null && Loop.MustCancelCount != 0 && Scope.TryConsumeCancel(out var msg))
+            {
+                OnCancelledAfterWake();
+                Release();
+                throw new CancelledError(msg);
+            }
+            return;
+        }
+        ThrowNotWoken();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void ThrowNotWoken()
+    {
+        if (State == WaiterState.Cancelled)
+        {
+            var msg = _cancelMessage;
+            Release();
+            throw new CancelledError(msg);
+        }
+        throw new InvalidOperationException("The operation has not completed yet; await it instead of reading its result.");
+    }
+
+    /// <summary>Resets the waiter and returns it to its pool. Call after reading the grant.</summary>
+    protected void Release()
+    {
+        Version++;
+        State = WaiterState.Idle;
+        Scope = null;
+        _cancelMessage = null;
+        Prev = Next = null;
+        ReturnToPool();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void CheckToken(short token)
+    {
+        if (token != Version) ThrowBadToken();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void ThrowBadToken() =>
+        throw new InvalidOperationException("This ValueTask was already awaited; a ValueTask of a loop primitive may be awaited only once.");
+}
+
+/// <summary>A pooled wait whose grant is a value.</summary>
+internal abstract class Waiter<T> : Waiter, IValueTaskSource<T>
+{
+    /// <summary>Reads the grant (after <see cref="Waiter.Complete"/> has checked the state).</summary>
+    protected abstract T TakeResult();
+
+    T IValueTaskSource<T>.GetResult(short token)
+    {
+        Complete(token);
+        var result = TakeResult();
+        Release();
+        return result;
+    }
+}
+
+/// <summary>A per-thread free list of waiters of one type.</summary>
+internal static class WaiterPool<TWaiter> where TWaiter : Waiter, new()
+{
+    const int MaxPooled = 4096;
+    [ThreadStatic] static TWaiter? t_head;
+    [ThreadStatic] static int t_count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TWaiter Rent()
+    {
+        var w = t_head;
+        if (w == null) return new TWaiter();
+        t_head = (TWaiter?)w.Next;
+        w.Next = null;
+        t_count--;
+        return w;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Return(TWaiter w)
+    {
+        if (t_count >= MaxPooled) return;
+        w.Next = t_head;
+        t_head = w;
+        t_count++;
+    }
+}
+
+/// <summary>A continuation that must run in the execution context captured when it was registered.</summary>
+internal sealed class FlowingContinuation
+{
+    readonly Action<object?> _continuation;
+    readonly object? _state;
+    readonly ExecutionContext _context;
+
+    FlowingContinuation(Action<object?> continuation, object? state, ExecutionContext context)
+    {
+        _continuation = continuation;
+        _state = state;
+        _context = context;
+    }
+
+    public static void Wrap(ref Action<object?> continuation, ref object? state)
+    {
+        var ec = ExecutionContext.Capture();
+        if (ec == null) return;
+        state = new FlowingContinuation(continuation, state, ec);
+        continuation = s_run;
+    }
+
+    static readonly ContextCallback s_invoke = static o =>
+    {
+        var f = (FlowingContinuation)o!;
+        f._continuation(f._state);
+    };
+
+    static readonly Action<object?> s_run = static o =>
+    {
+        var f = (FlowingContinuation)o!;
+        ExecutionContext.Run(f._context, s_invoke, f);
+    };
+}
