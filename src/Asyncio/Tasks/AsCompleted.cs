@@ -4,51 +4,50 @@ namespace Asyncio;
 
 /// <summary>
 /// Hands out the children of <c>AsCompleted</c> in the order they finish: each request is a future of
-/// the index of the next child to finish, failed with <see cref="TimeoutException"/> once the timeout
-/// has expired.
+/// the next child to finish, failed with <see cref="TimeoutException"/> once the timeout has expired.
 /// </summary>
 internal sealed class CompletionOrder : IChildObserver
 {
     readonly EventLoop _loop;
-    readonly Queue<int> _finished = new();
-    readonly Queue<Future<int>> _requests = new();
-    readonly ChildWatch?[] _watches;
+    readonly Queue<object> _finished = new();
+    readonly Queue<Future<object>> _requests = new();
+    readonly ChildSet _watch;
+    int _remaining;
     TimerHandle? _timer;
     bool _timedOut;
 
     public CompletionOrder(EventLoop loop, object[] children, double? timeout)
     {
         _loop = loop;
-        _watches = new ChildWatch?[children.Length];
-        for (int i = 0; i < children.Length; i++) _watches[i] = ChildWatch.Start(loop, children[i], this, i);
+        _remaining = children.Length;
+        _watch = new ChildSet(loop, children, this);
         if (timeout is double t) _timer = loop.CallLater(t, static o => ((CompletionOrder)o!).TimeOut(), this);
     }
 
-    public void ChildDone(int index)
+    public void ChildDone(object child)
     {
-        _watches[index] = null;
+        _remaining--;
         while (_requests.Count > 0)
         {
             var r = _requests.Dequeue();
             if (r.IsDone) continue; // a request abandoned by a cancelled awaiter
-            r.SetResult(index);
+            r.SetResult(child);
             MaybeStop();
             return;
         }
-        _finished.Enqueue(index);
+        _finished.Enqueue(child);
         MaybeStop();
     }
 
     void MaybeStop()
     {
-        foreach (var w in _watches) if (w != null) return;
-        _timer?.Cancel();
+        if (_remaining == 0) _timer?.Cancel();
     }
 
     void TimeOut()
     {
         _timedOut = true;
-        foreach (var w in _watches) w?.Stop();
+        _watch.Stop();
         while (_requests.Count > 0)
         {
             var r = _requests.Dequeue();
@@ -56,10 +55,10 @@ internal sealed class CompletionOrder : IChildObserver
         }
     }
 
-    /// <summary>A future of the index of the next child to finish.</summary>
-    public Future<int> Next()
+    /// <summary>A future of the next child to finish.</summary>
+    public Future<object> Next()
     {
-        var f = new Future<int>(_loop);
+        var f = new Future<object>(_loop);
         if (_finished.Count > 0) f.SetResult(_finished.Dequeue());
         else if (_timedOut) f.SetException(new TimeoutException("AsCompleted timed out before every awaitable was done."));
         else _requests.Enqueue(f);
@@ -98,9 +97,9 @@ public static partial class Aio
                 next.AddDoneCallback(f =>
                 {
                     if (result.IsDone) return;
-                    var n = (Future<int>)f;
+                    var n = (Future<object>)f;
                     if (n.ExceptionCore is { } e) { result.SetException(e); return; }
-                    var c = children[n.Result];
+                    var c = n.Result;
                     if (Child.IsCancelled(c)) result.SetException(Child.CancelledErrorOf(c));
                     else if (Child.GetException(c) is { } ce) result.SetException(ce);
                     else result.SetResult(Child.GetResult<T>(c));
@@ -124,8 +123,7 @@ public static partial class Aio
         for (int i = 0; i < children.Length; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int index = await order.Next();
-            yield return (T)children[index];
+            yield return (T)await order.Next();
         }
     }
 }

@@ -7,10 +7,10 @@ namespace Asyncio;
 // be cancelled from outside; its awaits belong to the scope that started it, which is how cancellation
 // reaches it.
 
-/// <summary>Receives the completion of a watched child.</summary>
+/// <summary>Receives the completion of a watched child (on the loop thread).</summary>
 internal interface IChildObserver
 {
-    void ChildDone(int index);
+    void ChildDone(object child);
 }
 
 /// <summary>Reads the state of a child (a <see cref="Future"/> or a <see cref="Task"/>).</summary>
@@ -59,10 +59,19 @@ internal static class Child
             throw new ArgumentException("A future belongs to another event loop.", paramName);
     }
 
-    /// <summary>Makes a child list from <paramref name="items"/>, checking each.</summary>
+    /// <summary>
+    /// Makes a child list from <paramref name="items"/>, checking each. An array of Tasks is used as it
+    /// is (array covariance; it is only read), so that a million children are not copied.
+    /// </summary>
     public static object[] Collect<TItem>(EventLoop loop, IEnumerable<TItem> items, string paramName) where TItem : class
     {
         ArgumentNullException.ThrowIfNull(items, paramName);
+        if (items is Task[] taskArray)
+        {
+            foreach (var t in taskArray)
+                if (t == null) throw new ArgumentException("The collection contains null.", paramName);
+            return taskArray;
+        }
         var list = items is ICollection<TItem> c ? new object[c.Count] : null;
         if (list != null)
         {
@@ -77,65 +86,90 @@ internal static class Child
 }
 
 /// <summary>
-/// A watch on one child: a node in a future's callback list, or a continuation of a .NET Task (marshalled
-/// to the loop when the Task completes elsewhere). <see cref="Stop"/> ends the watch.
+/// Watches a set of children for one observer, on the loop thread, until <see cref="Stop"/>.
 /// </summary>
-internal sealed class ChildWatch : WaitNode
+/// <remarks>
+/// A future child gets a node in its callback list (no delegate). The .NET Task children are watched
+/// together through <see cref="Task.WhenEach(Task[])"/>, whose one completion action serves every Task,
+/// so that gathering a million running coroutines costs a slot in an array each rather than a delegate
+/// and a node each. Its continuations come back through the loop's synchronisation context.
+/// </remarks>
+internal sealed class ChildSet
 {
-    readonly EventLoop _loop;
-    readonly object _child;
-    IChildObserver? _owner;
-    readonly int _index;
+    readonly IChildObserver _owner;
+    List<FutureNode>? _nodes;
+    CancellationTokenSource? _pump;
+    bool _stopped;
 
-    ChildWatch(EventLoop loop, object child, IChildObserver owner, int index)
+    public ChildSet(EventLoop loop, object[] children, IChildObserver owner)
     {
-        _loop = loop;
-        _child = child;
         _owner = owner;
-        _index = index;
-    }
-
-    /// <summary>Watches <paramref name="child"/>; a child that is already done is reported on the next iteration.</summary>
-    public static ChildWatch Start(EventLoop loop, object child, IChildObserver owner, int index)
-    {
-        var w = new ChildWatch(loop, child, owner, index);
-        if (child is Future f)
+        if (children is Task[] allTasks)
         {
-            if (f.IsDone) loop.EnqueueInternal(s_report, w);
-            else f.Append(w);
+            _pump = new CancellationTokenSource();
+            _ = Pump(allTasks, _pump.Token);
+            return;
         }
-        else
+        List<Task>? tasks = null;
+        foreach (var child in children)
         {
-            var t = (Task)child;
-            if (t.IsCompleted) loop.EnqueueInternal(s_report, w);
-            else t.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(w.OnTaskCompleted);
+            if (child is Future f)
+            {
+                var node = new FutureNode(this, f);
+                (_nodes ??= new List<FutureNode>()).Add(node);
+                if (f.IsDone) loop.EnqueueInternal(static o => ((FutureNode)o!).NotifyDone(), node);
+                else f.Append(node);
+            }
+            else (tasks ??= new List<Task>(children.Length)).Add((Task)child);
         }
-        return w;
+        if (tasks != null)
+        {
+            _pump = new CancellationTokenSource();
+            _ = Pump(tasks.ToArray(), _pump.Token);
+        }
     }
 
-    static readonly Action<object?> s_report = static o => ((ChildWatch)o!).Report();
-
-    void Report()
+    async Task Pump(Task[] tasks, CancellationToken token)
     {
-        var owner = _owner;
-        if (owner == null) return;
-        _owner = null;
-        owner.ChildDone(_index);
+        try
+        {
+            await foreach (var t in Task.WhenEach(tasks).WithCancellation(token).ConfigureAwait(true))
+                if (!_stopped) _owner.ChildDone(t);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
     }
 
-    public override void NotifyDone() => Report();
-
-    void OnTaskCompleted()
+    void Report(object child)
     {
-        if (_loop.IsLoopThread) Report();
-        else _loop.PostFromContext(static o => ((ChildWatch)o!).Report(), this, _loop.RootScope);
+        if (!_stopped) _owner.ChildDone(child);
     }
 
-    /// <summary>Stops reporting; a future child forgets the watch.</summary>
+    /// <summary>Stops reporting; futures forget their nodes.</summary>
     public void Stop()
     {
-        if (_owner == null) return;
-        _owner = null;
-        if (_child is Future f && !f.IsDone && (Prev != null || Next != null || f.HasOnlyNode(this))) f.Unlink(this);
+        if (_stopped) return;
+        _stopped = true;
+        if (_nodes != null)
+            foreach (var n in _nodes) n.Detach();
+        _pump?.Cancel();
+    }
+
+    sealed class FutureNode(ChildSet set, Future future) : WaitNode
+    {
+        bool _done;
+
+        public override void NotifyDone()
+        {
+            if (_done) return;
+            _done = true;
+            set.Report(future);
+        }
+
+        public void Detach()
+        {
+            if (_done) return;
+            _done = true;
+            if (!future.IsDone && (Prev != null || Next != null || future.HasOnlyNode(this))) future.Unlink(this);
+        }
     }
 }

@@ -22,10 +22,10 @@ internal sealed class GatheringFuture<TResult> : Future<TResult[]>, IChildObserv
         _core = new GatherCore(loop, children, outcomes, this);
     }
 
-    public void ChildDone(int index)
+    public void ChildDone(object child)
     {
         if (IsDone) return;
-        switch (_core.OnChildDone(index, out var failure))
+        switch (_core.OnChildDone(child, out var failure))
         {
             case GatherCore.Step.Fail: SetExceptionCore(failure!); break;
             case GatherCore.Step.Succeed:
@@ -52,10 +52,10 @@ internal sealed class GatheringFuture : Future, IChildObserver
 
     public GatheringFuture(EventLoop loop, object[] children) : base(loop) => _core = new GatherCore(loop, children, false, this);
 
-    public void ChildDone(int index)
+    public void ChildDone(object child)
     {
         if (IsDone) return;
-        switch (_core.OnChildDone(index, out var failure))
+        switch (_core.OnChildDone(child, out var failure))
         {
             case GatherCore.Step.Fail: SetExceptionCore(failure!); break;
             case GatherCore.Step.Succeed: SetResult(); break;
@@ -84,14 +84,13 @@ internal sealed class GatherCore
     {
         Children = children;
         _outcomes = outcomes;
-        for (int i = 0; i < children.Length; i++) ChildWatch.Start(loop, children[i], owner, i);
+        new ChildSet(loop, children, owner);
     }
 
-    /// <summary>What the gather must do now that child <paramref name="index"/> is done.</summary>
-    public Step OnChildDone(int index, out Exception? failure)
+    /// <summary>What the gather must do now that <paramref name="child"/> is done.</summary>
+    public Step OnChildDone(object child, out Exception? failure)
     {
         _finished++;
-        var child = Children[index];
         failure = null;
         if (!_outcomes)
         {

@@ -7,17 +7,16 @@ namespace Asyncio;
 internal sealed class MirrorFuture<T> : Future<T>, IChildObserver
 {
     readonly object _inner;
-    ChildWatch? _watch;
+    readonly ChildSet _watch;
 
     public MirrorFuture(EventLoop loop, object inner) : base(loop)
     {
         _inner = inner;
-        _watch = ChildWatch.Start(loop, inner, this, 0);
+        _watch = new ChildSet(loop, [inner], this);
     }
 
-    public void ChildDone(int index)
+    public void ChildDone(object child)
     {
-        _watch = null;
         if (IsDone) return;
         if (Child.IsCancelled(_inner)) SetCancelledCore(Child.CancelledErrorOf(_inner).CancelMessage);
         else if (Child.GetException(_inner) is { } e) SetExceptionCore(e);
@@ -28,8 +27,7 @@ internal sealed class MirrorFuture<T> : Future<T>, IChildObserver
     public override bool Cancel(string? message = null)
     {
         if (!base.Cancel(message)) return false;
-        _watch?.Stop();
-        _watch = null;
+        _watch.Stop();
         return true;
     }
 }

@@ -14,7 +14,7 @@ public enum ReturnWhen
 internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet<T> Pending)>, IChildObserver where T : class
 {
     readonly object[] _children;
-    readonly ChildWatch?[] _watches;
+    readonly ChildSet _watch;
     readonly ReturnWhen _when;
     int _remaining;
     TimerHandle? _timer;
@@ -24,17 +24,14 @@ internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet
         _children = children;
         _when = when;
         _remaining = children.Length;
-        _watches = new ChildWatch?[children.Length];
-        for (int i = 0; i < children.Length; i++) _watches[i] = ChildWatch.Start(loop, children[i], this, i);
+        _watch = new ChildSet(loop, children, this);
         if (timeout is double t) _timer = loop.CallLater(t, static o => ((WaitFuture<T>)o!).Finish(), this);
     }
 
-    public void ChildDone(int index)
+    public void ChildDone(object c)
     {
-        _watches[index] = null;
         _remaining--;
         if (IsDone) return;
-        var c = _children[index];
         if (_remaining == 0
             || _when == ReturnWhen.FirstCompleted
             || (_when == ReturnWhen.FirstException && !Child.IsCancelled(c) && Child.GetException(c) != null))
@@ -45,7 +42,7 @@ internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet
     {
         if (IsDone) return;
         _timer?.Cancel();
-        foreach (var w in _watches) w?.Stop();
+        _watch.Stop();
         var done = new HashSet<T>(ReferenceEqualityComparer.Instance);
         var pending = new HashSet<T>(ReferenceEqualityComparer.Instance);
         foreach (var c in _children) (Child.IsDone(c) ? done : pending).Add((T)c);
@@ -56,7 +53,7 @@ internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet
     {
         if (!base.Cancel(message)) return false;
         _timer?.Cancel();
-        foreach (var w in _watches) w?.Stop();
+        _watch.Stop();
         return true;
     }
 }

@@ -1,0 +1,182 @@
+namespace Asyncio.Tests.Loop;
+
+/// <summary>asyncio's ordering rules: FIFO ready callbacks, next-iteration scheduling, stop and close.</summary>
+public class LoopOrderingTests
+{
+    [Fact]
+    public void CallSoon_SeveralCallbacks_RunInFifoOrder()
+    {
+        using var loop = new EventLoop();
+        var order = new List<int>();
+        for (int i = 0; i < 5; i++) { int k = i; loop.CallSoon(() => order.Add(k)); }
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        Assert.Equal([0, 1, 2, 3, 4], order);
+    }
+
+    [Fact]
+    public void CallSoon_ScheduledDuringIteration_RunsInNextIteration()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() =>
+        {
+            order.Add("a");
+            loop.CallSoon(() => order.Add("c"));
+        });
+        loop.CallSoon(() => { order.Add("b"); loop.Stop(); });
+        loop.RunForever();
+        // Stop takes effect after the iteration: "c" was scheduled during it and has not run.
+        Assert.Equal(["a", "b"], order);
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        Assert.Equal(["a", "b", "c"], order);
+    }
+
+    [Fact]
+    public void Handle_CancelledBeforeRunning_CallbackDoesNotRun()
+    {
+        using var loop = new EventLoop();
+        bool ran = false;
+        var h = loop.CallSoon(() => ran = true);
+        h.Cancel();
+        Assert.True(h.IsCancelled);
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        Assert.False(ran);
+        Assert.True(h.IsCancelled);
+    }
+
+    [Fact]
+    public void Handle_CancelledAfterRunning_IsNoOpAndDoesNotAffectLaterCallbacks()
+    {
+        using var loop = new EventLoop();
+        int count = 0;
+        var h = loop.CallSoon(() => count++);
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        // The pooled record is reused by the next CallSoon; the stale handle must not cancel it.
+        loop.CallSoon(() => count++);
+        h.Cancel();
+        Assert.False(h.IsCancelled);
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        Assert.Equal(2, count);
+    }
+
+    [Fact]
+    public void CallbackThatThrows_ReportedToHandler_LoopKeepsRunning()
+    {
+        using var loop = new EventLoop();
+        var reported = new List<ExceptionContext>();
+        loop.SetExceptionHandler((_, ctx) => reported.Add(ctx));
+        bool after = false;
+        loop.CallSoon(() => throw new InvalidOperationException("boom"));
+        loop.CallSoon(() => { after = true; loop.Stop(); });
+        loop.RunForever();
+        Assert.True(after);
+        var ctx = Assert.Single(reported);
+        Assert.IsType<InvalidOperationException>(ctx.Exception);
+    }
+
+    [Fact]
+    public void ExceptionHandler_ThatThrows_FallsBackToDefaultWithoutEscaping()
+    {
+        using var loop = new EventLoop();
+        loop.SetExceptionHandler((_, _) => throw new InvalidOperationException("handler broken"));
+        var savedErr = Console.Error;
+        var sink = new StringWriter();
+        Console.SetError(sink);
+        try
+        {
+            loop.CallExceptionHandler(new ExceptionContext("original problem"));
+        }
+        finally
+        {
+            Console.SetError(savedErr);
+        }
+        Assert.Contains("original problem", sink.ToString());
+        Assert.Contains("handler broken", sink.ToString());
+    }
+
+    [Fact]
+    public void RunForever_WhileRunning_Throws()
+    {
+        using var loop = new EventLoop();
+        Exception? error = null;
+        loop.CallSoon(() =>
+        {
+            try { loop.RunForever(); } catch (InvalidOperationException e) { error = e; }
+            loop.Stop();
+        });
+        loop.RunForever();
+        Assert.NotNull(error);
+    }
+
+    [Fact]
+    public void Close_RunningOrClosedLoop_BehavesAsAsyncio()
+    {
+        var loop = new EventLoop();
+        Exception? whileRunning = null;
+        loop.CallSoon(() =>
+        {
+            try { loop.Close(); } catch (InvalidOperationException e) { whileRunning = e; }
+            loop.Stop();
+        });
+        loop.RunForever();
+        Assert.NotNull(whileRunning);
+        loop.Close();
+        loop.Close(); // idempotent
+        Assert.True(loop.IsClosed);
+        Assert.Throws<InvalidOperationException>(() => loop.CallSoon(() => { }));
+        Assert.Throws<InvalidOperationException>(() => loop.RunForever());
+        Assert.Throws<InvalidOperationException>(() => loop.CallSoonThreadsafe(() => { }));
+    }
+
+    [Fact]
+    public void GetRunningLoop_NoLoop_ThrowsClearError()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => EventLoop.GetRunningLoop());
+        Assert.Contains("No event loop is running", e.Message);
+        Assert.Null(EventLoop.TryGetRunningLoop());
+        Assert.Throws<InvalidOperationException>(() => Aio.Sleep(1));
+    }
+
+    [Fact]
+    public void RunUntilComplete_StoppedBeforeFutureDone_Throws()
+    {
+        using var loop = new EventLoop();
+        var f = loop.CreateFuture();
+        loop.CallSoon(loop.Stop);
+        var e = Assert.Throws<InvalidOperationException>(() => loop.RunUntilComplete(f));
+        Assert.Contains("stopped before the future completed", e.Message);
+    }
+
+    [Fact]
+    public void RunUntilComplete_Coroutine_ReturnsResultAndRethrowsFailure()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        Assert.Equal(42, loop.RunUntilComplete(async () => { await Aio.Sleep(1); return 42; }));
+        Assert.Throws<FormatException>(() => loop.RunUntilComplete(async () => { await Aio.Sleep(1); throw new FormatException(); }));
+    }
+
+    [Fact]
+    public void ScheduleSeed_ShufflesReadyCallbacks_Reproducibly()
+    {
+        List<int> RunWith(int seed)
+        {
+            using var loop = new EventLoop(new LoopOptions { ScheduleSeed = seed });
+            var order = new List<int>();
+            for (int i = 0; i < 20; i++) { int k = i; loop.CallSoon(() => order.Add(k)); }
+            loop.CallSoon(loop.Stop);
+            loop.RunForever();
+            loop.CallSoon(loop.Stop);
+            loop.RunForever();
+            return order;
+        }
+        var a = RunWith(7);
+        Assert.Equal(a, RunWith(7));
+        Assert.NotEqual(Enumerable.Range(0, 20), a);
+        Assert.Equal(Enumerable.Range(0, 20), a.Order());
+    }
+}

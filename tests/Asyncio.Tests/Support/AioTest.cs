@@ -1,0 +1,41 @@
+namespace Asyncio.Tests;
+
+/// <summary>
+/// Runs a test body in a fresh event loop (virtual time by default) and fails the test if the loop's
+/// exception handler was called, so that errors nobody awaited cannot pass silently.
+/// </summary>
+public static class AioTest
+{
+    /// <summary>Runs <paramref name="body"/> on a new loop with virtual time.</summary>
+    public static void Run(Func<Task> body, LoopOptions? options = null)
+    {
+        Run<bool>(async () => { await body(); return true; }, options);
+    }
+
+    /// <summary>Runs <paramref name="body"/> on a new loop with virtual time and returns its result.</summary>
+    public static T Run<T>(Func<Task<T>> body, LoopOptions? options = null)
+    {
+        options ??= new LoopOptions { VirtualTime = true };
+        var errors = new List<ExceptionContext>();
+        using var runner = new Runner(options);
+        runner.GetLoop().SetExceptionHandler((_, ctx) => errors.Add(ctx));
+        var result = runner.Run(body);
+        runner.Close();
+        Assert.True(errors.Count == 0, "The loop reported errors:\n" + string.Join("\n", errors));
+        return result;
+    }
+
+    /// <summary>Runs on real (monotonic) time.</summary>
+    public static void RunReal(Func<Task> body) => Run(body, new LoopOptions());
+
+    /// <summary>Runs <paramref name="body"/> and returns the errors the loop reported instead of failing on them.</summary>
+    public static List<ExceptionContext> RunCollectingErrors(Func<Task> body, LoopOptions? options = null)
+    {
+        var errors = new List<ExceptionContext>();
+        using var runner = new Runner(options ?? new LoopOptions { VirtualTime = true });
+        runner.GetLoop().SetExceptionHandler((_, ctx) => errors.Add(ctx));
+        runner.Run(body);
+        runner.Close();
+        return errors;
+    }
+}
