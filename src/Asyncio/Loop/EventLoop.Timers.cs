@@ -134,20 +134,25 @@ public sealed partial class EventLoop
     // ---- sleeps ----
 
     readonly SleepSource _sleepSource;
+    [ThreadStatic] static Exception? t_sleepMisuse;
     short _sleepToken;
     long _stashedDue, _stashedLane;
+    bool _sleepPrepared;           // a sleep's awaiter was obtained and has not suspended yet
     string? _resumeMessage;
 
     /// <summary>Called by <see cref="SleepAwaitable.GetAwaiter"/>: remembers the deadline for the OnCompleted that follows.</summary>
     internal ValueTaskAwaiter PrepareSleep(long due, long laneKey)
     {
+        CheckAwaitThread();
         _stashedDue = due;
         _stashedLane = laneKey;
+        _sleepPrepared = true;
         return new ValueTask(_sleepSource, ++_sleepToken).GetAwaiter();
     }
 
     void RegisterSleep(Action<object?> cont, object? state)
     {
+        _sleepPrepared = false;
         var scope = _current;
         if (MustCancelCount != 0 && scope.TryConsumeCancel(out var message))
         {
@@ -251,6 +256,8 @@ public sealed partial class EventLoop
     {
         public ValueTaskSourceStatus GetStatus(short token)
         {
+            // A sleep never completes before it suspends; after it resumes, the resumption says how it ended.
+            if (loop._sleepPrepared && token == loop._sleepToken) return ValueTaskSourceStatus.Pending;
             var flags = loop._resumeFlags;
             if ((flags & ReadyFlags.Resume) == 0) return ValueTaskSourceStatus.Pending;
             return (flags & ReadyFlags.Cancelled) != 0 ? ValueTaskSourceStatus.Canceled : ValueTaskSourceStatus.Succeeded;
@@ -258,14 +265,33 @@ public sealed partial class EventLoop
 
         public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         {
-            loop.CheckAwaitThread();
-            if (token != loop._sleepToken)
-                throw new InvalidOperationException("A Sleep must be awaited where it is created; another Sleep was started in between.");
+            // Never throw here (it would crash the process): report misuse through GetResult.
+            if (!loop.IsAwaitableHere || token != loop._sleepToken)
+            {
+                var error = !loop.IsAwaitableHere
+                    ? loop.MakeBadAwaitError()
+                    : new InvalidOperationException("A Sleep must be awaited as soon as its awaiter is obtained; another Sleep was awaited in between.");
+                ThreadPool.UnsafeQueueUserWorkItem(static o =>
+                {
+                    var (c, s, e) = ((Action<object?>, object?, Exception))o!;
+                    t_sleepMisuse = e;
+                    try { c(s); } finally { t_sleepMisuse = null; }
+                }, (continuation, state, error), preferLocal: false);
+                return;
+            }
             if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
                 FlowingContinuation.Wrap(ref continuation, ref state);
             loop.RegisterSleep(continuation, state);
         }
 
-        public void GetResult(short token) => loop.CompleteSleep();
+        public void GetResult(short token)
+        {
+            if (t_sleepMisuse is { } misuse)
+            {
+                t_sleepMisuse = null;
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(misuse);
+            }
+            loop.CompleteSleep();
+        }
     }
 }

@@ -442,19 +442,25 @@ public sealed partial class EventLoop : IDisposable
         if (id != 0 && id != Environment.CurrentManagedThreadId) ThrowWrongThread(member);
     }
 
-    /// <summary>Throws unless an await of a loop primitive happens on the thread of a running loop that owns it.</summary>
+    /// <summary>Whether the calling code may suspend on this loop's primitives: it runs on this loop, which is running.</summary>
+    internal bool IsAwaitableHere => ReferenceEquals(t_running, this);
+
+    /// <summary>
+    /// Throws unless the calling code runs in this loop. Call it where an awaitable is created or its
+    /// awaiter obtained, never in OnCompleted (an exception there would crash the process).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CheckAwaitThread()
     {
-        if (!ReferenceEquals(t_running, this)) ThrowBadAwait();
+        if (!ReferenceEquals(t_running, this)) throw MakeBadAwaitError();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    void ThrowBadAwait()
+    internal InvalidOperationException MakeBadAwaitError()
     {
         if (t_running != null)
-            throw new InvalidOperationException("This object belongs to another event loop; it can only be awaited by code running in the loop that created it.");
-        throw new InvalidOperationException(
+            return new InvalidOperationException("This object belongs to another event loop; it can only be awaited by code running in the loop that created it.");
+        return new InvalidOperationException(
             $"A loop primitive was awaited on thread {Environment.CurrentManagedThreadId}, outside its event loop " +
             $"(which runs on thread {_threadId}). Await it from code the loop runs, or bridge with RunCoroutineThreadsafe.");
     }

@@ -219,6 +219,7 @@ public class AioTask<T> : AioTask, IFutureResult<T>
     public new ValueTaskAwaiter<T> GetAwaiter()
     {
         if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(((Task<T>)_inner!).Result).GetAwaiter();
+        if (_state == FutureState.Pending) Loop.CheckAwaitThread();
         var w = FutureWaiter<T>.Rent(this, this);
         return new ValueTask<T>(w, w.Version).GetAwaiter();
     }

@@ -238,6 +238,7 @@ public class Future
     public ValueTaskAwaiter GetAwaiter()
     {
         if (_state == FutureState.Finished && _exception == null) return default(ValueTask).GetAwaiter();
+        if (_state == FutureState.Pending) Loop.CheckAwaitThread();
         var w = FutureWaiter.Rent(this);
         return new ValueTask(w, w.Version).GetAwaiter();
     }
@@ -324,6 +325,7 @@ public class Future<T> : Future, IFutureResult<T>
     public new ValueTaskAwaiter<T> GetAwaiter()
     {
         if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(_result).GetAwaiter();
+        if (_state == FutureState.Pending) Loop.CheckAwaitThread();
         var w = FutureWaiter<T>.Rent(this, this);
         return new ValueTask<T>(w, w.Version).GetAwaiter();
     }

@@ -142,7 +142,15 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
     {
         CheckToken(token);
         var loop = Loop;
-        loop.CheckAwaitThread();
+        if (!loop.IsAwaitableHere)
+        {
+            // Throwing from OnCompleted would crash the process (the builder rethrows on the thread
+            // pool), so the misuse is reported through GetResult instead. Primitives check the thread
+            // when the wait is created; this is the last line of defence.
+            _misuse = loop.MakeBadAwaitError();
+            ThreadPool.UnsafeQueueUserWorkItem(continuation, state, preferLocal: false);
+            return;
+        }
         if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
             FlowingContinuation.Wrap(ref continuation, ref state);
         var scope = loop.CurrentScope;
@@ -179,6 +187,7 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
     protected void Complete(short token)
     {
         CheckToken(token);
+        if (_misuse != null) ThrowMisuse();
         if (State == WaiterState.Woken)
         {
             if (Scope != null && Loop.MustCancelCount != 0 && Scope.TryConsumeCancel(out var msg))
@@ -190,6 +199,16 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
             return;
         }
         ThrowNotWoken();
+    }
+
+    Exception? _misuse;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void ThrowMisuse()
+    {
+        // The waiter may still sit in its primitive's list; it is abandoned to the collector.
+        var e = _misuse!;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

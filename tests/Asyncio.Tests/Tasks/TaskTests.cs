@@ -1,0 +1,134 @@
+namespace Asyncio.Tests.Tasks;
+
+/// <summary>asyncio.Task: life cycle, names, eager start, results, strong references.</summary>
+public class TaskTests
+{
+    [Fact]
+    public void CreateTask_StartsOnALaterIteration() => AioTest.Run(async () =>
+    {
+        bool started = false;
+        var t = Aio.CreateTask(async () => { started = true; await Task.CompletedTask; });
+        Assert.False(started);
+        await Aio.Sleep(0);
+        Assert.True(started);
+        Assert.True(t.IsDone);
+    });
+
+    [Fact]
+    public void CreateTask_EagerMode_RunsUntilTheFirstSuspension() => AioTest.Run(async () =>
+    {
+        var order = new List<string>();
+        var t = Aio.CreateTask(async () => { order.Add("start"); await Aio.Sleep(1); order.Add("end"); });
+        order.Add("created");
+        var done = Aio.CreateTask(() => Task.CompletedTask);
+        Assert.True(done.IsDone); // finished without suspending: done at once
+        await t;
+        Assert.Equal(["start", "created", "end"], order);
+    }, new LoopOptions { VirtualTime = true, EagerTasks = true });
+
+    [Fact]
+    public void Name_DefaultIsTaskN_CustomNameKept() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(() => Task.CompletedTask);
+        var b = Aio.CreateTask(() => Task.CompletedTask, "worker");
+        Assert.Matches(@"^Task-\d+$", a.Name);
+        Assert.Equal("worker", b.Name);
+        b.Name = "renamed";
+        Assert.Equal("renamed", b.Name);
+        Assert.Contains("renamed", b.ToString());
+        await Aio.Gather(a, b);
+    });
+
+    [Fact]
+    public void Result_TypedTask_ReturnsValue() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(async () => { await Aio.Sleep(1); return "x"; });
+        Assert.Throws<InvalidStateError>(() => t.Result);
+        Assert.Equal("x", await t);
+        Assert.Equal("x", t.Result);
+    });
+
+    [Fact]
+    public void Exception_InCoroutine_TaskFailsAndAwaitRethrows() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(async () => { await Aio.Sleep(1); throw new FormatException("nope"); });
+        var e = await Assert.ThrowsAsync<FormatException>(async () => await t);
+        Assert.Equal("nope", e.Message);
+        Assert.True(t.IsFaulted);
+        Assert.Same(e, t.GetException());
+    });
+
+    [Fact]
+    public void Exception_ThrownSynchronouslyByCoroutineFunction_TaskFails() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask((Func<Task>)(() => throw new ArgumentException("sync")));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await t);
+    });
+
+    [Fact]
+    public void CurrentTask_InsideTaskAndInPlainCallback() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        AioTask? seen = null;
+        var t = Aio.CreateTask(async () => { await Aio.Sleep(0); seen = Aio.CurrentTask; });
+        await t;
+        Assert.Same(t, seen);
+        AioTask? inCallback = t;
+        loop.CallSoon(() => inCallback = loop.CurrentTask);
+        await Aio.Sleep(0);
+        Assert.Null(inCallback);
+    });
+
+    [Fact]
+    public void CurrentTask_SurvivesForeignAwaits() => AioTest.RunReal(async () =>
+    {
+        var me = Aio.CurrentTask;
+        Assert.NotNull(me);
+        await Task.Delay(1);
+        Assert.Same(me, Aio.CurrentTask);
+        await Task.Yield();
+        Assert.Same(me, Aio.CurrentTask);
+        await Task.Run(() => Thread.Sleep(1));
+        Assert.Same(me, Aio.CurrentTask);
+    });
+
+    [Fact]
+    public void AllTasks_ListsLiveTasksOnly() => AioTest.Run(async () =>
+    {
+        var sleeper = Aio.CreateTask(() => Aio.Sleep(10).AsTask(), "sleeper");
+        var quick = Aio.CreateTask(() => Task.CompletedTask, "quick");
+        await Aio.Sleep(0);
+        var names = Aio.AllTasks().Select(t => t.Name).ToList();
+        Assert.Contains("sleeper", names);
+        Assert.Contains("main", names);
+        Assert.DoesNotContain("quick", names);
+        await sleeper;
+    });
+
+    [Fact]
+    public void FireAndForgetTask_NotCollectedWhileRunning() => AioTest.Run(async () =>
+    {
+        bool finished = false;
+        StartUnreferenced(() => finished = true);
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            await Aio.Sleep(1);
+        }
+        await Aio.Sleep(10);
+        Assert.True(finished);
+    });
+
+    static void StartUnreferenced(Action onDone) =>
+        Aio.CreateTask(async () => { await Aio.Sleep(5); onDone(); });
+
+    [Fact]
+    public void AsTask_ComposesWithTaskWhenAll() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(async () => { await Aio.Sleep(1); return 1; });
+        var b = Aio.CreateTask(async () => { await Aio.Sleep(2); return 2; });
+        var results = await Task.WhenAll(a.AsTask(), b);
+        Assert.Equal([1, 2], results);
+    });
+}
