@@ -1,0 +1,107 @@
+namespace Asyncio.Tests.Loop;
+
+/// <summary>Thread affinity and the bridges into the loop: call_soon_threadsafe, foreign continuations.</summary>
+public class ThreadsafeTests
+{
+    [Fact]
+    public void CallSoonThreadsafe_FromOtherThread_WakesTheWaitingLoop()
+    {
+        using var loop = new EventLoop();
+        int loopThread = 0, ranOn = 0;
+        loop.CallSoon(() => loopThread = Environment.CurrentManagedThreadId);
+        var poster = new Thread(() =>
+        {
+            Thread.Sleep(50); // the loop is blocked in the reactor by now: no timers, nothing ready
+            loop.CallSoonThreadsafe(() => { ranOn = Environment.CurrentManagedThreadId; loop.Stop(); });
+        });
+        poster.Start();
+        var watchdog = new Timer(_ => loop.CallSoonThreadsafe(loop.Stop), null, 30_000, Timeout.Infinite);
+        loop.RunForever();
+        watchdog.Dispose();
+        poster.Join();
+        Assert.NotEqual(0, ranOn);
+        Assert.Equal(loopThread, ranOn);
+    }
+
+    [Fact]
+    public void CallSoonThreadsafe_ManyThreads_NothingLost()
+    {
+        using var loop = new EventLoop();
+        const int Threads = 4, Each = 10_000;
+        int count = 0;
+        var threads = Enumerable.Range(0, Threads).Select(_ => new Thread(() =>
+        {
+            for (int i = 0; i < Each; i++)
+                loop.CallSoonThreadsafe(() => { if (++count == Threads * Each) loop.Stop(); });
+        })).ToList();
+        loop.CallSoon(() => threads.ForEach(t => t.Start()));
+        loop.RunForever();
+        threads.ForEach(t => t.Join());
+        Assert.Equal(Threads * Each, count);
+    }
+
+    [Fact]
+    public void LoopApi_FromAnotherThread_ThrowsNamingTheThreadsafeAlternative() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var e = await Task.Run(() => Assert.Throws<InvalidOperationException>(() => loop.CallSoon(() => { })));
+        Assert.Contains("CallSoonThreadsafe", e.Message);
+        await Task.Run(() => Assert.Throws<InvalidOperationException>(() => loop.CallLater(1, () => { })));
+        await Task.Run(() => Assert.Throws<InvalidOperationException>(() => { loop.CreateTask(() => Task.CompletedTask); }));
+        await Task.Run(() => Assert.Throws<InvalidOperationException>(() => loop.Stop()));
+    });
+
+    [Fact]
+    public void AwaitLoopPrimitive_FromAnotherThread_Throws() => AioTest.RunReal(async () =>
+    {
+        var f = Aio.GetRunningLoop().CreateFuture();
+        var e = await Task.Run(async () => await Assert.ThrowsAsync<InvalidOperationException>(async () => await f));
+        Assert.Contains("outside its event loop", e.Message);
+    });
+
+    [Fact]
+    public void ForeignTaskCompletedOnThreadPool_ContinuationRunsOnLoopThread() => AioTest.RunReal(async () =>
+    {
+        int loopThread = Environment.CurrentManagedThreadId;
+        var tcs = new TaskCompletionSource<int>();
+        _ = Task.Run(() => { Thread.Sleep(10); tcs.SetResult(5); });
+        Assert.Equal(5, await tcs.Task);
+        Assert.Equal(loopThread, Environment.CurrentManagedThreadId);
+        await Task.Delay(5);
+        Assert.Equal(loopThread, Environment.CurrentManagedThreadId);
+        await Task.Yield();
+        Assert.Equal(loopThread, Environment.CurrentManagedThreadId);
+        await Task.Run(() => Thread.Sleep(1));
+        Assert.Equal(loopThread, Environment.CurrentManagedThreadId);
+    });
+
+    [Fact]
+    public void InterleavingTasks_TenThousand_NeverRunTwoAtOnce() => AioTest.RunReal(async () =>
+    {
+        int running = 0, maxRunning = 0, steps = 0;
+        int loopThread = Environment.CurrentManagedThreadId;
+        bool offThread = false;
+        void Enter()
+        {
+            if (Environment.CurrentManagedThreadId != loopThread) offThread = true;
+            maxRunning = Math.Max(maxRunning, ++running);
+            Thread.SpinWait(20); // widen the window in which a second thread could barge in
+            steps++;
+        }
+        async Task Worker(int i)
+        {
+            Enter(); running--;
+            await Aio.Sleep(0);
+            Enter(); running--;
+            await Task.Yield();
+            Enter(); running--;
+            if (i % 10 == 0) { await Task.Run(() => { }); Enter(); running--; }
+            if (i % 100 == 0) { await Task.Delay(1); Enter(); running--; }
+        }
+        var tasks = Enumerable.Range(0, 10_000).Select(i => Aio.CreateTask(() => Worker(i))).ToList();
+        await Aio.Gather(tasks);
+        Assert.False(offThread);
+        Assert.Equal(1, maxRunning);
+        Assert.Equal(10_000 * 3 + 1_000 + 100, steps);
+    });
+}

@@ -1,0 +1,132 @@
+namespace Asyncio.Tests.Loop;
+
+/// <summary>Timers: order by deadline then scheduling, never early, cancellation, scale, bounded memory.</summary>
+public class TimerTests
+{
+    [Fact]
+    public void CallLater_OrderedByDeadlineThenByScheduling()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var order = new List<string>();
+        loop.CallLater(2, () => order.Add("b2"));
+        loop.CallLater(1, () => order.Add("a1"));
+        loop.CallAt(2, () => order.Add("c2"));   // same deadline as b2, scheduled later
+        loop.CallLater(0.5, () => order.Add("z"));
+        loop.CallLater(2, () => { order.Add("d2"); loop.Stop(); });
+        loop.RunForever();
+        Assert.Equal(["z", "a1", "b2", "c2", "d2"], order);
+    }
+
+    [Fact]
+    public void CallLater_SameDeadlineFromDifferentDelays_RunInSchedulingOrder()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var order = new List<string>();
+        loop.CallLater(2, () => order.Add("first"));             // due at 2, scheduled at 0
+        loop.CallLater(1, () => loop.CallLater(1, () => order.Add("second"))); // due at 2, scheduled at 1
+        loop.CallLater(3, loop.Stop);
+        loop.RunForever();
+        Assert.Equal(["first", "second"], order);
+    }
+
+    [Fact]
+    public void Timer_NeverFiresEarly_RealClock()
+    {
+        using var loop = new EventLoop();
+        var early = new List<string>();
+        int pending = 0;
+        foreach (var d in new[] { 0.001, 0.0015, 0.003, 0.0101, 0.02 })
+        {
+            pending++;
+            TimerHandle? h = null;
+            h = loop.CallLater(d, () =>
+            {
+                if (loop.Time() < h!.When) early.Add($"{d}: {loop.Time()} < {h.When}");
+                if (--pending == 0) loop.Stop();
+            });
+        }
+        loop.RunForever();
+        Assert.Empty(early);
+    }
+
+    [Fact]
+    public void Sleep_NeverReturnsEarly_RealClock() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        foreach (var d in new[] { 0.0005, 0.002, 0.011 })
+        {
+            double start = loop.Time();
+            await Aio.Sleep(d);
+            Assert.True(loop.Time() - start >= d, $"slept {loop.Time() - start} < {d}");
+        }
+    });
+
+    [Fact]
+    public void TimerHandle_Cancelled_CallbackDoesNotRun()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        bool ran = false;
+        var h = loop.CallLater(1, () => ran = true);
+        Assert.Equal(1.0, h.When, 6);
+        h.Cancel();
+        Assert.True(h.IsCancelled);
+        loop.CallLater(2, loop.Stop);
+        loop.RunForever();
+        Assert.False(ran);
+    }
+
+    [Fact]
+    public void CallLater_NegativeOrZeroDelay_RunsOnNextIteration()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallLater(-5, () => order.Add("late"));
+        loop.CallSoon(() => order.Add("soon"));
+        loop.CallLater(0.01, loop.Stop);
+        loop.RunForever();
+        Assert.Equal(["soon", "late"], order);
+        Assert.Throws<ArgumentException>(() => loop.CallLater(double.NaN, () => { }));
+    }
+
+    [Fact]
+    public void Timers_OneMillionPending_FireInDeadlineOrder()
+    {
+        const int N = 1_000_000;
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var rng = new Random(1);
+        int fired = 0;
+        double last = -1;
+        bool ordered = true;
+        Action<object?> cb = o =>
+        {
+            double when = (double)o!;
+            if (when < last) ordered = false;
+            last = when;
+            if (++fired == N) loop.Stop();
+        };
+        for (int i = 0; i < N; i++)
+        {
+            double delay = rng.Next(0, 100_000) / 1000.0;
+            loop.CallLater(delay, cb, loop.TicksToSeconds(EventLoop.DelayToTicks(delay, "d")));
+        }
+        Assert.Equal(N, loop.TimerSlotsHeld);
+        loop.RunForever();
+        Assert.Equal(N, fired);
+        Assert.True(ordered);
+        Assert.Equal(0, loop.TimerSlotsHeld);
+    }
+
+    [Fact]
+    public void ScheduleAndCancel_Forever_StaysBounded()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        int max = 0;
+        for (int i = 0; i < 200_000; i++)
+        {
+            var h = loop.CallLater(1000 + i % 7, () => { });
+            h.Cancel();
+            max = Math.Max(max, loop.TimerSlotsHeld);
+        }
+        Assert.True(max <= 2048, $"held up to {max} cancelled timers");
+    }
+}
