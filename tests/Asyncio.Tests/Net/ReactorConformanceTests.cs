@@ -1,0 +1,405 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>
+/// The contract every reactor keeps (readiness callbacks and the sock_* coroutines), run once per
+/// reactor by the subclasses below.
+/// </summary>
+public abstract class ReactorConformanceTests
+{
+    /// <summary>Whether the subclass runs the portable reactor.</summary>
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
+    [Fact]
+    public void AddReader_DataArrives_CallbackRunsUntilRemoved()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var got = loop.CreateFuture<int>();
+                var buf = new byte[16];
+                loop.AddReader(b, () =>
+                {
+                    int n = b.Receive(buf);
+                    if (!got.IsDone) got.SetResult(n);
+                });
+                a.Send("hello"u8);
+                Assert.Equal(5, await got);
+                Assert.True(loop.RemoveReader(b));
+                Assert.False(loop.RemoveReader(b));
+            }
+        });
+    }
+
+    [Fact]
+    public void AddReader_Replaced_OnlyNewCallbackRuns()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                int first = 0;
+                var second = loop.CreateFuture();
+                loop.AddReader(b, () => first++);
+                loop.AddReader(b, () => { b.Receive(new byte[8]); if (!second.IsDone) second.SetResult(); });
+                a.Send("x"u8);
+                await second;
+                loop.RemoveReader(b);
+                Assert.Equal(0, first);
+            }
+        });
+    }
+
+    [Fact]
+    public void AddWriter_ConnectedSocket_CallbackRuns()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var ready = loop.CreateFuture();
+                loop.AddWriter(a, () => { loop.RemoveWriter(a); ready.SetResult(); });
+                await ready;
+                Assert.False(loop.RemoveWriter(a));
+            }
+        });
+    }
+
+    [Fact]
+    public void RemoveReader_BeforeQueuedCallbackRuns_CallbackDoesNotRun()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            var (c, d) = NetTest.SocketPair();
+            using (a) using (b) using (c) using (d)
+            {
+                // Both become readable in the same poll; whichever runs first removes the other.
+                int ran = 0;
+                loop.AddReader(b, () => { ran++; loop.RemoveReader(b); loop.RemoveReader(d); });
+                loop.AddReader(d, () => { ran++; loop.RemoveReader(b); loop.RemoveReader(d); });
+                a.Send("1"u8);
+                c.Send("2"u8);
+                for (int i = 0; i < 50 && ran == 0; i++) await Aio.Sleep(0.01);
+                await Aio.Sleep(0.05);
+                Assert.Equal(1, ran);
+            }
+        });
+    }
+
+    [Fact]
+    public void SockSendAllAndRecvInto_RoundTrip_DeliversEveryByte()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var data = NetTest.Data(3 << 20); // larger than the socket buffers: the sender must wait
+                var send = loop.CreateTask(async () => { await loop.SockSendAll(a, data); a.Shutdown(SocketShutdown.Send); });
+                var received = new MemoryStream();
+                var buf = new byte[65536];
+                while (true)
+                {
+                    int n = await loop.SockRecvInto(b, buf);
+                    if (n == 0) break;
+                    received.Write(buf, 0, n);
+                }
+                await send;
+                Assert.Equal(data, received.ToArray());
+            }
+        });
+    }
+
+    [Fact]
+    public void SockRecv_PeerClosed_ReturnsEmpty()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (b)
+            {
+                await loop.SockSendAll(a, "bye"u8.ToArray());
+                a.Dispose();
+                Assert.Equal("bye"u8.ToArray(), await loop.SockRecv(b, 100));
+                Assert.Empty(await loop.SockRecv(b, 100));
+            }
+        });
+    }
+
+    [Fact]
+    public void SockRecv_TaskCancelledWhileWaiting_ConsumesNothing()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var t = loop.CreateTask(async () => { await loop.SockRecv(b, 100); });
+                await Aio.Sleep(0.01);
+                t.Cancel();
+                await Assert.ThrowsAsync<CancelledError>(async () => await t);
+                a.Send("kept"u8);
+                Assert.Equal("kept"u8.ToArray(), await loop.SockRecv(b, 100));
+            }
+        });
+    }
+
+    [Fact]
+    public void SockRecv_CancelledInTheIterationDataArrives_DataStaysInSocket()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            var (c, d) = NetTest.SocketPair();
+            using (a) using (b) using (c) using (d)
+            {
+                var t = loop.CreateTask(async () => { await loop.SockRecv(b, 100); });
+                await Aio.Sleep(0.01);
+                // b and d become readable in the same poll; d's reader cancels t. Whichever runs first,
+                // t is cancelled before it resumes and reads.
+                loop.AddReader(d, () => { loop.RemoveReader(d); t.Cancel(); });
+                a.Send("kept"u8);
+                c.Send("go"u8);
+                await Assert.ThrowsAsync<CancelledError>(async () => await t);
+                Assert.Equal("kept"u8.ToArray(), await loop.SockRecv(b, 100));
+            }
+        });
+    }
+
+    [Fact]
+    public void SockRecv_TwoWaitersSameSocket_SecondThrows()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var first = loop.CreateTask(async () => await loop.SockRecv(b, 10));
+                await Aio.Sleep(0.01);
+                await Assert.ThrowsAsync<InvalidOperationException>(async () => await loop.SockRecv(b, 10));
+                a.Send("z"u8);
+                Assert.Equal("z"u8.ToArray(), await first);
+            }
+        });
+    }
+
+    [Fact]
+    public void SockRecv_BlockingSocket_ThrowsArgumentException()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                b.Blocking = true;
+                await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockRecv(b, 10));
+            }
+        });
+    }
+
+    [Fact]
+    public void SockAcceptAndConnect_Loopback_Connects()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var listener = NetTest.Listener();
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            var accept = loop.CreateTask(async () => await loop.SockAccept(listener));
+            await loop.SockConnect(client, listener.LocalEndPoint!);
+            var (server, remote) = await accept;
+            using (server)
+            {
+                Assert.False(server.Blocking);
+                Assert.Equal(client.LocalEndPoint, remote);
+                await loop.SockSendAll(client, "hi"u8.ToArray());
+                Assert.Equal("hi"u8.ToArray(), await loop.SockRecv(server, 10));
+            }
+        });
+    }
+
+    [Fact]
+    public void SockConnect_ClosedPort_ThrowsConnectionRefused()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            var e = await Assert.ThrowsAsync<SocketException>(async () =>
+                await loop.SockConnect(client, new IPEndPoint(IPAddress.Loopback, NetTest.ClosedPort())));
+            Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void SockConnect_DnsEndPoint_ResolvesLocalhost()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var listener = NetTest.Listener();
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            var accept = loop.CreateTask(async () => await loop.SockAccept(listener));
+            await loop.SockConnect(client, new DnsEndPoint("localhost", ((IPEndPoint)listener.LocalEndPoint!).Port));
+            (await accept).Socket.Dispose();
+        });
+    }
+
+    [Fact]
+    public void SockAccept_TaskCancelled_AcceptsNothing()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var listener = NetTest.Listener();
+            var t = loop.CreateTask(async () => { await loop.SockAccept(listener); });
+            await Aio.Sleep(0.01);
+            t.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await t);
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            var connect = loop.CreateTask(async () => await loop.SockConnect(client, listener.LocalEndPoint!));
+            var (s, _) = await loop.SockAccept(listener);
+            s.Dispose();
+            await connect;
+        });
+    }
+
+    [Fact]
+    public void SockSendToAndRecvFrom_Udp_DeliversDatagramAndSender()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var rx = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
+            rx.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            using var tx = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
+            tx.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var recv = loop.CreateTask(async () => await loop.SockRecvFrom(rx, 100));
+            await Aio.Sleep(0.01);
+            Assert.Equal(3, await loop.SockSendTo(tx, "abc"u8.ToArray(), rx.LocalEndPoint!));
+            var (data, from) = await recv;
+            Assert.Equal("abc"u8.ToArray(), data);
+            Assert.Equal(tx.LocalEndPoint, from);
+        });
+    }
+
+    [Fact]
+    public void GetAddrInfo_Literal_ReturnsItWithoutLookup()
+    {
+        Run(async () =>
+        {
+            var infos = await Aio.GetRunningLoop().GetAddrInfo("127.0.0.1", 80, type: SocketType.Stream);
+            var info = Assert.Single(infos);
+            Assert.Equal(new IPEndPoint(IPAddress.Loopback, 80), info.EndPoint);
+            Assert.Equal(ProtocolType.Tcp, info.Protocol);
+        });
+    }
+
+    [Fact]
+    public void GetAddrInfo_Localhost_ResolvesLoopbackForFamily()
+    {
+        Run(async () =>
+        {
+            var infos = await Aio.GetRunningLoop().GetAddrInfo("localhost", 8080, AddressFamily.InterNetwork);
+            Assert.NotEmpty(infos);
+            Assert.All(infos, i => Assert.True(IPAddress.IsLoopback(i.EndPoint.Address)));
+            Assert.All(infos, i => Assert.Equal(8080, i.EndPoint.Port));
+        });
+    }
+
+    [Fact]
+    public void GetAddrInfo_UnknownHost_ThrowsSocketException()
+    {
+        Run(async () =>
+        {
+            await Assert.ThrowsAsync<SocketException>(async () => await Aio.GetRunningLoop().GetAddrInfo("no-such-host.invalid", 1));
+        });
+    }
+
+    [Fact]
+    public void GetNameInfo_NumericHost_ReturnsAddressAndPort()
+    {
+        Run(async () =>
+        {
+            var (host, service) = await Aio.GetRunningLoop().GetNameInfo(new IPEndPoint(IPAddress.Loopback, 443), numericHost: true);
+            Assert.Equal("127.0.0.1", host);
+            Assert.Equal("443", service);
+        });
+    }
+
+    [Fact]
+    public void AddReader_FromAnotherThread_Throws()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var e = await Task.Run(() => Record.Exception(() => loop.AddReader(b, () => { })));
+                Assert.IsType<InvalidOperationException>(e);
+            }
+        });
+    }
+}
+
+/// <summary>The conformance suite on the epoll reactor (Linux).</summary>
+public sealed class EpollReactorTests : ReactorConformanceTests
+{
+    protected override bool Portable => false;
+
+    [Fact]
+    public void AddReader_RawDescriptor_CallbackRuns()
+    {
+        Assert.True(OperatingSystem.IsLinux());
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                int fd = (int)b.Handle;
+                var got = loop.CreateFuture();
+                loop.AddReader(fd, () => { b.Receive(new byte[8]); if (!got.IsDone) got.SetResult(); });
+                a.Send("x"u8);
+                await got;
+                Assert.True(loop.RemoveReader(fd));
+            }
+        });
+    }
+}
+
+/// <summary>The conformance suite on the portable reactor.</summary>
+public sealed class PortableReactorTests : ReactorConformanceTests
+{
+    protected override bool Portable => true;
+
+    [Fact]
+    public void AddReader_RawDescriptor_ThrowsNotSupported()
+    {
+        NetTest.Run(true, async () =>
+        {
+            await Task.Yield();
+            Assert.Throws<NotSupportedException>(() => Aio.GetRunningLoop().AddReader(0, () => { }));
+        });
+    }
+}
