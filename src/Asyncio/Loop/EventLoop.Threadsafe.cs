@@ -12,6 +12,9 @@ public sealed partial class EventLoop
     List<ReadyItem> _threadsafeIncoming = new();
     List<ReadyItem> _threadsafeDraining = new();
     int _threadsafeCount;
+
+    /// <summary>Callbacks that arrived through the thread-safe queue (tests check that loop-thread work never takes it).</summary>
+    internal long ThreadsafePosts;
     int _blocked;
     int _wakeSignalled;
 
@@ -70,6 +73,7 @@ public sealed partial class EventLoop
                 return;
             }
             _threadsafeIncoming.Add(new ReadyItem { Callback = callback, State = state, Scope = scope ?? _rootScope });
+            ThreadsafePosts++;
             Interlocked.Exchange(ref _threadsafeCount, _threadsafeIncoming.Count);
         }
         if (Volatile.Read(ref _blocked) != 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0) _reactor.Wake();

@@ -122,16 +122,20 @@ public class AioTask : Future
         }
         _inner = inner;
         if (inner.IsCompleted) FinishFrom(inner);
-        else inner.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onInnerCompleted = OnInnerCompleted);
+        else
+        {
+            // Captures the task's scope as the context on purpose: .NET runs a context-free continuation
+            // on the thread pool whenever a custom SynchronizationContext is current (it judges the
+            // location unsafe for inlining), which would hop threads at every task's end. With the
+            // scope captured, a completion on the loop thread in the same scope runs inline, and any
+            // other is posted back to the loop.
+            inner.GetAwaiter().UnsafeOnCompleted(_onInnerCompleted = OnInnerCompleted);
+        }
     }
 
     private protected virtual Task InvokeCoroutine() => _coroutine!();
 
-    void OnInnerCompleted()
-    {
-        if (Loop.IsLoopThread) FinishFrom(_inner!);
-        else Loop.PostFromContext(static o => { var t = (AioTask)o!; t.FinishFrom(t._inner!); }, this, Scope);
-    }
+    void OnInnerCompleted() => FinishFrom(_inner!);
 
     void FinishFrom(Task inner)
     {

@@ -104,4 +104,19 @@ public class ThreadsafeTests
         Assert.Equal(1, maxRunning);
         Assert.Equal(10_000 * 3 + 1_000 + 100, steps);
     });
+
+    [Fact]
+    public void TaskCompletionAndGather_OnTheLoop_NeverLeaveTheLoopThread() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        long before = loop.ThreadsafePosts;
+        async Task<int> Work(int i) { await Aio.Sleep(i % 3); return i; }
+        var tasks = Enumerable.Range(0, 200).Select(i => Aio.CreateTask(() => Work(i))).ToList();
+        var hot = Enumerable.Range(0, 200).Select(Work).ToArray();
+        Assert.Equal(200, (await Aio.Gather(tasks)).Length);
+        Assert.Equal(200, (await Aio.Gather(hot)).Length);
+        // .NET sends context-free continuations to the thread pool while a custom context is current;
+        // every hop would come back through the thread-safe queue.
+        Assert.Equal(before, loop.ThreadsafePosts);
+    });
 }

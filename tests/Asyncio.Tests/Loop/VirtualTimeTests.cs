@@ -1,0 +1,97 @@
+namespace Asyncio.Tests.Loop;
+
+/// <summary>Virtual time: the autojump clock and the loop's TimeProvider.</summary>
+public class VirtualTimeTests
+{
+    [Fact]
+    public void Sleep_AnHour_CompletesAtOnceAndTimeAdvancesExactly()
+    {
+        var wall = System.Diagnostics.Stopwatch.StartNew();
+        var elapsed = AioTest.Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            double start = loop.Time();
+            await Aio.Sleep(3600);
+            return loop.Time() - start;
+        });
+        Assert.Equal(3600.0, elapsed, 6);
+        Assert.True(wall.Elapsed < TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public void VirtualClock_StartsAtZero_AndOnlyMovesWhenIdle() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        Assert.Equal(0.0, loop.Time());
+        for (int i = 0; i < 1000; i++) await Aio.Sleep(0); // busy: the clock does not move
+        Assert.Equal(0.0, loop.Time());
+        await Aio.Sleep(2.5);
+        Assert.Equal(2.5, loop.Time(), 9);
+    });
+
+    [Fact]
+    public void TaskDelay_WithLoopTimeProvider_FollowsVirtualTime() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        await Task.Delay(TimeSpan.FromMinutes(10), loop.TimeProvider);
+        Assert.Equal(600.0, loop.Time(), 6);
+        Assert.Equal(loop.TimeProvider.GetTimestamp(), System.Diagnostics.Stopwatch.Frequency * 600);
+    });
+
+    [Fact]
+    public void PeriodicTimer_WithLoopTimeProvider_TicksOnVirtualTime() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5), loop.TimeProvider);
+        var ticks = new List<double>();
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(await timer.WaitForNextTickAsync());
+            ticks.Add(loop.Time());
+        }
+        Assert.Equal([5.0, 10.0, 15.0], ticks);
+    });
+
+    [Fact]
+    public void CancellationTokenSource_WithLoopTimeProvider_FiresOnVirtualTime() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30), loop.TimeProvider);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.Delay(Timeout.Infinite, cts.Token));
+        Assert.Equal(30.0, loop.Time(), 6);
+    });
+
+    [Fact]
+    public void GetUtcNow_AdvancesWithVirtualTime() => AioTest.Run(async () =>
+    {
+        var p = Aio.GetRunningLoop().TimeProvider;
+        var before = p.GetUtcNow();
+        await Aio.Sleep(86400);
+        Assert.Equal(TimeSpan.FromDays(1), p.GetUtcNow() - before);
+    });
+
+    [Fact]
+    public void ExecutorWork_HoldsTheClockUntilItReports() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var sleeper = Aio.CreateTask(() => Aio.Sleep(10).AsTask());
+        await Aio.ToThread(() => Thread.Sleep(100));
+        double timeAfterThread = loop.Time();
+        await sleeper;
+        Assert.Equal(0.0, timeAfterThread); // the clock did not jump while the thread was working
+        Assert.Equal(10.0, loop.Time(), 6);
+    });
+
+    [Fact]
+    public void AutojumpThreshold_WaitsForThreadsafeCallbacksBeforeJumping()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true, AutojumpThreshold = TimeSpan.FromSeconds(5) });
+        var order = new List<string>();
+        loop.CallLater(100, () => { order.Add("timer"); loop.Stop(); });
+        var t = new Thread(() => { Thread.Sleep(20); loop.CallSoonThreadsafe(() => order.Add("outside")); });
+        t.Start();
+        loop.RunForever();
+        t.Join();
+        Assert.Equal(["outside", "timer"], order);
+    }
+}

@@ -1,0 +1,106 @@
+namespace Asyncio.Tests.Tasks;
+
+/// <summary>to_thread, run_in_executor and run_coroutine_threadsafe.</summary>
+public class ThreadBridgeTests
+{
+    [Fact]
+    public void ToThread_RunsOffTheLoop_ResultComesBackOnTheLoop() => AioTest.RunReal(async () =>
+    {
+        int loopThread = Environment.CurrentManagedThreadId;
+        int workerThread = await Aio.ToThread(() => Environment.CurrentManagedThreadId);
+        Assert.NotEqual(loopThread, workerThread);
+        Assert.Equal(loopThread, Environment.CurrentManagedThreadId);
+    });
+
+    [Fact]
+    public void ToThread_Exception_PropagatesToTheAwaiter() => AioTest.RunReal(async () =>
+    {
+        await Assert.ThrowsAsync<FormatException>(async () => await Aio.ToThread<int>(() => throw new FormatException()));
+        await Assert.ThrowsAsync<FormatException>(async () => await Aio.ToThread(() => throw new FormatException()));
+    });
+
+    [Fact]
+    public void RunInExecutor_GivenScheduler_IsUsed() => AioTest.RunReal(async () =>
+    {
+        var scheduler = new CountingScheduler();
+        var loop = Aio.GetRunningLoop();
+        Assert.Equal(4, await loop.RunInExecutor(scheduler, () => 2 + 2));
+        Assert.Equal(1, scheduler.Count);
+        loop.SetDefaultExecutor(scheduler);
+        await Aio.ToThread(() => 1);
+        Assert.Equal(2, scheduler.Count);
+    });
+
+    sealed class CountingScheduler : TaskScheduler
+    {
+        public int Count;
+        protected override void QueueTask(Task task)
+        {
+            Interlocked.Increment(ref Count);
+            ThreadPool.QueueUserWorkItem(_ => TryExecuteTask(task));
+        }
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+        protected override IEnumerable<Task> GetScheduledTasks() => [];
+    }
+
+    [Fact]
+    public void RunCoroutineThreadsafe_FromAnotherThread_ReturnsTheResult()
+    {
+        using var loop = new EventLoop();
+        int? result = null;
+        int ranOnLoop = 0;
+        var thread = new Thread(() =>
+        {
+            result = loop.RunCoroutineThreadsafe(async () =>
+            {
+                await Aio.Sleep(0.001);
+                ranOnLoop = Aio.CurrentTask != null ? 1 : 0;
+                return 21 * 2;
+            }).Result;
+            loop.CallSoonThreadsafe(loop.Stop);
+        });
+        loop.CallSoon(thread.Start);
+        loop.RunForever();
+        thread.Join();
+        Assert.Equal(42, result);
+        Assert.Equal(1, ranOnLoop);
+    }
+
+    [Fact]
+    public void RunCoroutineThreadsafe_TokenCancelled_CancelsTheTask()
+    {
+        using var loop = new EventLoop();
+        using var cts = new CancellationTokenSource();
+        bool sawCancel = false;
+        Exception? outcome = null;
+        var thread = new Thread(() =>
+        {
+            var t = loop.RunCoroutineThreadsafe(async () =>
+            {
+                try { await Aio.Sleep(3600); }
+                catch (CancelledError) { sawCancel = true; throw; }
+                return 0;
+            }, cts.Token);
+            Thread.Sleep(20);
+            cts.Cancel();
+            try { t.Wait(); } catch (AggregateException e) { outcome = e.InnerException; }
+            loop.CallSoonThreadsafe(loop.Stop);
+        });
+        loop.CallSoon(thread.Start);
+        loop.RunForever();
+        thread.Join();
+        Assert.True(sawCancel);
+        Assert.IsAssignableFrom<OperationCanceledException>(outcome);
+    }
+
+    [Fact]
+    public void RunCoroutineThreadsafe_ClosedLoop_Throws()
+    {
+        var loop = new EventLoop();
+        loop.Close();
+        Exception? e = null;
+        try { _ = loop.RunCoroutineThreadsafe(() => Task.FromResult(1)); }
+        catch (Exception caught) { e = caught; }
+        Assert.IsType<InvalidOperationException>(e);
+    }
+}
