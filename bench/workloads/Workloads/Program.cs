@@ -1,0 +1,117 @@
+// This library's side of the macro workloads W1, W2 and W4 (DESIGN.md section 6), written the way the
+// README teaches: Aio.Run, Aio.Sleep, Aio.CreateTask, Aio.Gather. The definitions, the warm-up and the
+// output match the peers in shared/peers (dotnet/Program.cs, py/peer.py): one line `RESULT {json}`.
+//
+//   Workloads w1 N    gather N coroutines that each sleep 1 s          -> wall_s
+//   Workloads w2 N    create N tasks of a trivial coroutine, gather them -> wall_s, rate (tasks/s)
+//   Workloads w4 N    N coroutines sleep random 0-100 ms (LCG seed 12345) -> lateness p50/p99/max/min ms
+using System.Diagnostics;
+using System.Globalization;
+using Asyncio;
+
+static class Workloads
+{
+    static int Main(string[] args)
+    {
+        if (args.Length != 2 || !int.TryParse(args[1], out int n) || n <= 0 || args[0] is not ("w1" or "w2" or "w4"))
+        {
+            Console.Error.WriteLine("usage: Workloads <w1|w2|w4> N   (N > 0)");
+            return 2;
+        }
+        string result = Aio.Run(() => Body(args[0], n));
+        Console.WriteLine(FormattableString.Invariant(
+            $"RESULT {{{result}, \"rss_mb\": {PeakRssMb():F1}, \"gc_server\": {Json(System.Runtime.GCSettings.IsServerGC)}, \"gc_concurrent\": {Json(GcConcurrent())}}}"));
+        return 0;
+    }
+
+    static async Task<string> Body(string workload, int n)
+    {
+        switch (workload)
+        {
+            case "w1":
+                await W1(10);   // warm-up, as the peers do
+                return Invariant($"\"wall_s\": {await W1(n):F4}");
+            case "w2":
+            {
+                await W2(Math.Max(1, n / 10));
+                double t = await W2(n);
+                return Invariant($"\"wall_s\": {t:F4}, \"rate\": {n / t:F0}");
+            }
+            default:
+                await W4(Math.Min(n, 1000));
+                return await W4(n);
+        }
+    }
+
+    // ---- W1: the seed's example scaled up ----
+
+    static async Task Sleeper() => await Aio.Sleep(1);
+
+    static async Task<double> W1(int n)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var sleeps = new Task[n];
+        for (int i = 0; i < n; i++) sleeps[i] = Sleeper();
+        await Aio.Gather(sleeps);
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    // ---- W2: create and await trivial tasks ----
+
+#pragma warning disable CS1998 // a trivial coroutine: no await inside, as in every peer
+    static async Task Noop() { }
+#pragma warning restore CS1998
+
+    static readonly Func<Task> s_noop = Noop;
+
+    static async Task<double> W2(int n)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var tasks = new AioTask[n];
+        for (int i = 0; i < n; i++) tasks[i] = Aio.CreateTask(s_noop);
+        await Aio.Gather(tasks);
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    // ---- W4: timer lateness ----
+
+    // Lateness counts from the moment Sleep is called: the clock is read just before the call.
+    static async Task<double> One(int ms)
+    {
+        long start = Stopwatch.GetTimestamp();
+        await Aio.Sleep(ms / 1000.0);
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds - ms;
+    }
+
+    static async Task<string> W4(int n)
+    {
+        uint x = 12345;   // the peers' 32-bit LCG: every peer sleeps the same delays
+        var sleeps = new Task<double>[n];
+        for (int i = 0; i < n; i++)
+        {
+            x = unchecked(x * 1664525u + 1013904223u);
+            sleeps[i] = One((int)((x >> 8) % 101));
+        }
+        double[] late = await Aio.Gather(sleeps);
+        Array.Sort(late);
+        double Pick(double p) => late[(int)Math.Round((late.Length - 1) * p)];
+        return Invariant($"\"p50_ms\": {Pick(0.5):F3}, \"p99_ms\": {Pick(0.99):F3}, \"max_ms\": {late[^1]:F3}, \"min_ms\": {late[0]:F3}");
+    }
+
+    // ---- output ----
+
+    static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    static string Json(bool b) => b ? "true" : "false";
+
+    static bool GcConcurrent() => AppContext.TryGetSwitch("System.GC.Concurrent", out bool on) ? on : true;
+
+    /// <summary>Peak resident memory of this process so far (VmHWM), in MB.</summary>
+    static double PeakRssMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+        return 0;
+    }
+}
