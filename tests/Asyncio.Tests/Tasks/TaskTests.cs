@@ -131,4 +131,21 @@ public class TaskTests
         var results = await Task.WhenAll(a.AsTask(), b);
         Assert.Equal([1, 2], results);
     });
+
+    [Fact]
+    public void Task_CoroutineEndsOnTheLoop_IsDoneInTheSameIteration() => AioTest.Run(async () =>
+    {
+        // A completion that detoured through another thread would land after the marker.
+        var loop = Aio.GetRunningLoop();
+        bool? doneAtMarker = null;
+        AioTask? t = null;
+        t = Aio.CreateTask(async () =>
+        {
+            await Aio.Sleep(0);
+            loop.CallSoon(() => doneAtMarker = t!.IsDone);
+        });
+        await t;
+        await Aio.Sleep(0);
+        Assert.True(doneAtMarker);
+    });
 }
