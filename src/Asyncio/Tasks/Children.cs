@@ -89,28 +89,46 @@ internal static class Child
 /// Watches a set of children for one observer, on the loop thread, until <see cref="Stop"/>.
 /// </summary>
 /// <remarks>
-/// A future child gets a node in its callback list (no delegate). The .NET Task children are watched
-/// together through <see cref="Task.WhenEach(Task[])"/>, whose one completion action serves every Task,
-/// so that gathering a million running coroutines costs a slot in an array each rather than a delegate
-/// and a node each. Its continuations come back through the loop's synchronisation context.
+/// <para>A future child gets a node in its callback list (no delegate). A child already done is
+/// reported on the next iteration, as asyncio's done callbacks are, never from inside the constructor.</para>
+/// <para>A pending .NET Task child is watched in one of two ways:</para>
+/// <list type="bullet">
+/// <item>On virtual time, each gets an awaiter continuation that captures the current scope: it runs
+/// at the moment the Task completes when that happens on the loop thread in that scope (a coroutine's
+/// last step usually does), and is posted to the loop otherwise. The combinator therefore learns of the
+/// child at a moment fixed by the program alone. This costs a delegate, a node and a continuation object
+/// per child.</item>
+/// <item>On real time, the Tasks are watched together through <see cref="Task.WhenEach(Task[])"/>, whose
+/// one completion action serves every Task, so that gathering a million running coroutines costs a slot
+/// in an array each. WhenEach hands each batch of completions to the thread pool, which posts it back to
+/// the loop: the combinator learns of a child a few microseconds late, at a moment that depends on thread
+/// timing. On virtual time that would let the clock jump past the completion (a gather failing at t=10
+/// instead of t=1, a <c>WaitFor</c> timing out on a Task that had finished), hence the first way there.</item>
+/// </list>
+/// <para>(An awaiter continuation with <c>ConfigureAwait(false)</c> would be cheaper, but .NET never runs
+/// one inline while a custom synchronisation context is current, and the loop thread always has one.)</para>
 /// </remarks>
 internal sealed class ChildSet
 {
+    readonly EventLoop _loop;
     readonly IChildObserver _owner;
     List<FutureNode>? _nodes;
     CancellationTokenSource? _pump;
+    Task[]? _pumpTasks;
     bool _stopped;
 
     public ChildSet(EventLoop loop, object[] children, IChildObserver owner)
     {
+        _loop = loop;
         _owner = owner;
-        if (children is Task[] allTasks)
+        bool hook = loop.IsVirtualTime;
+        if (!hook && children is Task[] allTasks)
         {
-            _pump = new CancellationTokenSource();
-            _ = Pump(allTasks, _pump.Token);
+            // Completed ones come out of the first MoveNext of the pump, which starts on the next iteration.
+            StartPumpLater(allTasks);
             return;
         }
-        List<Task>? tasks = null;
+        List<Task>? pumped = null;
         foreach (var child in children)
         {
             if (child is Future f)
@@ -119,14 +137,27 @@ internal sealed class ChildSet
                 (_nodes ??= new List<FutureNode>()).Add(node);
                 if (f.IsDone) loop.EnqueueInternal(static o => ((FutureNode)o!).NotifyDone(), node);
                 else f.Append(node);
+                continue;
             }
-            else (tasks ??= new List<Task>(children.Length)).Add((Task)child);
+            var t = (Task)child;
+            if (t.IsCompleted) loop.EnqueueInternal(static o => ((TaskNode)o!).Run(), new TaskNode(this, t));
+            else if (hook) t.GetAwaiter().UnsafeOnCompleted(new TaskNode(this, t).Run);
+            else (pumped ??= new List<Task>()).Add(t);
         }
-        if (tasks != null)
+        if (pumped != null) StartPumpLater(pumped.ToArray());
+    }
+
+    void StartPumpLater(Task[] tasks)
+    {
+        _pumpTasks = tasks;
+        _pump = new CancellationTokenSource();
+        _loop.EnqueueInternal(static o =>
         {
-            _pump = new CancellationTokenSource();
-            _ = Pump(tasks.ToArray(), _pump.Token);
-        }
+            var set = (ChildSet)o!;
+            var tasks = set._pumpTasks!;
+            set._pumpTasks = null;
+            if (!set._stopped) _ = set.Pump(tasks, set._pump!.Token);
+        }, this);
     }
 
     async Task Pump(Task[] tasks, CancellationToken token)
@@ -134,7 +165,7 @@ internal sealed class ChildSet
         try
         {
             await foreach (var t in Task.WhenEach(tasks).WithCancellation(token).ConfigureAwait(true))
-                if (!_stopped) _owner.ChildDone(t);
+                Report(t);
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested) { }
     }
@@ -144,7 +175,7 @@ internal sealed class ChildSet
         if (!_stopped) _owner.ChildDone(child);
     }
 
-    /// <summary>Stops reporting; futures forget their nodes.</summary>
+    /// <summary>Stops reporting; futures forget their nodes (a Task's continuation stays, and does nothing).</summary>
     public void Stop()
     {
         if (_stopped) return;
@@ -152,6 +183,17 @@ internal sealed class ChildSet
         if (_nodes != null)
             foreach (var n in _nodes) n.Detach();
         _pump?.Cancel();
+    }
+
+    /// <summary>Reports a Task child; brings the report to the loop thread when it completed elsewhere.</summary>
+    sealed class TaskNode(ChildSet set, Task child)
+    {
+        public void Run()
+        {
+            var loop = set._loop;
+            if (loop.IsLoopThread) set.Report(child);
+            else loop.PostFromContext(static o => ((TaskNode)o!).Run(), this, loop.RootScope);
+        }
     }
 
     sealed class FutureNode(ChildSet set, Future future) : WaitNode

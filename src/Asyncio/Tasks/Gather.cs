@@ -102,12 +102,17 @@ internal sealed class GatherCore
         return Step.Succeed;
     }
 
-    /// <summary>Cancels the children that are not done; whether any accepted.</summary>
+    /// <summary>
+    /// Cancels the children that are not done; whether any accepted. A running coroutine (a .NET Task)
+    /// cannot be cancelled from here, but counts as accepting: its awaits are cancelled with the scope that
+    /// started it (which is how a cancelled awaiting task reaches it), and the gather ends with
+    /// <see cref="CancelledError"/> even if it swallows the cancellation, as asyncio's does (bpo-32684).
+    /// </summary>
     public bool CancelChildren(string? message)
     {
         bool any = false;
         foreach (var c in Children)
-            if (!Child.IsDone(c) && Child.TryCancel(c, message)) any = true;
+            if (!Child.IsDone(c) && (c is Task || Child.TryCancel(c, message))) any = true;
         if (any)
         {
             _cancelRequested = true;
@@ -140,7 +145,8 @@ public static partial class Aio
     /// <summary>
     /// Gathers coroutines that are already running (calls of async methods); see
     /// <see cref="Gather{T}(AioTask{T}[])"/>. A <see cref="Task"/> cannot be cancelled from outside: its
-    /// awaits belong to the task that started it and are cancelled with that task.
+    /// awaits belong to the task that started it and are cancelled with that task. Cancelling the gather
+    /// therefore does not stop them; it ends with <see cref="CancelledError"/> once they are done.
     /// </summary>
     public static Future<T[]> Gather<T>(params Task<T>[] tasks) => Gather((IEnumerable<Task<T>>)tasks);
 

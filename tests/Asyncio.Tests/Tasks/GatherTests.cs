@@ -1,0 +1,305 @@
+namespace Asyncio.Tests.Tasks;
+
+/// <summary>asyncio's <c>gather()</c>: results in order, failures and cancellation in both directions.</summary>
+public class GatherTests
+{
+    static double Now => Aio.GetRunningLoop().Time();
+
+    static async Task<T> After<T>(double seconds, T value)
+    {
+        await Aio.Sleep(seconds);
+        return value;
+    }
+
+    static async Task<int> FailAfter(double seconds, string message)
+    {
+        await Aio.Sleep(seconds);
+        throw new InvalidOperationException(message);
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: gather results are in argument order")]
+    public void Gather_AioTasks_ReturnsResultsInArgumentOrder() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(() => After(3, "a"));
+        var b = Aio.CreateTask(() => After(1, "b"));
+        var c = Aio.CreateTask(() => After(2, "c"));
+        double t0 = Now;
+        string[] results = await Aio.Gather(a, b, c);
+        Assert.Equal(["a", "b", "c"], results);
+        Assert.Equal(3, Now - t0, 6);
+    });
+
+    [Fact]
+    public void Gather_Futures_ReturnsResultsInArgumentOrder() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var f1 = loop.CreateFuture<int>();
+        var f2 = loop.CreateFuture<int>();
+        loop.CallLater(2, () => f1.SetResult(1));
+        loop.CallLater(1, () => f2.SetResult(2));
+        int[] results = await Aio.Gather(f1, f2);
+        Assert.Equal([1, 2], results);
+    });
+
+    [Fact]
+    public void Gather_RunningCoroutines_ReturnsResultsInArgumentOrder() => AioTest.Run(async () =>
+    {
+        double t0 = Now;
+        int[] results = await Aio.Gather(After(2, 10), After(1, 20), After(3, 30));
+        Assert.Equal([10, 20, 30], results);
+        Assert.Equal(3, Now - t0, 6);
+    });
+
+    [Fact]
+    public void Gather_RunningCoroutinesOnRealTime_ReturnsResultsInArgumentOrder() => AioTest.RunReal(async () =>
+    {
+        int[] results = await Aio.Gather(After(0.002, 10), After(0.001, 20), After(0.003, 30));
+        Assert.Equal([10, 20, 30], results);
+    });
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Gather_CompletedTasks_ReturnsTheirResults(bool virtualTime) => AioTest.Run(async () =>
+    {
+        var g = Aio.Gather(Task.FromResult(1), Task.FromResult(2));
+        int[] results = await Aio.WaitFor(g, 5);
+        Assert.Equal([1, 2], results);
+    }, new LoopOptions { VirtualTime = virtualTime });
+
+    [Fact]
+    public void Gather_UntypedMixedChildren_CompletesWhenAllAreDone() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(() => Aio.Sleep(2).AsTask());
+        var b = Aio.CreateTask(() => After(1, 5));
+        double t0 = Now;
+        await Aio.Gather(a, b);
+        Assert.True(a.IsDone && b.IsDone);
+        Assert.Equal(2, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_constructor_empty_sequence")]
+    public void Gather_NoChildren_IsDoneWithEmptyResult() => AioTest.Run(async () =>
+    {
+        var g = Aio.Gather(Array.Empty<AioTask<int>>());
+        Assert.True(g.IsDone);
+        Assert.Empty(await g);
+        var untyped = Aio.Gather(Array.Empty<Task>());
+        Assert.True(untyped.IsDone);
+        await untyped;
+    });
+
+    [Fact]
+    [Trait("asyncio", "gather(return_exceptions=True)")]
+    public void GatherOutcomes_MixedEndings_ReportsEachInOrder() => AioTest.Run(async () =>
+    {
+        var ok = Aio.CreateTask(() => After(1, 7));
+        var bad = Aio.CreateTask(() => FailAfter(2, "boom"));
+        var cancelled = Aio.CreateTask(() => After(10, 9));
+        Aio.GetRunningLoop().CallLater(3, () => cancelled.Cancel("stop"));
+        var outcomes = await Aio.GatherOutcomes([ok, bad, cancelled]);
+        Assert.Equal(3, outcomes.Length);
+        Assert.True(outcomes[0].IsSuccess);
+        Assert.Equal(7, outcomes[0].Value);
+        Assert.IsType<InvalidOperationException>(outcomes[1].Exception);
+        Assert.Equal("boom", outcomes[1].Exception!.Message);
+        Assert.True(outcomes[2].IsCancelled);
+        Assert.Equal("stop", ((CancelledError)outcomes[2].Exception!).CancelMessage);
+        Assert.Throws<InvalidOperationException>(() => outcomes[1].GetValueOrThrow());
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_one_exception")]
+    public void Gather_ChildFails_FailsAtOnceWhileOthersKeepRunning() => AioTest.Run(async () =>
+    {
+        var slow = Aio.CreateTask(() => After(10, 1));
+        var bad = Aio.CreateTask(() => FailAfter(1, "boom"));
+        double t0 = Now;
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Aio.Gather(slow, bad));
+        Assert.Equal("boom", e.Message);
+        Assert.Equal(1, Now - t0, 6);
+        Assert.False(slow.IsDone);
+        Assert.Equal(1, await slow);
+        Assert.False(slow.IsCancelled);
+    });
+
+    [Fact]
+    public void Gather_RunningCoroutineFails_FailsWithItsException() => AioTest.Run(async () =>
+    {
+        var slow = After(5, 1);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Aio.Gather(slow, FailAfter(1, "hot")));
+        Assert.Equal("hot", e.Message);
+        Assert.False(slow.IsCompleted);
+        Assert.Equal(1, await slow);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_one_cancellation")]
+    public void Gather_ChildCancelled_FailsWithCancelledErrorButIsNotCancelled() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(() => After(10, 1));
+        var b = Aio.CreateTask(() => After(10, 2));
+        var g = Aio.Gather(a, b);
+        await Aio.Sleep(1);
+        b.Cancel("bye");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await g);
+        Assert.Equal("bye", e.CancelMessage);
+        Assert.True(g.IsDone);
+        Assert.False(g.IsCancelled);
+        Assert.False(a.IsDone);
+        Assert.Equal(1, await a);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_cancel_gather_2")]
+    public void Cancel_PendingChildren_CancelsThemAndEndsWithCancelledError() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(() => After(10, 1));
+        var b = Aio.CreateTask(() => After(10, 2));
+        var g = Aio.Gather(a, b);
+        await Aio.Sleep(1);
+        Assert.True(g.Cancel("stop"));
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await g);
+        Assert.Equal("stop", e.CancelMessage);
+        Assert.True(a.IsCancelled);
+        Assert.True(b.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_cancel_gather_1")]
+    public void Cancel_ChildrenAllDone_ReturnsFalse() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var f = loop.CreateFuture<int>();
+        var g = Aio.Gather(f);
+        f.SetResult(3);
+        // The gather learns of the result synchronously or on the next iteration; either way it refuses.
+        await Aio.Sleep(0);
+        Assert.False(g.Cancel());
+        Assert.Equal(new[] { 3 }, await g);
+    });
+
+    [Fact]
+    [Trait("asyncio", "bpo-32684: a cancelled gather propagates cancellation even with return_exceptions")]
+    public void GatherOutcomes_CancelledWhileChildrenCleanUp_EndsWithCancelledErrorAfterAllAreDone() => AioTest.Run(async () =>
+    {
+        bool cleanedUp = false;
+        var quick = Aio.CreateTask(() => After(10, 1));
+        var slowToStop = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError)
+            {
+                await Aio.Sleep(2);
+                cleanedUp = true;
+                throw;
+            }
+            return 2;
+        });
+        var g = Aio.GatherOutcomes([quick, slowToStop]);
+        await Aio.Sleep(1);
+        double t0 = Now;
+        Assert.True(g.Cancel());
+        await Assert.ThrowsAsync<CancelledError>(async () => await g);
+        Assert.True(cleanedUp);
+        Assert.Equal(2, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "bpo-32684")]
+    public void Cancel_ChildSwallowsCancellation_StillEndsWithCancelledError() => AioTest.Run(async () =>
+    {
+        var stubborn = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { }
+            return 5;
+        });
+        var g = Aio.Gather(stubborn);
+        await Aio.Sleep(1);
+        Assert.True(g.Cancel());
+        await Assert.ThrowsAsync<CancelledError>(async () => await g);
+        Assert.Equal(5, await stubborn);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_cancel_blocking_wait_for / cancelling the awaiting task cancels gathered children")]
+    public void Gather_AwaitingTaskCancelled_CancelsChildren() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(() => After(10, 1));
+        var b = Aio.CreateTask(() => After(10, 2));
+        var waiter = Aio.CreateTask(async () => await Aio.Gather(a, b));
+        await Aio.Sleep(1);
+        waiter.Cancel("outer");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await waiter);
+        Assert.Equal("outer", e.CancelMessage);
+        Assert.True(waiter.IsCancelled);
+        Assert.True(a.IsCancelled);
+        Assert.True(b.IsCancelled);
+    });
+
+    [Fact]
+    public void Gather_AwaitingTaskCancelled_CancelsRunningCoroutinesOfItsScope() => AioTest.Run(async () =>
+    {
+        int cancelled = 0;
+        async Task<int> Child(double delay)
+        {
+            try { await Aio.Sleep(delay); }
+            catch (CancelledError) { cancelled++; throw; }
+            return 1;
+        }
+        var waiter = Aio.CreateTask(async () => await Aio.Gather(Child(5), Child(10)));
+        await Aio.Sleep(1);
+        double t0 = Now;
+        waiter.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await waiter);
+        Assert.True(waiter.IsCancelled);
+        Assert.Equal(2, cancelled);
+        Assert.Equal(0, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "bpo-32684")]
+    public void Gather_AwaitingTaskCancelledAndCoroutinesSwallowIt_TaskStillGetsCancelledError() => AioTest.Run(async () =>
+    {
+        async Task<int> Stubborn()
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { }
+            return 1;
+        }
+        bool continued = false;
+        var waiter = Aio.CreateTask(async () =>
+        {
+            await Aio.Gather(Stubborn(), Stubborn());
+            continued = true;
+        });
+        await Aio.Sleep(1);
+        waiter.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await waiter);
+        Assert.False(continued);
+        Assert.True(waiter.IsCancelled);
+    });
+
+    [Fact]
+    public void Gather_FutureOfAnotherLoop_Throws() => AioTest.Run(() =>
+    {
+        using var other = new EventLoop();
+        var foreign = other.CreateFuture<int>();
+        var mine = Aio.GetRunningLoop().CreateFuture<int>();
+        Assert.Throws<ArgumentException>(() => { Aio.Gather(mine, foreign); });
+        Assert.Throws<ArgumentException>(() => { Aio.Gather((Future)foreign); });
+        Assert.Throws<ArgumentException>(() => { Aio.GatherOutcomes([foreign]); });
+        return Task.CompletedTask;
+    });
+
+    [Fact]
+    public void Gather_NullChild_Throws() => AioTest.Run(() =>
+    {
+        Assert.Throws<ArgumentException>(() => { Aio.Gather(new Task<int>[] { null! }); });
+        Assert.Throws<ArgumentNullException>(() => { Aio.Gather((IEnumerable<AioTask<int>>)null!); });
+        return Task.CompletedTask;
+    });
+}
