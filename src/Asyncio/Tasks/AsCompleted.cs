@@ -2,67 +2,96 @@ using System.Runtime.CompilerServices;
 
 namespace Asyncio;
 
+/// <summary>One awaitable handed out by <c>AsCompleted</c>, waiting for the next child to finish.</summary>
+internal interface ICompletionRequest
+{
+    /// <summary>Resolves the request from <paramref name="child"/>; <see langword="false"/> if it was abandoned (cancelled).</summary>
+    bool TryDeliver(object child);
+
+    /// <summary>Fails the request (the timeout expired), unless it is already done.</summary>
+    void Fail(Exception e);
+}
+
 /// <summary>
-/// Hands out the children of <c>AsCompleted</c> in the order they finish: each request is a future of
-/// the next child to finish, failed with <see cref="TimeoutException"/> once the timeout has expired.
+/// Hands out the children of <c>AsCompleted</c> in the order they finish: each request receives the next
+/// child to finish, or a <see cref="TimeoutException"/> once the timeout has expired. A request whose
+/// awaiter was cancelled is skipped and its child goes to the next request, as a cancelled
+/// <c>Queue.get()</c> in asyncio's iterator leaves the item for the next one.
 /// </summary>
 internal sealed class CompletionOrder : IChildObserver
 {
-    readonly EventLoop _loop;
     readonly Queue<object> _finished = new();
-    readonly Queue<Future<object>> _requests = new();
+    readonly Queue<ICompletionRequest> _requests = new();
     readonly ChildSet _watch;
     int _remaining;
     TimerHandle? _timer;
     bool _timedOut;
 
+    /// <summary>Starts watching at once: the timeout counts from here, as asyncio's does from the call.</summary>
     public CompletionOrder(EventLoop loop, object[] children, double? timeout)
     {
-        _loop = loop;
         _remaining = children.Length;
         _watch = new ChildSet(loop, children, this);
-        if (timeout is double t) _timer = loop.CallLater(t, static o => ((CompletionOrder)o!).TimeOut(), this);
+        if (timeout is double t && children.Length > 0) _timer = loop.CallLater(t, static o => ((CompletionOrder)o!).TimeOut(), this);
     }
 
     public void ChildDone(object child)
     {
-        _remaining--;
+        if (--_remaining == 0) _timer?.Cancel();
         while (_requests.Count > 0)
-        {
-            var r = _requests.Dequeue();
-            if (r.IsDone) continue; // a request abandoned by a cancelled awaiter
-            r.SetResult(child);
-            MaybeStop();
-            return;
-        }
+            if (_requests.Dequeue().TryDeliver(child)) return;
         _finished.Enqueue(child);
-        MaybeStop();
-    }
-
-    void MaybeStop()
-    {
-        if (_remaining == 0) _timer?.Cancel();
     }
 
     void TimeOut()
     {
         _timedOut = true;
         _watch.Stop();
-        while (_requests.Count > 0)
-        {
-            var r = _requests.Dequeue();
-            if (!r.IsDone) r.SetException(new TimeoutException("AsCompleted timed out before every awaitable was done."));
-        }
+        while (_requests.Count > 0) _requests.Dequeue().Fail(NewTimeout());
     }
 
-    /// <summary>A future of the next child to finish.</summary>
-    public Future<object> Next()
+    static TimeoutException NewTimeout() => new("AsCompleted timed out before every awaitable was done.");
+
+    /// <summary>Queues a fresh request: resolved at once by a child already finished, else by the next one.</summary>
+    public void Submit(ICompletionRequest request)
     {
-        var f = new Future<object>(_loop);
-        if (_finished.Count > 0) f.SetResult(_finished.Dequeue());
-        else if (_timedOut) f.SetException(new TimeoutException("AsCompleted timed out before every awaitable was done."));
-        else _requests.Enqueue(f);
-        return f;
+        if (_finished.Count > 0) request.TryDeliver(_finished.Dequeue());
+        else if (_timedOut) request.Fail(NewTimeout());
+        else _requests.Enqueue(request);
+    }
+}
+
+/// <summary>A request of the typed <c>AsCompleted</c>: resolves with the child's result or exception.</summary>
+internal sealed class ResultRequest<T>(EventLoop loop) : Future<T>(loop), ICompletionRequest
+{
+    public bool TryDeliver(object child)
+    {
+        if (IsDone) return false;
+        if (Child.IsCancelled(child)) SetExceptionCore(Child.CancelledErrorOf(child));
+        else if (Child.GetException(child) is { } e) SetExceptionCore(e);
+        else SetResult(Child.GetResult<T>(child));
+        return true;
+    }
+
+    public void Fail(Exception e)
+    {
+        if (!IsDone) SetExceptionCore(e);
+    }
+}
+
+/// <summary>A request of <c>AsCompletedAsync</c>: resolves with the child itself.</summary>
+internal sealed class ChildRequest(EventLoop loop) : Future<object>(loop), ICompletionRequest
+{
+    public bool TryDeliver(object child)
+    {
+        if (IsDone) return false;
+        SetResult(child);
+        return true;
+    }
+
+    public void Fail(Exception e)
+    {
+        if (!IsDone) SetExceptionCore(e);
     }
 }
 
@@ -71,8 +100,17 @@ public static partial class Aio
     /// <summary>
     /// Returns one awaitable per task, in the order the tasks finish: awaiting the k-th gives the result
     /// (or exception) of the k-th task to finish; asyncio's <c>as_completed()</c>. After
-    /// <paramref name="timeout"/> seconds the awaitables not yet resolved throw <see cref="TimeoutException"/>.
+    /// <paramref name="timeout"/> seconds (counted from this call) the awaitables not yet resolved throw
+    /// <see cref="TimeoutException"/>. Nothing is cancelled.
     /// </summary>
+    /// <remarks>
+    /// The tasks are watched from this call on; enumerate the result once. An awaitable whose awaiter is
+    /// cancelled gives up its place: the task it would have received goes to the next one.
+    /// <para>Differences from asyncio: the awaitables are futures, resolved in the order they were
+    /// enumerated, not coroutines that take the next result when they are first awaited; the two agree
+    /// when they are awaited in order.</para>
+    /// </remarks>
+    /// <exception cref="ArgumentException">The collection contains null or a future of another loop.</exception>
     public static IEnumerable<Future<T>> AsCompleted<T>(IEnumerable<Task<T>> tasks, double? timeout = null) => AsCompletedCore<Task<T>, T>(tasks, timeout);
 
     /// <summary>Yields the tasks' results in the order they finish; see <see cref="AsCompleted{T}(IEnumerable{Task{T}}, double?)"/>.</summary>
@@ -83,47 +121,60 @@ public static partial class Aio
 
     static IEnumerable<Future<T>> AsCompletedCore<TItem, T>(IEnumerable<TItem> items, double? timeout) where TItem : class
     {
-        var loop = EventLoop.GetRunningLoop();
-        var children = CollectAwaitables(loop, items, nameof(items));
-        return Enumerate(loop, children, timeout);
+        var (loop, order, count) = StartCompletionOrder(items, timeout);
+        return Enumerate(loop, order, count);
 
-        static IEnumerable<Future<T>> Enumerate(EventLoop loop, object[] children, double? timeout)
+        static IEnumerable<Future<T>> Enumerate(EventLoop loop, CompletionOrder order, int count)
         {
-            var order = new CompletionOrder(loop, children, timeout);
-            for (int i = 0; i < children.Length; i++)
+            for (int i = 0; i < count; i++)
             {
-                var next = order.Next();
-                var result = new Future<T>(loop);
-                next.AddDoneCallback(f =>
-                {
-                    if (result.IsDone) return;
-                    var n = (Future<object>)f;
-                    if (n.ExceptionCore is { } e) { result.SetException(e); return; }
-                    var c = n.Result;
-                    if (Child.IsCancelled(c)) result.SetException(Child.CancelledErrorOf(c));
-                    else if (Child.GetException(c) is { } ce) result.SetException(ce);
-                    else result.SetResult(Child.GetResult<T>(c));
-                });
-                yield return result;
+                var request = new ResultRequest<T>(loop);
+                order.Submit(request);
+                yield return request;
             }
         }
+    }
+
+    static (EventLoop, CompletionOrder, int) StartCompletionOrder<TItem>(IEnumerable<TItem> items, double? timeout) where TItem : class
+    {
+        var loop = EventLoop.GetRunningLoop();
+        loop.CheckThread(nameof(AsCompleted));
+        var children = CollectAwaitables(loop, items, nameof(items));
+        if (timeout is double t && double.IsNaN(t)) throw new ArgumentException("The timeout cannot be NaN.", nameof(timeout));
+        return (loop, new CompletionOrder(loop, children, timeout), children.Length);
     }
 
     /// <summary>
     /// Yields the awaitables themselves (futures, tasks or <see cref="Task"/>s), done, in the order they
     /// finish; asyncio 3.13's <c>async for t in as_completed(aws)</c>. Throws <see cref="TimeoutException"/>
-    /// once <paramref name="timeout"/> seconds have passed with some still pending.
+    /// once <paramref name="timeout"/> seconds (counted from this call) have passed with some still pending.
+    /// Cancelling <paramref name="cancellationToken"/> (or the task that enumerates) ends the wait with
+    /// <see cref="CancelledError"/>.
     /// </summary>
-    public static async IAsyncEnumerable<T> AsCompletedAsync<T>(IEnumerable<T> awaitables, double? timeout = null,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default) where T : class
+    /// <exception cref="ArgumentException">The collection contains null, a future of another loop, or something that is not awaitable.</exception>
+    public static IAsyncEnumerable<T> AsCompletedAsync<T>(IEnumerable<T> awaitables, double? timeout = null,
+        CancellationToken cancellationToken = default) where T : class
     {
-        var loop = EventLoop.GetRunningLoop();
-        var children = CollectAwaitables(loop, awaitables, nameof(awaitables));
-        var order = new CompletionOrder(loop, children, timeout);
-        for (int i = 0; i < children.Length; i++)
+        var (loop, order, count) = StartCompletionOrder(awaitables, timeout);
+        return Enumerate(loop, order, count, cancellationToken);
+
+        static async IAsyncEnumerable<T> Enumerate(EventLoop loop, CompletionOrder order, int count,
+            [EnumeratorCancellation] CancellationToken cancellationToken)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return (T)await order.Next();
+            for (int i = 0; i < count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var request = new ChildRequest(loop);
+                order.Submit(request);
+                object child;
+                using (cancellationToken.CanBeCanceled
+                    ? cancellationToken.Register(static r => ((Future)r!).GetLoop().CallSoonThreadsafe(static f => ((Future)f!).Cancel(), r), request)
+                    : default)
+                {
+                    child = await request;
+                }
+                yield return (T)child;
+            }
         }
     }
 }

@@ -1,0 +1,117 @@
+namespace Asyncio.Tests.Tasks;
+
+/// <summary>asyncio's <c>shield()</c>: the inner task survives, the outer future is cancelled, outcomes mirrored.</summary>
+public class ShieldTests
+{
+    static AioTask<int> SleepTask(double seconds, int value) =>
+        Aio.CreateTask(async () => { await Aio.Sleep(seconds); return value; });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_effect")]
+    public void Shield_AwaitingTaskCancelled_InnerTaskSurvives() => AioTest.Run(async () =>
+    {
+        var inner = SleepTask(5, 7);
+        var outer = Aio.CreateTask(async () => await Aio.Shield(inner));
+        await Aio.Sleep(1);
+        outer.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.True(outer.IsCancelled);
+        Assert.False(inner.IsDone);
+        Assert.Equal(7, await inner);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_cancel_outer")]
+    public void Cancel_OuterFuture_IsCancelledWhileInnerRuns() => AioTest.Run(async () =>
+    {
+        var inner = SleepTask(5, 7);
+        var outer = Aio.Shield(inner);
+        Assert.True(outer.Cancel("stop"));
+        Assert.True(outer.IsCancelled);
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.Equal("stop", e.CancelMessage);
+        Assert.Equal(7, await inner);
+        Assert.False(outer.Cancel());
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_result")]
+    public void Shield_InnerSucceeds_MirrorsResult() => AioTest.Run(async () =>
+    {
+        Assert.Equal(3, await Aio.Shield(SleepTask(1, 3)));
+        var f = Aio.GetRunningLoop().CreateFuture<string>();
+        var outer = Aio.Shield(f);
+        f.SetResult("x");
+        Assert.Equal("x", await outer);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_exception")]
+    public void Shield_InnerFails_MirrorsException() => AioTest.Run(async () =>
+    {
+        var inner = Aio.CreateTask<int>(async () => { await Aio.Sleep(1); throw new InvalidOperationException("boom"); });
+        var outer = Aio.Shield(inner);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await outer);
+        Assert.Equal("boom", e.Message);
+        Assert.Same(inner.GetException(), outer.GetException());
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_cancel_inner")]
+    public void Shield_InnerCancelled_OuterIsCancelled() => AioTest.Run(async () =>
+    {
+        var inner = SleepTask(5, 7);
+        var outer = Aio.Shield(inner);
+        await Aio.Sleep(1);
+        inner.Cancel("inner");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.True(outer.IsCancelled);
+        Assert.Equal("inner", e.CancelMessage);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_coroutine")]
+    public void Shield_CoroutineFunction_RunsItAsATaskThatSurvives() => AioTest.Run(async () =>
+    {
+        bool finished = false;
+        var outer = Aio.CreateTask(async () => await Aio.Shield(async () =>
+        {
+            await Aio.Sleep(3);
+            finished = true;
+            return 1;
+        }));
+        await Aio.Sleep(1);
+        outer.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.False(finished);
+        await Aio.Sleep(3);
+        Assert.True(finished);
+    });
+
+    [Fact]
+    public void Shield_UntypedFuture_MirrorsCompletion() => AioTest.Run(async () =>
+    {
+        var inner = Aio.CreateTask(() => Aio.Sleep(1).AsTask());
+        await Aio.Shield((Future)inner);
+        Assert.True(inner.IsDone);
+        var survivor = Aio.Shield(() => Aio.Sleep(1).AsTask());
+        await survivor;
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_shortcut")]
+    public void Shield_DoneTask_MirrorsItsResult() => AioTest.Run(async () =>
+    {
+        var f = Aio.GetRunningLoop().CreateFuture<int>();
+        f.SetResult(11);
+        Assert.Equal(11, await Aio.Shield(f));
+    });
+
+    [Fact]
+    public void Shield_FutureOfAnotherLoop_Throws() => AioTest.Run(() =>
+    {
+        using var other = new EventLoop();
+        Assert.Throws<ArgumentException>(() => { Aio.Shield(other.CreateFuture<int>()); });
+        return Task.CompletedTask;
+    });
+}

@@ -1,0 +1,183 @@
+namespace Asyncio.Tests.Tasks;
+
+/// <summary>asyncio's <c>wait_for()</c>: timeout cancels and waits, swallowed cancellation, outer cancellation.</summary>
+public class WaitForTests
+{
+    static double Now => Aio.GetRunningLoop().Time();
+
+    static async Task<int> After(double seconds, int value)
+    {
+        await Aio.Sleep(seconds);
+        return value;
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_result")]
+    public void WaitFor_DoneBeforeTimeout_ReturnsResult() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(() => After(1, 7));
+        double t0 = Now;
+        Assert.Equal(7, await Aio.WaitFor(t, 5));
+        Assert.Equal(1, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_waits_for_task_cancellation")]
+    public void WaitFor_Timeout_CancelsTheTaskAndWaitsForItBeforeThrowing() => AioTest.Run(async () =>
+    {
+        bool cleanedUp = false;
+        var t = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError)
+            {
+                await Aio.Sleep(2); // slow cleanup
+                cleanedUp = true;
+                throw;
+            }
+            return 1;
+        });
+        double t0 = Now;
+        var e = await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(t, 1));
+        Assert.Equal(3, Now - t0, 6);
+        Assert.True(cleanedUp);
+        Assert.True(t.IsCancelled);
+        Assert.IsAssignableFrom<OperationCanceledException>(e.InnerException);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_cancel_suppressed")]
+    public void WaitFor_TaskSwallowsCancellationAndReturns_ReturnsItsValue() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { return 42; }
+            return 1;
+        });
+        double t0 = Now;
+        Assert.Equal(42, await Aio.WaitFor(t, 1));
+        Assert.Equal(1, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_timeout_none")]
+    public void WaitFor_NullTimeout_WaitsForever() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(() => After(100_000, 3));
+        Assert.Equal(3, await Aio.WaitFor(t, null));
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_with_zero_timeout_and_done_future")]
+    public void WaitFor_ZeroTimeoutAndDoneFuture_ReturnsResult() => AioTest.Run(async () =>
+    {
+        var f = Aio.GetRunningLoop().CreateFuture<int>();
+        f.SetResult(5);
+        Assert.Equal(5, await Aio.WaitFor(f, 0));
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_timeout_less_then_0_or_0")]
+    public void WaitFor_ZeroTimeoutAndPendingFuture_CancelsItAndThrows() => AioTest.Run(async () =>
+    {
+        var f = Aio.GetRunningLoop().CreateFuture<int>();
+        double t0 = Now;
+        await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(f, 0));
+        Assert.True(f.IsCancelled);
+        Assert.Equal(0, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_cancel_wait_for")]
+    public void WaitFor_CallerCancelled_PropagatesCancelledErrorAndCancelsTheTask() => AioTest.Run(async () =>
+    {
+        var inner = Aio.CreateTask(() => After(10, 1));
+        var outer = Aio.CreateTask(async () => await Aio.WaitFor(inner, 5));
+        await Aio.Sleep(1);
+        outer.Cancel("outer");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.Equal("outer", e.CancelMessage);
+        Assert.True(outer.IsCancelled);
+        Assert.True(inner.IsCancelled);
+    });
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    [Trait("asyncio", "test_waitfor: test_cancel_at_end / gh-86296: cancellation at the moment of the timeout is not lost")]
+    public void WaitFor_CallerCancelledAtTheTimeout_PropagatesCancelledError(bool cancelFirst) => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var inner = Aio.CreateTask(() => After(10, 1));
+        AioTask<int>? outer = null;
+        if (cancelFirst) loop.CallLater(1, () => outer!.Cancel());
+        outer = Aio.CreateTask(async () => await Aio.WaitFor(inner, 1));
+        if (!cancelFirst) loop.CallLater(1, () => outer.Cancel());
+        await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.True(outer.IsCancelled);
+        Assert.True(inner.IsCancelled);
+    });
+
+    [Fact]
+    public void WaitFor_CoroutineFunction_TimeoutCancelsItsAwaits() => AioTest.Run(async () =>
+    {
+        bool cancelled = false;
+        double t0 = Now;
+        await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { cancelled = true; throw; }
+            return 1;
+        }, 1));
+        Assert.True(cancelled);
+        Assert.Equal(1, Now - t0, 6);
+        Assert.Equal(0, Aio.CurrentTask!.Cancelling());
+    });
+
+    [Fact]
+    public void WaitFor_CoroutineFunctionDoneInTime_ReturnsResult() => AioTest.Run(async () =>
+    {
+        Assert.Equal(4, await Aio.WaitFor(() => After(1, 4), TimeSpan.FromSeconds(2)));
+        await Aio.WaitFor(() => Aio.Sleep(1).AsTask(), 2);
+    });
+
+    [Fact]
+    public void WaitFor_RunningCoroutineTimesOut_ThrowsAndLeavesItRunning() => AioTest.Run(async () =>
+    {
+        var hot = After(5, 9);
+        double t0 = Now;
+        await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(hot, 1));
+        Assert.Equal(1, Now - t0, 6);
+        Assert.False(hot.IsCompleted);
+        Assert.Equal(9, await hot);
+        Assert.Equal(5, Now - t0, 6);
+    });
+
+    [Fact]
+    public void WaitFor_RunningCoroutineDoneInTime_ReturnsResult() => AioTest.Run(async () =>
+    {
+        double t0 = Now;
+        Assert.Equal(9, await Aio.WaitFor(After(1, 9), 5));
+        Assert.Equal(1, Now - t0, 6);
+        Task done = Task.CompletedTask;
+        await Aio.WaitFor(done, 0);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_raises_exception")]
+    public void WaitFor_TaskFails_ThrowsItsException() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask<int>(async () => { await Aio.Sleep(1); throw new InvalidOperationException("boom"); });
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Aio.WaitFor(t, 5));
+        Assert.Equal("boom", e.Message);
+    });
+
+    [Fact]
+    public void WaitFor_UntypedFutureTimesOut_CancelsIt() => AioTest.Run(async () =>
+    {
+        var f = Aio.GetRunningLoop().CreateFuture();
+        await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(f, 1));
+        Assert.True(f.IsCancelled);
+    });
+}
