@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Asyncio;
 
 /// <summary>
@@ -149,23 +151,49 @@ public static partial class Aio
         var parent = loop.CurrentScope;
         var scope = new CancelScope(loop, parent.Task, parent);
         var timeout = new TimeoutScope(loop, scope);
+        int outsideAtEntry = OutsideCancels(scope);
         timeout.SetDeadline(due);
         try
         {
-            var inner = StartIn(loop, scope, body, timeout);
             try
             {
-                return await inner.ConfigureAwait(true);
+                return await new BodyAwaitable<T>(StartIn(loop, scope, body, timeout), scope);
             }
-            catch (OperationCanceledException e) when (timeout.Expired && !scope.CancelledFromOutside)
+            catch (OperationCanceledException e) when (timeout.Expired && OutsideCancels(scope) <= outsideAtEntry)
             {
+                // Only this timeout's own cancellation becomes a TimeoutException; asyncio's rule: on exit the
+                // task has no more cancellation requests than on entry (Timeout.__aexit__ and uncancel()).
                 throw new TimeoutException("The operation timed out.", e);
             }
         }
         finally
         {
             timeout.Exit();
+            LeaveScope(loop, scope, parent);
         }
+    }
+
+    /// <summary>
+    /// The cancellation requests that reach <paramref name="scope"/> from outside it: its task's (asyncio's
+    /// <c>cancelling()</c>) plus one for each enclosing timeout or task-group body that has cancelled itself
+    /// and is still open (asyncio's timeouts and task groups cancel the whole task, and count there).
+    /// </summary>
+    internal static int OutsideCancels(CancelScope scope)
+    {
+        int n = scope.Task?.Cancelling() ?? 0;
+        for (var s = scope.Parent; s?.Parent != null; s = s.Parent)
+            if (s.CancelCalled && !s.Closed) n++;
+        return n;
+    }
+
+    /// <summary>
+    /// After a body awaited with <see cref="BodyAwaitable{T}"/> has ended: if the code now running is still in
+    /// its scope, make the enclosing scope current again, so that the caller's continuation, which was captured
+    /// there, runs at once instead of on the next iteration.
+    /// </summary>
+    internal static void LeaveScope(EventLoop loop, CancelScope scope, CancelScope parent)
+    {
+        if (loop.IsLoopThread && ReferenceEquals(loop.CurrentScope, scope)) loop.EnterScope(parent);
     }
 
     /// <summary>Calls <paramref name="body"/> with <paramref name="scope"/> as the current scope; a synchronous throw becomes a faulted task.</summary>
@@ -245,5 +273,45 @@ public static partial class Aio
         if (task.IsCompleted) return task;
         var future = FutureOf<object?>(task);
         return TimeoutCore(RelativeDue(timeout), async _ => { await future; return true; });
+    }
+}
+
+/// <summary>
+/// Awaits the body of a timeout or task group so that the code after the await runs the moment the body
+/// ends, in the same callback, instead of on the next iteration.
+/// </summary>
+/// <remarks>
+/// A plain <c>await</c> captures the enclosing scope; the body ends in its own scope, so .NET would post the
+/// continuation to the loop, and for one iteration the body would be over while the timeout still looked
+/// active: a cancellation arriving in between would be taken for this timeout's, or a deadline passing would
+/// mark it expired after a success. Capturing the body's scope instead lets .NET run the continuation inline
+/// when the body ends there (it is posted to the loop otherwise, for example when the body ended on another
+/// thread).
+/// </remarks>
+internal readonly struct BodyAwaitable<T>(Task<T> body, CancelScope scope) : ICriticalNotifyCompletion
+{
+    public BodyAwaitable<T> GetAwaiter() => this;
+
+    public bool IsCompleted => body.IsCompleted;
+
+    public T GetResult() => body.GetAwaiter().GetResult();
+
+    public void OnCompleted(Action continuation) => Register(continuation, flow: true);
+
+    public void UnsafeOnCompleted(Action continuation) => Register(continuation, flow: false);
+
+    void Register(Action continuation, bool flow)
+    {
+        var previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(scope);
+        try
+        {
+            if (flow) body.GetAwaiter().OnCompleted(continuation);
+            else body.GetAwaiter().UnsafeOnCompleted(continuation);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
     }
 }
