@@ -238,6 +238,9 @@ public sealed partial class EventLoop
         {
             var msg = _resumeMessage;
             _resumeMessage = null;
+            // This one error also answers any cancellation that came after the sleep was cancelled but
+            // before it resumed (asyncio's __step throws once, however many cancel() calls came in).
+            if (MustCancelCount != 0) _current.TryConsumeCancel(out _);
             throw new CancelledError(msg);
         }
         if ((flags & ReadyFlags.Resume) != 0 && MustCancelCount != 0 && _current.TryConsumeCancel(out var message))

@@ -217,6 +217,8 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
         if (State == WaiterState.Cancelled)
         {
             var msg = _cancelMessage;
+            // One error for every cancellation that reached the await before it resumed (see CompleteSleep).
+            if (Scope != null && Loop.MustCancelCount != 0) Scope.TryConsumeCancel(out _);
             Release();
             throw new CancelledError(msg);
         }

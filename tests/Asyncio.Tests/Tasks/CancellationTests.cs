@@ -239,4 +239,23 @@ public class CancellationTests
         }
         Assert.True(loop.TimerSlotsHeld < 3000, $"{loop.TimerSlotsHeld} timer slots held");
     });
+
+    [Fact]
+    [Trait("asyncio", "Task.cancel: a second cancel() before the task resumes sets _must_cancel, and __step throws once")]
+    public void Cancel_TwiceBeforeTheTaskResumes_DeliversOneCancelledError() => AioTest.Run(async () =>
+    {
+        var log = new List<string>();
+        var t = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); } catch (CancelledError) { log.Add("cancelled"); }
+            await Aio.Sleep(1);
+            log.Add("slept");
+        });
+        await Aio.Sleep(1);
+        t.Cancel();
+        t.Cancel();
+        await t;
+        Assert.Equal(["cancelled", "slept"], log);
+        Assert.Equal(2, t.Cancelling());
+    });
 }

@@ -213,6 +213,30 @@ public class TimeoutTests
     });
 
     [Fact]
+    public void Timeout_TaskCancelledAtTheMomentOfExpiry_DeliversOneCancelledError() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var log = new List<string>();
+        AioTask? task = null;
+        task = Aio.CreateTask(async () =>
+        {
+            try
+            {
+                await Aio.Timeout(1, async () =>
+                {
+                    loop.CallLater(1, () => task!.Cancel()); // same iteration as the expiry, after it
+                    await Aio.Sleep(10);
+                });
+            }
+            catch (Exception e) { log.Add(e.GetType().Name); }
+            try { await Aio.Sleep(1); log.Add("slept"); }
+            catch (CancelledError) { log.Add("cancelled again"); }
+        });
+        await task;
+        Assert.Equal(["CancelledError", "slept"], log);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_timeouts: test_cancel_in_timeout_after_cancellation")]
     public void Timeout_TaskCancelledInsideBody_PropagatesCancelledError() => AioTest.Run(async () =>
     {
