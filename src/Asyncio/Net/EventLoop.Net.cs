@@ -1,0 +1,285 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asyncio;
+
+// The connection factories of the loop (asyncio's create_connection, create_server and friends). They
+// make or take a socket, wrap it in a SocketTransport (or a TLS transport over one) with a protocol from
+// the factory, and complete once the protocol's ConnectionMade has run.
+
+public sealed partial class EventLoop
+{
+    byte[]? _receiveBuffer;
+
+    /// <summary>asyncio's <c>max_size</c>: the most one receive of a stream transport takes.</summary>
+    internal const int MaxReceiveSize = 256 * 1024;
+
+    /// <summary>The one receive buffer of the loop's stream transports (data is handed out only during a callback).</summary>
+    internal byte[] SharedReceiveBuffer => _receiveBuffer ??= GC.AllocateUninitializedArray<byte>(MaxReceiveSize, pinned: true);
+
+    /// <summary>
+    /// Opens a TCP connection to <paramref name="host"/>:<paramref name="port"/> and attaches a protocol made
+    /// by <paramref name="protocolFactory"/>; asyncio's <c>create_connection</c>. Every address the host
+    /// resolves to is tried in turn.
+    /// </summary>
+    /// <param name="protocolFactory">Makes the protocol of the connection.</param>
+    /// <param name="host">A host name or address.</param>
+    /// <param name="port">The port.</param>
+    /// <param name="localEndPoint">An address to bind the socket to first, or <see langword="null"/>.</param>
+    /// <param name="ssl">TLS client options to wrap the connection in TLS (certificate validation stays on unless the options turn it off).</param>
+    /// <param name="sslHandshakeTimeout">The TLS handshake's time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">The TLS shutdown's time limit on close (default 30 s).</param>
+    /// <returns>The transport and the protocol.</returns>
+    /// <exception cref="SocketException">No address could be connected to (the error of the first attempt).</exception>
+    public async Task<(ITransport Transport, TProtocol Protocol)> CreateConnection<TProtocol>(Func<TProtocol> protocolFactory, string host, int port,
+        EndPoint? localEndPoint = null, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null) where TProtocol : BaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentNullException.ThrowIfNull(host);
+        CheckThread(nameof(CreateConnection));
+        CheckNotClosed();
+        var infos = await GetAddrInfo(host, port, type: SocketType.Stream);
+        Exception? first = null;
+        foreach (var info in infos)
+        {
+            var sock = new Socket(info.Family, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
+            try
+            {
+                if (localEndPoint != null) sock.Bind(localEndPoint);
+                await SockConnect(sock, info.EndPoint);
+            }
+            catch (Exception e) when (e is SocketException)
+            {
+                sock.Dispose();
+                first ??= e;
+                continue;
+            }
+            catch
+            {
+                sock.Dispose();
+                throw;
+            }
+            return await CreateConnectionTransport(sock, protocolFactory, ssl, host, sslHandshakeTimeout, sslShutdownTimeout);
+        }
+        if (first != null) Rethrow(first);
+        throw new SocketException((int)SocketError.HostNotFound);
+    }
+
+    /// <summary>
+    /// Wraps an already connected socket in a transport and protocol; asyncio's <c>create_connection(sock=...)</c>.
+    /// The loop takes ownership of the socket.
+    /// </summary>
+    public Task<(ITransport Transport, TProtocol Protocol)> CreateConnection<TProtocol>(Func<TProtocol> protocolFactory, Socket socket,
+        System.Net.Security.SslClientAuthenticationOptions? ssl = null, TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
+        where TProtocol : BaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentNullException.ThrowIfNull(socket);
+        CheckThread(nameof(CreateConnection));
+        CheckNotClosed();
+        return CreateConnectionTransport(socket, protocolFactory, ssl, ssl?.TargetHost, sslHandshakeTimeout, sslShutdownTimeout);
+    }
+
+    /// <summary>
+    /// Wraps a socket accepted outside the loop in a transport and protocol; asyncio's
+    /// <c>connect_accepted_socket</c>. With <paramref name="ssl"/> the TLS handshake runs as the server side.
+    /// </summary>
+    public async Task<(ITransport Transport, TProtocol Protocol)> ConnectAcceptedSocket<TProtocol>(Func<TProtocol> protocolFactory, Socket socket,
+        System.Net.Security.SslServerAuthenticationOptions? ssl = null, TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
+        where TProtocol : BaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentNullException.ThrowIfNull(socket);
+        CheckThread(nameof(ConnectAcceptedSocket));
+        CheckNotClosed();
+        var protocol = protocolFactory();
+        var waiter = CreateFuture();
+        var transport = MakeTransport(socket, protocol, waiter, null, null, ssl, null, sslHandshakeTimeout, sslShutdownTimeout);
+        await AwaitTransportWaiter(transport, waiter);
+        return (transport, protocol);
+    }
+
+    async Task<(ITransport, TProtocol)> CreateConnectionTransport<TProtocol>(Socket sock, Func<TProtocol> factory,
+        System.Net.Security.SslClientAuthenticationOptions? ssl, string? host, TimeSpan? hs, TimeSpan? sd) where TProtocol : BaseProtocol
+    {
+        TProtocol protocol;
+        try { protocol = factory(); }
+        catch { sock.Dispose(); throw; }
+        var waiter = CreateFuture();
+        var transport = MakeTransport(sock, protocol, waiter, null, ssl, null, host, hs, sd);
+        await AwaitTransportWaiter(transport, waiter);
+        return (transport, protocol);
+    }
+
+    static async Task AwaitTransportWaiter(ITransport transport, Future waiter)
+    {
+        try { await waiter; }
+        catch
+        {
+            transport.Close();
+            throw;
+        }
+    }
+
+    /// <summary>Makes the transport of a connected socket: plain, or TLS over a plain one.</summary>
+    internal ITransport MakeTransport(Socket sock, BaseProtocol protocol, Future? waiter, Server? server,
+        System.Net.Security.SslClientAuthenticationOptions? clientSsl, System.Net.Security.SslServerAuthenticationOptions? serverSsl,
+        string? serverHostname, TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout)
+    {
+        if (clientSsl == null && serverSsl == null) return new SocketTransport(this, sock, protocol, waiter, server);
+        return SslTransport.Create(this, sock, protocol, waiter, server, clientSsl, serverSsl, serverHostname, handshakeTimeout, shutdownTimeout);
+    }
+
+    /// <summary>
+    /// Listens on <paramref name="host"/>:<paramref name="port"/> and makes a transport and a protocol (from
+    /// <paramref name="protocolFactory"/>) for every connection; asyncio's <c>create_server</c>.
+    /// </summary>
+    /// <param name="protocolFactory">Makes the protocol of each connection.</param>
+    /// <param name="host">The address or host name to listen on; <see langword="null"/> for every interface (IPv4 and IPv6).</param>
+    /// <param name="port">The port; 0 picks a free one (see <see cref="Server.Sockets"/>).</param>
+    /// <param name="backlog">The listen backlog, and the most connections accepted per readiness (asyncio's default 100).</param>
+    /// <param name="reuseAddress">SO_REUSEADDR (default on, as asyncio on Unix).</param>
+    /// <param name="reusePort">SO_REUSEPORT, to share the port between several loops or processes.</param>
+    /// <param name="startServing">Whether to accept at once; otherwise call <see cref="Server.StartServing"/> or <see cref="Server.ServeForever"/>.</param>
+    public Task<Server> CreateServer(Func<BaseProtocol> protocolFactory, string? host, int port, int backlog = 100,
+        bool reuseAddress = true, bool reusePort = false, bool startServing = true) =>
+        CreateServer(protocolFactory, host == null ? null : [host], port, backlog, reuseAddress, reusePort, startServing, null, null, null);
+
+    /// <summary>
+    /// As <see cref="CreateServer(Func{BaseProtocol}, string?, int, int, bool, bool, bool)"/>, on several hosts
+    /// and optionally with TLS (<paramref name="ssl"/>).
+    /// </summary>
+    public async Task<Server> CreateServer(Func<BaseProtocol> protocolFactory, IEnumerable<string>? hosts, int port, int backlog = 100,
+        bool reuseAddress = true, bool reusePort = false, bool startServing = true,
+        System.Net.Security.SslServerAuthenticationOptions? ssl = null, TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentOutOfRangeException.ThrowIfNegative(backlog);
+        CheckThread(nameof(CreateServer));
+        CheckNotClosed();
+        var endpoints = new List<IPEndPoint>();
+        if (hosts == null)
+        {
+            foreach (var i in await GetAddrInfo(null, port, type: SocketType.Stream, passive: true)) endpoints.Add(i.EndPoint);
+        }
+        else
+        {
+            foreach (var h in hosts)
+                foreach (var i in await GetAddrInfo(h, port, type: SocketType.Stream, passive: true))
+                    if (!endpoints.Contains(i.EndPoint)) endpoints.Add(i.EndPoint);
+        }
+        var sockets = new List<Socket>();
+        try
+        {
+            foreach (var ep in endpoints)
+            {
+                var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                sockets.Add(s);
+                if (reuseAddress && !OperatingSystem.IsWindows()) s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                if (reusePort) SetReusePort(s);
+                // As asyncio: an IPv6 socket does not also take IPv4, so that both can be bound on one port.
+                if (ep.AddressFamily == AddressFamily.InterNetworkV6) s.DualMode = false;
+                try { s.Bind(ep); }
+                catch (SocketException e)
+                {
+                    throw new SocketException((int)e.SocketErrorCode, $"error while attempting to bind on address {ep}: {e.Message}");
+                }
+                s.Blocking = false;
+            }
+        }
+        catch
+        {
+            foreach (var s in sockets) s.Dispose();
+            throw;
+        }
+        return await MakeServer(sockets, protocolFactory, backlog, startServing, ssl, sslHandshakeTimeout, sslShutdownTimeout);
+    }
+
+    /// <summary>Serves on an already bound socket; asyncio's <c>create_server(sock=...)</c>. The loop takes ownership of it.</summary>
+    public Task<Server> CreateServer(Func<BaseProtocol> protocolFactory, Socket socket, int backlog = 100, bool startServing = true,
+        System.Net.Security.SslServerAuthenticationOptions? ssl = null, TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentNullException.ThrowIfNull(socket);
+        CheckThread(nameof(CreateServer));
+        CheckNotClosed();
+        if (socket.SocketType != SocketType.Stream) throw new ArgumentException($"A stream socket was expected, got {socket.SocketType}.", nameof(socket));
+        socket.Blocking = false;
+        return MakeServer([socket], protocolFactory, backlog, startServing, ssl, sslHandshakeTimeout, sslShutdownTimeout);
+    }
+
+    async Task<Server> MakeServer(List<Socket> sockets, Func<BaseProtocol> factory, int backlog, bool startServing,
+        System.Net.Security.SslServerAuthenticationOptions? ssl, TimeSpan? hs, TimeSpan? sd)
+    {
+        var server = new Server(this, sockets, backlog, (conn, srv) =>
+        {
+            var protocol = factory();
+            return MakeTransport(conn, protocol, null, srv, null, ssl, null, hs, sd);
+        });
+        if (startServing)
+        {
+            server.StartServingCore();
+            await Aio.Sleep(0); // asyncio: "Skip one loop iteration so that all 'loop.add_reader' go through."
+        }
+        return server;
+    }
+
+    static void SetReusePort(Socket s)
+    {
+        if (OperatingSystem.IsWindows()) throw new NotSupportedException("reusePort is not supported on Windows.");
+        // SO_REUSEPORT: 15 on Linux, 0x200 on the BSDs and macOS.
+        int optname = OperatingSystem.IsLinux() ? 15 : 0x200;
+        s.SetRawSocketOption(0xFFFF & (OperatingSystem.IsLinux() ? 1 : 0xFFFF), optname, BitConverter.GetBytes(1));
+    }
+
+    static bool IsStaleUnixSocket(string path)
+    {
+        // A socket file nobody listens on refuses connections; anything else (a live server, a regular
+        // file) is left alone and the bind error stands.
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try { probe.Connect(new UnixDomainSocketEndPoint(path)); return false; }
+        catch (SocketException e) { return e.SocketErrorCode == SocketError.ConnectionRefused; }
+    }
+
+    /// <summary>
+    /// Opens a Unix domain stream connection to <paramref name="path"/>; asyncio's <c>create_unix_connection</c>.
+    /// </summary>
+    public async Task<(ITransport Transport, TProtocol Protocol)> CreateUnixConnection<TProtocol>(Func<TProtocol> protocolFactory, string path)
+        where TProtocol : BaseProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        CheckThread(nameof(CreateUnixConnection));
+        CheckNotClosed();
+        var sock = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+        try { await SockConnect(sock, new UnixDomainSocketEndPoint(path)); }
+        catch { sock.Dispose(); throw; }
+        return await CreateConnectionTransport(sock, protocolFactory, null, null, null, null);
+    }
+
+    /// <summary>
+    /// Listens on the Unix domain socket <paramref name="path"/>; asyncio's <c>create_unix_server</c>. A stale
+    /// socket file at the path is removed first.
+    /// </summary>
+    public Task<Server> CreateUnixServer(Func<BaseProtocol> protocolFactory, string path, int backlog = 100, bool startServing = true)
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        CheckThread(nameof(CreateUnixServer));
+        CheckNotClosed();
+        var sock = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            try { sock.Bind(new UnixDomainSocketEndPoint(path)); }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && path[0] != '\0' && IsStaleUnixSocket(path))
+            {
+                File.Delete(path);
+                sock.Bind(new UnixDomainSocketEndPoint(path));
+            }
+            sock.Blocking = false;
+        }
+        catch { sock.Dispose(); throw; }
+        return MakeServer([sock], protocolFactory, backlog, startServing, null, null, null);
+    }
+}

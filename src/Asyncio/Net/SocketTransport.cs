@@ -1,0 +1,327 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+
+namespace Asyncio;
+
+// A stream transport over a non-blocking socket on the loop's reactor: asyncio's
+// _SelectorSocketTransport, with the same state machine and the same order of protocol calls.
+//
+// Reading: the reader watch stays registered while the transport is reading (not paused, not closing).
+// Each readiness does one receive into the loop's shared receive buffer (256 KiB, asyncio's max_size):
+// the data is handed to Protocol.DataReceived as a span and is dead once the call returns, so one buffer
+// per loop serves every connection and receiving allocates nothing. A BufferedProtocol receives straight
+// into the buffer it lends instead.
+//
+// Writing: Write tries the socket at once when nothing is pending (the common case: no copy, no
+// registration); what the socket does not take goes to the write buffer and the writer watch is armed
+// until the buffer drains. Crossing the high-water mark pauses the protocol, draining to the low mark
+// resumes it (asyncio's _maybe_pause_protocol/_maybe_resume_protocol).
+//
+// Closing (asyncio's close/_force_close/_call_connection_lost): Close stops reading and lets the buffer
+// drain, then ConnectionLost(null); Abort and fatal errors drop the buffer and call ConnectionLost(exc)
+// on the next iteration. The socket is closed after ConnectionLost returns. Errors that are socket
+// errors (a reset peer) end only this connection and are not reported to the loop's exception handler,
+// as asyncio treats OSError; other exceptions (a protocol callback that throws) are reported.
+//
+// Differences from asyncio: Write on a closed or closing transport throws InvalidOperationException
+// (asyncio silently counts and logs such writes); the data span passed to DataReceived must be copied if
+// kept.
+
+/// <summary>A stream transport over a non-blocking socket; see the file's opening comment.</summary>
+internal sealed class SocketTransport : TransportBase
+{
+    readonly Socket _sock;
+    readonly IoSource _source;
+    Protocol? _stream;            // the protocol as a Protocol, or null
+    BufferedProtocol? _buffered;  // the protocol as a BufferedProtocol, or null
+    WriteBuffer _buffer;
+    bool _paused;                 // reading paused by PauseReading
+    bool _eof;                    // WriteEof called
+    bool _connLost;               // _force_close or the final close has run
+    bool _protocolConnected;
+    Exception? _lostBecause;
+    Future? _waiter;
+
+    public SocketTransport(EventLoop loop, Socket sock, BaseProtocol protocol, Future? waiter, Server? server)
+        : base(loop, protocol, server)
+    {
+        _sock = sock;
+        sock.Blocking = false;
+        if (sock.ProtocolType == ProtocolType.Tcp)
+        {
+            try { sock.NoDelay = true; } catch (SocketException) { }
+        }
+        Extra["socket"] = sock;
+        try { Extra["sockname"] = sock.LocalEndPoint; } catch (SocketException) { }
+        try { Extra["peername"] = sock.RemoteEndPoint; } catch (SocketException) { }
+        _source = loop.AttachOwned(sock, this);
+        _source.Reader.Callback = s_readReady;
+        _source.Reader.State = this;
+        _source.Writer.Callback = s_writeReady;
+        _source.Writer.State = this;
+        OnProtocolChanged();
+        _waiter = waiter;
+        // asyncio: call_soon(connection_made); call_soon(_add_reader); call_soon(waiter.set_result).
+        loop.EnqueueInternal(s_start, this);
+    }
+
+    protected override void OnProtocolChanged()
+    {
+        _stream = ProtocolField as Protocol;
+        _buffered = ProtocolField as BufferedProtocol;
+    }
+
+    static readonly Action<object?> s_start = static o => ((SocketTransport)o!).Start();
+
+    void Start()
+    {
+        try
+        {
+            if (!_connLost)
+            {
+                ProtocolField.ConnectionMade(this);
+                _protocolConnected = true;
+                if (IsReading) Loop.SetWatchActive(_source.Reader, true);
+            }
+        }
+        catch (Exception e)
+        {
+            if (_waiter is { IsDone: false } fw) { fw.SetException(e); _waiter = null; }
+            else Loop.CallExceptionHandler(new ExceptionContext($"protocol.ConnectionMade() failed ({this})", e));
+            ForceClose(e);
+            return;
+        }
+        if (_waiter is { IsDone: false } w) w.SetResult();
+        _waiter = null;
+    }
+
+    // ---- reading ----
+
+    public override bool IsReading => !_paused && !Closing;
+
+    public override void PauseReading()
+    {
+        if (!IsReading) return;
+        _paused = true;
+        Loop.SetWatchActive(_source.Reader, false);
+    }
+
+    public override void ResumeReading()
+    {
+        if (Closing || !_paused) return;
+        _paused = false;
+        if (_protocolConnected) Loop.SetWatchActive(_source.Reader, true);
+    }
+
+    static readonly Action<object?> s_readReady = static o => ((SocketTransport)o!).ReadReady();
+
+    void ReadReady()
+    {
+        if (_connLost) return;
+        if (_buffered != null) { ReadReadyBuffered(_buffered); return; }
+        var buf = Loop.SharedReceiveBuffer;
+        int n = _sock.Receive(buf, SocketFlags.None, out var error);
+        if (error != SocketError.Success)
+        {
+            if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
+            FatalError(new SocketException((int)error), "Fatal read error on socket transport");
+            return;
+        }
+        if (n == 0) { OnEof(); return; }
+        try
+        {
+            _stream?.DataReceived(new ReadOnlySpan<byte>(buf, 0, n));
+        }
+        catch (Exception e)
+        {
+            FatalError(e, "Fatal error: protocol.DataReceived() call failed.");
+        }
+    }
+
+    void ReadReadyBuffered(BufferedProtocol p)
+    {
+        Memory<byte> buf;
+        try
+        {
+            buf = p.GetBuffer(-1);
+            if (buf.IsEmpty) throw new InvalidOperationException("GetBuffer() returned an empty buffer.");
+        }
+        catch (Exception e)
+        {
+            FatalError(e, "Fatal error: protocol.GetBuffer() call failed.");
+            return;
+        }
+        int n = _sock.Receive(buf.Span, SocketFlags.None, out var error);
+        if (error != SocketError.Success)
+        {
+            if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
+            FatalError(new SocketException((int)error), "Fatal read error on socket transport");
+            return;
+        }
+        if (n == 0) { OnEof(); return; }
+        try { p.BufferUpdated(n); }
+        catch (Exception e) { FatalError(e, "Fatal error: protocol.BufferUpdated() call failed."); }
+    }
+
+    void OnEof()
+    {
+        bool keepOpen;
+        try
+        {
+            keepOpen = _buffered != null ? _buffered.EofReceived() : _stream?.EofReceived() ?? false;
+        }
+        catch (Exception e)
+        {
+            FatalError(e, "Fatal error: protocol.EofReceived() call failed.");
+            return;
+        }
+        if (keepOpen)
+        {
+            // Half-closed: stop reading (the socket would report EOF forever) but keep writing.
+            Loop.SetWatchActive(_source.Reader, false);
+        }
+        else Close();
+    }
+
+    // ---- writing ----
+
+    public override int WriteBufferSize => _buffer.Count;
+
+    public override bool CanWriteEof => true;
+
+    public override void Write(ReadOnlySpan<byte> data)
+    {
+        if (_eof) ThrowWriteAfterEof();
+        if (Closing || _connLost) ThrowClosed(_lostBecause);
+        if (data.IsEmpty) return;
+        if (_buffer.Count == 0)
+        {
+            int n = _sock.Send(data, SocketFlags.None, out var error);
+            if (error == SocketError.Success)
+            {
+                if (n == data.Length) return;
+                data = data[n..];
+            }
+            else if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
+            {
+                FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+                return;
+            }
+            Loop.SetWatchActive(_source.Writer, true);
+        }
+        _buffer.Append(data);
+        MaybePauseProtocol();
+    }
+
+    static readonly Action<object?> s_writeReady = static o => ((SocketTransport)o!).WriteReady();
+
+    void WriteReady()
+    {
+        if (_connLost) return;
+        int n = _sock.Send(_buffer.Pending, SocketFlags.None, out var error);
+        if (error != SocketError.Success)
+        {
+            if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
+            Loop.SetWatchActive(_source.Writer, false);
+            _buffer.Release();
+            FatalError(new SocketException((int)error), "Fatal write error on socket transport");
+            return;
+        }
+        _buffer.Consume(n);
+        MaybeResumeProtocol();
+        if (_buffer.Count != 0) return;
+        Loop.SetWatchActive(_source.Writer, false);
+        OnDrained();
+        if (Closing) CallConnectionLost(null);
+        else if (_eof) ShutdownSend();
+    }
+
+    /// <summary>Called when the write buffer has just become empty (drain waiters of streams).</summary>
+    void OnDrained() { }
+
+    void ShutdownSend()
+    {
+        try { _sock.Shutdown(SocketShutdown.Send); }
+        catch (SocketException) { }
+    }
+
+    public override void WriteEof()
+    {
+        if (Closing || _eof) return;
+        _eof = true;
+        if (_buffer.Count == 0) ShutdownSend();
+    }
+
+    // ---- closing ----
+
+    public override void Close()
+    {
+        if (Closing) return;
+        Closing = true;
+        Loop.SetWatchActive(_source.Reader, false);
+        if (_buffer.Count == 0)
+        {
+            _connLost = true;
+            Loop.SetWatchActive(_source.Writer, false);
+            Loop.EnqueueInternal(s_callConnectionLost, this);
+        }
+    }
+
+    public override void Abort() => ForceClose(null);
+
+    void FatalError(Exception e, string message)
+    {
+        if (e is not SocketException)
+            Loop.CallExceptionHandler(new ExceptionContext($"{message} ({this})", e));
+        ForceClose(e);
+    }
+
+    void ForceClose(Exception? e)
+    {
+        if (_connLost) return;
+        _lostBecause = e;
+        if (_buffer.Count != 0)
+        {
+            _buffer.Release();
+            Loop.SetWatchActive(_source.Writer, false);
+        }
+        if (!Closing)
+        {
+            Closing = true;
+            Loop.SetWatchActive(_source.Reader, false);
+        }
+        _connLost = true;
+        _pendingLoss = e;
+        Loop.EnqueueInternal(s_callConnectionLost, this);
+    }
+
+    Exception? _pendingLoss;
+    bool _finished;
+
+    static readonly Action<object?> s_callConnectionLost = static o =>
+    {
+        var t = (SocketTransport)o!;
+        t.CallConnectionLost(t._pendingLoss);
+    };
+
+    void CallConnectionLost(Exception? e)
+    {
+        if (_finished) return;
+        _finished = true;
+        _connLost = true;
+        try
+        {
+            if (_protocolConnected) ProtocolField.ConnectionLost(e);
+        }
+        finally
+        {
+            Loop.DetachSource(_source);
+            _buffer.Release();
+            _sock.Dispose();
+            DetachFromServer();
+        }
+    }
+
+    public override string ToString() =>
+        $"<SocketTransport {(Extra.TryGetValue("peername", out var p) ? p : "?")} {(_finished ? "closed" : Closing ? "closing" : "open")}>";
+}

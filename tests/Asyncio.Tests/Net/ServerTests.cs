@@ -1,0 +1,282 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>asyncio's Server: serving, closing, waiting, clients, accept back-off; on each reactor.</summary>
+public abstract class ServerTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
+    static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
+
+    [Fact]
+    public void CreateServer_PortZero_ListensOnAssignedPortAndServes()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            Assert.True(server.IsServing);
+            Assert.NotEqual(0, PortOf(server));
+            Assert.Same(loop, server.GetLoop());
+        });
+    }
+
+    [Fact]
+    public void CreateServer_SeveralHosts_OneSocketEach()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1", "::1"], 0);
+            Assert.Equal(2, server.Sockets.Count);
+            var port6 = ((IPEndPoint)server.Sockets.Single(s => s.AddressFamily == AddressFamily.InterNetworkV6).LocalEndPoint!).Port;
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "::1", port6);
+            t.Write("v6"u8);
+            await p.WaitForBytes(2);
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateServer_PortInUse_ThrowsSocketException()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0, reuseAddress: false);
+            var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", PortOf(server), reuseAddress: false));
+            Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void CreateServer_ReusePort_TwoServersShareThePort()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var a = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0, reusePort: true);
+            await using var b = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", PortOf(a), reusePort: true);
+            Assert.Equal(PortOf(a), PortOf(b));
+        });
+    }
+
+    [Fact]
+    public void StartServing_CreatedWithoutServing_StartsAccepting()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0, startServing: false);
+            Assert.False(server.IsServing);
+            await server.StartServing();
+            Assert.True(server.IsServing);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.Write("a"u8);
+            await p.WaitForBytes(1);
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void Close_WithActiveClient_ClientStaysOpenAndWaitClosedWaitsForIt()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.Write("1"u8);
+            await p.WaitForBytes(1);
+            server.Close();
+            Assert.False(server.IsServing);
+            Assert.Empty(server.Sockets);
+            var waitClosed = loop.CreateTask(server.WaitClosed);
+            await Aio.Sleep(0.02);
+            Assert.False(waitClosed.IsDone);
+            t.Write("2"u8); // the accepted connection still echoes
+            await p.WaitForBytes(2);
+            t.Close();
+            await waitClosed;
+        });
+    }
+
+    [Fact]
+    public void CloseClients_ActiveClients_ClosesThem()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (_, p1) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            var (_, p2) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            await Aio.Sleep(0.01);
+            server.Close();
+            server.CloseClients();
+            await p1.Lost!;
+            await p2.Lost!;
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void AbortClients_ActiveClient_AbortsIt()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? s = null;
+            var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
+            var (_, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            await s!.Made!;
+            server.Close();
+            server.AbortClients();
+            await s.Lost!;
+            Assert.Null(s.LostWith);
+            await p.Lost!;
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void ServeForever_Cancelled_ClosesServerAndPropagates()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0, startServing: false);
+            var serve = loop.CreateTask(server.ServeForever);
+            await Aio.Sleep(0.01);
+            Assert.True(server.IsServing);
+            await Assert.ThrowsAsync<InvalidOperationException>(server.ServeForever);
+            serve.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await serve);
+            Assert.False(server.IsServing);
+            await server.WaitClosed();
+            await Assert.ThrowsAsync<InvalidOperationException>(server.ServeForever);
+        });
+    }
+
+    [Fact]
+    public void DisposeAsync_AwaitUsing_ClosesServer()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            Server server;
+            await using (server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0))
+            {
+                Assert.True(server.IsServing);
+            }
+            Assert.False(server.IsServing);
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void Close_ListeningPort_RefusesNewConnections()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            int port = PortOf(server);
+            server.Close();
+            await server.WaitClosed();
+            var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", port));
+            Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void Accept_OutOfDescriptors_BacksOffInsteadOfSpinning()
+    {
+        int attempts = 0;
+        var errors = NetTest.RunCollectingErrors(Portable, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0, startServing: false);
+            server.AcceptRetryDelay = 0.2;
+            server.AcceptHook = _ => { attempts++; throw new SocketException((int)SocketError.TooManyOpenSockets); };
+            await server.StartServing();
+            // A pending connection keeps the listener readable: without the back-off every iteration would accept.
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            client.Connect(server.Sockets[0].LocalEndPoint!);
+            await Aio.Sleep(0.5);
+            Assert.InRange(attempts, 1, 4);
+            server.AcceptHook = null;
+            await Aio.Sleep(0.3); // the next retry accepts for real
+            server.Close();
+            server.AbortClients();
+            await server.WaitClosed();
+        });
+        Assert.NotEmpty(errors);
+        Assert.All(errors, e => Assert.Contains("out of system resource", e.Message));
+        Assert.InRange(errors.Count, 1, 4);
+    }
+
+    [Fact]
+    public void Server_ThousandConcurrentConnections_AllEcho()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0, backlog: 1024);
+            int port = PortOf(server);
+            var clients = new List<AioTask<bool>>();
+            for (int i = 0; i < 1000; i++)
+            {
+                int k = i;
+                clients.Add(loop.CreateTask(async () =>
+                {
+                    var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", port);
+                    var msg = System.Text.Encoding.ASCII.GetBytes($"client {k}");
+                    t.Write(msg);
+                    await p.WaitForBytes(msg.Length);
+                    t.Close();
+                    await p.Lost!;
+                    return p.Text == $"client {k}";
+                }));
+            }
+            foreach (var c in clients) Assert.True(await c);
+        });
+    }
+
+    [Fact]
+    public void UnixServer_ConnectionAndStaleSocketFile_Works()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var path = Path.Combine(Path.GetTempPath(), $"aio-{Guid.NewGuid():N}.sock");
+            try
+            {
+                var first = await loop.CreateUnixServer(() => new EchoProtocol(), path);
+                first.Close();
+                await first.WaitClosed();
+                // The socket file is left behind and stale: the next server replaces it.
+                await using var server = await loop.CreateUnixServer(() => new EchoProtocol(), path);
+                var (t, p) = await loop.CreateUnixConnection(() => new RecordingProtocol(), path);
+                t.Write("unix"u8);
+                await p.WaitForBytes(4);
+                Assert.Equal("unix", p.Text);
+                t.Close();
+            }
+            finally { File.Delete(path); }
+        });
+    }
+}
+
+public sealed class EpollServerTests : ServerTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableServerTests : ServerTests
+{
+    protected override bool Portable => true;
+}

@@ -1,0 +1,316 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>Stream transports and protocols (asyncio's selector socket transport), on each reactor.</summary>
+public abstract class TransportTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
+    static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
+
+    [Fact]
+    public void CreateConnection_EchoServer_RoundTripsAndCallsProtocolInOrder()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.Write("hello "u8);
+            t.Write("world"u8);
+            await p.WaitForBytes(11);
+            t.WriteEof();
+            await p.Lost!;
+            Assert.Equal("hello world", p.Text);
+            Assert.Equal(["made", "data", "eof", "lost"], p.Events);
+            Assert.Null(p.LostWith);
+        });
+    }
+
+    [Fact]
+    public void GetExtraInfo_Connection_HasPeerNameSockNameAndSocket()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, _) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            Assert.Equal(server.Sockets[0].LocalEndPoint, t.GetExtraInfo("peername"));
+            var sock = Assert.IsType<Socket>(t.GetExtraInfo("socket"));
+            Assert.Equal(sock.LocalEndPoint, t.GetExtraInfo("sockname"));
+            Assert.Equal("dflt", t.GetExtraInfo("nope", "dflt"));
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateConnection_ClosedPort_ThrowsSocketException()
+    {
+        Run(async () =>
+        {
+            var e = await Assert.ThrowsAsync<SocketException>(() =>
+                Aio.GetRunningLoop().CreateConnection(() => new RecordingProtocol(), "127.0.0.1", NetTest.ClosedPort()));
+            Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void Write_PeerNotReading_PausesAboveHighWaterAndResumesAtLow()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? serverSide = null;
+            await using var server = await loop.CreateServer(() => serverSide = new RecordingProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            await serverSide!.Made!;
+            serverSide.Transport!.PauseReading();
+            Assert.Equal((16 * 1024, 64 * 1024), t.GetWriteBufferLimits());
+            var chunk = new byte[16 * 1024];
+            long written = 0;
+            for (int i = 0; i < 10_000 && p.Pauses == 0; i++) { t.Write(chunk); written += chunk.Length; }
+            Assert.Equal(1, p.Pauses);
+            Assert.True(t.WriteBufferSize > 64 * 1024);
+            Assert.Equal(0, p.Resumes);
+            serverSide.Transport.ResumeReading();
+            await serverSide.WaitForBytes(written);
+            Assert.Equal(1, p.Resumes);
+            Assert.InRange(p.BufferAtResume, 0, 16 * 1024);
+            Assert.Equal(0, t.WriteBufferSize);
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void SetWriteBufferLimits_LowAboveHigh_ThrowsArgumentException()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, _) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            Assert.Throws<ArgumentException>(() => t.SetWriteBufferLimits(high: 10, low: 20));
+            t.SetWriteBufferLimits(low: 100);
+            Assert.Equal((100, 400), t.GetWriteBufferLimits());
+            t.SetWriteBufferLimits(high: 1000);
+            Assert.Equal((250, 1000), t.GetWriteBufferLimits());
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void Write_AfterClose_ThrowsInvalidOperation()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.Close();
+            Assert.True(t.IsClosing);
+            Assert.Throws<InvalidOperationException>(() => t.Write("x"u8));
+            await p.Lost!;
+            Assert.Throws<InvalidOperationException>(() => t.Write("x"u8));
+        });
+    }
+
+    [Fact]
+    public void Write_AfterWriteEof_ThrowsInvalidOperation()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, _) = await loop.CreateConnection(() => new RecordingProtocol { KeepOpenOnEof = true }, "127.0.0.1", PortOf(server));
+            Assert.True(t.CanWriteEof);
+            t.WriteEof();
+            Assert.Throws<InvalidOperationException>(() => t.Write("x"u8));
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void WriteEof_ClientHalfCloses_ServerStillReplies()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? s = null;
+            await using var server = await loop.CreateServer(() => s = new RecordingProtocol { KeepOpenOnEof = true }, "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.Write("question"u8);
+            t.WriteEof();
+            await s!.Eof!;
+            Assert.Equal("question", s.Text);
+            Assert.False(s.Transport!.IsClosing);
+            s.Transport.Write("answer"u8);
+            s.Transport.Close();
+            await p.Lost!;
+            Assert.Equal("answer", p.Text);
+            Assert.Equal(["made", "data", "eof", "lost"], p.Events);
+        });
+    }
+
+    [Fact]
+    public void WriteEof_ServerHalfCloses_ClientStillWrites()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? s = null;
+            await using var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol { KeepOpenOnEof = true }, "127.0.0.1", PortOf(server));
+            await s!.Made!;
+            s.Transport!.Write("banner"u8);
+            s.Transport.WriteEof();
+            await p.Eof!;
+            t.Write("late data"u8);
+            await s.WaitForBytes(9);
+            Assert.Equal("late data", s.Text);
+            t.Close();
+            await s.Lost!;
+        });
+    }
+
+    [Fact]
+    public void Abort_WithBufferedData_DropsItAndCallsConnectionLostWithNull()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? s = null;
+            await using var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            await s!.Made!;
+            s.Transport!.PauseReading();
+            var chunk = new byte[64 * 1024];
+            for (int i = 0; i < 200 && t.WriteBufferSize == 0; i++) t.Write(chunk);
+            Assert.NotEqual(0, t.WriteBufferSize);
+            t.Abort();
+            Assert.Equal(0, t.WriteBufferSize);
+            await p.Lost!;
+            Assert.Null(p.LostWith);
+            s.Transport.ResumeReading();
+            await s.Lost!;
+        });
+    }
+
+    [Fact]
+    public void PauseReading_DataArrives_DeliveredOnlyAfterResume()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.PauseReading();
+            Assert.False(t.IsReading);
+            t.PauseReading(); // idempotent
+            t.Write("ping"u8);
+            await Aio.Sleep(0.05);
+            Assert.Equal(0, p.Received.Length);
+            t.ResumeReading();
+            Assert.True(t.IsReading);
+            await p.WaitForBytes(4);
+            Assert.Equal("ping", p.Text);
+            t.Close();
+        });
+    }
+
+    sealed class IntoBuffer : BufferedProtocol
+    {
+        public readonly byte[] Buffer = new byte[7];
+        public readonly MemoryStream Got = new();
+        public int Calls;
+        public override Memory<byte> GetBuffer(int sizeHint) => Buffer;
+        public override void BufferUpdated(int count) { Calls++; Got.Write(Buffer, 0, count); }
+    }
+
+    [Fact]
+    public void BufferedProtocol_DataArrives_ReceivedIntoLentBuffer()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new IntoBuffer(), "127.0.0.1", PortOf(server));
+            var data = NetTest.Data(100);
+            t.Write(data);
+            while (p.Got.Length < 100) await Aio.Sleep(0.001);
+            Assert.Equal(data, p.Got.ToArray());
+            Assert.True(p.Calls >= 100 / 7);
+            t.Close();
+        });
+    }
+
+    sealed class Throwing : RecordingProtocol
+    {
+        protected override void OnData() => throw new FormatException("bad input");
+    }
+
+    [Fact]
+    public void DataReceived_Throws_ReportedAndConnectionClosed()
+    {
+        var errors = NetTest.RunCollectingErrors(Portable, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            Throwing? s = null;
+            await using var server = await loop.CreateServer(() => s = new Throwing(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.Write("x"u8);
+            await p.Lost!;
+            await s!.Lost!;
+            Assert.IsType<FormatException>(s.LostWith);
+        });
+        var e = Assert.Single(errors);
+        Assert.IsType<FormatException>(e.Exception);
+    }
+
+    [Fact]
+    public void PeerResetMidWrite_EndsThatConnectionOnly()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var serverSides = new List<RecordingProtocol>();
+            await using var server = await loop.CreateServer(() => { var p = new RecordingProtocol(); serverSides.Add(p); return p; }, "127.0.0.1", 0);
+            var (t1, p1) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            var (t2, p2) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            while (serverSides.Count < 2) await Aio.Sleep(0.001);
+            await serverSides[0].Made!;
+            await serverSides[1].Made!;
+            var victim = serverSides.Single(s => Equals(s.Transport!.GetExtraInfo("peername"), t1.GetExtraInfo("sockname")));
+            var other = serverSides.Single(s => s != victim);
+            // The server writes a lot to connection 1, which stops reading and then resets.
+            t1.PauseReading();
+            var chunk = new byte[64 * 1024];
+            for (int i = 0; i < 100 && victim.Transport!.WriteBufferSize == 0; i++) victim.Transport.Write(chunk);
+            Assert.NotEqual(0, victim.Transport!.WriteBufferSize);
+            var sock1 = (Socket)t1.GetExtraInfo("socket")!;
+            sock1.LingerState = new LingerOption(true, 0);
+            t1.Abort();
+            await victim.Lost!;
+            Assert.IsType<SocketException>(victim.LostWith);
+            // Connection 2 is untouched.
+            t2.Write("still here"u8);
+            await other.WaitForBytes(10);
+            Assert.Equal("still here", other.Text);
+            Assert.False(other.Transport!.IsClosing);
+            t2.Close();
+        });
+    }
+}
+
+public sealed class EpollTransportTests : TransportTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableTransportTests : TransportTests
+{
+    protected override bool Portable => true;
+}
