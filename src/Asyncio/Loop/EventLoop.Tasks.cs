@@ -2,7 +2,7 @@ namespace Asyncio;
 
 public sealed partial class EventLoop
 {
-    long _taskIds;
+    int _taskIds;
     AioTask? _firstLive;
     int _liveCount;
 
@@ -40,12 +40,14 @@ public sealed partial class EventLoop
         if (_firstLive != null) _firstLive.PrevLive = task;
         _firstLive = task;
         _liveCount++;
-        if (EagerTasks && IsLoopThread) RunInScope(task.Scope, AioTask.s_start, task);
-        else _ready.Enqueue(AioTask.s_start, task, task.Scope, ReadyFlags.None);
+        // The task enters its own scope when it starts (the scope is created then, not now, so that a
+        // million created tasks do not hold a million scopes before they run).
+        if (EagerTasks && IsLoopThread) task.Start();
+        else _ready.Enqueue(AioTask.s_start, task, _rootScope, ReadyFlags.None);
         return task;
     }
 
-    internal long NextTaskId() => ++_taskIds;
+    internal int NextTaskId() => unchecked(++_taskIds);
 
     internal void TaskEnded(AioTask task)
     {

@@ -25,22 +25,27 @@ namespace Asyncio;
 [DebuggerDisplay("{ToString(),nq}")]
 public class AioTask : Future
 {
-    internal readonly CancelScope Scope;
-    readonly Func<Task>? _coroutine;
-    private protected Task? _inner;
-    readonly long _id;
+    // Memory matters here (a million tasks is a benchmark): the coroutine function and, once started,
+    // its Task share one field, and the cancel scope exists only from the first step to the end.
+    object? _body;             // Func<Task> (or Func<Task<T>>) until the task starts; then the coroutine's Task
+    CancelScope? _scope;       // created on first need (the first step, Cancel, or the token)
     string? _name;
+    readonly int _id;
     int _cancelRequests;
-    Action? _onInnerCompleted;
     internal AioTask? PrevLive, NextLive;
 
-    internal AioTask(EventLoop loop, Func<Task>? coroutine, string? name) : base(loop)
+    internal AioTask(EventLoop loop, Delegate coroutine, string? name) : base(loop)
     {
-        _coroutine = coroutine;
+        _body = coroutine;
         _name = name;
         _id = loop.NextTaskId();
-        Scope = new CancelScope(loop, this, null);
     }
+
+    /// <summary>The task's cancel scope (and synchronisation context), created on first need.</summary>
+    internal CancelScope Scope => _scope ??= new CancelScope(Loop, this, null);
+
+    /// <summary>The coroutine's Task once the task has started.</summary>
+    private protected Task? Inner => _body as Task;
 
     /// <summary>The task's name (asyncio's <c>get_name()</c>/<c>set_name()</c>); <c>Task-N</c> unless one was given.</summary>
     public string Name
@@ -49,8 +54,11 @@ public class AioTask : Future
         set => _name = value ?? throw new ArgumentNullException(nameof(value));
     }
 
-    /// <summary>The coroutine function the task runs; asyncio's <c>get_coro()</c>.</summary>
-    public virtual Delegate? Coroutine => _coroutine;
+    /// <summary>
+    /// The coroutine, as asyncio's <c>get_coro()</c>: the coroutine function until the task starts, then
+    /// the running coroutine's <see cref="Task"/>.
+    /// </summary>
+    public object? GetCoroutine() => _body;
 
     /// <summary>
     /// The token signalled when the task is cancelled: pass it to APIs that take a
@@ -97,45 +105,55 @@ public class AioTask : Future
 
     internal static readonly Action<object?> s_start = static o => ((AioTask)o!).Start();
 
-    /// <summary>Runs the coroutine up to its first suspension. Called in the task's scope.</summary>
+    /// <summary>Runs the coroutine up to its first suspension, in the task's scope.</summary>
     internal void Start()
     {
-        Debug.Assert(ReferenceEquals(Loop.CurrentScope, Scope));
         if (IsDone) return;
-        if (Scope.MustCancel)
-        {
-            // Cancelled before it started: the coroutine never runs (asyncio throws into it at once).
-            Scope.TryConsumeCancel(out var msg);
-            Finish(FinishKind.Cancelled, null, msg);
-            return;
-        }
-        Task inner;
+        var scope = Scope;
+        var loop = Loop;
+        var previous = loop.EnterScope(scope);
         try
         {
-            inner = InvokeCoroutine();
-            if (inner == null) throw new InvalidOperationException("The coroutine function returned null instead of a Task.");
+            if (scope.MustCancel)
+            {
+                // Cancelled before it started: the coroutine never runs (asyncio throws into it at once).
+                scope.TryConsumeCancel(out var msg);
+                Finish(FinishKind.Cancelled, null, msg);
+                return;
+            }
+            Task inner;
+            try
+            {
+                inner = InvokeCoroutine((Delegate)_body!);
+                if (inner == null) throw new InvalidOperationException("The coroutine function returned null instead of a Task.");
+            }
+            catch (Exception e)
+            {
+                _body = null;
+                FinishFromException(e);
+                return;
+            }
+            _body = inner;
+            if (inner.IsCompleted) FinishFrom(inner);
+            else
+            {
+                // Captures the task's scope as the context on purpose: .NET runs a context-free
+                // continuation on the thread pool whenever a custom SynchronizationContext is current (it
+                // judges the location unsafe for inlining), which would hop threads at every task's end.
+                // With the scope captured, a completion on the loop thread in the same scope runs inline,
+                // and any other is posted back to the loop.
+                inner.GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
+            }
         }
-        catch (Exception e)
+        finally
         {
-            FinishFromException(e);
-            return;
-        }
-        _inner = inner;
-        if (inner.IsCompleted) FinishFrom(inner);
-        else
-        {
-            // Captures the task's scope as the context on purpose: .NET runs a context-free continuation
-            // on the thread pool whenever a custom SynchronizationContext is current (it judges the
-            // location unsafe for inlining), which would hop threads at every task's end. With the
-            // scope captured, a completion on the loop thread in the same scope runs inline, and any
-            // other is posted back to the loop.
-            inner.GetAwaiter().UnsafeOnCompleted(_onInnerCompleted = OnInnerCompleted);
+            loop.EnterScope(previous);
         }
     }
 
-    private protected virtual Task InvokeCoroutine() => _coroutine!();
+    private protected virtual Task InvokeCoroutine(Delegate coroutine) => ((Func<Task>)coroutine)();
 
-    void OnInnerCompleted() => FinishFrom(_inner!);
+    void OnInnerCompleted() => FinishFrom((Task)_body!);
 
     void FinishFrom(Task inner)
     {
@@ -143,10 +161,10 @@ public class AioTask : Future
         switch (inner.Status)
         {
             case TaskStatus.RanToCompletion:
-                if (Scope.MustCancel)
+                if (_scope is { MustCancel: true } scope)
                 {
                     // Cancelled right before the coroutine returned: asyncio still ends the task cancelled.
-                    Scope.TryConsumeCancel(out var msg);
+                    scope.TryConsumeCancel(out var msg);
                     Finish(FinishKind.Cancelled, null, msg);
                 }
                 else Finish(FinishKind.Result, null, null);
@@ -175,8 +193,10 @@ public class AioTask : Future
 
     void Finish(FinishKind kind, Exception? exception, string? cancelMessage)
     {
-        _onInnerCompleted = null;
         Loop.TaskEnded(this);
+        // The scope stays alive for whoever still holds it (an escaped hot coroutine); the task lets go.
+        if (_scope is { } scope && scope.MustCancel) scope.ClearMustCancel();
+        _scope = null;
         switch (kind)
         {
             case FinishKind.Result: SetFinishedCore(); break;
@@ -193,18 +213,9 @@ public class AioTask : Future
 [DebuggerDisplay("{ToString(),nq}")]
 public class AioTask<T> : AioTask, IFutureResult<T>
 {
-    readonly Func<Task<T>> _typedCoroutine;
-    TaskCompletionSource<T>? _typedTcs;
+    internal AioTask(EventLoop loop, Func<Task<T>> coroutine, string? name) : base(loop, coroutine, name) { }
 
-    internal AioTask(EventLoop loop, Func<Task<T>> coroutine, string? name) : base(loop, null, name)
-    {
-        _typedCoroutine = coroutine;
-    }
-
-    /// <inheritdoc />
-    public override Delegate? Coroutine => _typedCoroutine;
-
-    private protected override Task InvokeCoroutine() => _typedCoroutine();
+    private protected override Task InvokeCoroutine(Delegate coroutine) => ((Func<Task<T>>)coroutine)();
 
     /// <summary>The coroutine's result; throws its exception, or <see cref="CancelledError"/> if the task was cancelled.</summary>
     /// <exception cref="InvalidStateError">The task is not done.</exception>
@@ -213,7 +224,7 @@ public class AioTask<T> : AioTask, IFutureResult<T>
         get
         {
             ThrowIfNotSucceeded();
-            return ((Task<T>)_inner!).Result;
+            return ((Task<T>)Inner!).Result;
         }
     }
 
@@ -222,31 +233,14 @@ public class AioTask<T> : AioTask, IFutureResult<T>
     /// <summary>Lets <c>await task</c> return the result; allocation-free on the loop.</summary>
     public new ValueTaskAwaiter<T> GetAwaiter()
     {
-        if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(((Task<T>)_inner!).Result).GetAwaiter();
+        if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(((Task<T>)Inner!).Result).GetAwaiter();
         if (_state == FutureState.Pending) Loop.CheckAwaitThread();
         var w = FutureWaiter<T>.Rent(this, this);
         return new ValueTask<T>(w, w.Version).GetAwaiter();
     }
 
     /// <summary>A <see cref="Task{TResult}"/> that completes with the task; see <see cref="Future.AsTask"/>.</summary>
-    public override Task<T> AsTask()
-    {
-        if (_typedTcs == null)
-        {
-            _typedTcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-            base.AsTask();
-        }
-        return _typedTcs.Task;
-    }
-
-    private protected override void CompleteTask()
-    {
-        base.CompleteTask();
-        if (_typedTcs == null) return;
-        if (IsCancelled) _typedTcs.TrySetCanceled();
-        else if (ExceptionCore != null) _typedTcs.TrySetException(ExceptionCore);
-        else _typedTcs.TrySetResult(((Task<T>)_inner!).Result);
-    }
+    public override Task<T> AsTask() => AsTaskCore<T>();
 
     /// <summary>Converts the task to a <see cref="Task{TResult}"/> (<see cref="AsTask"/>).</summary>
     public static implicit operator Task<T>(AioTask<T> task) => task.AsTask();

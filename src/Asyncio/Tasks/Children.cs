@@ -108,11 +108,12 @@ internal static class Child
 /// <para>(An awaiter continuation with <c>ConfigureAwait(false)</c> would be cheaper, but .NET never runs
 /// one inline while a custom synchronisation context is current, and the loop thread always has one.)</para>
 /// </remarks>
-internal sealed class ChildSet
+internal sealed class ChildSet : IFutureObserver
 {
     readonly EventLoop _loop;
     readonly IChildObserver _owner;
     List<FutureNode>? _nodes;
+    List<Future>? _observed;   // futures watched through their observer slot (no node, no allocation each)
     CancellationTokenSource? _pump;
     Task[]? _pumpTasks;
     bool _stopped;
@@ -133,6 +134,11 @@ internal sealed class ChildSet
         {
             if (child is Future f)
             {
+                if (f.TryObserve(this))
+                {
+                    (_observed ??= new List<Future>(children.Length)).Add(f);
+                    continue;
+                }
                 var node = new FutureNode(this, f);
                 (_nodes ??= new List<FutureNode>()).Add(node);
                 if (f.IsDone) loop.EnqueueInternal(static o => ((FutureNode)o!).NotifyDone(), node);
@@ -175,6 +181,9 @@ internal sealed class ChildSet
         if (!_stopped) _owner.ChildDone(child);
     }
 
+    /// <summary>A future watched through its observer slot is done (called synchronously as it completes).</summary>
+    public void FutureDone(Future future) => Report(future);
+
     /// <summary>Stops reporting; futures forget their nodes (a Task's continuation stays, and does nothing).</summary>
     public void Stop()
     {
@@ -182,6 +191,8 @@ internal sealed class ChildSet
         _stopped = true;
         if (_nodes != null)
             foreach (var n in _nodes) n.Detach();
+        if (_observed != null)
+            foreach (var f in _observed) f.StopObserving(this);
         _pump?.Cancel();
     }
 

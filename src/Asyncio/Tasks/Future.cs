@@ -23,10 +23,9 @@ public class Future
 {
     internal readonly EventLoop Loop;
     private protected FutureState _state;
-    Exception? _exception;
-    string? _cancelMessage;
-    WaitNode? _first, _last;   // awaiters and done callbacks, in registration order
-    TaskCompletionSource? _tcs;
+    object? _outcome;           // the exception when finished with one; the message when cancelled
+    WaitNode? _first, _last;    // awaiters, done callbacks and AsTask links, in registration order
+    IFutureObserver? _observer; // one combinator watching the future without a node (Gather of tasks)
 
     /// <summary>Creates a pending future bound to <paramref name="loop"/> (usually through <see cref="EventLoop.CreateFuture()"/>).</summary>
     public Future(EventLoop loop)
@@ -45,7 +44,7 @@ public class Future
     public bool IsCancelled => _state == FutureState.Cancelled;
 
     /// <summary>Whether the future finished with an exception.</summary>
-    public bool IsFaulted => _state == FutureState.Finished && _exception != null;
+    public bool IsFaulted => _state == FutureState.Finished && _outcome != null;
 
     /// <summary>
     /// Completes the future without a value and schedules its awaiters and callbacks; asyncio's
@@ -65,7 +64,7 @@ public class Future
     {
         ArgumentNullException.ThrowIfNull(exception);
         BeginComplete(nameof(SetException));
-        _exception = exception;
+        _outcome = exception;
         _state = FutureState.Finished;
         MarkDone();
     }
@@ -86,7 +85,7 @@ public class Future
     /// <summary>Marks the future cancelled and schedules its awaiters (no checks).</summary>
     private protected void SetCancelledCore(string? message)
     {
-        _cancelMessage = message;
+        _outcome = message;
         _state = FutureState.Cancelled;
         MarkDone();
     }
@@ -94,7 +93,7 @@ public class Future
     /// <summary>Completes the future with an exception (no state check beyond pending).</summary>
     private protected void SetExceptionCore(Exception exception)
     {
-        _exception = exception;
+        _outcome = exception;
         _state = FutureState.Finished;
         MarkDone();
     }
@@ -128,17 +127,17 @@ public class Future
     {
         if (_state == FutureState.Pending) ThrowInvalidState("The future is not done yet.");
         if (_state == FutureState.Cancelled) throw MakeCancelledError();
-        return _exception;
+        return (Exception?)_outcome;
     }
 
     /// <summary>The message given to <see cref="Cancel"/>, once cancelled.</summary>
-    internal string? CancelMessage => _cancelMessage;
+    internal string? CancelMessage => _state == FutureState.Cancelled ? (string?)_outcome : null;
 
     /// <summary>Throws unless the future finished without an exception.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void ThrowIfNotSucceeded()
     {
-        if (_state != FutureState.Finished || _exception != null) ThrowOutcome();
+        if (_state != FutureState.Finished || _outcome != null) ThrowOutcome();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -148,15 +147,15 @@ public class Future
         {
             case FutureState.Pending: ThrowInvalidState("The result is not set yet."); break;
             case FutureState.Cancelled: throw MakeCancelledError();
-            default: ExceptionDispatchInfo.Throw(_exception!); break;
+            default: ExceptionDispatchInfo.Throw((Exception)_outcome!); break;
         }
     }
 
     /// <summary>A new <see cref="CancelledError"/> carrying the cancellation message.</summary>
-    internal CancelledError MakeCancelledError() => new(_cancelMessage);
+    internal CancelledError MakeCancelledError() => new(CancelMessage);
 
     /// <summary>The stored exception without marking it retrieved (for combinators).</summary>
-    internal Exception? ExceptionCore => _exception;
+    internal Exception? ExceptionCore => _state == FutureState.Finished ? (Exception?)_outcome : null;
 
     [DoesNotReturn]
     private protected static void ThrowInvalidState(string message) => throw new InvalidStateError(message);
@@ -216,6 +215,9 @@ public class Future
 
     void MarkDone()
     {
+        var observer = _observer;
+        _observer = null;
+        observer?.FutureDone(this);
         var n = _first;
         _first = _last = null;
         while (n != null)
@@ -225,7 +227,6 @@ public class Future
             n.NotifyDone();
             n = next;
         }
-        if (_tcs != null) CompleteTask();
         OnDone();
     }
 
@@ -237,7 +238,7 @@ public class Future
     /// <summary>Lets <c>await future</c> suspend until the future is done; allocation-free on the loop.</summary>
     public ValueTaskAwaiter GetAwaiter()
     {
-        if (_state == FutureState.Finished && _exception == null) return default(ValueTask).GetAwaiter();
+        if (_state == FutureState.Finished && _outcome == null) return default(ValueTask).GetAwaiter();
         if (_state == FutureState.Pending) Loop.CheckAwaitThread();
         var w = FutureWaiter.Rent(this);
         return new ValueTask(w, w.Version).GetAwaiter();
@@ -245,26 +246,37 @@ public class Future
 
     /// <summary>
     /// A <see cref="Task"/> that completes with the future, for .NET code that takes tasks (for example
-    /// <see cref="Task.WhenAny(Task[])"/>). Its continuations run asynchronously.
+    /// <see cref="Task.WhenAny(Task[])"/>). Its continuations run asynchronously. While the future is
+    /// pending, repeated calls return the same Task.
     /// </summary>
-    public virtual Task AsTask()
+    public virtual Task AsTask() => AsTaskCore<VoidResult>();
+
+    /// <summary>The Task view of the future (for <typeparamref name="TResult"/> = <see cref="VoidResult"/>, a result-less one).</summary>
+    private protected Task<TResult> AsTaskCore<TResult>()
     {
-        if (_tcs == null)
-        {
-            _tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_state != FutureState.Pending) CompleteTask();
-        }
-        return _tcs.Task;
+        if (_state != FutureState.Pending) return TaskNode<TResult>.Completed(this);
+        for (var n = _first; n != null; n = n.Next)
+            if (n is TaskNode<TResult> existing) return existing.Task;
+        Loop.CheckThread(nameof(AsTask));
+        var node = new TaskNode<TResult>(this);
+        Append(node);
+        return node.Task;
     }
 
-    private protected virtual void CompleteTask()
+    // ---- observation by combinators ----
+
+    /// <summary>Takes the future's one observer slot; false if taken or the future is done (use a node then).</summary>
+    internal bool TryObserve(IFutureObserver observer)
     {
-        switch (_state)
-        {
-            case FutureState.Cancelled: _tcs!.TrySetCanceled(); break;
-            case FutureState.Finished when _exception != null: _tcs!.TrySetException(_exception); break;
-            default: _tcs!.TrySetResult(); break;
-        }
+        if (_observer != null || _state != FutureState.Pending) return false;
+        _observer = observer;
+        return true;
+    }
+
+    /// <summary>Gives the observer slot back.</summary>
+    internal void StopObserving(IFutureObserver observer)
+    {
+        if (ReferenceEquals(_observer, observer)) _observer = null;
     }
 
     /// <summary>Converts the future to a <see cref="Task"/> (<see cref="AsTask"/>).</summary>
@@ -274,13 +286,13 @@ public class Future
     {
         FutureState.Pending => "pending",
         FutureState.Cancelled => "cancelled",
-        _ => _exception != null ? "finished with an exception" : "finished",
+        _ => _outcome != null ? "finished with an exception" : "finished",
     };
 
     /// <summary>Describes the future and its state, as asyncio's repr does.</summary>
     public override string ToString() => $"<{GetType().Name} {StateName}{ExceptionSuffix}>";
 
-    private protected string ExceptionSuffix => _exception != null ? $" exception={_exception.GetType().Name}: {_exception.Message}" : "";
+    private protected string ExceptionSuffix => ExceptionCore is { } e ? $" exception={e.GetType().Name}: {e.Message}" : "";
 }
 
 internal enum FutureState : byte { Pending, Cancelled, Finished }
@@ -291,7 +303,6 @@ internal enum FutureState : byte { Pending, Cancelled, Finished }
 public class Future<T> : Future, IFutureResult<T>
 {
     T _result = default!;
-    TaskCompletionSource<T>? _typedTcs;
 
     /// <summary>Creates a pending future bound to <paramref name="loop"/> (usually through <see cref="EventLoop.CreateFuture{T}()"/>).</summary>
     public Future(EventLoop loop) : base(loop) { }
@@ -331,24 +342,7 @@ public class Future<T> : Future, IFutureResult<T>
     }
 
     /// <summary>A <see cref="Task{TResult}"/> that completes with the future; see <see cref="Future.AsTask"/>.</summary>
-    public override Task<T> AsTask()
-    {
-        if (_typedTcs == null)
-        {
-            _typedTcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-            base.AsTask();
-        }
-        return _typedTcs.Task;
-    }
-
-    private protected override void CompleteTask()
-    {
-        base.CompleteTask();
-        if (_typedTcs == null) return;
-        if (IsCancelled) _typedTcs.TrySetCanceled();
-        else if (ExceptionCore != null) _typedTcs.TrySetException(ExceptionCore);
-        else _typedTcs.TrySetResult(_result);
-    }
+    public override Task<T> AsTask() => AsTaskCore<T>();
 
     /// <summary>Converts the future to a <see cref="Task{TResult}"/> (<see cref="AsTask"/>).</summary>
     public static implicit operator Task<T>(Future<T> future) => future.AsTask();
@@ -362,4 +356,38 @@ public class Future<T> : Future, IFutureResult<T>
 internal interface IFutureResult<T>
 {
     T GetResultCore();
+}
+
+/// <summary>A combinator watching a future through its observer slot (told synchronously when it is done).</summary>
+internal interface IFutureObserver
+{
+    void FutureDone(Future future);
+}
+
+/// <summary>The value of a result-less future seen as a <see cref="Task{TResult}"/>.</summary>
+internal readonly struct VoidResult;
+
+/// <summary>Links a future to the Task returned by <see cref="Future.AsTask"/>.</summary>
+internal sealed class TaskNode<T>(Future future) : WaitNode
+{
+    readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task<T> Task => _tcs.Task;
+
+    public override void NotifyDone() => Complete(future, _tcs);
+
+    static void Complete(Future f, TaskCompletionSource<T> tcs)
+    {
+        if (f.IsCancelled) tcs.TrySetCanceled();
+        else if (f.ExceptionCore is { } e) tcs.TrySetException(e);
+        else tcs.TrySetResult(f is IFutureResult<T> r ? r.GetResultCore() : default!);
+    }
+
+    /// <summary>A completed Task with the outcome of a done future.</summary>
+    public static Task<T> Completed(Future f)
+    {
+        var tcs = new TaskCompletionSource<T>();
+        Complete(f, tcs);
+        return tcs.Task;
+    }
 }
