@@ -42,10 +42,12 @@ public sealed class TaskGroup
     public static Task Run(Func<TaskGroup, Task> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return RunCore<bool>(async tg => { await body(tg).ConfigureAwait(true); return true; });
+        return RunCore<bool>(async tg => { await Aio.CheckBody(body(tg)).ConfigureAwait(true); return true; });
     }
 
     /// <summary>Runs <paramref name="body"/> with a new group and returns the body's result once every child is done.</summary>
+    /// <exception cref="ExceptionGroup">The body or children failed.</exception>
+    /// <exception cref="CancelledError">The caller was cancelled.</exception>
     public static Task<T> Run<T>(Func<TaskGroup, Task<T>> body)
     {
         ArgumentNullException.ThrowIfNull(body);
@@ -57,17 +59,18 @@ public sealed class TaskGroup
         var loop = EventLoop.GetRunningLoop();
         var parent = loop.CurrentScope;
         var group = new TaskGroup(loop, new CancelScope(loop, parent.Task, parent));
+        int outsideAtEntry = Aio.OutsideCancels(group._body);
         T result = default!;
+        Exception? bodyError = null;
         bool cancelledFromOutside = false;
         string? cancelMessage = null;
         try
         {
-            result = await Aio.StartIn(loop, group._body, body, group).ConfigureAwait(true);
+            result = await new BodyAwaitable<T>(Aio.StartIn(loop, group._body, body, group), group._body);
         }
-        catch (OperationCanceledException e) when (group._body.CancelCalled && !group._body.CancelledFromOutside)
+        catch (OperationCanceledException) when (group._body.CancelCalled && Aio.OutsideCancels(group._body) <= outsideAtEntry)
         {
             // The group cancelled its own body after a child failed: nothing to report for the body.
-            _ = e;
         }
         catch (OperationCanceledException e)
         {
@@ -77,9 +80,10 @@ public sealed class TaskGroup
         }
         catch (Exception e)
         {
-            group._errors.Add(e);
+            bodyError = e;
             group.Abort();
         }
+        Aio.LeaveScope(loop, group._body, parent);
         group._exited = true;
         while (group._tasks.Count > 0)
         {
@@ -91,17 +95,36 @@ public sealed class TaskGroup
             catch (CancelledError e)
             {
                 // Cancelled while waiting for the children: cancel them and keep waiting.
+                if (!cancelledFromOutside) cancelMessage = e.CancelMessage;
                 cancelledFromOutside = true;
-                cancelMessage ??= e.CancelMessage;
-                group.Abort();
+                if (!group._aborting) group.Abort();
             }
         }
         group._finished = true;
         group._body.Close();
+        // asyncio adds the body's own error after the children's.
+        if (bodyError != null) group._errors.Add(bodyError);
         if (group._errors.Count > 0)
+        {
+            // The errors win, but the cancellation must not be lost: the next await of the caller takes it
+            // (asyncio uncancels and re-cancels the parent task here).
+            if (cancelledFromOutside) KeepCancellation(parent, cancelMessage);
             throw new ExceptionGroup($"unhandled errors in a TaskGroup ({group._errors.Count} sub-exception{(group._errors.Count == 1 ? "" : "s")})", group._errors);
+        }
         if (cancelledFromOutside) throw new CancelledError(cancelMessage);
         return result;
+    }
+
+    /// <summary>
+    /// Leaves a cancellation for the next await in <paramref name="scope"/> without interrupting the awaits
+    /// pending there now (the "must cancel" mark that <see cref="CancelScope.Cancel"/> sets when none is pending).
+    /// </summary>
+    static void KeepCancellation(CancelScope scope, string? message)
+    {
+        if (scope.MustCancel) return;
+        scope.MustCancel = true;
+        scope.CancelMessage = message;
+        scope.Loop.MustCancelCount++;
     }
 
     /// <summary>Starts <paramref name="coroutine"/> as a child task of the group; asyncio's <c>TaskGroup.create_task()</c>.</summary>
@@ -131,8 +154,12 @@ public sealed class TaskGroup
 
     TTask Track<TTask>(TTask task) where TTask : AioTask
     {
+        // The done callback is always scheduled, never run inline, even for an eager task that is already
+        // done: a failure must not cancel the body before CreateTask returns (asyncio gh-128550).
         _tasks.Add(task);
         task.AddDoneCallback(OnTaskDone);
+        // An eager task may have made the group abort while it ran (asyncio gh-155418).
+        if (_aborting && !task.IsDone) task.Cancel();
         return task;
     }
 

@@ -89,7 +89,7 @@ public static partial class Aio
     public static Task Timeout(double? delay, Func<Task> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return TimeoutCore<bool>(RelativeDue(delay), async _ => { await body().ConfigureAwait(true); return true; });
+        return TimeoutCore<bool>(RelativeDue(delay), async _ => { await CheckBody(body()).ConfigureAwait(true); return true; });
     }
 
     /// <summary>Runs <paramref name="body"/> with a deadline and returns its result; see <see cref="Timeout(double?, Func{Task})"/>.</summary>
@@ -103,7 +103,7 @@ public static partial class Aio
     public static Task Timeout(double? delay, Func<TimeoutScope, Task> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return TimeoutCore<bool>(RelativeDue(delay), async t => { await body(t).ConfigureAwait(true); return true; });
+        return TimeoutCore<bool>(RelativeDue(delay), async t => { await CheckBody(body(t)).ConfigureAwait(true); return true; });
     }
 
     /// <summary>Runs <paramref name="body"/> with the <see cref="TimeoutScope"/> and returns its result.</summary>
@@ -126,7 +126,7 @@ public static partial class Aio
     public static Task TimeoutAt(double? when, Func<TimeoutScope, Task> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return TimeoutCore<bool>(AbsoluteDue(when), async t => { await body(t).ConfigureAwait(true); return true; });
+        return TimeoutCore<bool>(AbsoluteDue(when), async t => { await CheckBody(body(t)).ConfigureAwait(true); return true; });
     }
 
     /// <summary>Runs <paramref name="body"/> with a deadline at loop time <paramref name="when"/> and returns its result.</summary>
@@ -196,13 +196,19 @@ public static partial class Aio
         if (loop.IsLoopThread && ReferenceEquals(loop.CurrentScope, scope)) loop.EnterScope(parent);
     }
 
+    /// <summary>Returns <paramref name="body"/>, or throws a clear error if a body delegate returned null.</summary>
+    internal static Task CheckBody(Task? body) =>
+        body ?? throw new InvalidOperationException("The body returned null instead of a Task.");
+
     /// <summary>Calls <paramref name="body"/> with <paramref name="scope"/> as the current scope; a synchronous throw becomes a faulted task.</summary>
     internal static Task<T> StartIn<TArg, T>(EventLoop loop, CancelScope scope, Func<TArg, Task<T>> body, TArg arg)
     {
         var previous = loop.EnterScope(scope);
         try
         {
-            return body(arg) ?? throw new InvalidOperationException("The body returned null instead of a Task.");
+            var task = body(arg);
+            CheckBody(task);
+            return task;
         }
         catch (Exception e)
         {

@@ -1,0 +1,386 @@
+namespace Asyncio.Tests.Tasks;
+
+/// <summary>asyncio's <c>TaskGroup</c> (3.11+): waiting, aborting on failure, exception groups, outer cancellation.</summary>
+public class TaskGroupTests
+{
+    static double Now => Aio.GetRunningLoop().Time();
+
+    static async Task<int> After(double seconds, int value)
+    {
+        await Aio.Sleep(seconds);
+        return value;
+    }
+
+    static async Task<int> FailAfter(double seconds, string message)
+    {
+        await Aio.Sleep(seconds);
+        throw new InvalidOperationException(message);
+    }
+
+    // ---- waiting ----
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_01")]
+    public void Run_Children_WaitsForAllOfThem() => AioTest.Run(async () =>
+    {
+        AioTask<int>? a = null, b = null;
+        double t0 = Now;
+        await TaskGroup.Run(tg =>
+        {
+            a = tg.CreateTask(() => After(1, 42));
+            b = tg.CreateTask(() => After(3, 11));
+            return Task.CompletedTask;
+        });
+        Assert.Equal(3, Now - t0, 6);
+        Assert.Equal(42, a!.Result);
+        Assert.Equal(11, b!.Result);
+    });
+
+    [Fact]
+    public void Run_BodyWithResult_ReturnsItOnceTheChildrenAreDone() => AioTest.Run(async () =>
+    {
+        AioTask<int>? child = null;
+        double t0 = Now;
+        string r = await TaskGroup.Run(async tg =>
+        {
+            child = tg.CreateTask(() => After(2, 1));
+            await Aio.Sleep(1);
+            return "body";
+        });
+        Assert.Equal("body", r);
+        Assert.True(child!.IsDone);
+        Assert.Equal(2, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: children create tasks in the group")]
+    public void CreateTask_FromInsideAChild_GroupWaitsForIt() => AioTest.Run(async () =>
+    {
+        bool grandchildDone = false;
+        double t0 = Now;
+        await TaskGroup.Run(tg =>
+        {
+            _ = tg.CreateTask(async () =>
+            {
+                await Aio.Sleep(1);
+                _ = tg.CreateTask(async () => { await Aio.Sleep(2); grandchildDone = true; });
+            });
+            return Task.CompletedTask;
+        });
+        Assert.True(grandchildDone);
+        Assert.Equal(3, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_10 (a cancelled child is not an error)")]
+    public void Run_ChildCancelled_IsNotAnError() => AioTest.Run(async () =>
+    {
+        AioTask<int>? sibling = null;
+        await TaskGroup.Run(async tg =>
+        {
+            var victim = tg.CreateTask(() => After(10, 1));
+            sibling = tg.CreateTask(() => After(2, 2));
+            await Aio.Sleep(1);
+            victim.Cancel();
+        });
+        Assert.Equal(2, sibling!.Result);
+    });
+
+    // ---- failures ----
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_02, test_taskgroup_03")]
+    public void Run_ChildFails_CancelsTheOtherChildrenAndTheBody() => AioTest.Run(async () =>
+    {
+        AioTask<int>? slow = null;
+        bool bodyCancelled = false;
+        double t0 = Now;
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(async tg =>
+        {
+            slow = tg.CreateTask(() => After(10, 1));
+            _ = tg.CreateTask(() => FailAfter(1, "boom"));
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { bodyCancelled = true; throw; }
+        }));
+        Assert.Equal(1, Now - t0, 6);
+        Assert.True(bodyCancelled);
+        Assert.True(slow!.IsCancelled);
+        var e = Assert.IsType<InvalidOperationException>(Assert.Single(eg.Exceptions));
+        Assert.Equal("boom", e.Message);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_06 (every failure is kept)")]
+    public void Run_SeveralChildrenFail_OneGroupWithEveryFailure() => AioTest.Run(async () =>
+    {
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(tg =>
+        {
+            _ = tg.CreateTask(() => FailAfter(1, "first"));
+            _ = tg.CreateTask(() => FailAfter(1, "second"));
+            _ = tg.CreateTask(async () =>
+            {
+                try { await Aio.Sleep(10); }
+                finally { throw new ArgumentException("while cancelled"); }
+            });
+            return Task.CompletedTask;
+        }));
+        Assert.Equal(["first", "second", "while cancelled"], eg.Exceptions.Select(e => e.Message));
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_09 (the body's error comes last)")]
+    public void Run_BodyFails_ChildrenAreCancelledAndItsErrorIsInTheGroupAfterTheirs() => AioTest.Run(async () =>
+    {
+        AioTask? child = null;
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(async tg =>
+        {
+            child = tg.CreateTask(async () =>
+            {
+                try { await Aio.Sleep(10); }
+                catch (CancelledError) { await Aio.Sleep(1); throw new ArgumentException("child cleanup"); }
+            });
+            await Aio.Sleep(1);
+            throw new InvalidOperationException("body");
+        }));
+        Assert.Equal(["child cleanup", "body"], eg.Exceptions.Select(e => e.Message));
+        Assert.True(child!.IsDone);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_08 (the body swallows its cancellation)")]
+    public void Run_BodySwallowsItsCancellation_GroupStillRaisesTheChildFailure() => AioTest.Run(async () =>
+    {
+        bool bodyWentOn = false;
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(async tg =>
+        {
+            _ = tg.CreateTask(() => FailAfter(1, "boom"));
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { }
+            await Aio.Sleep(1); // the body's cancellation was one error, not a state
+            bodyWentOn = true;
+        }));
+        Assert.True(bodyWentOn);
+        Assert.Single(eg.Exceptions);
+    });
+
+    [Fact]
+    public void Run_ChildFailsAfterTheBodyEnded_CancelsTheOthers() => AioTest.Run(async () =>
+    {
+        AioTask<int>? slow = null;
+        double t0 = Now;
+        await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(tg =>
+        {
+            slow = tg.CreateTask(() => After(10, 1));
+            _ = tg.CreateTask(() => FailAfter(2, "late"));
+            return Task.CompletedTask;
+        }));
+        Assert.Equal(2, Now - t0, 6);
+        Assert.True(slow!.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "taskgroups: the task is not left cancelled after the group aborted its body")]
+    public void Run_AbortedGroupCaught_TaskGoesOnUncancelled() => AioTest.Run(async () =>
+    {
+        var task = Aio.CreateTask(async () =>
+        {
+            try
+            {
+                await TaskGroup.Run(async tg =>
+                {
+                    _ = tg.CreateTask(() => FailAfter(1, "boom"));
+                    await Aio.Sleep(10);
+                });
+            }
+            catch (ExceptionGroup) { }
+            await Aio.Sleep(1); // must not be interrupted
+            return Aio.CurrentTask!.Cancelling();
+        });
+        Assert.Equal(0, await task);
+    });
+
+    [Fact]
+    public void Run_NestedGroupFails_OuterGroupHoldsTheInnerGroup() => AioTest.Run(async () =>
+    {
+        AioTask<int>? outerChild = null;
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(async outer =>
+        {
+            outerChild = outer.CreateTask(() => After(10, 1));
+            await TaskGroup.Run(inner =>
+            {
+                _ = inner.CreateTask(() => FailAfter(1, "deep"));
+                return Task.CompletedTask;
+            });
+        }));
+        var inner = Assert.IsType<ExceptionGroup>(Assert.Single(eg.Exceptions));
+        Assert.Equal("deep", Assert.Single(inner.Exceptions).Message);
+        Assert.True(outerChild!.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "gh-128550: an eager child that fails at once does not cancel the body before CreateTask returns")]
+    public void CreateTask_EagerChildFailsAtOnce_BodyIsCancelledAtItsNextAwait() => AioTest.Run(async () =>
+    {
+        var log = new List<string>();
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(async tg =>
+        {
+            _ = tg.CreateTask(() => throw new InvalidOperationException("eager"));
+            log.Add("created");
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { log.Add("cancelled"); throw; }
+        }));
+        Assert.Equal(["created", "cancelled"], log);
+        Assert.Equal("eager", Assert.Single(eg.Exceptions).Message);
+    }, new LoopOptions { VirtualTime = true, EagerTasks = true });
+
+    // ---- cancellation from outside ----
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_04, test_cancel_children_on_child_error")]
+    public void Run_CancelledFromOutside_CancelsChildrenAndRethrowsOnceTheyAreDone() => AioTest.Run(async () =>
+    {
+        bool cleanedUp = false;
+        AioTask? child = null;
+        var task = Aio.CreateTask(() => TaskGroup.Run(async tg =>
+        {
+            child = tg.CreateTask(async () =>
+            {
+                try { await Aio.Sleep(10); }
+                catch (CancelledError) { await Aio.Sleep(2); cleanedUp = true; throw; }
+            });
+            await Aio.Sleep(10);
+        }));
+        await Aio.Sleep(1);
+        double t0 = Now;
+        task.Cancel("outer");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await task);
+        Assert.Equal("outer", e.CancelMessage);
+        Assert.Equal(2, Now - t0, 6);
+        Assert.True(cleanedUp);
+        Assert.True(child!.IsCancelled);
+        Assert.True(task.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: cancelled while waiting for the children in __aexit__")]
+    public void Run_CancelledFromOutsideAfterTheBodyEnded_CancelsChildrenAndRethrows() => AioTest.Run(async () =>
+    {
+        AioTask? child = null;
+        var task = Aio.CreateTask(() => TaskGroup.Run(tg =>
+        {
+            child = tg.CreateTask(() => After(10, 1));
+            return Task.CompletedTask;
+        }));
+        await Aio.Sleep(1);
+        task.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await task);
+        Assert.True(child!.IsCancelled);
+        Assert.True(task.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "taskgroups: errors win over a cancellation from outside, which is kept for the next await")]
+    public void Run_CancelledFromOutsideAndChildFails_ExceptionGroupWinsAndTheCancellationIsKept() => AioTest.Run(async () =>
+    {
+        var log = new List<string>();
+        var task = Aio.CreateTask(async () =>
+        {
+            try
+            {
+                await TaskGroup.Run(async tg =>
+                {
+                    _ = tg.CreateTask(async () =>
+                    {
+                        try { await Aio.Sleep(10); }
+                        catch (CancelledError) { throw new InvalidOperationException("cleanup failed"); }
+                    });
+                    await Aio.Sleep(10);
+                });
+            }
+            catch (ExceptionGroup eg) { log.Add(eg.Exceptions[0].Message); }
+            try { await Aio.Sleep(1); log.Add("slept"); }
+            catch (CancelledError) { log.Add("cancelled"); }
+        });
+        await Aio.Sleep(1);
+        task.Cancel();
+        await task;
+        Assert.Equal(["cleanup failed", "cancelled"], log);
+    });
+
+    [Fact]
+    public void Run_InsideATimeoutThatExpires_ChildrenCancelledAndTimeoutRaised() => AioTest.Run(async () =>
+    {
+        AioTask? child = null;
+        double t0 = Now;
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(1, () => TaskGroup.Run(async tg =>
+        {
+            child = tg.CreateTask(() => After(10, 1));
+            await Aio.Sleep(10);
+        })));
+        Assert.Equal(1, Now - t0, 6);
+        Assert.True(child!.IsCancelled);
+    });
+
+    // ---- lifecycle ----
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: create_task on a finished group")]
+    public void CreateTask_AfterTheGroupFinished_Throws() => AioTest.Run(async () =>
+    {
+        TaskGroup? group = null;
+        await TaskGroup.Run(tg => { group = tg; return Task.CompletedTask; });
+        var e = Assert.Throws<InvalidOperationException>(() => { group!.CreateTask(() => Task.CompletedTask); });
+        Assert.Contains("finished", e.Message);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: create_task on a group that is shutting down")]
+    public void CreateTask_WhileShuttingDown_Throws() => AioTest.Run(async () =>
+    {
+        InvalidOperationException? refused = null;
+        await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(async tg =>
+        {
+            _ = tg.CreateTask(() => FailAfter(1, "boom"));
+            try { await Aio.Sleep(10); }
+            catch (CancelledError)
+            {
+                refused = Assert.Throws<InvalidOperationException>(() => { tg.CreateTask(() => Task.CompletedTask); });
+                throw;
+            }
+        }));
+        Assert.Contains("shutting down", refused!.Message);
+    });
+
+    [Fact]
+    public void CreateTask_AfterTheBodyEndedWhileChildrenRun_IsAccepted() => AioTest.Run(async () =>
+    {
+        bool lateDone = false;
+        await TaskGroup.Run(tg =>
+        {
+            _ = tg.CreateTask(async () =>
+            {
+                await Aio.Sleep(1);
+                _ = tg.CreateTask(async () => { await Aio.Sleep(1); lateDone = true; });
+            });
+            return Task.CompletedTask;
+        });
+        Assert.True(lateDone);
+    });
+
+    [Fact]
+    public void Run_BodyReturnsNull_FailsWithInvalidOperation() => AioTest.Run(async () =>
+    {
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(_ => null!));
+        Assert.IsType<InvalidOperationException>(Assert.Single(eg.Exceptions));
+    });
+
+    [Fact]
+    public void CreateTask_NamedChild_KeepsTheName() => AioTest.Run(async () =>
+    {
+        await TaskGroup.Run(tg =>
+        {
+            Assert.Equal("worker", tg.CreateTask(() => Task.CompletedTask, "worker").Name);
+            return Task.CompletedTask;
+        });
+    });
+}
