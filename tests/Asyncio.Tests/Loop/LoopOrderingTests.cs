@@ -1,6 +1,7 @@
 namespace Asyncio.Tests.Loop;
 
 /// <summary>asyncio's ordering rules: FIFO ready callbacks, next-iteration scheduling, stop and close.</summary>
+[Collection("Console")] // one test redirects Console.Error
 public class LoopOrderingTests
 {
     [Fact]
