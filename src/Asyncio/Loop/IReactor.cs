@@ -81,6 +81,8 @@ internal sealed class IoSource
     // Portable bookkeeping (guarded by the portable reactor's lock): wanted directions and directions
     // delivered to the loop and not yet re-armed (bit 1 read, bit 2 write).
     internal int PortWant, PortFired;
+    /// <summary>Whether the portable poller's current Select call holds this source's socket.</summary>
+    internal bool PortInSelect;
 
     /// <summary>The next source in the loop's free list (sources are reused once detached).</summary>
     internal IoSource? NextFree;

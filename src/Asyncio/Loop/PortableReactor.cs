@@ -45,6 +45,7 @@ internal sealed class PortableReactor : IReactor
     Socket? _wakeRecv, _wakeSend;
     EndPoint? _wakeEndPoint;
     int _pollerWakePending;
+    long _epoch;                 // snapshots taken by the poller (guarded by _lock)
     volatile bool _disposed;
     int _attached;
 
@@ -116,10 +117,18 @@ internal sealed class PortableReactor : IReactor
         {
             _sources.Remove(source);
             source.PortWant = 0;
+            if (source.PortInSelect)
+            {
+                // Select holds a reference on every socket it watches, and .NET closes a socket that
+                // another thread is using abortively (the peer would see a reset). Wait until the poller
+                // has left Select and let go of it: the caller closes the socket next.
+                long epoch = _epoch;
+                WakePoller();
+                var deadline = Environment.TickCount64 + 2000;
+                while (_epoch == epoch && !_disposed && Environment.TickCount64 < deadline) Monitor.Wait(_lock, 100);
+            }
         }
         _attached--;
-        // Select holds a reference on every socket it watches; wake it so that a socket the caller closes
-        // next is released at once.
         WakePoller();
     }
 
@@ -157,10 +166,14 @@ internal sealed class PortableReactor : IReactor
         var drain = new byte[64];
         while (!_disposed)
         {
-            reads.Clear(); writes.Clear(); errors.Clear(); bySocket.Clear();
+            reads.Clear(); writes.Clear(); errors.Clear();
             reads.Add(_wakeRecv!);
             lock (_lock)
             {
+                foreach (var s in bySocket.Values) s.PortInSelect = false;
+                bySocket.Clear();
+                _epoch++;
+                Monitor.PulseAll(_lock);
                 foreach (var s in _sources)
                 {
                     int m = s.PortWant & ~s.PortFired;
@@ -168,6 +181,7 @@ internal sealed class PortableReactor : IReactor
                     var sock = s.Socket!;
                     if (sock.SafeHandle.IsClosed) continue;
                     bySocket[sock] = s;
+                    s.PortInSelect = true;
                     if ((m & ReadBit) != 0) reads.Add(sock);
                     if ((m & WriteBit) != 0) writes.Add(sock);
                     errors.Add(sock);

@@ -11,3 +11,15 @@ internal static class SslTransport
         TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout) =>
         throw new NotSupportedException("TLS is not available yet.");
 }
+
+public sealed partial class EventLoop
+{
+    /// <summary>
+    /// Upgrades <paramref name="transport"/> to TLS and returns the new transport, which delivers to
+    /// <paramref name="protocol"/>; asyncio's <c>loop.start_tls</c>. The old transport must not be used afterwards.
+    /// </summary>
+    public Task<ITransport> StartTls(ITransport transport, BaseProtocol protocol,
+        SslClientAuthenticationOptions? client, SslServerAuthenticationOptions? server,
+        TimeSpan? handshakeTimeout = null, TimeSpan? shutdownTimeout = null) =>
+        throw new NotSupportedException("TLS is not available yet.");
+}

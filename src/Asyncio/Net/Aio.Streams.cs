@@ -1,0 +1,67 @@
+namespace Asyncio;
+
+public static partial class Aio
+{
+    /// <summary>
+    /// Opens a TCP connection and returns a reader and a writer for it; asyncio's <c>open_connection</c>.
+    /// </summary>
+    /// <param name="host">Host name or address.</param>
+    /// <param name="port">Port.</param>
+    /// <param name="limit">The reader's line limit (default 64 KiB).</param>
+    /// <param name="ssl">TLS client options to open a TLS connection (validation on unless the options turn it off).</param>
+    /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">TLS shutdown time limit (default 30 s).</param>
+    /// <exception cref="System.Net.Sockets.SocketException">The connection failed.</exception>
+    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(string host, int port,
+        int limit = AsyncStreamReader.DefaultLimit, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var reader = new AsyncStreamReader(limit);
+        var (transport, protocol) = await loop.CreateConnection(() => new StreamProtocol(reader), host, port,
+            ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout);
+        return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
+    }
+
+    /// <summary>Opens a Unix domain stream connection; asyncio's <c>open_unix_connection</c>.</summary>
+    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenUnixConnection(string path, int limit = AsyncStreamReader.DefaultLimit)
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var reader = new AsyncStreamReader(limit);
+        var (transport, protocol) = await loop.CreateUnixConnection(() => new StreamProtocol(reader), path);
+        return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
+    }
+
+    /// <summary>
+    /// Starts a TCP server that runs <paramref name="clientConnected"/> as a new task for every connection,
+    /// with its reader and writer; asyncio's <c>start_server</c>. If the callback throws, the error is
+    /// reported to the loop's exception handler and the connection is closed.
+    /// </summary>
+    /// <param name="clientConnected">The connection handler.</param>
+    /// <param name="host">Address or host to listen on (<see langword="null"/> for every interface).</param>
+    /// <param name="port">Port (0 for a free one).</param>
+    /// <param name="limit">Each reader's line limit (default 64 KiB).</param>
+    /// <param name="backlog">Listen backlog (default 100).</param>
+    /// <param name="ssl">TLS server options to serve TLS.</param>
+    /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">TLS shutdown time limit (default 30 s).</param>
+    /// <param name="reusePort">SO_REUSEPORT.</param>
+    public static Task<Server> StartServer(Func<AsyncStreamReader, AsyncStreamWriter, Task> clientConnected, string? host, int port,
+        int limit = AsyncStreamReader.DefaultLimit, int backlog = 100, System.Net.Security.SslServerAuthenticationOptions? ssl = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null, bool reusePort = false)
+    {
+        ArgumentNullException.ThrowIfNull(clientConnected);
+        var loop = EventLoop.GetRunningLoop();
+        return loop.CreateServer(() => new StreamProtocol(new AsyncStreamReader(limit), clientConnected),
+            host == null ? null : [host], port, backlog, reusePort: reusePort, ssl: ssl,
+            sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout);
+    }
+
+    /// <summary>Starts a Unix domain socket server; asyncio's <c>start_unix_server</c>.</summary>
+    public static Task<Server> StartUnixServer(Func<AsyncStreamReader, AsyncStreamWriter, Task> clientConnected, string path,
+        int limit = AsyncStreamReader.DefaultLimit, int backlog = 100)
+    {
+        ArgumentNullException.ThrowIfNull(clientConnected);
+        return EventLoop.GetRunningLoop().CreateUnixServer(() => new StreamProtocol(new AsyncStreamReader(limit), clientConnected), path, backlog);
+    }
+}

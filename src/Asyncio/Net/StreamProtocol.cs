@@ -1,0 +1,176 @@
+namespace Asyncio;
+
+// asyncio's StreamReaderProtocol with its FlowControlMixin: the protocol that connects a transport to
+// an AsyncStreamReader (data, end of stream, errors) and gives AsyncStreamWriter.Drain its waits (the
+// transport's pause/resume writing). Drain waits are pooled Waiters in an intrusive list, so a cancelled
+// drain leaves in O(1) and nothing else changes: the connection stays usable.
+
+/// <summary>The protocol behind a reader/writer pair; asyncio's <c>StreamReaderProtocol</c>.</summary>
+internal sealed class StreamProtocol : Protocol
+{
+    readonly EventLoop _loop;
+    AsyncStreamReader? _reader;
+    readonly Func<AsyncStreamReader, AsyncStreamWriter, Task>? _clientConnected;
+    internal ITransport? Transport;
+    internal bool OverSsl;
+    bool _paused;
+    bool _connectionLost;
+    Exception? _lostWith;
+    bool _closed;
+    Future? _closedFuture;
+    DrainWaiter? _firstDrain, _lastDrain;
+
+    public StreamProtocol(AsyncStreamReader reader, Func<AsyncStreamReader, AsyncStreamWriter, Task>? clientConnected = null)
+    {
+        _loop = reader.Loop;
+        _reader = reader;
+        _clientConnected = clientConnected;
+    }
+
+    public override void ConnectionMade(IBaseTransport transport)
+    {
+        var t = (ITransport)transport;
+        Transport = t;
+        _reader?.SetTransport(t);
+        OverSsl = t.GetExtraInfo("sslcontext") != null;
+        if (_clientConnected == null) return;
+        var writer = new AsyncStreamWriter(t, this, _reader, _loop);
+        var reader = _reader!;
+        var cb = _clientConnected;
+        var task = _loop.CreateTask(() => cb(reader, writer));
+        task.AddDoneCallback(f =>
+        {
+            if (f.IsCancelled) { t.Close(); return; }
+            var e = f.ExceptionCore;
+            if (e != null)
+            {
+                _loop.CallExceptionHandler(new ExceptionContext("Unhandled exception in client_connected_cb", e) { Task = (AioTask)f });
+                t.Close();
+            }
+        });
+    }
+
+    internal void ReplaceTransport(ITransport t)
+    {
+        Transport = t;
+        _reader?.ReplaceTransport(t);
+        OverSsl = t.GetExtraInfo("sslcontext") != null;
+    }
+
+    public override void ConnectionLost(Exception? exception)
+    {
+        var reader = _reader;
+        if (reader != null)
+        {
+            if (exception == null) reader.FeedEof();
+            else reader.SetException(exception);
+        }
+        _closed = true;
+        _lostWith = exception;
+        if (_closedFuture is { IsDone: false } f)
+        {
+            if (exception == null) f.SetResult();
+            else f.SetException(exception);
+        }
+        _connectionLost = true;
+        WakeDrainers(exception);
+        _reader = null;
+    }
+
+    public override void DataReceived(ReadOnlySpan<byte> data) => _reader?.FeedData(data);
+
+    public override bool EofReceived()
+    {
+        _reader?.FeedEof();
+        // A TLS transport cannot half-close: closing it is the only answer to end of stream.
+        return !OverSsl;
+    }
+
+    public override void PauseWriting() => _paused = true;
+
+    public override void ResumeWriting()
+    {
+        _paused = false;
+        WakeDrainers(null);
+    }
+
+    /// <summary>Whether <see cref="DrainHelper"/> would complete at once (not paused, connection alive).</summary>
+    internal bool CanDrainNow => !_paused && !_connectionLost;
+
+    /// <summary>asyncio's <c>_drain_helper</c>.</summary>
+    internal ValueTask DrainHelper()
+    {
+        if (_connectionLost) return ValueTask.FromException(NewConnectionLost());
+        if (!_paused) return default;
+        var w = DrainWaiter.Rent(this);
+        w.Prev = _lastDrain;
+        if (_lastDrain != null) _lastDrain.Next = w; else _firstDrain = w;
+        _lastDrain = w;
+        return new ValueTask(w, w.Version);
+    }
+
+    internal static Exception NewConnectionLost() =>
+        new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionReset);
+
+    internal void Unlink(DrainWaiter w)
+    {
+        if (w.Prev != null) w.Prev.Next = w.Next; else _firstDrain = (DrainWaiter?)w.Next;
+        if (w.Next != null) w.Next.Prev = w.Prev; else _lastDrain = (DrainWaiter?)w.Prev;
+        w.Prev = w.Next = null;
+    }
+
+    void WakeDrainers(Exception? error)
+    {
+        var w = _firstDrain;
+        _firstDrain = _lastDrain = null;
+        while (w != null)
+        {
+            var next = (DrainWaiter?)w.Next;
+            w.Prev = w.Next = null;
+            w.Error = error;
+            w.Wake();
+            w = next;
+        }
+    }
+
+    /// <summary>asyncio's <c>_get_close_waiter</c>: completes when the connection is lost (with its error).</summary>
+    internal Task WaitClosed()
+    {
+        if (_closed) return _lostWith == null ? Task.CompletedTask : Task.FromException(_lostWith);
+        _closedFuture ??= _loop.CreateFuture();
+        return AwaitClosed(_closedFuture);
+    }
+
+    static async Task AwaitClosed(Future f) => await f;
+}
+
+/// <summary>A drain waiting for the transport to resume writing (pooled).</summary>
+internal sealed class DrainWaiter : Waiter
+{
+    StreamProtocol? _protocol;
+    public Exception? Error;
+
+    public static DrainWaiter Rent(StreamProtocol p)
+    {
+        var w = WaiterPool<DrainWaiter>.Rent();
+        w.Init(EventLoop.GetRunningLoop());
+        w._protocol = p;
+        return w;
+    }
+
+    protected override void RemoveFromPrimitive() => _protocol!.Unlink(this);
+
+    protected override void Finish()
+    {
+        var e = Error;
+        Release();
+        if (e != null) EventLoop.Rethrow(e);
+    }
+
+    protected override void ReturnToPool()
+    {
+        _protocol = null;
+        Error = null;
+        WaiterPool<DrainWaiter>.Return(this);
+    }
+}

@@ -1,0 +1,240 @@
+using System.Text;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>asyncio's StreamReader semantics, fed directly (no socket).</summary>
+public class AsyncStreamReaderTests
+{
+    static byte[] B(string s) => Encoding.ASCII.GetBytes(s);
+    static string S(byte[] b) => Encoding.ASCII.GetString(b);
+
+    [Fact]
+    public void ReadLine_SeveralLinesAndPartialAtEof_ReturnsEachThenPartialThenEmpty() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("one\ntwo\nthr"));
+        r.FeedEof();
+        Assert.Equal("one\n", S(await r.ReadLine()));
+        Assert.Equal("two\n", S(await r.ReadLine()));
+        Assert.Equal("thr", S(await r.ReadLine()));
+        Assert.Empty(await r.ReadLine());
+        Assert.True(r.AtEof);
+    });
+
+    [Fact]
+    public void ReadLine_DataArrivesLater_WaitsForTheNewline() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => S(await r.ReadLine()));
+        await Aio.Sleep(0);
+        r.FeedData(B("hel"));
+        await Aio.Sleep(0);
+        Assert.False(t.IsDone);
+        r.FeedData(B("lo\nrest"));
+        Assert.Equal("hello\n", await t);
+        Assert.Equal(4, r.BufferedCount);
+    });
+
+    [Fact]
+    public void ReadLine_LongerThanLimit_RaisesAndKeepsBufferIntact() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader(limit: 10);
+        var data = B("0123456789abcdef\nnext\n");
+        r.FeedData(data);
+        var e = await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadLine());
+        Assert.Equal(16, e.Consumed);
+        Assert.Equal(data.Length, r.BufferedCount);
+        Assert.Equal(data, await r.ReadExactly(data.Length));
+    });
+
+    [Fact]
+    public void ReadUntil_NoSeparatorWithinLimit_RaisesAndConsumesNothing() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader(limit: 8);
+        r.FeedData(B("abcdefghijklmnop"));
+        var e = await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadUntil(B("|")));
+        Assert.Contains("not found", e.Message);
+        Assert.Equal(16, r.BufferedCount);
+    });
+
+    [Fact]
+    public void ReadUntil_Separator_ReturnsChunkIncludingIt() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("key=value;;next"));
+        Assert.Equal("key=value;;", S(await r.ReadUntil(B(";;"))));
+        Assert.Equal(4, r.BufferedCount);
+    });
+
+    [Fact]
+    public void ReadUntil_SeveralSeparators_ShortestChunkWins() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("a\r\nb\nc"));
+        Assert.Equal("a\r\n", S(await r.ReadUntil(B("\n"), B("\r\n"))));
+        Assert.Equal("b\n", S(await r.ReadUntil(B("\r\n"), B("\n"))));
+    });
+
+    [Fact]
+    public void ReadUntil_EmptySeparator_ThrowsArgumentException() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        await Assert.ThrowsAsync<ArgumentException>(async () => await r.ReadUntil(ReadOnlyMemory<byte>.Empty));
+    });
+
+    [Fact]
+    public void ReadUntil_EofFirst_IncompleteReadErrorCarriesPartial() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("partial"));
+        r.FeedEof();
+        var e = await Assert.ThrowsAsync<IncompleteReadError>(async () => await r.ReadUntil(B("\n")));
+        Assert.Equal("partial", S(e.Partial));
+        Assert.Null(e.Expected);
+    });
+
+    [Fact]
+    public void ReadExactly_EofFirst_IncompleteReadErrorCarriesPartialAndExpected() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("abc"));
+        r.FeedEof();
+        var e = await Assert.ThrowsAsync<IncompleteReadError>(async () => await r.ReadExactly(5));
+        Assert.Equal("abc", S(e.Partial));
+        Assert.Equal(5, e.Expected);
+        Assert.IsAssignableFrom<EndOfStreamException>(e);
+    });
+
+    [Fact]
+    public void ReadExactly_Negative_Throws() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await r.ReadExactly(-1));
+        Assert.Empty(await r.ReadExactly(0));
+    });
+
+    [Fact]
+    public void Read_N_ReturnsAvailableUpToN() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("abcdef"));
+        Assert.Equal("abcd", S(await r.Read(4)));
+        Assert.Equal("ef", S(await r.Read(100)));
+        r.FeedEof();
+        Assert.Empty(await r.Read(10));
+        Assert.Empty(await r.Read(0));
+    });
+
+    [Fact]
+    public void ReadToEnd_ChunksThenEof_ReturnsEverything() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => S(await r.ReadToEnd()));
+        await Aio.Sleep(0);
+        r.FeedData(B("ab"));
+        await Aio.Sleep(0);
+        r.FeedData(B("cd"));
+        r.FeedEof();
+        Assert.Equal("abcd", await t);
+        Assert.Equal("", S(await r.Read()));
+    });
+
+    [Fact]
+    public void ReadExactly_CancelledWhileWaitingWithPartialData_LosesNothing() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("abc"));
+        var t = Aio.CreateTask(async () => await r.ReadExactly(6));
+        await Aio.Sleep(0);
+        t.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        r.FeedData(B("def"));
+        Assert.Equal("abcdef", S(await r.ReadExactly(6)));
+    });
+
+    [Fact]
+    public void ReadLine_CancelledAfterWakeBeforeResume_LosesNothing() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => await r.ReadLine());
+        await Aio.Sleep(0);
+        r.FeedData(B("line\n")); // wakes the waiter...
+        t.Cancel();              // ...which is cancelled before it runs
+        await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        Assert.Equal("line\n", S(await r.ReadLine()));
+    });
+
+    [Fact]
+    public void Read_TwoConcurrentReaders_SecondThrows() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => await r.Read(10));
+        await Aio.Sleep(0);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await r.Read(10));
+        r.FeedData(B("x"));
+        Assert.Equal("x", S(await t));
+    });
+
+    [Fact]
+    public void SetException_WaitingRead_ThrowsIt() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => await r.ReadLine());
+        await Aio.Sleep(0);
+        r.SetException(new IOException("gone"));
+        var e = await Assert.ThrowsAsync<IOException>(async () => await t);
+        Assert.Equal("gone", e.Message);
+        Assert.Same(e, r.Exception);
+    });
+
+    [Fact]
+    public void FeedData_AfterEof_Throws() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedEof();
+        Assert.Throws<InvalidOperationException>(() => r.FeedData(B("x")));
+        await Task.CompletedTask;
+    });
+
+    [Fact]
+    public void Constructor_NonPositiveLimit_Throws() => AioTest.Run(async () =>
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncStreamReader(0));
+        await Task.CompletedTask;
+    });
+
+    [Fact]
+    public void AwaitForeach_Lines_EnumeratesUntilEof() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        r.FeedData(B("a\nb\nc"));
+        r.FeedEof();
+        var lines = new List<string>();
+        await foreach (var l in r) lines.Add(S(l));
+        Assert.Equal(["a\n", "b\n", "c"], lines);
+    });
+
+    [Fact]
+    public void ReadInto_SteadyState_AllocatesNothing() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var buf = new byte[64];
+        var chunk = new byte[32];
+        // Warm up pools, then measure 10,000 feed/read pairs that each wait.
+        for (int i = 0; i < 100; i++)
+        {
+            var pending = r.ReadInto(buf);
+            r.FeedData(chunk);
+            await pending;
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            var pending = r.ReadInto(buf);
+            r.FeedData(chunk);
+            await pending;
+        }
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 10_000, $"allocated {allocated} bytes for 10,000 reads");
+    });
+}

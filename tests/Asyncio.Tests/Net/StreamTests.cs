@@ -1,0 +1,360 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>Streams over real connections (asyncio's open_connection/start_server), faults included; on each reactor.</summary>
+public abstract class StreamTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
+    static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
+    static byte[] B(string s) => Encoding.ASCII.GetBytes(s);
+    static string S(byte[] b) => Encoding.ASCII.GetString(b);
+
+    static async Task EchoLines(AsyncStreamReader r, AsyncStreamWriter w)
+    {
+        try
+        {
+            await foreach (var line in r)
+            {
+                w.Write(line);
+                await w.Drain();
+            }
+        }
+        catch (SocketException) { } // a client that went away
+        w.Close();
+    }
+
+    [Fact]
+    public void OpenConnection_LineEchoServer_RoundTrips()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            w.WriteLines([B("one\n"), B("two\n")]);
+            await w.Drain();
+            Assert.Equal("one\n", S(await r.ReadLine()));
+            Assert.Equal("two\n", S(await r.ReadLine()));
+            Assert.Equal(server.Sockets[0].LocalEndPoint, w.GetExtraInfo("peername"));
+            w.WriteEof();
+            Assert.Empty(await r.ReadLine());
+            Assert.True(r.AtEof);
+            w.Close();
+            await w.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void HalfClose_ClientWritesEof_ServerReadsToEndAndReplies()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                var all = await r.ReadToEnd();
+                w.Write(B($"got {all.Length}"));
+                await w.Drain();
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            Assert.True(w.CanWriteEof);
+            w.Write(new byte[100_000]);
+            w.WriteEof();
+            Assert.Equal("got 100000", S(await r.ReadToEnd()));
+            w.Close(); // end of stream keeps a stream transport half-open, as in asyncio
+            await w.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void HalfClose_ServerWritesEof_ClientStillSends()
+    {
+        Run(async () =>
+        {
+            var received = Aio.GetRunningLoop().CreateFuture<string>();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                w.Write(B("banner"));
+                w.WriteEof();
+                received.SetResult(S(await r.ReadToEnd()));
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            Assert.Equal("banner", S(await r.ReadToEnd()));
+            w.Write(B("after eof"));
+            w.WriteEof();
+            Assert.Equal("after eof", await received);
+            w.Close();
+        });
+    }
+
+    [Fact]
+    public void ReadLine_OverLongLineFromPeer_RaisesAndLosesNothing()
+    {
+        Run(async () =>
+        {
+            var line = new byte[100_000];
+            Array.Fill(line, (byte)'x');
+            line[^1] = (byte)'\n';
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                w.Write(line);
+                w.Write(B("short\n"));
+                await w.Drain();
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server), limit: 64 * 1024);
+            await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadLine());
+            // Nothing was consumed: the whole line and the next are still there.
+            Assert.Equal(line, await r.ReadExactly(line.Length));
+            Assert.Equal("short\n", S(await r.ReadLine()));
+            w.Close();
+        });
+    }
+
+    [Fact]
+    public void Drain_PeerNeverReads_WriterWaitsWithBoundedMemory()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var release = loop.CreateFuture();
+            AsyncStreamReader? serverReader = null;
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                serverReader = r;
+                await release; // never reads until released
+                await r.ReadToEnd();
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            var chunk = new byte[64 * 1024];
+            long written = 0;
+            var writer = loop.CreateTask(async () =>
+            {
+                for (int i = 0; i < 100_000; i++)
+                {
+                    w.Write(chunk);
+                    written += chunk.Length;
+                    await w.Drain();
+                }
+            });
+            // Give the writer time to fill every buffer on the way, then check that it is stuck in Drain.
+            long seen = -1;
+            for (int i = 0; i < 100 && written != seen; i++) { seen = written; await Aio.Sleep(0.05); }
+            Assert.False(writer.IsDone);
+            Assert.Equal(seen, written);
+            Assert.InRange(w.Transport.WriteBufferSize, 1, 64 * 1024 + chunk.Length);
+            // The server's reader paused its transport at twice the limit: its buffer is bounded too.
+            Assert.InRange(serverReader!.BufferedCount, 0, 2 * AsyncStreamReader.DefaultLimit + EventLoop.MaxReceiveSize);
+            Assert.True(written < 64L * 1024 * 1024, $"{written} bytes written to a peer that does not read");
+            writer.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await writer);
+            // Cancelled inside Drain: the connection is still usable.
+            Assert.False(w.IsClosing);
+            release.SetResult();
+            w.WriteEof();
+            Assert.Empty(await r.Read());
+            w.Close();
+            await w.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void Drain_CancelledWhileWaiting_ConnectionStaysUsable()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var go = loop.CreateFuture();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                await go;
+                var all = await r.ReadToEnd();
+                w.Write(B(all.Length.ToString()));
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            var chunk = new byte[256 * 1024];
+            long total = 0;
+            var t = loop.CreateTask(async () =>
+            {
+                while (true) { w.Write(chunk); total += chunk.Length; await w.Drain(); }
+            });
+            long seen = -1;
+            for (int i = 0; i < 100 && total != seen; i++) { seen = total; await Aio.Sleep(0.05); }
+            t.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await t);
+            go.SetResult();
+            await w.Drain();
+            w.WriteEof();
+            Assert.Equal(total.ToString(), S(await r.ReadToEnd()));
+        });
+    }
+
+    [Fact]
+    public void Read_CancelledWhileBlocked_NextReadGetsEveryByte()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var send = loop.CreateFuture();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                w.Write(B("12345"));
+                await send;
+                w.Write(B("67890"));
+                await w.Drain();
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            var t = loop.CreateTask(async () => await r.ReadExactly(10));
+            while (r.BufferedCount < 5) await Aio.Sleep(0.005);
+            t.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await t);
+            send.SetResult();
+            Assert.Equal("1234567890", S(await r.ReadExactly(10)));
+            w.Close();
+        });
+    }
+
+    [Fact]
+    public void Drain_PeerReset_RaisesConnectionError()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var serverDone = loop.CreateFuture<Exception?>();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                try
+                {
+                    var chunk = new byte[64 * 1024];
+                    for (int i = 0; i < 10_000; i++) { w.Write(chunk); await w.Drain(); }
+                    serverDone.SetResult(null);
+                }
+                catch (Exception e) { serverDone.SetResult(e); }
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await r.ReadExactly(1000);
+            var sock = (Socket)w.GetExtraInfo("socket")!;
+            sock.LingerState = new LingerOption(true, 0);
+            w.Transport.Abort();
+            var e = await serverDone;
+            Assert.True(e is SocketException or InvalidOperationException, $"got {e}");
+        });
+    }
+
+    [Fact]
+    public void ClientConnectedCallback_Throws_ReportedAndConnectionClosed()
+    {
+        var errors = NetTest.RunCollectingErrors(Portable, async () =>
+        {
+            await using var server = await Aio.StartServer((r, w) => throw new FormatException("handler bug"), "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            Assert.Empty(await r.Read());
+            w.Close();
+        });
+        var e = Assert.Single(errors);
+        Assert.IsType<FormatException>(e.Exception);
+        Assert.Contains("client_connected_cb", e.Message);
+    }
+
+    [Fact]
+    public void Write_AfterClose_Throws()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0);
+            var (_, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            w.Close();
+            Assert.True(w.IsClosing);
+            Assert.Throws<InvalidOperationException>(() => w.Write(B("x")));
+            await w.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void Server_CloseWithActiveStreamClients_WaitClosedAfterClientsEnd()
+    {
+        Run(async () =>
+        {
+            var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            w.Write(B("hi\n"));
+            Assert.Equal("hi\n", S(await r.ReadLine()));
+            server.Close();
+            var closed = Aio.CreateTask(server.WaitClosed);
+            await Aio.Sleep(0.02);
+            Assert.False(closed.IsDone);
+            w.Write(B("still\n"));
+            Assert.Equal("still\n", S(await r.ReadLine()));
+            server.CloseClients();
+            Assert.Empty(await r.ReadLine());
+            await closed;
+        });
+    }
+
+    [Fact]
+    public void OpenConnection_ClosedPort_ThrowsSocketException()
+    {
+        Run(async () =>
+        {
+            var e = await Assert.ThrowsAsync<SocketException>(() => Aio.OpenConnection("127.0.0.1", NetTest.ClosedPort()));
+            Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void StreamServer_ThousandConcurrentClients_AllServed()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0, backlog: 1024);
+            int port = PortOf(server);
+            var tasks = Enumerable.Range(0, 1000).Select(i => Aio.CreateTask(async () =>
+            {
+                var (r, w) = await Aio.OpenConnection("127.0.0.1", port);
+                w.Write(B($"c{i}\n"));
+                var line = S(await r.ReadLine());
+                w.Close();
+                await w.WaitClosed();
+                return line == $"c{i}\n";
+            })).ToList();
+            foreach (var t in tasks) Assert.True(await t);
+        });
+    }
+
+    [Fact]
+    public void UnixStreams_EchoLine_RoundTrips()
+    {
+        Run(async () =>
+        {
+            var path = Path.Combine(Path.GetTempPath(), $"aio-{Guid.NewGuid():N}.sock");
+            try
+            {
+                await using var server = await Aio.StartUnixServer(EchoLines, path);
+                var (r, w) = await Aio.OpenUnixConnection(path);
+                w.Write(B("unix\n"));
+                Assert.Equal("unix\n", S(await r.ReadLine()));
+                w.Close();
+            }
+            finally { File.Delete(path); }
+        });
+    }
+}
+
+public sealed class EpollStreamTests : StreamTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableStreamTests : StreamTests
+{
+    protected override bool Portable => true;
+}
