@@ -72,7 +72,11 @@ public sealed class TimeoutScope
     }
 
     /// <inheritdoc />
-    public override string ToString() => $"<TimeoutScope when={When()?.ToString() ?? "none"} expired={Expired}>";
+    /// <remarks>As asyncio's repr: <c>&lt;TimeoutScope [active] when=12.5&gt;</c>, <c>[expired]</c> or <c>[finished]</c>.</remarks>
+    public override string ToString() =>
+        Expired ? "<TimeoutScope [expired]>"
+        : _exited ? "<TimeoutScope [finished]>"
+        : $"<TimeoutScope [active] when={(When() is double w ? w.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : "None")}>";
 }
 
 public static partial class Aio

@@ -11,6 +11,15 @@ public enum ReturnWhen
     FirstException,
 }
 
+/// <summary>
+/// The future returned by <c>Aio.Wait</c>: once its condition is met (or the timeout expires) it sorts the
+/// children into done and pending.
+/// </summary>
+/// <remarks>
+/// The sorting happens on the next iteration, not in the completion that met the condition, so that
+/// children finishing in the same iteration count as done, as in asyncio, whose <c>wait()</c> sorts them
+/// when the waiting task resumes.
+/// </remarks>
 internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet<T> Pending)>, IChildObserver where T : class
 {
     readonly object[] _children;
@@ -18,6 +27,7 @@ internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet
     readonly ReturnWhen _when;
     int _remaining;
     TimerHandle? _timer;
+    bool _finishing;
 
     public WaitFuture(EventLoop loop, object[] children, double? timeout, ReturnWhen when) : base(loop)
     {
@@ -31,7 +41,7 @@ internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet
     public void ChildDone(object c)
     {
         _remaining--;
-        if (IsDone) return;
+        if (_finishing) return;
         if (_remaining == 0
             || _when == ReturnWhen.FirstCompleted
             || (_when == ReturnWhen.FirstException && !Child.IsCancelled(c) && Child.GetException(c) != null))
@@ -40,18 +50,27 @@ internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet
 
     void Finish()
     {
-        if (IsDone) return;
+        if (_finishing) return;
+        _finishing = true;
         _timer?.Cancel();
         _watch.Stop();
+        Loop.EnqueueInternal(static o => ((WaitFuture<T>)o!).Publish(), this);
+    }
+
+    void Publish()
+    {
+        if (IsDone) return; // cancelled meanwhile
         var done = new HashSet<T>(ReferenceEqualityComparer.Instance);
         var pending = new HashSet<T>(ReferenceEqualityComparer.Instance);
         foreach (var c in _children) (Child.IsDone(c) ? done : pending).Add((T)c);
         SetResult((done, pending));
     }
 
+    /// <summary>Cancels only the wait; the children run on, as asyncio's <c>wait()</c> never cancels them.</summary>
     public override bool Cancel(string? message = null)
     {
         if (!base.Cancel(message)) return false;
+        _finishing = true;
         _timer?.Cancel();
         _watch.Stop();
         return true;

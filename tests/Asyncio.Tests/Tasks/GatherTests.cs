@@ -80,6 +80,16 @@ public class GatherTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_duplicate_coroutines")]
+    public void Gather_SameChildTwice_ItsResultAppearsTwice() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(() => After(1, "x"));
+        Assert.Equal(["x", "x"], await Aio.Gather(t, t));
+        var hot = After(1, "y");
+        Assert.Equal(["y", "y"], await Aio.Gather(hot, hot));
+    });
+
+    [Fact]
     [Trait("asyncio", "test_tasks: test_constructor_empty_sequence")]
     public void Gather_NoChildren_IsDoneWithEmptyResult() => AioTest.Run(async () =>
     {

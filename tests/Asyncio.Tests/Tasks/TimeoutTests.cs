@@ -174,6 +174,23 @@ public class TimeoutTests
         return Task.CompletedTask;
     });
 
+    [Fact]
+    [Trait("asyncio", "test_timeouts: test_repr_active, test_repr_expired, test_repr_finished, test_repr_disabled")]
+    public void ToString_ShowsTheState() => AioTest.Run(async () =>
+    {
+        TimeoutScope? expired = null, finished = null;
+        await Aio.Timeout(null, t => { Assert.Equal("<TimeoutScope [active] when=None>", t.ToString()); return Task.CompletedTask; });
+        await Aio.Timeout(10, t =>
+        {
+            Assert.Matches(@"^<TimeoutScope \[active\] when=\d+(\.\d+)?>$", t.ToString());
+            finished = t;
+            return Task.CompletedTask;
+        });
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(1, t => { expired = t; return Aio.Sleep(5).AsTask(); }));
+        Assert.Equal("<TimeoutScope [finished]>", finished!.ToString());
+        Assert.Equal("<TimeoutScope [expired]>", expired!.ToString());
+    });
+
     // ---- outer cancellation ----
 
     [Fact]

@@ -30,6 +30,20 @@ public class WaitTests
     });
 
     [Fact]
+    [Trait("asyncio", "wait() sorts the awaitables when the waiting task resumes")]
+    public void Wait_FirstCompletedAndTwoFinishTogether_BothAreDone() => AioTest.Run(async () =>
+    {
+        var a = SleepTask(1, 1);
+        var b = SleepTask(1, 2);
+        var c = SleepTask(5, 3);
+        var (done, pending) = await Aio.Wait([a, b, c], returnWhen: ReturnWhen.FirstCompleted);
+        Assert.Equal(2, done.Count);
+        Assert.Equal([c], pending);
+        Assert.All(pending, t => Assert.False(t.IsDone));
+        c.Cancel();
+    });
+
+    [Fact]
     [Trait("asyncio", "test_tasks: test_wait_first_exception")]
     public void Wait_FirstException_ReturnsOnTheFirstFailure() => AioTest.Run(async () =>
     {
