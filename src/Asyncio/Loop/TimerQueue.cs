@@ -313,12 +313,22 @@ internal sealed class TimerQueue
         public long Key;
         long _tailDue;
         Chunk? _spare;              // one emptied chunk kept for reuse
+        int _chunks;                // chunks in the chain
 
-        sealed class Chunk
+        internal sealed class Chunk
         {
             public readonly TimerSlot[] Items = new TimerSlot[ChunkSize];
             public Chunk? Next;
         }
+
+        // Fresh memory is expensive on some machines (a page fault costs microseconds under some
+        // hypervisors), and a lane of a million sleeps needs 32 MB of slots. Once a lane is large, its
+        // next chunks are allocated - zeroed, their pages faulted in - on a pool thread, the loop's
+        // thread only links them. Small programs never start this.
+        const int PrefetchAbove = 64;   // chunks in the chain before prefetching starts (128 K timers)
+        const int PrefetchBatch = 32;   // chunks prepared per request (2 MiB)
+        readonly System.Collections.Concurrent.ConcurrentBag<Chunk> _prepared = new();
+        int _prefetching;
 
         public long TailDue => _tailDue;
 
@@ -389,14 +399,31 @@ internal sealed class TimerQueue
 
         Chunk TakeChunk()
         {
+            _chunks++;
             var c = _spare;
-            if (c == null) return new Chunk();
-            _spare = null;
-            return c;
+            if (c != null)
+            {
+                _spare = null;
+                return c;
+            }
+            if (_chunks > PrefetchAbove)
+            {
+                if (_prepared.Count < PrefetchBatch / 2 && Interlocked.CompareExchange(ref _prefetching, 1, 0) == 0)
+                    ThreadPool.UnsafeQueueUserWorkItem(static lane => lane.Prefetch(), this, preferLocal: false);
+                if (_prepared.TryTake(out var ready)) return ready;
+            }
+            return new Chunk();
+        }
+
+        void Prefetch()
+        {
+            for (int i = 0; i < PrefetchBatch; i++) _prepared.Add(new Chunk());
+            Volatile.Write(ref _prefetching, 0);
         }
 
         void Release(Chunk c)
         {
+            _chunks--;
             c.Next = null;
             _spare = c;
         }
@@ -419,6 +446,7 @@ internal sealed class TimerQueue
             _headChunk = _tailChunk = null;
             _headIndex = _tailIndex = 0;
             Count = 0;
+            _chunks = 0;
         }
     }
 }

@@ -129,4 +129,26 @@ public class TimerTests
         }
         Assert.True(max <= 2048, $"held up to {max} cancelled timers");
     }
+
+    [Fact]
+    public void Sleeps_ThreeHundredThousandOfOneDelay_AllWakeInOrder() => AioTest.Run(async () =>
+    {
+        // One lane grows past the prefetch threshold: its chunks are then prepared on a pool thread.
+        const int N = 300_000;
+        var loop = Aio.GetRunningLoop();
+        int woke = 0;
+        bool ordered = true;
+        async Task One(int i)
+        {
+            await Aio.Sleep(1);
+            if (woke++ != i) ordered = false;
+        }
+        var all = new Task[N];
+        for (int i = 0; i < N; i++) all[i] = One(i);
+        Assert.Equal(N, loop.TimerSlotsHeld);
+        await Task.WhenAll(all);
+        Assert.Equal(N, woke);
+        Assert.True(ordered);
+        Assert.Equal(1.0, loop.Time(), 9);
+    });
 }
