@@ -119,6 +119,15 @@ public static partial class Aio
     /// <summary>Yields the futures' results in the order they finish; see <see cref="AsCompleted{T}(IEnumerable{Task{T}}, double?)"/>.</summary>
     public static IEnumerable<Future<T>> AsCompleted<T>(IEnumerable<Future<T>> futures, double? timeout = null) => AsCompletedCore<Future<T>, T>(futures, timeout);
 
+    /// <summary>Yields the tasks' results in the order they finish, with a <see cref="TimeSpan"/> timeout; see <see cref="AsCompleted{T}(IEnumerable{Task{T}}, double?)"/>.</summary>
+    public static IEnumerable<Future<T>> AsCompleted<T>(IEnumerable<Task<T>> tasks, TimeSpan timeout) => AsCompleted(tasks, Seconds(timeout));
+
+    /// <summary>Yields the tasks' results in the order they finish, with a <see cref="TimeSpan"/> timeout; see <see cref="AsCompleted{T}(IEnumerable{Task{T}}, double?)"/>.</summary>
+    public static IEnumerable<Future<T>> AsCompleted<T>(IEnumerable<AioTask<T>> tasks, TimeSpan timeout) => AsCompleted(tasks, Seconds(timeout));
+
+    /// <summary>Yields the futures' results in the order they finish, with a <see cref="TimeSpan"/> timeout; see <see cref="AsCompleted{T}(IEnumerable{Task{T}}, double?)"/>.</summary>
+    public static IEnumerable<Future<T>> AsCompleted<T>(IEnumerable<Future<T>> futures, TimeSpan timeout) => AsCompleted(futures, Seconds(timeout));
+
     static IEnumerable<Future<T>> AsCompletedCore<TItem, T>(IEnumerable<TItem> items, double? timeout) where TItem : class
     {
         var (loop, order, count) = StartCompletionOrder(items, timeout);
@@ -134,6 +143,10 @@ public static partial class Aio
             }
         }
     }
+
+    /// <summary>Yields the awaitables in the order they finish, with a <see cref="TimeSpan"/> timeout; see <see cref="AsCompletedAsync{T}(IEnumerable{T}, double?, CancellationToken)"/>.</summary>
+    public static IAsyncEnumerable<T> AsCompletedAsync<T>(IEnumerable<T> awaitables, TimeSpan timeout, CancellationToken cancellationToken = default)
+        where T : class => AsCompletedAsync(awaitables, Seconds(timeout), cancellationToken);
 
     static (EventLoop, CompletionOrder, int) StartCompletionOrder<TItem>(IEnumerable<TItem> items, double? timeout) where TItem : class
     {

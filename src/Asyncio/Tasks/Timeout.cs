@@ -117,11 +117,24 @@ public static partial class Aio
         return TimeoutCore(RelativeDue(delay), body);
     }
 
-    /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now; see <see cref="Timeout(double?, Func{Task})"/>.</summary>
-    public static Task Timeout(TimeSpan delay, Func<Task> body) => Timeout(delay.TotalSeconds, body);
+    /// <summary>
+    /// Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now
+    /// (<see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: none); see <see cref="Timeout(double?, Func{Task})"/>.
+    /// </summary>
+    public static Task Timeout(TimeSpan delay, Func<Task> body) => Timeout(Seconds(delay), body);
 
     /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now and returns its result.</summary>
-    public static Task<T> Timeout<T>(TimeSpan delay, Func<Task<T>> body) => Timeout(delay.TotalSeconds, body);
+    public static Task<T> Timeout<T>(TimeSpan delay, Func<Task<T>> body) => Timeout(Seconds(delay), body);
+
+    /// <summary>Runs <paramref name="body"/>, which receives the <see cref="TimeoutScope"/>, with a deadline <paramref name="delay"/> from now.</summary>
+    public static Task Timeout(TimeSpan delay, Func<TimeoutScope, Task> body) => Timeout(Seconds(delay), body);
+
+    /// <summary>Runs <paramref name="body"/>, which receives the <see cref="TimeoutScope"/>, with a deadline <paramref name="delay"/> from now and returns its result.</summary>
+    public static Task<T> Timeout<T>(TimeSpan delay, Func<TimeoutScope, Task<T>> body) => Timeout(Seconds(delay), body);
+
+    /// <summary>A <see cref="TimeSpan"/> timeout in seconds; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> means none, as everywhere in .NET.</summary>
+    internal static double? Seconds(TimeSpan timeout) =>
+        timeout == System.Threading.Timeout.InfiniteTimeSpan ? null : timeout.TotalSeconds;
 
     /// <summary>
     /// Runs <paramref name="body"/> with a deadline at loop time <paramref name="when"/> (<see langword="null"/>:
@@ -261,7 +274,25 @@ public static partial class Aio
     public static Task WaitFor(Func<Task> coroutine, double? timeout) => Timeout(timeout, coroutine);
 
     /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
-    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, TimeSpan timeout) => Timeout(timeout.TotalSeconds, coroutine);
+    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, TimeSpan timeout) => Timeout(Seconds(timeout), coroutine);
+
+    /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
+    public static Task WaitFor(Func<Task> coroutine, TimeSpan timeout) => Timeout(Seconds(timeout), coroutine);
+
+    /// <summary>Waits for <paramref name="task"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>.</summary>
+    public static Task<T> WaitFor<T>(AioTask<T> task, TimeSpan timeout) => WaitFor(task, Seconds(timeout));
+
+    /// <summary>Waits for a task or future with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>.</summary>
+    public static Task WaitFor(Future future, TimeSpan timeout) => WaitFor(future, Seconds(timeout));
+
+    /// <summary>Waits for a future with a value with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>.</summary>
+    public static Task<T> WaitFor<T>(Future<T> future, TimeSpan timeout) => WaitFor(future, Seconds(timeout));
+
+    /// <summary>Waits for a running coroutine with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Task{T}, double?)"/>.</summary>
+    public static Task<T> WaitFor<T>(Task<T> task, TimeSpan timeout) => WaitFor(task, Seconds(timeout));
+
+    /// <summary>Waits for a running coroutine without a result with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Task{T}, double?)"/>.</summary>
+    public static Task WaitFor(Task task, TimeSpan timeout) => WaitFor(task, Seconds(timeout));
 
     /// <summary>
     /// Waits for a running coroutine with a timeout. A <see cref="Task"/> cannot be cancelled from outside:

@@ -98,9 +98,12 @@ public static partial class Aio
         return new WaitFuture<T>(loop, children, timeout, returnWhen);
     }
 
-    /// <summary>Waits as <see cref="Wait{T}(IEnumerable{T}, double?, ReturnWhen)"/> with a <see cref="TimeSpan"/> timeout.</summary>
+    /// <summary>
+    /// Waits as <see cref="Wait{T}(IEnumerable{T}, double?, ReturnWhen)"/> with a <see cref="TimeSpan"/> timeout
+    /// (<see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: none).
+    /// </summary>
     public static Future<(IReadOnlySet<T> Done, IReadOnlySet<T> Pending)> Wait<T>(IEnumerable<T> awaitables, TimeSpan timeout, ReturnWhen returnWhen = ReturnWhen.AllCompleted)
-        where T : class => Wait(awaitables, timeout.TotalSeconds, returnWhen);
+        where T : class => Wait(awaitables, Seconds(timeout), returnWhen);
 
     static object[] CollectAwaitables<T>(EventLoop loop, IEnumerable<T> items, string paramName) where T : class
     {

@@ -164,6 +164,21 @@ public class TimeoutTests
         await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(TimeSpan.FromMilliseconds(1500), () => Aio.Sleep(10).AsTask()));
         Assert.Equal(1.5, Now - t0, 6);
         Assert.Equal(3, await Aio.Timeout(TimeSpan.FromSeconds(5), () => Aio.Sleep(1, 3)));
+        await Aio.Timeout(TimeSpan.FromSeconds(5), t => { Assert.Equal(Now + 5, t.When()!.Value, 6); return Task.CompletedTask; });
+    });
+
+    [Fact]
+    public void Timeout_InfiniteTimeSpan_MeansNoDeadline() => AioTest.Run(async () =>
+    {
+        await Aio.Timeout(System.Threading.Timeout.InfiniteTimeSpan, async t =>
+        {
+            Assert.Null(t.When());
+            await Aio.Sleep(100);
+        });
+        var task = Aio.CreateTask(() => Aio.Sleep(100, 1));
+        Assert.Equal(1, await Aio.WaitFor(task, System.Threading.Timeout.InfiniteTimeSpan));
+        var (done, _) = await Aio.Wait([Aio.CreateTask(() => Aio.Sleep(100, 2))], System.Threading.Timeout.InfiniteTimeSpan);
+        Assert.True(Assert.Single(done).IsDone);
     });
 
     [Fact]
