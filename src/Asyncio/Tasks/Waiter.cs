@@ -72,6 +72,13 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
     {
         Debug.Assert(State == WaiterState.Pending);
         State = WaiterState.Woken;
+        Resume(ReadyFlags.Resume);
+    }
+
+    /// <summary>Leaves the scope's list and queues the continuation, if the awaiter has suspended.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void Resume(ReadyFlags flags)
+    {
         LinkedScope?.UnlinkWaiter(this);
         var cont = _cont;
         if (cont != null)
@@ -79,7 +86,7 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
             _cont = null;
             var st = _contState;
             _contState = null;
-            Loop.EnqueueResume(cont, st, Scope!, ReadyFlags.Resume);
+            Loop.EnqueueResume(cont, st, Scope!, flags);
         }
     }
 
@@ -114,15 +121,7 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
         Debug.Assert(State == WaiterState.Pending);
         State = WaiterState.Cancelled;
         _cancelMessage = message;
-        LinkedScope?.UnlinkWaiter(this);
-        var cont = _cont;
-        if (cont != null)
-        {
-            _cont = null;
-            var st = _contState;
-            _contState = null;
-            Loop.EnqueueResume(cont, st, Scope!, ReadyFlags.Resume | ReadyFlags.Cancelled);
-        }
+        Resume(ReadyFlags.Resume | ReadyFlags.Cancelled);
     }
 
     // ---- IValueTaskSource ----
