@@ -28,10 +28,11 @@ namespace Asyncio;
 // kept.
 
 /// <summary>A stream transport over a non-blocking socket; see the file's opening comment.</summary>
-internal sealed class SocketTransport : TransportBase
+internal sealed unsafe class SocketTransport : TransportBase
 {
     readonly Socket _sock;
     readonly IoSource _source;
+    readonly int _fd;             // the descriptor for SocketNative, or -1 to use the Socket's methods
     Protocol? _stream;            // the protocol as a Protocol, or null
     BufferedProtocol? _buffered;  // the protocol as a BufferedProtocol, or null
     WriteBuffer _buffer;
@@ -55,6 +56,7 @@ internal sealed class SocketTransport : TransportBase
         try { Extra["sockname"] = sock.LocalEndPoint; } catch (SocketException) { }
         try { Extra["peername"] = sock.RemoteEndPoint; } catch (SocketException) { }
         _source = loop.AttachOwned(sock, this);
+        _fd = SocketNative.Enabled ? _source.Fd : -1;
         _source.Reader.Callback = s_readReady;
         _source.Reader.State = this;
         _source.Writer.Callback = s_writeReady;
@@ -119,8 +121,14 @@ internal sealed class SocketTransport : TransportBase
     {
         if (_connLost) return;
         if (_buffered != null) { ReadReadyBuffered(_buffered); return; }
-        var buf = Loop.SharedReceiveBuffer;
-        int n = _sock.Receive(buf, SocketFlags.None, out var error);
+        var buf = Loop.SharedReceiveBuffer; // pinned
+        int n;
+        SocketError error;
+        if (_fd >= 0)
+        {
+            fixed (byte* p = buf) n = SocketNative.Receive(_fd, p, buf.Length, out error);
+        }
+        else n = _sock.Receive(buf, SocketFlags.None, out error);
         if (error != SocketError.Success)
         {
             if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
@@ -151,7 +159,13 @@ internal sealed class SocketTransport : TransportBase
             FatalError(e, "Fatal error: protocol.GetBuffer() call failed.");
             return;
         }
-        int n = _sock.Receive(buf.Span, SocketFlags.None, out var error);
+        int n;
+        SocketError error;
+        if (_fd >= 0)
+        {
+            fixed (byte* ptr = buf.Span) n = SocketNative.Receive(_fd, ptr, buf.Length, out error);
+        }
+        else n = _sock.Receive(buf.Span, SocketFlags.None, out error);
         if (error != SocketError.Success)
         {
             if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
@@ -196,7 +210,7 @@ internal sealed class SocketTransport : TransportBase
         if (data.IsEmpty) return;
         if (_buffer.Count == 0)
         {
-            int n = _sock.Send(data, SocketFlags.None, out var error);
+            int n = SendNow(data, out var error);
             if (error == SocketError.Success)
             {
                 if (n == data.Length) return;
@@ -213,12 +227,19 @@ internal sealed class SocketTransport : TransportBase
         MaybePauseProtocol();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    int SendNow(ReadOnlySpan<byte> data, out SocketError error)
+    {
+        if (_fd < 0) return _sock.Send(data, SocketFlags.None, out error);
+        fixed (byte* p = data) return SocketNative.Send(_fd, p, data.Length, out error);
+    }
+
     static readonly Action<object?> s_writeReady = static o => ((SocketTransport)o!).WriteReady();
 
     void WriteReady()
     {
         if (_connLost) return;
-        int n = _sock.Send(_buffer.Pending, SocketFlags.None, out var error);
+        int n = SendNow(_buffer.Pending, out var error);
         if (error != SocketError.Success)
         {
             if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
