@@ -15,8 +15,10 @@ namespace Asyncio;
 /// <para>The first child that fails cancels the other children and the body. Once every child is done,
 /// the failures (the body's own included) are thrown together as one <see cref="ExceptionGroup"/>.
 /// Children that end cancelled are not failures. A cancellation from outside cancels the children and is
-/// rethrown as <see cref="CancelledError"/> once they are done (unless there are failures, which win).
-/// Once the group is shutting down it refuses new tasks.</para>
+/// rethrown as <see cref="CancelledError"/> once they are done; if there are failures, the
+/// <see cref="ExceptionGroup"/> wins and the cancellation is kept for the caller's next await. The body's
+/// own error comes after the children's in the group. Once the group is shutting down it refuses new
+/// tasks.</para>
 /// <para>Differences from asyncio: <c>async with</c> becomes a delegate, because a C# <c>using</c> block
 /// cannot see the body's exception. The group cancels only its own body, not the whole enclosing task,
 /// so there is nothing to uncancel afterwards.</para>
