@@ -15,11 +15,10 @@ Aio.Run(async () =>
     try { await Aio.WaitFor(() => Aio.Sleep(10).AsTask(), timeout: 0.5); }
     catch (TimeoutException) { Console.WriteLine("timed out"); }
 
-    await TaskGroup.Run(async tg =>
+    await TaskGroup.Run(tg =>
     {
-        _ = tg.CreateTask(() => SayAfter(0.2, "child 1"));
-        _ = tg.CreateTask(() => SayAfter(0.1, "child 2"));
-        await Aio.Sleep(0);
+        tg.CreateTask(() => SayAfter(0.2, "child 1"));
+        tg.CreateTask(() => SayAfter(0.1, "child 2"));
     });   // returns when both children are done; a failure cancels the others
 });
 

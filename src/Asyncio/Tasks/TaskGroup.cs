@@ -47,6 +47,22 @@ public sealed class TaskGroup
         return RunCore<bool>(async tg => { await Aio.CheckBody(body(tg)).ConfigureAwait(true); return true; });
     }
 
+    /// <summary>
+    /// Runs a synchronous <paramref name="body"/> (one that only starts children) with a new group and
+    /// returns once every child task is done: <c>await TaskGroup.Run(tg => { tg.CreateTask(A); tg.CreateTask(B); })</c>.
+    /// </summary>
+    /// <exception cref="ExceptionGroup">The body or children failed.</exception>
+    /// <exception cref="CancelledError">The caller was cancelled.</exception>
+    public static Task Run(Action<TaskGroup> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return Run(tg =>
+        {
+            body(tg);
+            return Task.CompletedTask;
+        });
+    }
+
     /// <summary>Runs <paramref name="body"/> with a new group and returns the body's result once every child is done.</summary>
     /// <exception cref="ExceptionGroup">The body or children failed.</exception>
     /// <exception cref="CancelledError">The caller was cancelled.</exception>

@@ -383,4 +383,22 @@ public class TaskGroupTests
             return Task.CompletedTask;
         });
     });
+
+    [Fact]
+    public void Run_SynchronousBody_WaitsForTheChildrenItStarted() => AioTest.Run(async () =>
+    {
+        var done = new List<int>();
+        await TaskGroup.Run(tg =>
+        {
+            tg.CreateTask(async () => { await Aio.Sleep(2); done.Add(2); });
+            tg.CreateTask(async () => { await Aio.Sleep(1); done.Add(1); });
+        });
+        Assert.Equal([1, 2], done);
+        Assert.Equal(2.0, Aio.GetRunningLoop().Time(), 9);
+        var e = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(tg =>
+        {
+            tg.CreateTask(async () => { await Aio.Sleep(1); throw new FormatException(); });
+        }));
+        Assert.IsType<FormatException>(Assert.Single(e.Exceptions));
+    });
 }
