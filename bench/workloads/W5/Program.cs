@@ -1,6 +1,8 @@
 // W5 of DESIGN.md section 6, this library's side: a TCP echo server on 127.0.0.1, written the way the
 // README teaches, in two styles, matching shared/peers/py/peer.py:
 //
+// (bench/runner passes a leading "w5", as the peers take a workload name: "W5 w5 proto PORT MAX" works too.)
+//
 //   W5 proto   PORT [MAX_SECONDS]   a Protocol whose DataReceived writes the data back (asyncio's EchoProto)
 //   W5 streams PORT [MAX_SECONDS]   Aio.StartServer with a handler that reads up to 64 KiB, writes, drains
 //
@@ -14,6 +16,7 @@ static class W5
 {
     static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "w5") args = args[1..];
         if (args.Length < 2 || args[0] is not ("proto" or "streams") || !int.TryParse(args[1], out int port))
         {
             Console.Error.WriteLine("usage: W5 <proto|streams> PORT [MAX_SECONDS]");
