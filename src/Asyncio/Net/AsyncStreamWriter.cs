@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Asyncio;
 
 /// <summary>
@@ -54,18 +56,18 @@ public sealed class AsyncStreamWriter : IAsyncDisposable
     /// <exception cref="System.Net.Sockets.SocketException">The connection was lost (<see cref="System.Net.Sockets.SocketError.ConnectionReset"/>), or the error that ended it.</exception>
     public ValueTask Drain()
     {
-        if (_reader?.Exception == null && !_transport.IsClosing && _protocol.CanDrainNow) return default;
-        return DrainSlow();
+        if (_reader?.Exception is { } e) return ValueTask.FromException(e);
+        if (_transport.IsClosing) return DrainClosing();
+        // Completes at once, or waits on a pooled waiter that resumes on the loop (never a Task, whose
+        // ConfigureAwait(false) continuations .NET would send to the thread pool from a loop thread).
+        return _protocol.DrainHelper();
     }
 
-    async ValueTask DrainSlow()
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    async ValueTask DrainClosing()
     {
-        if (_reader?.Exception is { } e) EventLoop.Rethrow(e);
-        if (_transport.IsClosing)
-        {
-            // Let ConnectionLost run first if the connection is going away (asyncio yields here too).
-            await Aio.Sleep(0);
-        }
+        // Let ConnectionLost run first if the connection is going away (asyncio yields here too).
+        await Aio.Sleep(0);
         await _protocol.DrainHelper();
     }
 

@@ -1,25 +1,401 @@
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 
 namespace Asyncio;
 
-/// <summary>A TLS transport over a plain one (filled in by the TLS slice).</summary>
-internal static class SslTransport
+// TLS as a transport over a plain transport, with .NET's SslStream doing the protocol work (asyncio's
+// sslproto.SSLProtocol/_SSLProtocolTransport, which drives ssl.SSLObject over memory BIOs).
+//
+// Layers, bottom up: the plain SocketTransport, whose protocol is a StreamProtocol feeding an
+// AsyncStreamReader; an AsyncConnectionStream over that reader and its writer (the "raw" stream, whose
+// writes drain, so the socket's back-pressure reaches SslStream); the SslStream; and this transport,
+// which the application's protocol sees. Two tasks on the loop move data: the read pump awaits
+// SslStream.ReadAsync and calls DataReceived; the write pump, started by Write when it is idle, hands the
+// write buffer to SslStream.WriteAsync. Every await inside SslStream therefore resolves through loop
+// primitives on the loop thread (if SslStream itself continues on the thread pool, the raw stream hands
+// its calls back to the loop).
+//
+// Handshake: AuthenticateAs{Client,Server}Async inside Aio.Timeout (60 s by default, asyncio's
+// ssl_handshake_timeout); ConnectionMade runs after it succeeds; a failure fails CreateConnection (the
+// client's waiter) or, on a server, closes the connection without troubling the exception handler (TLS and
+// socket errors are OSError-like in asyncio's terms). Close flushes the buffer, sends close_notify
+// (ShutdownAsync, bounded by the shutdown timeout, 30 s by default) and closes the socket.
+//
+// Differences from asyncio: WriteEof is not supported (as in asyncio, CanWriteEof is false); Write after
+// Close throws, as for plain transports.
+
+/// <summary>A TLS stream transport over a plain one; see the file's opening comment.</summary>
+internal sealed class SslTransport : TransportBase
 {
+    public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(60);
+    public static readonly TimeSpan DefaultShutdownTimeout = TimeSpan.FromSeconds(30);
+
+    readonly ITransport _raw;
+    readonly StreamProtocol _rawProtocol;
+    readonly AsyncConnectionStream _rawStream;
+    readonly SslStream _ssl;
+    readonly SslClientAuthenticationOptions? _client;
+    readonly SslServerAuthenticationOptions? _server;
+    readonly TimeSpan _handshakeTimeout, _shutdownTimeout;
+    Future? _waiter;
+    WriteBuffer _buffer;
+    int _inFlight;
+    bool _writing;
+    bool _paused;
+    Future? _resume;
+    bool _connLost;
+    bool _protocolConnected;
+    bool _shutdownStarted;
+    AioTask? _readPump;
+    readonly bool _callConnectionMade;
+
+    SslTransport(EventLoop loop, ITransport raw, StreamProtocol rawProtocol, AsyncStreamReader rawReader, BaseProtocol protocol,
+        Future? waiter, Server? server, SslClientAuthenticationOptions? client, SslServerAuthenticationOptions? serverOptions,
+        TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout, bool callConnectionMade = true) : base(loop, protocol, server)
+    {
+        _callConnectionMade = callConnectionMade;
+        _raw = raw;
+        _rawProtocol = rawProtocol;
+        _rawStream = new AsyncConnectionStream(rawReader, new AsyncStreamWriter(raw, rawProtocol, rawReader, loop), ownsConnection: false);
+        _ssl = new SslStream(_rawStream, leaveInnerStreamOpen: true);
+        _client = client;
+        _server = serverOptions;
+        _handshakeTimeout = handshakeTimeout ?? DefaultHandshakeTimeout;
+        _shutdownTimeout = shutdownTimeout ?? DefaultShutdownTimeout;
+        if (_handshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(handshakeTimeout), "The handshake timeout must be positive.");
+        if (_shutdownTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(shutdownTimeout), "The shutdown timeout must be positive.");
+        _waiter = waiter;
+        foreach (var key in (string[])["socket", "sockname", "peername"]) Extra[key] = raw.GetExtraInfo(key);
+        Extra["sslcontext"] = (object?)client ?? serverOptions;
+        Extra["ssl_object"] = _ssl;
+        loop.CreateTask(Handshake, "TLS handshake");
+    }
+
+    /// <summary>A TLS transport over a new plain transport of <paramref name="sock"/>.</summary>
     public static ITransport Create(EventLoop loop, Socket sock, BaseProtocol protocol, Future? waiter, Server? server,
         SslClientAuthenticationOptions? clientSsl, SslServerAuthenticationOptions? serverSsl, string? serverHostname,
-        TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout) =>
-        throw new NotSupportedException("TLS is not available yet.");
+        TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout)
+    {
+        var rawReader = new AsyncStreamReader();
+        var rawProtocol = new StreamProtocol(rawReader);
+        var raw = new SocketTransport(loop, sock, rawProtocol, null, null);
+        return new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, server,
+            clientSsl == null ? null : WithHost(clientSsl, serverHostname), serverSsl, handshakeTimeout, shutdownTimeout);
+    }
+
+    /// <summary>A TLS transport over an existing plain transport (start_tls).</summary>
+    public static SslTransport Wrap(EventLoop loop, ITransport raw, BaseProtocol protocol, Future waiter,
+        SslClientAuthenticationOptions? clientSsl, SslServerAuthenticationOptions? serverSsl, TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout)
+    {
+        var rawReader = new AsyncStreamReader();
+        var rawProtocol = new StreamProtocol(rawReader);
+        raw.Protocol = rawProtocol;
+        rawProtocol.ConnectionMade(raw);
+        raw.ResumeReading();
+        return new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, null,
+            clientSsl == null ? null : WithHost(clientSsl, null), serverSsl, handshakeTimeout, shutdownTimeout,
+            callConnectionMade: false); // asyncio's start_tls: the protocol is already connected
+    }
+
+    static SslClientAuthenticationOptions WithHost(SslClientAuthenticationOptions o, string? host)
+    {
+        if (!string.IsNullOrEmpty(o.TargetHost) || string.IsNullOrEmpty(host)) return o;
+        // The caller's options are left untouched: the host name to validate comes from the connection.
+        return new SslClientAuthenticationOptions
+        {
+            TargetHost = host,
+            RemoteCertificateValidationCallback = o.RemoteCertificateValidationCallback,
+            LocalCertificateSelectionCallback = o.LocalCertificateSelectionCallback,
+            ClientCertificates = o.ClientCertificates,
+            ClientCertificateContext = o.ClientCertificateContext,
+            EnabledSslProtocols = o.EnabledSslProtocols,
+            ApplicationProtocols = o.ApplicationProtocols,
+            CertificateRevocationCheckMode = o.CertificateRevocationCheckMode,
+            EncryptionPolicy = o.EncryptionPolicy,
+            AllowRenegotiation = o.AllowRenegotiation,
+            CipherSuitesPolicy = o.CipherSuitesPolicy,
+            CertificateChainPolicy = o.CertificateChainPolicy,
+        };
+    }
+
+    async Task Handshake()
+    {
+        try
+        {
+            await Aio.Timeout(_handshakeTimeout.TotalSeconds, async () =>
+            {
+                if (_client != null) await _ssl.AuthenticateAsClientAsync(_client, CancellationToken.None);
+                else await _ssl.AuthenticateAsServerAsync(_server!, CancellationToken.None);
+            });
+        }
+        catch (Exception e)
+        {
+            if (e is TimeoutException) e = new TimeoutException($"SSL handshake is taking longer than {_handshakeTimeout.TotalSeconds} seconds: aborting the connection", e);
+            if (_waiter is { IsDone: false } w) w.SetException(e);
+            else if (!IsOsErrorLike(e)) Loop.CallExceptionHandler(new ExceptionContext("SSL handshake failed", e));
+            _waiter = null;
+            ForceClose(e, callProtocol: false);
+            return;
+        }
+        if (_connLost) { _waiter?.SetResult(); _waiter = null; return; }
+        Extra["peercert"] = _ssl.RemoteCertificate;
+        Extra["cipher"] = _ssl.NegotiatedCipherSuite;
+        Extra["compression"] = null;
+        try
+        {
+            if (_callConnectionMade) ProtocolField.ConnectionMade(this);
+            _protocolConnected = true;
+        }
+        catch (Exception e)
+        {
+            if (_waiter is { IsDone: false } w) w.SetException(e);
+            else Loop.CallExceptionHandler(new ExceptionContext($"protocol.ConnectionMade() failed ({this})", e));
+            _waiter = null;
+            ForceClose(e, callProtocol: false);
+            return;
+        }
+        if (_waiter is { IsDone: false } ok) ok.SetResult();
+        _waiter = null;
+        _readPump = Loop.CreateTask(ReadPump, "TLS read pump");
+        if (_buffer.Count != 0 && !_writing) StartWritePump();
+    }
+
+    static bool IsOsErrorLike(Exception e) =>
+        e is IOException or SocketException or AuthenticationException or TimeoutException or CancelledError;
+
+    // ---- reading ----
+
+    public override bool IsReading => !_paused && !Closing;
+
+    public override void PauseReading()
+    {
+        if (!IsReading) return;
+        _paused = true;
+    }
+
+    public override void ResumeReading()
+    {
+        if (Closing || !_paused) return;
+        _paused = false;
+        if (_resume is { IsDone: false } f) f.SetResult();
+        _resume = null;
+    }
+
+    async Task ReadPump()
+    {
+        var buf = new byte[64 * 1024];
+        try
+        {
+            while (!_connLost && !Closing)
+            {
+                if (_paused)
+                {
+                    _resume = Loop.CreateFuture();
+                    await _resume;
+                    continue;
+                }
+                int n = await _ssl.ReadAsync(buf);
+                if (_connLost || Closing) return;
+                if (n == 0)
+                {
+                    bool keepOpen = false;
+                    try { keepOpen = ProtocolField is Protocol p ? p.EofReceived() : ProtocolField is BufferedProtocol b && b.EofReceived(); }
+                    catch (Exception e) { FatalError(e, "Fatal error: protocol.EofReceived() call failed."); return; }
+                    _ = keepOpen; // a TLS connection cannot stay half-open (asyncio warns and closes too)
+                    Close();
+                    return;
+                }
+                try { Deliver(buf.AsSpan(0, n)); }
+                catch (Exception e) { FatalError(e, "Fatal error: protocol.DataReceived() call failed."); return; }
+            }
+        }
+        catch (Exception) when (_connLost || Closing)
+        {
+            // The connection is being closed or aborted: the read ends with it.
+        }
+        catch (Exception e)
+        {
+            FatalError(e, "Fatal read error on TLS transport");
+        }
+    }
+
+    void Deliver(ReadOnlySpan<byte> data)
+    {
+        switch (ProtocolField)
+        {
+            case Protocol p:
+                p.DataReceived(data);
+                break;
+            case BufferedProtocol b:
+                while (!data.IsEmpty)
+                {
+                    var into = b.GetBuffer(data.Length);
+                    if (into.IsEmpty) throw new InvalidOperationException("GetBuffer() returned an empty buffer.");
+                    int n = Math.Min(into.Length, data.Length);
+                    data[..n].CopyTo(into.Span);
+                    b.BufferUpdated(n);
+                    data = data[n..];
+                }
+                break;
+        }
+    }
+
+    // ---- writing ----
+
+    public override int WriteBufferSize => _buffer.Count + _inFlight;
+
+    public override bool CanWriteEof => false;
+
+    public override void WriteEof() => throw new NotSupportedException("A TLS transport cannot write EOF (half-close); close it instead.");
+
+    public override void Write(ReadOnlySpan<byte> data)
+    {
+        if (Closing || _connLost) ThrowClosed(null);
+        if (data.IsEmpty) return;
+        _buffer.Append(data);
+        MaybePauseProtocol();
+        if (!_writing && _protocolConnected) StartWritePump();
+    }
+
+    void StartWritePump()
+    {
+        _writing = true;
+        Loop.CreateTask(WritePump, "TLS write pump");
+    }
+
+    async Task WritePump()
+    {
+        byte[] chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (_buffer.Count != 0 && !_connLost)
+            {
+                int n = Math.Min(chunk.Length, _buffer.Count);
+                _buffer.Pending[..n].CopyTo(chunk);
+                _buffer.Consume(n);
+                _inFlight = n;
+                await _ssl.WriteAsync(chunk.AsMemory(0, n));
+                _inFlight = 0;
+                MaybeResumeProtocol();
+            }
+        }
+        catch (Exception e)
+        {
+            _inFlight = 0;
+            _writing = false;
+            if (!_connLost) FatalError(e, "Fatal write error on TLS transport");
+            return;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+        }
+        _writing = false;
+        if (Closing && !_connLost) StartShutdown();
+    }
+
+    // ---- closing ----
+
+    public override void Close()
+    {
+        if (Closing) return;
+        Closing = true;
+        if (_resume is { IsDone: false } f) f.SetResult();
+        if (!_protocolConnected) { ForceClose(null, callProtocol: false); return; }
+        if (!_writing) StartShutdown();
+    }
+
+    void StartShutdown()
+    {
+        if (_shutdownStarted) return;
+        _shutdownStarted = true;
+        Loop.CreateTask(Shutdown, "TLS shutdown");
+    }
+
+    async Task Shutdown()
+    {
+        try
+        {
+            await Aio.Timeout(_shutdownTimeout.TotalSeconds, async () => await _ssl.ShutdownAsync());
+        }
+        catch (Exception e) when (e is not CancelledError) { }
+        if (_connLost) return;
+        _raw.Close();
+        try { await _rawProtocol.WaitClosed(); } catch (Exception e) when (e is not CancelledError) { }
+        if (_connLost) return;
+        _connLost = true;
+        CallConnectionLost(null, true);
+    }
+
+    public override void Abort() => ForceClose(null, callProtocol: true);
+
+    void FatalError(Exception e, string message)
+    {
+        if (!IsOsErrorLike(e)) Loop.CallExceptionHandler(new ExceptionContext($"{message} ({this})", e));
+        ForceClose(e, callProtocol: true);
+    }
+
+    void ForceClose(Exception? e, bool callProtocol)
+    {
+        if (_connLost) return;
+        _connLost = true;
+        Closing = true;
+        _buffer.Release();
+        if (_resume is { IsDone: false } f) f.SetResult();
+        _readPump?.Cancel();
+        _raw.Abort();
+        var lost = e;
+        bool call = callProtocol && _protocolConnected;
+        Loop.EnqueueInternal(o => ((SslTransport)o!).CallConnectionLost(lost, call), this);
+    }
+
+    void CallConnectionLost(Exception? e, bool callProtocol)
+    {
+        try
+        {
+            if (callProtocol && _protocolConnected) ProtocolField.ConnectionLost(e);
+        }
+        finally
+        {
+            _buffer.Release();
+            _ssl.Dispose();
+            DetachFromServer();
+        }
+    }
+
+    public override string ToString() =>
+        $"<SslTransport {(Extra.TryGetValue("peername", out var p) ? p : "?")} {(_connLost ? "closed" : Closing ? "closing" : "open")}>";
 }
 
 public sealed partial class EventLoop
 {
     /// <summary>
     /// Upgrades <paramref name="transport"/> to TLS and returns the new transport, which delivers to
-    /// <paramref name="protocol"/>; asyncio's <c>loop.start_tls</c>. The old transport must not be used afterwards.
+    /// <paramref name="protocol"/>, once the handshake is done; asyncio's <c>loop.start_tls</c>. The old
+    /// transport must not be used afterwards. Pass <paramref name="client"/> on the connecting side,
+    /// <paramref name="server"/> on the accepting side.
     /// </summary>
-    public Task<ITransport> StartTls(ITransport transport, BaseProtocol protocol,
+    /// <exception cref="AuthenticationException">The handshake failed (for example certificate validation).</exception>
+    /// <exception cref="TimeoutException">The handshake took longer than <paramref name="handshakeTimeout"/> (default 60 s).</exception>
+    public async Task<ITransport> StartTls(ITransport transport, BaseProtocol protocol,
         SslClientAuthenticationOptions? client, SslServerAuthenticationOptions? server,
-        TimeSpan? handshakeTimeout = null, TimeSpan? shutdownTimeout = null) =>
-        throw new NotSupportedException("TLS is not available yet.");
+        TimeSpan? handshakeTimeout = null, TimeSpan? shutdownTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(protocol);
+        if ((client == null) == (server == null)) throw new ArgumentException("Pass exactly one of client or server options.");
+        if (transport is not SocketTransport) throw new ArgumentException($"StartTls needs a plain socket transport, got {transport}.", nameof(transport));
+        CheckThread(nameof(StartTls));
+        transport.PauseReading();
+        var waiter = CreateFuture();
+        var tls = SslTransport.Wrap(this, transport, protocol, waiter, client, server, handshakeTimeout, shutdownTimeout);
+        try { await waiter; }
+        catch
+        {
+            tls.Abort();
+            throw;
+        }
+        return tls;
+    }
 }

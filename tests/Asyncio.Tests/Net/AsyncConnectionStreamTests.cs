@@ -1,0 +1,93 @@
+using System.Net;
+using System.Text;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>The System.IO.Stream view of a connection.</summary>
+public class AsyncConnectionStreamTests
+{
+    static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
+
+    static async Task Echo(AsyncStreamReader r, AsyncStreamWriter w)
+    {
+        var buf = new byte[4096];
+        while (true)
+        {
+            int n = await r.ReadInto(buf);
+            if (n == 0) break;
+            w.Write(buf.AsSpan(0, n));
+            await w.Drain();
+        }
+        w.Close();
+    }
+
+    [Fact]
+    public void StreamReaderAndWriterOfSystemIO_OverView_RoundTrip()
+    {
+        NetTest.Run(false, async () =>
+        {
+            await using var server = await Aio.StartServer(Echo, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var stream = new AsyncConnectionStream(r, w);
+            Assert.True(stream.CanRead && stream.CanWrite);
+            Assert.False(stream.CanSeek);
+            var writer = new System.IO.StreamWriter(stream, leaveOpen: true) { AutoFlush = false };
+            await writer.WriteLineAsync("line one");
+            await writer.FlushAsync();
+            var reader = new System.IO.StreamReader(stream, leaveOpen: true);
+            Assert.Equal("line one", await reader.ReadLineAsync());
+        });
+    }
+
+    [Fact]
+    public void ReadAsync_EndOfStream_ReturnsZero()
+    {
+        NetTest.Run(false, async () =>
+        {
+            await using var server = await Aio.StartServer(async (r, w) => { w.Write("bye"u8); w.Close(); await Task.CompletedTask; }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var stream = new AsyncConnectionStream(r, w);
+            var ms = new MemoryStream();
+            await stream.CopyToAsync(ms);
+            Assert.Equal("bye", Encoding.ASCII.GetString(ms.ToArray()));
+            Assert.Equal(0, await stream.ReadAsync(new byte[10]));
+        });
+    }
+
+    [Fact]
+    public void ReadAsync_TokenCancelled_ThrowsAndConsumesNothing()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var send = loop.CreateFuture();
+            await using var server = await Aio.StartServer(async (r, w) => { await send; w.Write("data"u8); await w.Drain(); w.Close(); }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var stream = new AsyncConnectionStream(r, w);
+            using var cts = new CancellationTokenSource();
+            var pending = stream.ReadAsync(new byte[10], cts.Token).AsTask();
+            await Aio.Sleep(0.01);
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
+            send.SetResult();
+            var buf = new byte[10];
+            int n = await stream.ReadAsync(buf);
+            Assert.Equal("data", Encoding.ASCII.GetString(buf, 0, n));
+        });
+    }
+
+    [Fact]
+    public void SyncReadAndSeek_Throw()
+    {
+        NetTest.Run(false, async () =>
+        {
+            await using var server = await Aio.StartServer(Echo, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var stream = new AsyncConnectionStream(r, w);
+            Assert.Throws<NotSupportedException>(() => stream.Read(new byte[1], 0, 1));
+            Assert.Throws<NotSupportedException>(() => stream.Write(new byte[1], 0, 1));
+            Assert.Throws<NotSupportedException>(() => stream.Seek(0, SeekOrigin.Begin));
+            Assert.Throws<NotSupportedException>(() => stream.Length);
+        });
+    }
+}

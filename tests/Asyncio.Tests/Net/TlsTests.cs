@@ -1,0 +1,192 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>TLS through SslStream: connections, validation by default, start_tls, time limits; on each reactor.</summary>
+public abstract class TlsTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
+    static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
+    static byte[] B(string s) => Encoding.ASCII.GetBytes(s);
+    static string S(byte[] b) => Encoding.ASCII.GetString(b);
+
+    static readonly Lazy<X509Certificate2> s_cert = new(() =>
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var req = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName("localhost");
+        req.CertificateExtensions.Add(san.Build());
+        using var cert = req.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pfx), null);
+    });
+
+    static SslServerAuthenticationOptions ServerOptions() => new() { ServerCertificate = s_cert.Value };
+
+    /// <summary>Client options that trust exactly the test certificate (and still check the host name).</summary>
+    static SslClientAuthenticationOptions TrustingClient() => new()
+    {
+        RemoteCertificateValidationCallback = (_, cert, _, errors) =>
+            cert != null && cert.GetCertHashString() == s_cert.Value.GetCertHashString()
+            && (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) == SslPolicyErrors.None,
+    };
+
+    static async Task EchoLines(AsyncStreamReader r, AsyncStreamWriter w)
+    {
+        try
+        {
+            await foreach (var line in r) { w.Write(line); await w.Drain(); }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AuthenticationException) { }
+        w.Close();
+    }
+
+    [Fact]
+    public void OpenConnection_TlsEchoServer_RoundTripsEncrypted()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0, ssl: ServerOptions());
+            var (r, w) = await Aio.OpenConnection("localhost", PortOf(server), ssl: TrustingClient());
+            var big = new string('z', 60_000) + "\n"; // under the 64 KiB line limit
+            w.Write(B("hello tls\n"));
+            w.Write(B(big));
+            await w.Drain();
+            Assert.Equal("hello tls\n", S(await r.ReadLine()));
+            Assert.Equal(big.Length, (await r.ReadExactly(big.Length)).Length);
+            var ssl = Assert.IsType<SslStream>(w.GetExtraInfo("ssl_object"));
+            Assert.True(ssl.IsAuthenticated);
+            Assert.NotNull(w.GetExtraInfo("peercert"));
+            Assert.NotNull(w.GetExtraInfo("socket"));
+            Assert.False(w.CanWriteEof);
+            w.Close();
+            await w.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void OpenConnection_UntrustedCertificateDefaultOptions_FailsValidation()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0, ssl: ServerOptions());
+            await Assert.ThrowsAsync<AuthenticationException>(() =>
+                Aio.OpenConnection("localhost", PortOf(server), ssl: new SslClientAuthenticationOptions()));
+        });
+    }
+
+    [Fact]
+    public void OpenConnection_WrongHostName_FailsValidation()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0, ssl: ServerOptions());
+            // Trusts the certificate but it names "localhost", not "127.0.0.1": host-name validation fails.
+            await Assert.ThrowsAsync<AuthenticationException>(() =>
+                Aio.OpenConnection("127.0.0.1", PortOf(server), ssl: TrustingClient()));
+        });
+    }
+
+    [Fact]
+    public void OpenConnection_ServerNeverAnswersHandshake_TimesOut()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var hold = loop.CreateFuture();
+            await using var server = await Aio.StartServer(async (r, w) => { await hold; w.Close(); }, "127.0.0.1", 0);
+            var e = await Assert.ThrowsAsync<TimeoutException>(() =>
+                Aio.OpenConnection("localhost", PortOf(server), ssl: TrustingClient(), sslHandshakeTimeout: TimeSpan.FromMilliseconds(200)));
+            Assert.Contains("handshake", e.Message);
+            hold.SetResult();
+        });
+    }
+
+    [Fact]
+    public void StartTls_PlainConnectionUpgraded_BothSidesTalkTls()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                Assert.Equal("STARTTLS\n", S(await r.ReadLine()));
+                w.Write(B("GO\n"));
+                await w.StartTls(server: ServerOptions());
+                Assert.NotNull(w.GetExtraInfo("ssl_object"));
+                var line = await r.ReadLine();
+                w.Write(B("secret:" + S(line)));
+                await w.Drain();
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            Assert.Null(w.GetExtraInfo("ssl_object"));
+            w.Write(B("STARTTLS\n"));
+            Assert.Equal("GO\n", S(await r.ReadLine()));
+            var options = TrustingClient();
+            options.TargetHost = "localhost";
+            await w.StartTls(client: options);
+            Assert.IsType<SslStream>(w.GetExtraInfo("ssl_object"));
+            w.Write(B("hi\n"));
+            Assert.Equal("secret:hi\n", S(await r.ReadToEnd()));
+            w.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateConnection_TlsProtocol_CallbacksInOrder()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: TrustingClient());
+            Assert.Throws<NotSupportedException>(t.WriteEof);
+            t.Write(B("abc"));
+            await p.WaitForBytes(3);
+            t.Close();
+            Assert.Throws<InvalidOperationException>(() => t.Write(B("x")));
+            await p.Lost!;
+            Assert.Equal(["made", "data", "lost"], p.Events);
+            Assert.Null(p.LostWith);
+        });
+    }
+
+    [Fact]
+    public void SslStreamOverStreamView_ClientSide_Works()
+    {
+        Run(async () =>
+        {
+            // The Stream view lets .NET's own SslStream run over a plain loop connection.
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0, ssl: ServerOptions());
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var view = new AsyncConnectionStream(r, w);
+            await using var ssl = new SslStream(view);
+            var options = TrustingClient();
+            options.TargetHost = "localhost";
+            await ssl.AuthenticateAsClientAsync(options);
+            await ssl.WriteAsync(B("via view\n"));
+            var buf = new byte[64];
+            int n = 0;
+            while (n < 9) n += await ssl.ReadAsync(buf.AsMemory(n));
+            Assert.Equal("via view\n", S(buf[..n]));
+        });
+    }
+}
+
+public sealed class EpollTlsTests : TlsTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableTlsTests : TlsTests
+{
+    protected override bool Portable => true;
+}
