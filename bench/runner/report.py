@@ -6,7 +6,9 @@ from common import REPO, BENCH, log, stats
 
 LABEL = {'ours': '**Asyncio (this library)**', 'asyncio': 'CPython asyncio', 'uvloop': 'uvloop', 'node': 'Node.js',
          'dotnet-tp': '.NET thread pool', 'dotnet-asyncctx': 'Nito AsyncContext', 'tokio-ct': 'Tokio current_thread',
-         'ours-proto': '**Asyncio protocol server (ours)**', 'ours-streams': '**Asyncio streams server (ours)**'}
+         'ours-proto': '**Asyncio protocol server (ours)**', 'ours-streams': '**Asyncio streams server (ours)**',
+         'asyncio-streams': 'CPython asyncio, streams', 'asyncio-proto': 'CPython asyncio, protocol',
+         'uvloop-streams': 'uvloop, streams', 'uvloop-proto': 'uvloop, protocol', 'c-epoll': 'C epoll (the limit)'}
 ORDER = ['ours', 'asyncio', 'uvloop', 'node', 'dotnet-tp', 'dotnet-asyncctx', 'tokio-ct']
 SERVER_ORDER = ['ours-proto', 'ours-streams', 'asyncio-streams', 'asyncio-proto', 'uvloop-streams', 'uvloop-proto',
                 'node', 'dotnet-tp', 'tokio-ct', 'c-epoll']

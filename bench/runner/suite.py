@@ -52,9 +52,10 @@ def available_peers(h, missing):
 def contenders(h, exes, workload, peers):
     """(name, argv-maker) for each contender of a W1-W4 workload, ours first."""
     out = []
-    ours = exes.get('workloads') if workload in ('w1', 'w2', 'w4') else exes.get(workload)
-    if ours:
-        out.append((OURS, lambda w, n, exe=ours: [exe, w, str(n)]))
+    if workload in ('w1', 'w2', 'w4') and exes.get('workloads'):
+        out.append((OURS, lambda w, n, exe=exes['workloads']: [exe, w, str(n)]))      # Workloads wN N
+    elif workload == 'w3' and exes.get('w3'):
+        out.append((OURS, lambda w, n, exe=exes['w3']: [exe, str(n)]))                # W3 N
     for p in peers:
         if h.PEERS[p](workload, 1) is not None:
             out.append((p, h.PEERS[p]))
@@ -145,8 +146,8 @@ W5_SIZES_FULL, W5_SIZES_QUICK = [1024, 64, 102400], [1024]
 def run_w5(h, results, exes, servers, runs, quick, sizes=None):
     """W5 with the harness's own loop: every server pinned to core 0, the shared C loadgen on core 1."""
     if exes.get('w5'):
-        h.SERVERS['ours-proto'] = [exes['w5'], 'w5', 'proto']
-        h.SERVERS['ours-streams'] = [exes['w5'], 'w5', 'streams']
+        h.SERVERS['ours-proto'] = [exes['w5'], 'proto']        # W5 proto|streams PORT MAX_SECONDS
+        h.SERVERS['ours-streams'] = [exes['w5'], 'streams']
         servers = list(OURS_SERVERS) + servers
     sizes = sizes or (W5_SIZES_QUICK if quick else W5_SIZES_FULL)
     log('== W5 TCP echo: servers %s; sizes %s; C=1,100' % (', '.join(servers), sizes))
