@@ -100,6 +100,7 @@ public static class AllocationProbe
             if (e.EventName == null || !e.EventName.StartsWith("GCAllocationTick", StringComparison.Ordinal) || e.PayloadNames == null) return;
             int i = e.PayloadNames.IndexOf("TypeName");
             if (i < 0 || e.Payload![i] is not string name) return;
+            if (name.StartsWith("System.Diagnostics.Tracing.", StringComparison.Ordinal)) return;   // this listener's own
             lock (_ticks) _ticks[name] = _ticks.GetValueOrDefault(name) + 1;
         }
 
@@ -109,7 +110,7 @@ public static class AllocationProbe
             {
                 int total = _ticks.Values.Sum();
                 if (total == 0) return "(no allocation events)";
-                return string.Join(", ", _ticks.OrderByDescending(kv => kv.Value).Take(5)
+                return string.Join(", ", _ticks.OrderByDescending(kv => kv.Value).Where(kv => kv.Value * 50 >= total).Take(5)
                     .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {100.0 * kv.Value / total:F0}%")));
             }
         }
