@@ -314,3 +314,37 @@ public sealed class PortableTransportTests : TransportTests
 {
     protected override bool Portable => true;
 }
+
+/// <summary>loop.Sendfile over a stream transport.</summary>
+public class SendfileTests
+{
+    [Fact]
+    public void Sendfile_LargeFileRange_PeerReceivesExactlyThatRange()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var path = Path.GetTempFileName();
+            try
+            {
+                var content = NetTest.Data(3_000_000, seed: 7);
+                await File.WriteAllBytesAsync(path, content);
+                RecordingProtocol? s = null;
+                await using var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
+                var port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+                var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", port);
+                await using (var f = File.OpenRead(path))
+                {
+                    long sent = await loop.Sendfile(t, f, offset: 1000, count: 2_500_000);
+                    Assert.Equal(2_500_000, sent);
+                    Assert.Same(p, t.Protocol);
+                }
+                await s!.WaitForBytes(2_500_000);
+                Assert.Equal(content.AsSpan(1000, 2_500_000).ToArray(), s.Received.ToArray());
+                t.Close();
+                await p.Lost!;
+            }
+            finally { File.Delete(path); }
+        });
+    }
+}

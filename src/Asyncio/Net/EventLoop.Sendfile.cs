@@ -1,0 +1,133 @@
+namespace Asyncio;
+
+// asyncio's loop.sendfile, in its portable form (_sendfile_fallback): the file is read in chunks on a
+// worker thread and written to the transport, waiting whenever the transport pauses writing. While it
+// runs, a forwarding protocol stands in for the transport's protocol, as asyncio's
+// _SendfileFallbackProtocol does, to see pause/resume writing; received data still reaches the original
+// protocol. Differences from asyncio: no zero-copy os.sendfile path (the kernel's sendfile would need the
+// transport's buffer empty and a descriptor for the file; the chunked copy is what TLS transports use
+// in asyncio as well).
+
+public sealed partial class EventLoop
+{
+    const int SendfileChunk = 256 * 1024;
+
+    /// <summary>
+    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> (to its end when <see langword="null"/>)
+    /// from <paramref name="offset"/> over <paramref name="transport"/>, honouring its flow control; asyncio's
+    /// <c>loop.sendfile</c>. Returns the number of bytes sent. The file's position is left after the last
+    /// byte sent.
+    /// </summary>
+    /// <exception cref="ArgumentException">The file cannot be read or seeked.</exception>
+    /// <exception cref="InvalidOperationException">The transport is closing.</exception>
+    public async Task<long> Sendfile(ITransport transport, Stream file, long offset = 0, long? count = null)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (count is < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be a non-negative integer or null.");
+        if (!file.CanRead || !file.CanSeek) throw new ArgumentException("The file must be readable and seekable.", nameof(file));
+        CheckThread(nameof(Sendfile));
+        if (transport.IsClosing) throw new InvalidOperationException("Transport is closing.");
+        var original = transport.Protocol;
+        // The transport paused the original protocol if its buffer is above the high-water mark.
+        bool pausedBefore = transport.WriteBufferSize > transport.GetWriteBufferLimits().High;
+        var watcher = new SendfileProtocol(this, original, pausedBefore);
+        transport.Protocol = watcher;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(SendfileChunk);
+        long sent = 0;
+        try
+        {
+            file.Seek(offset, SeekOrigin.Begin);
+            while (count is not long c || sent < c)
+            {
+                int want = (int)Math.Min(SendfileChunk, count is long cc ? cc - sent : SendfileChunk);
+                int n = await RunInExecutor(null, () => file.Read(buffer, 0, want));
+                if (n == 0) break;
+                await watcher.Drain();
+                transport.Write(buffer.AsSpan(0, n));
+                sent += n;
+            }
+            await watcher.Drain();
+            return sent;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            if (ReferenceEquals(transport.Protocol, watcher)) transport.Protocol = original;
+            watcher.Restore();
+        }
+    }
+
+    /// <summary>Forwards everything to the original protocol and tracks pause/resume writing for Sendfile.</summary>
+    sealed class SendfileProtocol(EventLoop loop, BaseProtocol inner, bool pausedBefore) : Protocol
+    {
+        bool _paused = pausedBefore, _lost;
+        readonly bool _innerPaused = pausedBefore;
+        Exception? _lostWith;
+        Future? _resumed;
+
+        public async Task Drain()
+        {
+            if (_lost) throw _lostWith ?? StreamProtocol.NewConnectionLost();
+            while (_paused)
+            {
+                _resumed ??= loop.CreateFuture();
+                await _resumed;
+                if (_lost) throw _lostWith ?? StreamProtocol.NewConnectionLost();
+            }
+        }
+
+        /// <summary>Tells the original protocol the state it missed (asyncio's _SendfileFallbackProtocol.restore).</summary>
+        public void Restore()
+        {
+            if (_paused != _innerPaused)
+            {
+                if (_paused) inner.PauseWriting(); else inner.ResumeWriting();
+            }
+        }
+
+        public override void ConnectionMade(IBaseTransport transport) => inner.ConnectionMade(transport);
+
+        public override void ConnectionLost(Exception? exception)
+        {
+            _lost = true;
+            _lostWith = exception;
+            Wake();
+            inner.ConnectionLost(exception);
+        }
+
+        public override void PauseWriting() => _paused = true;
+
+        public override void ResumeWriting()
+        {
+            _paused = false;
+            Wake();
+        }
+
+        void Wake()
+        {
+            var f = _resumed;
+            _resumed = null;
+            if (f is { IsDone: false }) f.SetResult();
+        }
+
+        public override void DataReceived(ReadOnlySpan<byte> data)
+        {
+            if (inner is Protocol p) p.DataReceived(data);
+            else if (inner is BufferedProtocol b)
+            {
+                while (!data.IsEmpty)
+                {
+                    var into = b.GetBuffer(data.Length);
+                    int n = Math.Min(into.Length, data.Length);
+                    data[..n].CopyTo(into.Span);
+                    b.BufferUpdated(n);
+                    data = data[n..];
+                }
+            }
+        }
+
+        public override bool EofReceived() => inner is Protocol p ? p.EofReceived() : inner is BufferedProtocol b && b.EofReceived();
+    }
+}
