@@ -55,6 +55,12 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
     object? _contState;
     string? _cancelMessage;
 
+    /// <summary>
+    /// The token whose cancellation ended the wait (a primitive's own <see cref="CancellationToken"/>
+    /// parameter), carried by the <see cref="CancelledError"/>; none for a scope's cancellation.
+    /// </summary>
+    protected CancellationToken CancelledBy;
+
     /// <summary>Prepares a freshly rented waiter.</summary>
     protected void Init(EventLoop loop)
     {
@@ -101,6 +107,18 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
         RemoveFromPrimitive();
         CancelPending(message);
         return true;
+    }
+
+    /// <summary>
+    /// A <see cref="CancellationToken"/> given to the primitive was cancelled while the waiter is pending
+    /// (loop thread): cancel it as its scope would, with a <see cref="CancelledError"/> that carries the token.
+    /// </summary>
+    /// <returns>Whether the cancellation was taken.</returns>
+    public bool CancelFromToken(CancellationToken token)
+    {
+        if (State != WaiterState.Pending) return false;
+        CancelledBy = token;
+        return CancelFromScope(null);
     }
 
     /// <summary>Leaves the primitive's wait list (O(1)). Called on cancellation of a pending waiter.</summary>
@@ -218,8 +236,9 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
             var msg = _cancelMessage;
             // One error for every cancellation that reached the await before it resumed (see CompleteSleep).
             if (Scope != null && Loop.MustCancelCount != 0) Scope.TryConsumeCancel(out _);
+            var token = CancelledBy;
             Release();
-            throw new CancelledError(msg);
+            throw new CancelledError(msg, token);
         }
         throw new InvalidOperationException("The operation has not completed yet; await it instead of reading its result.");
     }
@@ -231,6 +250,7 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
         State = WaiterState.Idle;
         Scope = null;
         _cancelMessage = null;
+        CancelledBy = default;
         Prev = Next = null;
         ReturnToPool();
     }
