@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+
+namespace Asyncio;
+
+// The wait lists of the Sync and Queues primitives.
+//
+// Every waiting operation rents a pooled Waiter (see Tasks/Waiter.cs for the protocol) and appends it
+// here; the list is intrusive, threaded through the waiter's own WaitNode.Prev/Next links, so appending,
+// popping the first waiter and removing a cancelled one are O(1) and allocate nothing. A waiter is in at
+// most one list at a time and only while it is pending: the primitive pops it before waking it, and a
+// cancelled waiter removes itself at once (RemoveFromPrimitive), so a long-lived primitive with many
+// cancelled waiters does not grow. The order is FIFO: primitives wake the first waiter.
+//
+// It is a mutable struct held in a field of its primitive; never copy it.
+
+/// <summary>An intrusive FIFO list of pending waiters (see the file's opening comment).</summary>
+[DebuggerDisplay("Count = {Count}")]
+internal struct WaitList
+{
+    Waiter? _head, _tail;
+
+    /// <summary>How many waiters are in the list.</summary>
+    public int Count;
+
+    /// <summary>Whether the list holds no waiter.</summary>
+    public readonly bool IsEmpty
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _head == null;
+    }
+
+    /// <summary>The first (longest waiting) waiter, or <see langword="null"/>.</summary>
+    public readonly Waiter? First => _head;
+
+    /// <summary>Appends <paramref name="w"/> at the end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Append(Waiter w)
+    {
+        Debug.Assert(w.Prev == null && w.Next == null && !ReferenceEquals(_head, w));
+        var tail = _tail;
+        w.Prev = tail;
+        w.Next = null;
+        if (tail != null) tail.Next = w; else _head = w;
+        _tail = w;
+        Count++;
+    }
+
+    /// <summary>Removes and returns the first waiter; the caller knows the list is not empty.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Waiter PopFirst()
+    {
+        var w = _head!;
+        var next = Unsafe.As<Waiter?>(w.Next);
+        _head = next;
+        if (next != null) next.Prev = null; else _tail = null;
+        w.Next = null;
+        Count--;
+        return w;
+    }
+
+    /// <summary>Removes <paramref name="w"/>, which is in this list (O(1)).</summary>
+    public void Remove(Waiter w)
+    {
+        Debug.Assert(Contains(w));
+        var prev = Unsafe.As<Waiter?>(w.Prev);
+        var next = Unsafe.As<Waiter?>(w.Next);
+        if (prev != null) prev.Next = next; else _head = next;
+        if (next != null) next.Prev = prev; else _tail = prev;
+        w.Prev = w.Next = null;
+        Count--;
+    }
+
+    /// <summary>Whether <paramref name="w"/> is in this list (O(n); for assertions and tests).</summary>
+    public readonly bool Contains(Waiter w)
+    {
+        for (var n = _head; n != null; n = Unsafe.As<Waiter?>(n.Next))
+            if (ReferenceEquals(n, w)) return true;
+        return false;
+    }
+}
+
+/// <summary>Binds a primitive to the event loop that first makes it wait; asyncio's <c>_LoopBoundMixin</c>.</summary>
+internal static class LoopBinding
+{
+    /// <summary>
+    /// Returns the running loop, binding <paramref name="bound"/> to it on first use.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No loop runs on this thread, or the primitive belongs to another loop.</exception>
+    public static EventLoop Bind(ref EventLoop? bound, object primitive) => Bind(ref bound, primitive, EventLoop.GetRunningLoop());
+
+    /// <summary>Binds <paramref name="bound"/> to <paramref name="running"/> on first use.</summary>
+    /// <exception cref="InvalidOperationException">The primitive belongs to another loop.</exception>
+    public static EventLoop Bind(ref EventLoop? bound, object primitive, EventLoop running)
+    {
+        var loop = bound;
+        if (loop == null) bound = running;
+        else if (!ReferenceEquals(loop, running)) ThrowOtherLoop(primitive);
+        return running;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void ThrowOtherLoop(object primitive) =>
+        throw new InvalidOperationException($"{primitive} is bound to a different event loop; a primitive can be waited on only in the loop that first used it.");
+}
