@@ -348,3 +348,25 @@ public class SendfileTests
         });
     }
 }
+
+/// <summary>loop.ConnectAcceptedSocket: a socket accepted outside the loop gets a transport and protocol.</summary>
+public class ConnectAcceptedSocketTests
+{
+    [Fact]
+    public void ConnectAcceptedSocket_SocketAcceptedElsewhere_ServesIt()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            var (t, p) = await loop.ConnectAcceptedSocket(() => new EchoProtocol(), b);
+            Assert.Equal(b.LocalEndPoint, t.GetExtraInfo("sockname"));
+            var (ct, cp) = await loop.CreateConnection(() => new RecordingProtocol(), a);
+            ct.Write("accepted"u8);
+            await cp.WaitForBytes(8);
+            Assert.Equal("accepted", cp.Text);
+            ct.Close();
+            await cp.Lost!;
+        });
+    }
+}
