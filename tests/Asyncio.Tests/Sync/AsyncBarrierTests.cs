@@ -1,0 +1,471 @@
+using static Asyncio.Tests.Sync.SyncTestHelpers;
+
+namespace Asyncio.Tests.Sync;
+
+/// <summary>asyncio's Barrier behaviours (CPython test_locks.BarrierTests), on <see cref="AsyncBarrier"/>.</summary>
+public class AsyncBarrierTests
+{
+    const int N = 5;
+
+    static async Task<int[]> GatherTasks(int n, Func<Task<int>> coro)
+    {
+        var tasks = Enumerable.Range(0, n).Select(_ => Aio.CreateTask(coro)).ToArray();
+        return await Aio.Gather(tasks);
+    }
+
+    static async Task GatherTasks(int n, Func<Task> coro)
+    {
+        var tasks = Enumerable.Range(0, n).Select(_ => Aio.CreateTask(coro)).ToArray();
+        await Aio.Gather(tasks);
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_barrier_parties")]
+    public void New_PartiesBelowOne_Throws()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncBarrier(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AsyncBarrier(-4));
+        Assert.Equal(N, new AsyncBarrier(N).Parties);
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_repr")]
+    public void ToString_FollowsTheStates() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        Assert.Equal("<AsyncBarrier [filling, waiters:0/5]>", barrier.ToString());
+        var waiters = new List<AioTask>();
+        for (int i = 0; i < 2; i++) waiters.Add(Spawn(async () => { await barrier.WaitAsync(); }));
+        await Yield();
+        Assert.Equal("<AsyncBarrier [filling, waiters:2/5]>", barrier.ToString());
+        for (int i = 0; i < barrier.Parties - barrier.WaitingCount; i++) waiters.Add(Spawn(async () => { await barrier.WaitAsync(); }));
+        await Yield();
+        Assert.Contains("draining", barrier.ToString());
+        for (int i = 0; i < 2; i++) waiters.Add(Spawn(async () => { await barrier.WaitAsync(); }));
+        await Yield();
+        barrier.Reset();
+        Assert.Contains("resetting", barrier.ToString());
+        for (int i = 0; i < 2; i++) waiters.Add(Spawn(async () => { await barrier.WaitAsync(); }));
+        await Yield();
+        barrier.Abort();
+        Assert.Contains("broken", barrier.ToString());
+        Assert.True(barrier.IsBroken);
+        await Aio.GatherOutcomes(waiters.Select(t => t.AsTask()));
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_context_manager")]
+    public void Wait_AllParties_GetEachArrivalIndexOnce() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(3);
+        var results = await GatherTasks(3, async () => await barrier.WaitAsync());
+        Assert.Equal([0, 1, 2], results.Order());
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_filling_one_task")]
+    public void Wait_OneParty_PassesAtOnce() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(1);
+        var vt = barrier.WaitAsync();
+        Assert.True(vt.IsCompletedSuccessfully);
+        Assert.Equal(0, await vt);
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_filling_one_task_twice")]
+    public void Wait_OnePartyTwice_BothPassWithIndexZero() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(1);
+        var t1 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(0, barrier.WaitingCount);
+        var t2 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(await t1, await t2);
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_filling_task_by_task")]
+    public void Wait_TaskByTask_CountsWaitersUntilFull() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(3);
+        var t1 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(1, barrier.WaitingCount);
+        var t2 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(2, barrier.WaitingCount);
+        Assert.Contains("filling", barrier.ToString());
+        var t3 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal([0, 1, 2], new[] { await t1, await t2, await t3 }.Order());
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_filling_tasks_wait_twice")]
+    public void Wait_TwiceInARow_BothRoundsPass() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        var results = new List<bool>();
+        await GatherTasks(N, async () =>
+        {
+            await barrier.WaitAsync();
+            results.Add(true);
+            await barrier.WaitAsync();
+            results.Add(false);
+        });
+        Assert.Equal(N, results.Count(r => r));
+        Assert.Equal(N, results.Count(r => !r));
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_draining_state")]
+    public void Wait_WhileDraining_StateIsDrainingUntilTheLastLeaves() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        var results = new List<bool>();
+        await GatherTasks(N, async () =>
+        {
+            await barrier.WaitAsync();
+            results.Add(barrier.ToString().Contains("draining"));
+        });
+        Assert.Equal(N, results.Count);
+        Assert.False(results[^1]);
+        Assert.All(results.Take(N - 1), Assert.True);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_blocking_tasks_while_draining")]
+    public void Wait_ArrivingWhileDraining_WaitsForTheNextRound() => AioTest.Run(async () =>
+    {
+        const int rewait = 2;
+        var barrier = new AsyncBarrier(N);
+        var barrierNoWaiting = new AsyncBarrier(N - rewait);
+        int rewaitN = rewait;
+        await GatherTasks(N, async () =>
+        {
+            await barrier.WaitAsync();
+            if (rewaitN > 0)
+            {
+                rewaitN--;
+                await barrier.WaitAsync();   // arrives while the first round drains
+            }
+            else
+            {
+                await barrierNoWaiting.WaitAsync();
+                await barrier.WaitAsync();
+            }
+        });
+        Assert.False(barrier.IsBroken);
+        Assert.Equal(0, barrier.WaitingCount);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_filling_tasks_cancel_one")]
+    public void Wait_OneWaiterCancelled_LeavesWithoutBreakingTheBarrier() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(3);
+        var results = new List<bool>();
+        async Task Coro() { await barrier.WaitAsync(); results.Add(true); }
+        var t1 = Spawn(Coro);
+        await Yield();
+        Assert.Equal(1, barrier.WaitingCount);
+        var t2 = Spawn(Coro);
+        await Yield();
+        Assert.Equal(2, barrier.WaitingCount);
+        t1.Cancel();
+        Assert.Equal(1, barrier.WaitingCount); // at once
+        await AssertCancelled(t1);
+        var t3 = Spawn(Coro);
+        await Yield();
+        Assert.Equal(2, barrier.WaitingCount);
+        var t4 = Spawn(Coro);
+        await t2;
+        await t3;
+        await t4;
+        Assert.Equal(3, results.Count);
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    public void Wait_CancelledAfterTheBarrierOpened_OthersPassAndTheBarrierRefills() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(2);
+        var t1 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        var t2 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();  // t2 opened the barrier; t1 is woken but has not resumed
+        Assert.Contains("draining", barrier.ToString());
+        t1.Cancel();
+        await AssertCancelled(t1);
+        Assert.Equal(1, await t2);
+        Assert.Contains("filling", barrier.ToString());
+        Assert.Equal(0, barrier.WaitingCount);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_reset_barrier")]
+    public void Reset_Empty_StaysFilling()
+    {
+        var barrier = new AsyncBarrier(1);
+        barrier.Reset();
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_reset_barrier_while_tasks_waiting")]
+    public void Reset_WhileTasksWait_TheyThrowBrokenBarrier() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        int broken = 0;
+        var tasks = Enumerable.Range(0, N - 1).Select(_ => Spawn(async () =>
+        {
+            try { await barrier.WaitAsync(); }
+            catch (BrokenBarrierError) { broken++; }
+        })).ToList();
+        await Yield();
+        barrier.Reset();
+        foreach (var t in tasks) await t;
+        Assert.Equal(N - 1, broken);
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.DoesNotContain("resetting", barrier.ToString());
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_reset_barrier_when_tasks_half_draining")]
+    public void Reset_WhileHalfTheTasksHaveDrained_TheRestThrow() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        int restOfTasks = N / 2;
+        int drained = 0;
+        var results1 = new List<bool>();
+        await GatherTasks(N, async () =>
+        {
+            try { await barrier.WaitAsync(); }
+            catch (BrokenBarrierError) { results1.Add(true); return; }
+            drained++;
+            if (N - drained == restOfTasks) barrier.Reset();   // tasks still inside the barrier
+        });
+        Assert.Equal(Enumerable.Repeat(true, restOfTasks), results1);
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.DoesNotContain("resetting", barrier.ToString());
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_reset_barrier_while_tasks_waiting_and_waiting_again")]
+    public void Reset_WhileWaiting_TasksCanWaitAgainAndPass() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        var results1 = new List<bool>();
+        var results2 = new List<bool>();
+        async Task Coro1()
+        {
+            try { await barrier.WaitAsync(); }
+            catch (BrokenBarrierError) { results1.Add(true); }
+            finally
+            {
+                await barrier.WaitAsync();
+                results2.Add(true);
+            }
+        }
+        var tasks = Enumerable.Range(0, N - 1).Select(_ => Spawn(Coro1)).ToList();
+        await Yield();
+        barrier.Reset();
+        await Yield();
+        var last = Spawn(async () => { await barrier.WaitAsync(); results2.Add(true); });
+        foreach (var t in tasks) await t;
+        await last;
+        Assert.False(barrier.IsBroken);
+        Assert.Equal(N - 1, results1.Count);
+        Assert.Equal(N, results2.Count);
+        Assert.Equal(0, barrier.WaitingCount);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_reset_barrier_while_tasks_draining")]
+    public void Reset_ByTheLastTaskOut_NextRoundsStillPass() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        int count = 0;
+        var results1 = new List<bool>();
+        var results2 = new List<bool>();
+        var results3 = new List<bool>();
+        await GatherTasks(N, async () =>
+        {
+            await barrier.WaitAsync();
+            count++;
+            if (count == N)
+            {
+                barrier.Reset();
+                await barrier.WaitAsync();
+            }
+            else
+            {
+                try
+                {
+                    await barrier.WaitAsync();
+                    results1.Add(true);
+                }
+                catch (Exception) { results2.Add(true); }
+            }
+            await barrier.WaitAsync();
+            results3.Add(true);
+        });
+        Assert.False(barrier.IsBroken);
+        Assert.Equal(N - 1, results1.Count);
+        Assert.Empty(results2);
+        Assert.Equal(N, results3.Count);
+        Assert.Equal(0, barrier.WaitingCount);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_abort_barrier")]
+    public void Abort_Empty_Breaks()
+    {
+        var barrier = new AsyncBarrier(1);
+        barrier.Abort();
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.True(barrier.IsBroken);
+    }
+
+    [Fact]
+    public void Wait_Broken_ThrowsAtOnce() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(2);
+        barrier.Abort();
+        await Assert.ThrowsAsync<BrokenBarrierError>(async () => await barrier.WaitAsync());
+        barrier.Reset();
+        Assert.False(barrier.IsBroken);
+        var t = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(1, await barrier.WaitAsync());
+        Assert.Equal(0, await t);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_abort_barrier_when_tasks_half_draining_half_blocking")]
+    public void Abort_WhileSomeDrainAndSomeBlock_AllLaterWaitsThrow() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        var results1 = new List<bool>();
+        var results2 = new List<bool>();
+        int blockingTasks = N / 2;
+        int count = 0;
+        await GatherTasks(N, async () =>
+        {
+            try { await barrier.WaitAsync(); }
+            catch (BrokenBarrierError) { results1.Add(true); return; }
+            count++;
+            if (count > blockingTasks) barrier.Abort();
+            else
+            {
+                try { await barrier.WaitAsync(); }
+                catch (BrokenBarrierError) { results2.Add(true); }
+            }
+        });
+        Assert.True(barrier.IsBroken);
+        Assert.Equal(Enumerable.Repeat(true, blockingTasks), results1);
+        Assert.Equal(Enumerable.Repeat(true, N - blockingTasks - 1), results2);
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.DoesNotContain("resetting", barrier.ToString());
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_abort_barrier_when_exception")]
+    public void Abort_AfterAnError_EveryoneElseGetsBrokenBarrier() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(N);
+        var results1 = new List<bool>();
+        var results2 = new List<bool>();
+        await GatherTasks(N, async () =>
+        {
+            try
+            {
+                int i = await barrier.WaitAsync();
+                if (i == N / 2) throw new InvalidOperationException("boom");
+                await barrier.WaitAsync();
+                results1.Add(true);
+            }
+            catch (BrokenBarrierError) { results2.Add(true); }
+            catch (InvalidOperationException) { barrier.Abort(); }
+        });
+        Assert.True(barrier.IsBroken);
+        Assert.Empty(results1);
+        Assert.Equal(N - 1, results2.Count);
+        Assert.Equal(0, barrier.WaitingCount);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_abort_barrier_when_exception_then_resetting")]
+    public void Abort_ThenResetBetweenSynchronisedRounds_BarrierWorksAgain() => AioTest.Run(async () =>
+    {
+        var barrier1 = new AsyncBarrier(N);
+        var barrier2 = new AsyncBarrier(N);
+        var results1 = new List<bool>();
+        var results2 = new List<bool>();
+        var results3 = new List<bool>();
+        await GatherTasks(N, async () =>
+        {
+            try
+            {
+                int i = await barrier1.WaitAsync();
+                if (i == N / 2) throw new InvalidOperationException("boom");
+                await barrier1.WaitAsync();
+                results1.Add(true);
+            }
+            catch (BrokenBarrierError) { results2.Add(true); }
+            catch (InvalidOperationException) { barrier1.Abort(); }
+            int j = await barrier2.WaitAsync();
+            if (j == N / 2) barrier1.Reset();
+            await barrier2.WaitAsync();
+            await barrier1.WaitAsync();
+            results3.Add(true);
+        });
+        Assert.False(barrier1.IsBroken);
+        Assert.Empty(results1);
+        Assert.Equal(N - 1, results2.Count);
+        Assert.Equal(N, results3.Count);
+        Assert.Equal(0, barrier1.WaitingCount);
+    });
+
+    [Fact]
+    public void Wait_TokenCancelled_LeavesTheBarrier() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(3);
+        using var cts = new CancellationTokenSource();
+        var t1 = Spawn(async () =>
+        {
+            var e = await Assert.ThrowsAsync<CancelledError>(async () => await barrier.WaitAsync(cts.Token));
+            Assert.Equal(cts.Token, e.CancellationToken);
+        });
+        var t2 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(2, barrier.WaitingCount);
+        await Task.Run(cts.Cancel);
+        await t1;
+        Assert.Equal(1, barrier.WaitingCount);
+        var t3 = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        var last = await barrier.WaitAsync();
+        Assert.Equal(2, last);
+        // As in asyncio, the index is how many tasks were in the barrier on arrival: the cancelled
+        // task's leaving makes the next arrival reuse index 1.
+        Assert.Equal(1, await t2);
+        Assert.Equal(1, await t3);
+    });
+}
