@@ -252,13 +252,9 @@ internal sealed unsafe class SocketTransport : TransportBase
         MaybeResumeProtocol();
         if (_buffer.Count != 0) return;
         Loop.SetWatchActive(_source.Writer, false);
-        OnDrained();
         if (Closing) CallConnectionLost(null);
         else if (_eof) ShutdownSend();
     }
-
-    /// <summary>Called when the write buffer has just become empty (drain waiters of streams).</summary>
-    void OnDrained() { }
 
     void ShutdownSend()
     {
