@@ -42,8 +42,11 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>Scopes holding a "must cancel" mark; lets awaits skip the scope walk when zero.</summary>
     internal int MustCancelCount;
 
-    /// <summary>Callbacks run between reactor polls while work is ready (I/O is checked at least this often).</summary>
+    /// <summary>While work is ready, the reactor is polled after this many callbacks...</summary>
     const int PollEvery = 64;
+    /// <summary>...provided this much time has passed since the last poll (a system call is not free).</summary>
+    static readonly long s_busyPollInterval = Stopwatch.Frequency / 20_000; // 50 us
+    long _lastPoll;                // Stopwatch timestamp of the last reactor poll
 
     /// <summary>Creates an event loop with the given options (defaults when <see langword="null"/>).</summary>
     public EventLoop(LoopOptions? options = null)
@@ -305,8 +308,9 @@ public sealed partial class EventLoop : IDisposable
     /// thread-safe callbacks have arrived; otherwise until the earliest timer (forever if there is none).
     /// On virtual time, instead of waiting the clock jumps to that timer.</item>
     /// <item>Poll the reactor with that timeout (I/O readiness and thread-safe wake-ups). While callbacks
-    /// are ready the poll is skipped unless <c>64</c> callbacks have run since the last one, so that a
-    /// busy loop does not pay a system call per iteration while I/O is still checked regularly.</item>
+    /// are ready the poll is skipped unless 64 callbacks and 50 microseconds have passed since the last
+    /// one, so that a busy loop does not pay a system call per iteration while I/O is still checked
+    /// regularly.</item>
     /// <item>Move thread-safe callbacks (<see cref="CallSoonThreadsafe(Action)"/>, continuations posted to
     /// the loop's synchronisation context) to the ready queue, in arrival order.</item>
     /// <item>Move every timer whose deadline has been reached (<c>Time() &gt;= when</c>) to the ready
@@ -321,7 +325,12 @@ public sealed partial class EventLoop : IDisposable
         bool poll;
         if (_ready.Count != 0 || _stopping || Volatile.Read(ref _threadsafeCount) != 0)
         {
-            poll = _busyCallbacks >= PollEvery;
+            poll = false;
+            if (_busyCallbacks >= PollEvery)
+            {
+                if (Stopwatch.GetTimestamp() - _lastPoll >= s_busyPollInterval) poll = true;
+                else _busyCallbacks = 0; // look again after another PollEvery callbacks
+            }
         }
         else
         {
@@ -405,6 +414,7 @@ public sealed partial class EventLoop : IDisposable
     void PollReactor(long timeout)
     {
         _busyCallbacks = 0;
+        _lastPoll = Stopwatch.GetTimestamp();
         if (timeout != 0)
         {
             Volatile.Write(ref _blocked, 1);
@@ -474,6 +484,37 @@ public sealed partial class EventLoop : IDisposable
     internal void CheckNotClosed()
     {
         if (_state == LoopState.Closed) throw new InvalidOperationException("The event loop is closed.");
+    }
+
+    // ---- waiter pools ----
+
+    /// <summary>One free list of waiters of one type (see <see cref="WaiterPool{TWaiter}"/>).</summary>
+    internal struct WaiterFreeList
+    {
+        public WaitNode? Head;
+        public int Count;
+    }
+
+    static int s_waiterPoolSlots;
+    WaiterFreeList[] _waiterPools = new WaiterFreeList[16];
+
+    /// <summary>Gives a waiter type its slot number (once per type, any thread).</summary>
+    internal static int NewWaiterPoolSlot() => Interlocked.Increment(ref s_waiterPoolSlots) - 1;
+
+    /// <summary>The free list of waiter type slot <paramref name="slot"/> (loop thread only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ref WaiterFreeList WaiterPool(int slot)
+    {
+        var pools = _waiterPools;
+        if ((uint)slot < (uint)pools.Length) return ref pools[slot];
+        return ref GrowWaiterPools(slot);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    ref WaiterFreeList GrowWaiterPools(int slot)
+    {
+        Array.Resize(ref _waiterPools, Math.Max(slot + 1, _waiterPools.Length * 2));
+        return ref _waiterPools[slot];
     }
 
     // ---- small shared buffers ----
