@@ -81,7 +81,14 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
     {
         if (_eof) throw new InvalidOperationException("FeedData after FeedEof.");
         if (data.IsEmpty) return;
-        Append(data);
+        if (_waiter is ReadIntoWaiter direct && _start == _end)
+        {
+            // A ReadInto is waiting on an empty buffer: copy straight into its memory (one copy instead of
+            // two). Should its task be cancelled before it resumes, the bytes are put back (Unread).
+            int n = direct.Fill(data);
+            data = data[n..];
+        }
+        if (!data.IsEmpty) Append(data);
         WakeWaiter();
         if (_transport != null && !_paused && _end - _start > 2 * Limit)
         {
@@ -229,6 +236,26 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
         var w = ReadIntoWaiter.Rent(this, buffer);
         _waiter = w;
         return new ValueTask<int>(w, w.Version);
+    }
+
+    /// <summary>Puts bytes back in front of the buffer (a ReadInto filled directly, then cancelled before it resumed).</summary>
+    internal void Unread(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty) return;
+        int count = _end - _start;
+        if (_start >= data.Length)
+        {
+            _start -= data.Length;
+        }
+        else
+        {
+            var bigger = GC.AllocateUninitializedArray<byte>(Math.Max(1024, count + data.Length));
+            Buffer.BlockCopy(_buf, _start, bigger, data.Length, count);
+            _buf = bigger;
+            _start = 0;
+            _end = data.Length + count;
+        }
+        data.CopyTo(_buf.AsSpan(_start));
     }
 
     /// <summary>Copies buffered bytes into <paramref name="dest"/> (what a woken ReadInto does).</summary>
@@ -411,11 +438,32 @@ internal sealed class ReaderWaiter : Waiter
     }
 }
 
-/// <summary>A ReadInto waiting for data (pooled): copies into the caller's buffer when it resumes.</summary>
+/// <summary>
+/// A ReadInto waiting for data (pooled). The first data to arrive is copied straight into the caller's
+/// buffer (<see cref="Fill"/>); if the awaiting task is cancelled before it resumes, those bytes go back to
+/// the front of the reader's buffer, so nothing is lost. Otherwise it takes from the reader's buffer when
+/// it resumes (end of stream, or an error).
+/// </summary>
 internal sealed class ReadIntoWaiter : Waiter<int>
 {
     AsyncStreamReader? _reader;
     Memory<byte> _buffer;
+    int _filled;
+
+    /// <summary>Copies as much of <paramref name="data"/> as fits into the caller's buffer; returns how much.</summary>
+    public int Fill(ReadOnlySpan<byte> data)
+    {
+        int n = Math.Min(data.Length, _buffer.Length - _filled);
+        data[..n].CopyTo(_buffer.Span[_filled..]);
+        _filled += n;
+        return n;
+    }
+
+    protected override void OnCancelledAfterWake()
+    {
+        _reader!.Unread(_buffer.Span[.._filled]);
+        _filled = 0;
+    }
 
     public static ReadIntoWaiter Rent(AsyncStreamReader reader, Memory<byte> buffer)
     {
@@ -431,6 +479,7 @@ internal sealed class ReadIntoWaiter : Waiter<int>
     protected override int TakeResult()
     {
         // Woken only by data, end of stream or an error; a failure here still returns the waiter to its pool.
+        if (_filled != 0) return _filled;
         try { return _reader!.TakeInto(_buffer.Span); }
         catch { Release(); throw; }
     }
@@ -439,6 +488,7 @@ internal sealed class ReadIntoWaiter : Waiter<int>
     {
         _reader = null;
         _buffer = default;
+        _filled = 0;
         WaiterPool<ReadIntoWaiter>.Return(this);
     }
 }

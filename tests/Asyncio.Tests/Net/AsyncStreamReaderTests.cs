@@ -165,6 +165,34 @@ public class AsyncStreamReaderTests
     });
 
     [Fact]
+    public void ReadInto_CancelledAfterDataCopiedBeforeResume_DataStaysInOrder() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var buf = new byte[4];
+        var t = Aio.CreateTask(async () => await r.ReadInto(buf));
+        await Aio.Sleep(0);
+        r.FeedData(B("abcdef")); // "abcd" goes straight into buf, "ef" to the reader's buffer
+        r.FeedData(B("gh"));
+        t.Cancel();              // cancelled before it resumes: "abcd" must come back, first
+        await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        Assert.Equal(8, r.BufferedCount);
+        Assert.Equal("abcdefgh", S(await r.ReadExactly(8)));
+    });
+
+    [Fact]
+    public void ReadInto_DataArrivesWhileWaiting_ReturnsItThenRest() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var buf = new byte[3];
+        var t = Aio.CreateTask(async () => await r.ReadInto(buf));
+        await Aio.Sleep(0);
+        r.FeedData(B("12345"));
+        Assert.Equal(3, await t);
+        Assert.Equal("123", S(buf));
+        Assert.Equal("45", S(await r.Read(10)));
+    });
+
+    [Fact]
     public void Read_TwoConcurrentReaders_SecondThrows() => AioTest.Run(async () =>
     {
         var r = new AsyncStreamReader();
