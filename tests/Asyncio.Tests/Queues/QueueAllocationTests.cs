@@ -97,8 +97,8 @@ public class QueueAllocationTests
             await foreach (var item in q.ReadAllAsync())
             {
                 if (++count == Warmup) before = GC.GetAllocatedBytesForCurrentThread();
+                else if (count == Warmup + Ops) after = GC.GetAllocatedBytesForCurrentThread();
             }
-            after = GC.GetAllocatedBytesForCurrentThread();
         });
         for (int i = 0; i < Warmup + Ops; i++)
         {
