@@ -205,6 +205,7 @@ internal sealed unsafe class SocketTransport : TransportBase
 
     public override void Write(ReadOnlySpan<byte> data)
     {
+        Loop.CheckThread(nameof(Write));
         if (_eof) ThrowWriteAfterEof();
         if (Closing || _connLost) ThrowClosed(_lostBecause);
         if (data.IsEmpty) return;
@@ -273,6 +274,7 @@ internal sealed unsafe class SocketTransport : TransportBase
 
     public override void Close()
     {
+        Loop.CheckThread(nameof(Close));
         if (Closing) return;
         Closing = true;
         Loop.SetWatchActive(_source.Reader, false);

@@ -370,3 +370,22 @@ public class ConnectAcceptedSocketTests
         });
     }
 }
+
+/// <summary>Transports are loop-thread objects.</summary>
+public class TransportThreadTests
+{
+    [Fact]
+    public void Write_FromAnotherThread_ThrowsInvalidOperation()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port);
+            var e = await Task.Run(() => Record.Exception(() => t.Write("x"u8)));
+            Assert.IsType<InvalidOperationException>(e);
+            t.Close();
+            await p.Lost!;
+        });
+    }
+}
