@@ -37,9 +37,19 @@ internal sealed class CancelScope : SynchronizationContext
     public readonly AioTask? Task;
     public readonly CancelScope? Parent;
 
-    // Children that are open, or closed with waits still pending (intrusive list).
-    CancelScope? _firstChild, _prevSibling, _nextSibling;
-    bool _linked;
+    // Rarely used state, allocated on first need, so that the scope every task start creates stays
+    // small: the links of child scopes, the token, the cancellation message.
+    sealed class Extras
+    {
+        // Children that are open, or closed with waits still pending (intrusive list).
+        public CancelScope? FirstChild, PrevSibling, NextSibling;
+        public bool Linked;
+        public CancellationTokenSource? Cts;
+        public string? CancelMessage;
+    }
+
+    Extras? _x;
+    Extras X => _x ??= new Extras();
 
     // Pending waiters (intrusive list through Waiter.ScopePrev/ScopeNext).
     Waiter? _firstWaiter;
@@ -54,14 +64,19 @@ internal sealed class CancelScope : SynchronizationContext
 
     /// <summary>A cancellation that found no pending await and waits for the next one.</summary>
     public bool MustCancel;
-    public string? CancelMessage;
+
+    /// <summary>The message of the last cancellation of this scope.</summary>
+    public string? CancelMessage
+    {
+        get => _x?.CancelMessage;
+        set { if (value != null || _x != null) X.CancelMessage = value; }
+    }
+
     /// <summary>Set once <see cref="Cancel"/> has been called on this scope (for Timeout and TaskGroup).</summary>
     public bool CancelCalled;
     /// <summary>Set when a cancellation of an enclosing scope reached this one (Timeout and TaskGroup then let it propagate).</summary>
     public bool CancelledFromOutside;
     public bool Closed;
-
-    CancellationTokenSource? _cts;
 
     public CancelScope(EventLoop loop, AioTask? task, CancelScope? parent)
     {
@@ -174,9 +189,9 @@ internal sealed class CancelScope : SynchronizationContext
             MustCancel = true;
             Loop.MustCancelCount++;
         }
-        if (_cts != null && !_cts.IsCancellationRequested)
+        if (_x?.Cts is { IsCancellationRequested: false } cts)
         {
-            try { _cts.Cancel(); }
+            try { cts.Cancel(); }
             catch (Exception e)
             {
                 Loop.CallExceptionHandler(new ExceptionContext("Exception in a cancellation token callback", e) { Task = Task });
@@ -210,9 +225,9 @@ internal sealed class CancelScope : SynchronizationContext
             else Loop.CancelSleepsOf(this, message);
             any = true;
         }
-        for (var c = _firstChild; c != null;)
+        for (var c = _x?.FirstChild; c != null;)
         {
-            var next = c._nextSibling;
+            var next = c._x!.NextSibling;
             c.CancelledFromOutside = true;
             any |= c.Deliver(message);
             c = next;
@@ -228,24 +243,25 @@ internal sealed class CancelScope : SynchronizationContext
     {
         get
         {
-            if (_cts == null)
+            var x = X;
+            if (x.Cts == null)
             {
-                _cts = Parent != null
+                x.Cts = Parent != null
                     ? CancellationTokenSource.CreateLinkedTokenSource(Parent.Token)
                     : new CancellationTokenSource();
-                if (CancelCalled) _cts.Cancel();
+                if (CancelCalled) x.Cts.Cancel();
             }
-            return _cts.Token;
+            return x.Cts.Token;
         }
     }
 
     /// <summary>Gives the scope a fresh token (after a task's cancellation count drops back to zero).</summary>
     public void ResetToken()
     {
-        if (_cts != null && _cts.IsCancellationRequested)
+        if (_x?.Cts is { IsCancellationRequested: true } cts)
         {
-            _cts.Dispose();
-            _cts = null;
+            cts.Dispose();
+            _x.Cts = null;
         }
         CancelCalled = false;
     }
@@ -254,10 +270,12 @@ internal sealed class CancelScope : SynchronizationContext
 
     void AddChild(CancelScope child)
     {
-        child._nextSibling = _firstChild;
-        if (_firstChild != null) _firstChild._prevSibling = child;
-        _firstChild = child;
-        child._linked = true;
+        var x = X;
+        var cx = child.X;
+        cx.NextSibling = x.FirstChild;
+        if (x.FirstChild != null) x.FirstChild._x!.PrevSibling = child;
+        x.FirstChild = child;
+        cx.Linked = true;
     }
 
     /// <summary>Closes a child scope (its body has ended); it stays reachable while awaits are pending in it.</summary>
@@ -271,15 +289,16 @@ internal sealed class CancelScope : SynchronizationContext
 
     void MaybeDetach()
     {
-        if (!_linked || _waiterCount != 0 || _sleepCount != 0 || _firstChild != null) return;
+        var x = _x;
+        if (x == null || !x.Linked || _waiterCount != 0 || _sleepCount != 0 || x.FirstChild != null) return;
         var p = Parent!;
-        if (_prevSibling != null) _prevSibling._nextSibling = _nextSibling;
-        else p._firstChild = _nextSibling;
-        if (_nextSibling != null) _nextSibling._prevSibling = _prevSibling;
-        _prevSibling = _nextSibling = null;
-        _linked = false;
-        _cts?.Dispose();
-        _cts = null;
+        if (x.PrevSibling != null) x.PrevSibling._x!.NextSibling = x.NextSibling;
+        else p._x!.FirstChild = x.NextSibling;
+        if (x.NextSibling != null) x.NextSibling._x!.PrevSibling = x.PrevSibling;
+        x.PrevSibling = x.NextSibling = null;
+        x.Linked = false;
+        x.Cts?.Dispose();
+        x.Cts = null;
         if (p.Closed) p.MaybeDetach();
     }
 
