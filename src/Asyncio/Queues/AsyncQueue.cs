@@ -63,6 +63,9 @@ public class AsyncQueue<T>
     WaitList _getters, _putters;
     AsyncEvent? _finished; // created by the first JoinAsync that must wait; set while _unfinished == 0
     EventLoop? _loop;
+    /// <summary>Idle waiters kept for the next waits (<see cref="SpareWaiter"/>).</summary>
+    internal GetWaiter<T>? SpareGetter;
+    internal PutWaiter<T>? SparePutter;
 
     // FIFO storage: a power-of-two ring (subclasses keep their own).
     T[] _ring = [];
@@ -439,7 +442,7 @@ internal sealed class GetWaiter<T> : Waiter<T>, ITokenWaiter, IQueueWaiter
 
     public static GetWaiter<T> Rent(EventLoop loop, AsyncQueue<T> q)
     {
-        var w = WaiterPool<GetWaiter<T>>.Rent();
+        var w = SpareWaiter.Rent(ref q.SpareGetter);
         w.Init(loop);
         w._queue = q;
         return w;
@@ -463,9 +466,10 @@ internal sealed class GetWaiter<T> : Waiter<T>, ITokenWaiter, IQueueWaiter
 
     protected override void ReturnToPool()
     {
+        var q = _queue!;
         _queue = null;
         _shutdown = false;
-        if (_hook.TryDetach()) WaiterPool<GetWaiter<T>>.Return(this);
+        if (_hook.TryDetach()) SpareWaiter.Return(ref q.SpareGetter, this);
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;
@@ -483,7 +487,7 @@ internal sealed class PutWaiter<T> : Waiter, ITokenWaiter, IQueueWaiter
 
     public static PutWaiter<T> Rent(EventLoop loop, AsyncQueue<T> q, T item)
     {
-        var w = WaiterPool<PutWaiter<T>>.Rent();
+        var w = SpareWaiter.Rent(ref q.SparePutter);
         w.Init(loop);
         w._queue = q;
         w._item = item;
@@ -511,10 +515,11 @@ internal sealed class PutWaiter<T> : Waiter, ITokenWaiter, IQueueWaiter
 
     protected override void ReturnToPool()
     {
+        var q = _queue!;
         _queue = null;
         _item = default!;
         _shutdown = false;
-        if (_hook.TryDetach()) WaiterPool<PutWaiter<T>>.Return(this);
+        if (_hook.TryDetach()) SpareWaiter.Return(ref q.SparePutter, this);
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;

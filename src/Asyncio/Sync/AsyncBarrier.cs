@@ -42,6 +42,8 @@ public sealed class AsyncBarrier
     WaitList _filling, _blocked;
     bool _admitScheduled;
     EventLoop? _loop;
+    /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
+    internal BarrierWaiter? Spare;
 
     /// <summary>Creates a barrier for <paramref name="parties"/> tasks.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="parties"/> is less than 1 (asyncio's <c>ValueError</c>).</exception>
@@ -248,7 +250,7 @@ internal sealed class BarrierWaiter : Waiter<int>, ITokenWaiter
 
     public static BarrierWaiter Rent(EventLoop loop, AsyncBarrier b)
     {
-        var w = WaiterPool<BarrierWaiter>.Rent();
+        var w = SpareWaiter.Rent(ref b.Spare);
         w.Init(loop);
         w._barrier = b;
         return w;
@@ -278,10 +280,11 @@ internal sealed class BarrierWaiter : Waiter<int>, ITokenWaiter
 
     protected override void ReturnToPool()
     {
+        var b = _barrier!;
         _barrier = null;
         Arrived = IsReleaser = false;
         Index = 0;
-        if (_hook.TryDetach()) WaiterPool<BarrierWaiter>.Return(this);
+        if (_hook.TryDetach()) SpareWaiter.Return(ref b.Spare, this);
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;

@@ -38,6 +38,8 @@ public sealed class AsyncCondition
     readonly AsyncLock _lock;
     WaitList _waiters;
     EventLoop? _loop;
+    /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
+    internal ConditionWaiter? Spare;
 
     /// <summary>Creates a condition over <paramref name="lock"/>, or over a new lock of its own when <see langword="null"/>.</summary>
     public AsyncCondition(AsyncLock? @lock = null)
@@ -152,7 +154,7 @@ internal sealed class ConditionWaiter : Waiter, ITokenWaiter
 
     public static ConditionWaiter Rent(EventLoop loop, AsyncCondition c)
     {
-        var w = WaiterPool<ConditionWaiter>.Rent();
+        var w = SpareWaiter.Rent(ref c.Spare);
         w.Init(loop);
         w._cond = c;
         return w;
@@ -223,10 +225,11 @@ internal sealed class ConditionWaiter : Waiter, ITokenWaiter
 
     protected override void ReturnToPool()
     {
+        var c = _cond!;
         _cond = null;
         _inLock = _notified = _cancelled = false;
         _cancelMessage = null;
-        if (_hook.TryDetach()) WaiterPool<ConditionWaiter>.Return(this);
+        if (_hook.TryDetach()) SpareWaiter.Return(ref c.Spare, this);
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;

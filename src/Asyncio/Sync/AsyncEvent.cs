@@ -19,6 +19,8 @@ public sealed class AsyncEvent
     bool _set;
     WaitList _waiters;
     EventLoop? _loop;
+    /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
+    internal EventWaiter? Spare;
 
     /// <summary>Creates an event whose flag is not set. It binds to the event loop that first waits on it.</summary>
     public AsyncEvent() { }
@@ -78,7 +80,7 @@ internal sealed class EventWaiter : Waiter, ITokenWaiter
 
     public static EventWaiter Rent(EventLoop loop, AsyncEvent e)
     {
-        var w = WaiterPool<EventWaiter>.Rent();
+        var w = SpareWaiter.Rent(ref e.Spare);
         w.Init(loop);
         w._event = e;
         return w;
@@ -90,8 +92,9 @@ internal sealed class EventWaiter : Waiter, ITokenWaiter
 
     protected override void ReturnToPool()
     {
+        var e = _event!;
         _event = null;
-        if (_hook.TryDetach()) WaiterPool<EventWaiter>.Return(this);
+        if (_hook.TryDetach()) SpareWaiter.Return(ref e.Spare, this);
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;

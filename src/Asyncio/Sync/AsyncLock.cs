@@ -34,6 +34,8 @@ public sealed class AsyncLock
     int _hold;
     WaitList _waiters;
     EventLoop? _loop;
+    /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
+    internal LockWaiter? Spare;
 
     /// <summary>Creates an unlocked lock. It binds to the event loop that first waits on it.</summary>
     public AsyncLock() { }
@@ -182,7 +184,7 @@ internal sealed class LockWaiter : Waiter<AsyncLock.Releaser>, ITokenWaiter
 
     public static LockWaiter Rent(EventLoop loop, AsyncLock l)
     {
-        var w = WaiterPool<LockWaiter>.Rent();
+        var w = SpareWaiter.Rent(ref l.Spare);
         w.Init(loop);
         w._lock = l;
         return w;
@@ -197,8 +199,9 @@ internal sealed class LockWaiter : Waiter<AsyncLock.Releaser>, ITokenWaiter
 
     protected override void ReturnToPool()
     {
+        var l = _lock!;
         _lock = null;
-        if (_hook.TryDetach()) WaiterPool<LockWaiter>.Return(this);
+        if (_hook.TryDetach()) SpareWaiter.Return(ref l.Spare, this);
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;

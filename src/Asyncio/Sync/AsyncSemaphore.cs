@@ -36,6 +36,8 @@ public class AsyncSemaphore
     int _woken;
     WaitList _waiters;
     EventLoop? _loop;
+    /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
+    internal SemaphoreWaiter? Spare;
 
     /// <summary>Creates a semaphore with <paramref name="value"/> free permits (default 1).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="value"/> is negative (asyncio's <c>ValueError</c>).</exception>
@@ -187,7 +189,7 @@ internal sealed class SemaphoreWaiter : Waiter<AsyncSemaphore.Releaser>, ITokenW
 
     public static SemaphoreWaiter Rent(EventLoop loop, AsyncSemaphore s)
     {
-        var w = WaiterPool<SemaphoreWaiter>.Rent();
+        var w = SpareWaiter.Rent(ref s.Spare);
         w.Init(loop);
         w._semaphore = s;
         return w;
@@ -206,8 +208,9 @@ internal sealed class SemaphoreWaiter : Waiter<AsyncSemaphore.Releaser>, ITokenW
 
     protected override void ReturnToPool()
     {
+        var s = _semaphore!;
         _semaphore = null;
-        if (_hook.TryDetach()) WaiterPool<SemaphoreWaiter>.Return(this);
+        if (_hook.TryDetach()) SpareWaiter.Return(ref s.Spare, this);
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;
