@@ -84,10 +84,10 @@ public static class AllocationProbe
         return listener.Summary();
     }
 
-    /// <summary>Counts the runtime's GCAllocationTick events by type name.</summary>
+    /// <summary>Adds up the runtime's GCAllocationTick events by type name, weighted by the bytes each stands for.</summary>
     sealed class AllocationListener : EventListener
     {
-        readonly Dictionary<string, int> _ticks = new();
+        readonly Dictionary<string, long> _bytes = new();
         const EventKeywords GcKeyword = (EventKeywords)0x1;
 
         protected override void OnEventSourceCreated(EventSource source)
@@ -101,16 +101,19 @@ public static class AllocationProbe
             int i = e.PayloadNames.IndexOf("TypeName");
             if (i < 0 || e.Payload![i] is not string name) return;
             if (name.StartsWith("System.Diagnostics.Tracing.", StringComparison.Ordinal)) return;   // this listener's own
-            lock (_ticks) _ticks[name] = _ticks.GetValueOrDefault(name) + 1;
+            // Each event stands for the ~100 KB allocated since the previous one (a large array: its own size).
+            int j = e.PayloadNames.IndexOf("AllocationAmount64");
+            long amount = j >= 0 ? Convert.ToInt64(e.Payload[j], System.Globalization.CultureInfo.InvariantCulture) : 100_000;
+            lock (_bytes) _bytes[name] = _bytes.GetValueOrDefault(name) + amount;
         }
 
         public string Summary()
         {
-            lock (_ticks)
+            lock (_bytes)
             {
-                int total = _ticks.Values.Sum();
+                long total = _bytes.Values.Sum();
                 if (total == 0) return "(no allocation events)";
-                return string.Join(", ", _ticks.OrderByDescending(kv => kv.Value).Where(kv => kv.Value * 50 >= total).Take(5)
+                return string.Join(", ", _bytes.OrderByDescending(kv => kv.Value).Where(kv => kv.Value * 50 >= total).Take(5)
                     .Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {100.0 * kv.Value / total:F0}%")));
             }
         }
