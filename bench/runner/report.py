@@ -87,6 +87,13 @@ def status(ok):
     return '—' if ok is None else ('✅ met' if ok else '❌ missed')
 
 
+def versus(r):
+    """Status of a ratio against the best peer: ahead, a tie within 2 % (below the machine's noise), or behind."""
+    if r is None:
+        return '—'
+    return '✅ ahead' if r >= 1 else '≈ tie (within 2 %)' if r >= 0.98 else '❌ behind'
+
+
 # ---- the report ----
 
 def write(raw, out, charts_exe=None):
@@ -178,7 +185,10 @@ def summary(R):
     rows = []
     for w, field, higher, unit in (('w1', 'wall_s', False, 's'), ('w1', 'proc_maxrss_mb', False, 'MB'), ('w2', 'rate', True, '/s'),
                                    ('w3', 'rate', True, '/s'), ('w4', 'p99_ms', False, 'ms p99')):
-        for cell in R.cells(w):
+        cells = R.cells(w)
+        if field == 'proc_maxrss_mb':
+            cells = cells[-1:]   # issue 5 asks for memory at the largest N only (small N measure the runtime's baseline)
+        for cell in cells:
             ours = R.med(w, 'ours', cell, field)
             peers = [(p, R.med(w, p, cell, field)) for p in R.who(w) if p != 'ours']
             peers = [(p, v) for p, v in peers if v is not None]
@@ -188,8 +198,7 @@ def summary(R):
             r = ratio(ours, best[1], higher)
             show = (lambda v: rate(v) + '/s') if field == 'rate' else (lambda v: '%.3g %s' % (v, unit))
             rows.append(['%s %s %s' % (w.upper(), n_label(cell), {'wall_s': 'wall', 'proc_maxrss_mb': 'peak RSS', 'rate': 'rate', 'p99_ms': 'p99 lateness'}[field]),
-                         show(ours) if ours is not None else 'not measured', '%s: %s' % (best[0], show(best[1])), fmt_ratio(r),
-                         status(None if r is None else r >= 1)])
+                         show(ours) if ours is not None else 'not measured', '%s: %s' % (best[0], show(best[1])), fmt_ratio(r), versus(r)])
     md.append(table(['cell', 'ours', 'best peer', 'ours vs best (× better)', ''], rows) if rows else '_No W1-W4 cell with peers in this run._')
     md.append('')
     return md
