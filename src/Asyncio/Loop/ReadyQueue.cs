@@ -4,7 +4,7 @@ namespace Asyncio;
 
 /// <summary>One entry of the ready queue: a callback, its argument, and the cancel scope it resumes in.</summary>
 /// <remarks>
-/// <see cref="Scope"/> is <see langword="null"/> for plain callbacks (asyncio's handles, which run outside
+/// <see cref="Scope"/> is the loop's own scope for plain callbacks (asyncio's handles, which run outside
 /// any task). <see cref="Flags"/> carries what the resumed awaiter reads back (<see cref="ReadyFlags"/>).
 /// </remarks>
 internal struct ReadyItem
@@ -27,23 +27,44 @@ internal enum ReadyFlags
 }
 
 /// <summary>
-/// The ready queue: a growable power-of-two ring of <see cref="ReadyItem"/> structs. FIFO, loop thread only,
-/// no allocation once it has grown to the working size.
+/// The ready queue: FIFO, loop thread only, no allocation in steady state.
 /// </summary>
+/// <remarks>
+/// A chain of fixed 64 KiB chunks rather than one growing ring: a million tasks scheduled at once (a
+/// benchmark, a fan-out) would otherwise grow an array by doubling on the large-object heap, copying
+/// and touching fresh memory at every step, and keep the largest array for ever. Emptied chunks are
+/// kept for reuse, up to <see cref="SpareChunks"/>; the rest go back to the collector. A queue that
+/// drains completely rewinds to the start of its one chunk, so the usual one-to-a-few-items traffic
+/// never leaves the first chunk.
+/// </remarks>
 internal sealed class ReadyQueue
 {
-    ReadyItem[] _items = new ReadyItem[256];
-    int _head;   // index of the first item
-    int _count;  // items in the queue
+    const int ChunkSize = 2048;   // 2048 x 32-byte items = 64 KiB, under the large-object threshold
+    const int SpareChunks = 16;   // kept for reuse after a burst (1 MiB)
+
+    sealed class Chunk
+    {
+        public readonly ReadyItem[] Items = new ReadyItem[ChunkSize];
+        public Chunk? Next;
+    }
+
+    Chunk _head = new();
+    Chunk _tail;
+    int _headIndex;               // next item to dequeue in _head
+    int _tailIndex;               // next free slot in _tail
+    int _count;
+    Chunk? _spare;                // emptied chunks kept for reuse (linked through Next)
+    int _spareCount;
+
+    public ReadyQueue() => _tail = _head;
 
     public int Count => _count;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enqueue(Action<object?> callback, object? state, CancelScope? scope, ReadyFlags flags)
     {
-        var items = _items;
-        if (_count == items.Length) { Grow(); items = _items; }
-        ref var slot = ref items[(_head + _count) & (items.Length - 1)];
+        if (_tailIndex == ChunkSize) AddChunk();
+        ref var slot = ref _tail.Items[_tailIndex++];
         slot.Callback = callback;
         slot.State = state;
         slot.Scope = scope;
@@ -55,43 +76,84 @@ internal sealed class ReadyQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Dequeue(out ReadyItem item)
     {
-        var items = _items;
-        ref var slot = ref items[_head];
+        ref var slot = ref _head.Items[_headIndex];
         item = slot;
         slot = default; // drop references so that finished work can be collected
-        _head = (_head + 1) & (items.Length - 1);
         _count--;
+        if (++_headIndex == ChunkSize || _count == 0) Advance();
     }
 
-    /// <summary>Reorders the first <paramref name="n"/> items at random (schedule exploration).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void AddChunk()
+    {
+        var c = _spare;
+        if (c != null)
+        {
+            _spare = c.Next;
+            _spareCount--;
+            c.Next = null;
+        }
+        else c = new Chunk();
+        _tail.Next = c;
+        _tail = c;
+        _tailIndex = 0;
+    }
+
+    void Advance()
+    {
+        if (_count == 0)
+        {
+            // Empty: rewind to the start of the head chunk and let go of the others.
+            for (var c = _head.Next; c != null;)
+            {
+                var next = c.Next;
+                Release(c);
+                c = next;
+            }
+            _head.Next = null;
+            _tail = _head;
+            _headIndex = _tailIndex = 0;
+            return;
+        }
+        var old = _head;
+        _head = old.Next!;
+        _headIndex = 0;
+        Release(old);
+    }
+
+    void Release(Chunk c)
+    {
+        if (_spareCount >= SpareChunks)
+        {
+            c.Next = null;
+            return;
+        }
+        c.Next = _spare;
+        _spare = c;
+        _spareCount++;
+    }
+
+    /// <summary>Reorders the first <paramref name="n"/> items at random (schedule exploration; not a hot path).</summary>
     public void Shuffle(int n, Random random)
     {
-        var items = _items;
-        int mask = items.Length - 1;
-        for (int i = n - 1; i > 0; i--)
+        var items = new ReadyItem[n];
+        for (int i = 0; i < n; i++) Dequeue(out items[i]);
+        var rest = new List<ReadyItem>(_count);
+        while (_count > 0)
         {
-            int j = random.Next(i + 1);
-            ref var a = ref items[(_head + i) & mask];
-            ref var b = ref items[(_head + j) & mask];
-            (a, b) = (b, a);
+            Dequeue(out var item);
+            rest.Add(item);
         }
+        random.Shuffle(items);
+        foreach (var item in items) Enqueue(item.Callback, item.State, item.Scope, item.Flags);
+        foreach (var item in rest) Enqueue(item.Callback, item.State, item.Scope, item.Flags);
     }
 
     /// <summary>Drops every item (loop close).</summary>
     public void Clear()
     {
-        Array.Clear(_items);
-        _head = 0;
-        _count = 0;
-    }
-
-    void Grow()
-    {
-        var bigger = new ReadyItem[_items.Length * 2];
-        int firstPart = Math.Min(_count, _items.Length - _head);
-        Array.Copy(_items, _head, bigger, 0, firstPart);
-        Array.Copy(_items, 0, bigger, firstPart, _count - firstPart);
-        _items = bigger;
-        _head = 0;
+        while (_count > 0) Dequeue(out _);
+        _spare = null;
+        _spareCount = 0;
     }
 }

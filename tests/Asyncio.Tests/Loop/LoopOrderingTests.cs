@@ -180,4 +180,19 @@ public class LoopOrderingTests
         Assert.NotEqual(Enumerable.Range(0, 20), a);
         Assert.Equal(Enumerable.Range(0, 20), a.Order());
     }
+
+    [Fact]
+    public void CallSoon_ManyChunksOfCallbacks_StayInFifoOrderAcrossBursts()
+    {
+        using var loop = new EventLoop();
+        var seen = new List<int>();
+        foreach (int burst in new[] { 5000, 1, 10_000, 3 })   // crosses the queue's 2048-item chunks
+        {
+            seen.Clear();
+            for (int i = 0; i < burst; i++) { int k = i; loop.CallSoon(() => seen.Add(k)); }
+            loop.CallSoon(loop.Stop);
+            loop.RunForever();
+            Assert.Equal(Enumerable.Range(0, burst), seen);
+        }
+    }
 }
