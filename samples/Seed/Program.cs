@@ -44,7 +44,7 @@ if (mode is "blocking" or "both")
 
 if (mode is "async" or "both")
 {
-    async Task AsyncSleep()
+    static async Task AsyncSleep(bool quiet)
     {
         if (!quiet) Console.WriteLine("before sleep");
         await Aio.Sleep(1);
@@ -55,7 +55,7 @@ if (mode is "async" or "both")
     {
         var start = Stopwatch.GetTimestamp();
         var sleeps = new Task[n];
-        for (int i = 0; i < n; i++) sleeps[i] = AsyncSleep();
+        for (int i = 0; i < n; i++) sleeps[i] = AsyncSleep(quiet);
         await Aio.Gather(sleeps);
         Console.WriteLine($"duration: {Round(Stopwatch.GetElapsedTime(start).TotalSeconds)}");
     });
