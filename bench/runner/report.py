@@ -245,9 +245,11 @@ def method(raw):
             '- **W5** uses the shared C load generator on core 1 (`taskset -c 1`) against each server on core 0 (`taskset -c 0`): '
             'closed-loop ping-pong, 1 s warm-up and 5 s measured per cell.',
             '- **Our runtime settings**: Release build, the defaults of a `dotnet new console` app (tiered JIT with PGO; '
-            'GC: %s, %s), except `TieredCompilationQuickJit=false` in our workload projects: hot methods are compiled '
-            'optimised at their first call instead of through the quick tier-0 JIT, a documented setting for throughput- and '
-            'latency-sensitive services (the README recommends it). The .NET peers run as `../shared/peers` ships them.' % ('server' if gc.get('gc_server') else 'workstation',
+            'GC: %s, %s), except two app settings in our benchmark programs (`bench/workloads/Directory.Build.props`, '
+            'recommended in the README): `TieredCompilationQuickJit=false` (hot methods are compiled optimised at their first '
+            'call instead of through the quick tier-0 JIT) and `System.Runtime.TieredCompilation.CallCountingDelayMs=0` (the '
+            'runtime\'s precompiled methods are re-compiled for speed as soon as they are hot, not after 100 ms without new JIT '
+            'work, which otherwise can land in the middle of a measured round). The .NET peers run as `../shared/peers` ships them.' % ('server' if gc.get('gc_server') else 'workstation',
                                                 'concurrent' if gc.get('gc_concurrent', True) else 'non-concurrent'),
             '- **Ratios** are "how many times better than the peer": the peer\'s time over ours, or our rate over the peer\'s. '
             'Above 1 (bold) we are ahead; below 1 the peer is.',
