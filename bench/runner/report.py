@@ -247,7 +247,7 @@ def method(raw):
             '- **Our runtime settings**: Release build, the defaults of a `dotnet new console` app (tiered JIT with PGO; '
             'GC: %s, %s), except two app settings in our benchmark programs (`bench/workloads/Directory.Build.props`, '
             'recommended in the README): `TieredCompilationQuickJit=false` (hot methods are compiled optimised at their first '
-            'call instead of through the quick tier-0 JIT) and `System.Runtime.TieredCompilation.CallCountingDelayMs=0` (the '
+            'call instead of through the quick tier-0 JIT; not in W3, a steady loop that gains more from the JIT\'s dynamic PGO) and `System.Runtime.TieredCompilation.CallCountingDelayMs=0` (the '
             'runtime\'s precompiled methods are re-compiled for speed as soon as they are hot, not after 100 ms without new JIT '
             'work, which otherwise can land in the middle of a measured round). The .NET peers run as `../shared/peers` ships them.' % ('server' if gc.get('gc_server') else 'workstation',
                                                 'concurrent' if gc.get('gc_concurrent', True) else 'non-concurrent'),
