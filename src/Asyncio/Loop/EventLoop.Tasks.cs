@@ -6,6 +6,10 @@ public sealed partial class EventLoop
     AioTask? _firstLive;
     int _liveCount;
 
+    /// <summary>The task whose first step is running (innermost, for eager tasks), and that step's scope; see <see cref="AioTask.Start"/>.</summary>
+    internal AioTask? StartingTask;
+    internal CancelScope? StartingScope;
+
     /// <summary>Creates a pending future bound to this loop; asyncio's <c>create_future()</c>.</summary>
     public Future CreateFuture() => new(this);
 

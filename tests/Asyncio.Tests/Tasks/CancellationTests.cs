@@ -103,6 +103,49 @@ public class CancellationTests
     });
 
     [Fact]
+    public void Cancel_InTheFirstStepThenReturn_TaskEndsCancelled() => AioTest.Run(async () =>
+    {
+        CancellationToken token = default;
+        var t = Aio.CreateTask(() =>
+        {
+            token = Aio.CancellationToken;   // the first step's scope is the task's own
+            Aio.CurrentTask!.Cancel("first step");
+            return Task.FromResult(1);       // finishes without ever suspending
+        });
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        Assert.True(t.IsCancelled);
+        Assert.Equal("first step", e.CancelMessage);
+        Assert.True(token.IsCancellationRequested);
+    });
+
+    [Fact]
+    public void Cancel_EagerTaskStartedInAnotherTasksFirstStep_EachKeepsItsOwnScope() => AioTest.Run(async () =>
+    {
+        AioTask? inner = null;
+        CancellationToken innerToken = default, outerToken = default;
+        var outer = Aio.CreateTask(async () =>
+        {
+            // Eager: the inner task's first step runs here, inside the outer task's first step.
+            inner = Aio.CreateTask(async () =>
+            {
+                innerToken = Aio.CancellationToken;
+                await Aio.Sleep(1);
+            });
+            Assert.False(inner.IsDone);
+            outerToken = Aio.CancellationToken;
+            Aio.CurrentTask!.Cancel("outer only");
+            await Aio.Sleep(1);
+        });
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.Equal("outer only", e.CancelMessage);
+        Assert.NotEqual(innerToken, outerToken);
+        Assert.True(outerToken.IsCancellationRequested);
+        Assert.False(innerToken.IsCancellationRequested);
+        await inner!;
+        Assert.False(inner!.IsCancelled);
+    }, new LoopOptions { VirtualTime = true, EagerTasks = true });
+
+    [Fact]
     public void Cancel_AfterWakeupBeforeResume_ThrowsAtThatAwait() => AioTest.Run(async () =>
     {
         var loop = Aio.GetRunningLoop();
