@@ -17,7 +17,7 @@ public class QueueAllocationTests
         for (int i = 0; i < Warmup; i++) { await q.PutAsync(i); await q.GetAsync(); }
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < Ops; i++) { await q.PutAsync(i); await q.GetAsync(); }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AssertNothingPerOperation(GC.GetAllocatedBytesForCurrentThread() - before);
     });
 
     [Fact]
@@ -30,7 +30,7 @@ public class QueueAllocationTests
         for (int i = 0; i < Warmup; i++) { await p.PutAsync(i); await p.GetAsync(); await l.PutAsync(i); await l.GetAsync(); }
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < Ops; i++) { await p.PutAsync(i); await p.GetAsync(); await l.PutAsync(i); await l.GetAsync(); }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AssertNothingPerOperation(GC.GetAllocatedBytesForCurrentThread() - before);
     });
 
     [Fact]
@@ -56,7 +56,7 @@ public class QueueAllocationTests
         });
         await ping;
         await pong;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 
     [Fact]
@@ -83,7 +83,7 @@ public class QueueAllocationTests
         });
         await producer;
         await consumer;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 
     [Fact]
@@ -108,6 +108,6 @@ public class QueueAllocationTests
         q.Shutdown();
         await reader;
         Assert.Equal(Warmup + Ops, count);
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 }

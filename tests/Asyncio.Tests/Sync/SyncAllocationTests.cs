@@ -15,6 +15,16 @@ public class SyncAllocationTests
 {
     internal const int Warmup = 1_000, Ops = 10_000;
 
+    /// <summary>
+    /// Asserts that <paramref name="bytes"/>, allocated on the loop thread around <see cref="Ops"/>
+    /// operations, is nothing per operation: under 4 KiB in total, where one object per operation would be
+    /// at least 240,000 bytes. The slack is for one-off allocations on the test thread that are not the
+    /// library's: the suite has measured 2,616 bytes once in about ten runs, in a window whose steady-state
+    /// figure is 0 (tests run in parallel, and the runtime re-compiles hot methods in the background).
+    /// </summary>
+    internal static void AssertNothingPerOperation(long bytes) =>
+        Assert.True(bytes < 4096, $"{bytes} bytes allocated on the loop thread around {Ops} operations");
+
     [Fact]
     public void Lock_UncontendedAcquireRelease_AllocatesNothing() => AioTest.Run(async () =>
     {
@@ -22,7 +32,7 @@ public class SyncAllocationTests
         for (int i = 0; i < Warmup; i++) using (await l.AcquireAsync()) { }
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < Ops; i++) using (await l.AcquireAsync()) { }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AssertNothingPerOperation(GC.GetAllocatedBytesForCurrentThread() - before);
     });
 
     [Fact]
@@ -45,7 +55,7 @@ public class SyncAllocationTests
         });
         await a;
         await b;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 
     [Fact]
@@ -71,7 +81,7 @@ public class SyncAllocationTests
         });
         await a;
         await b;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 
     [Fact]
@@ -82,7 +92,7 @@ public class SyncAllocationTests
         for (int i = 0; i < Warmup; i++) await ev.WaitAsync();
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < Ops; i++) await ev.WaitAsync();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AssertNothingPerOperation(GC.GetAllocatedBytesForCurrentThread() - before);
     });
 
     [Fact]
@@ -113,7 +123,7 @@ public class SyncAllocationTests
         });
         await a;
         await b;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 
     [Fact]
@@ -123,7 +133,7 @@ public class SyncAllocationTests
         for (int i = 0; i < Warmup; i++) using (await sem.AcquireAsync()) { }
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < Ops; i++) using (await sem.AcquireAsync()) { }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        AssertNothingPerOperation(GC.GetAllocatedBytesForCurrentThread() - before);
     });
 
     [Fact]
@@ -146,7 +156,7 @@ public class SyncAllocationTests
         });
         await a;
         await b;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 
     [Fact]
@@ -183,7 +193,7 @@ public class SyncAllocationTests
         });
         await a;
         await b;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 
     [Fact]
@@ -206,6 +216,6 @@ public class SyncAllocationTests
         });
         await a;
         await b;
-        Assert.Equal(0, after - before);
+        AssertNothingPerOperation(after - before);
     });
 }
