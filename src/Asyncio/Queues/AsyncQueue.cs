@@ -433,48 +433,75 @@ internal interface IQueueWaiter
     bool WokenByShutdown { set; }
 }
 
-/// <summary>A task waiting in <see cref="AsyncQueue{T}.GetAsync"/> (pooled).</summary>
-internal sealed class GetWaiter<T> : Waiter<T>, ITokenWaiter, IQueueWaiter
+/// <summary>
+/// A waiting getter of an <see cref="AsyncQueue{T}"/>, woken with a claim on an item or by a shutdown; the
+/// subclasses (<see cref="GetWaiter{T}"/>, <see cref="ReadWaiter{T}"/>) turn the claim into their result
+/// and keep their own pools.
+/// </summary>
+internal abstract class QueueGetter<T, TResult> : Waiter<TResult>, ITokenWaiter, IQueueWaiter
 {
-    AsyncQueue<T>? _queue;
+    protected AsyncQueue<T>? Queue;
     TokenHook _hook;
     bool _shutdown;
 
+    public bool WokenByShutdown { set => _shutdown = value; }
+
+    protected override void RemoveFromPrimitive() => Queue!.RemoveGetter(this);
+
+    protected override void OnCancelledAfterWake()
+    {
+        if (!_shutdown) Queue!.ClaimCancelled();
+    }
+
+    /// <summary>Takes the item claimed for this getter; <see langword="false"/> if a shutdown woke it or drained the item.</summary>
+    protected bool TryTakeClaimed([MaybeNullWhen(false)] out T item)
+    {
+        if (!_shutdown && Queue!.TryTakeClaimed(out item)) return true;
+        item = default;
+        return false;
+    }
+
+    /// <summary>Forgets the queue; whether the waiter may be pooled now (no token callback still holds it).</summary>
+    protected bool Reset()
+    {
+        Queue = null;
+        _shutdown = false;
+        return _hook.TryDetach();
+    }
+
+    ref TokenHook ITokenWaiter.Hook => ref _hook;
+
+    void ITokenWaiter.ReturnParked() => ReturnParked();
+
+    /// <summary>Returns a waiter parked for a late token callback to its pool.</summary>
+    protected abstract void ReturnParked();
+}
+
+/// <summary>A task waiting in <see cref="AsyncQueue{T}.GetAsync"/> (pooled).</summary>
+internal sealed class GetWaiter<T> : QueueGetter<T, T>
+{
     public static GetWaiter<T> Rent(EventLoop loop, AsyncQueue<T> q)
     {
         var w = SpareWaiter.Rent(ref q.SpareGetter);
         w.Init(loop);
-        w._queue = q;
+        w.Queue = q;
         return w;
-    }
-
-    public bool WokenByShutdown { set => _shutdown = value; }
-
-    protected override void RemoveFromPrimitive() => _queue!.RemoveGetter(this);
-
-    protected override void OnCancelledAfterWake()
-    {
-        if (!_shutdown) _queue!.ClaimCancelled();
     }
 
     protected override T TakeResult()
     {
-        if (!_shutdown && _queue!.TryTakeClaimed(out var item)) return item;
+        if (TryTakeClaimed(out var item)) return item;
         Release(); // the throw skips the release that follows TakeResult
         throw new QueueShutDownError();
     }
 
     protected override void ReturnToPool()
     {
-        var q = _queue!;
-        _queue = null;
-        _shutdown = false;
-        if (_hook.TryDetach()) SpareWaiter.Return(ref q.SpareGetter, this);
+        var q = Queue!;
+        if (Reset()) SpareWaiter.Return(ref q.SpareGetter, this);
     }
 
-    ref TokenHook ITokenWaiter.Hook => ref _hook;
-
-    void ITokenWaiter.ReturnParked() => WaiterPool<GetWaiter<T>>.Return(this);
+    protected override void ReturnParked() => WaiterPool<GetWaiter<T>>.Return(this);
 }
 
 /// <summary>A task waiting in <see cref="AsyncQueue{T}.PutAsync"/> with its item (pooled).</summary>

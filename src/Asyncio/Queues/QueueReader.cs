@@ -65,52 +65,32 @@ internal sealed class QueueReader<T> : IAsyncEnumerable<T>, IAsyncEnumerator<T>
 }
 
 /// <summary>A wait of <see cref="QueueReader{T}.MoveNextAsync"/> (pooled): a getter whose result is "an item arrived".</summary>
-internal sealed class ReadWaiter<T> : Waiter<bool>, ITokenWaiter, IQueueWaiter
+internal sealed class ReadWaiter<T> : QueueGetter<T, bool>
 {
     QueueReader<T>? _reader;
-    AsyncQueue<T>? _queue;
-    TokenHook _hook;
-    bool _shutdown;
 
     public static ReadWaiter<T> Rent(EventLoop loop, QueueReader<T> reader, AsyncQueue<T> q)
     {
         var w = WaiterPool<ReadWaiter<T>>.Rent();
         w.Init(loop);
         w._reader = reader;
-        w._queue = q;
+        w.Queue = q;
         return w;
-    }
-
-    public bool WokenByShutdown { set => _shutdown = value; }
-
-    protected override void RemoveFromPrimitive() => _queue!.RemoveGetter(this);
-
-    protected override void OnCancelledAfterWake()
-    {
-        if (!_shutdown) _queue!.ClaimCancelled();
     }
 
     /// <summary>Takes the claimed item into the reader's <c>Current</c>; <see langword="false"/> ends the enumeration (shutdown).</summary>
     protected override bool TakeResult()
     {
-        if (!_shutdown && _queue!.TryTakeClaimed(out var item))
-        {
-            _reader!.Current = item;
-            return true;
-        }
-        _reader!.Current = default!;
-        return false;
+        bool got = TryTakeClaimed(out var item);
+        _reader!.Current = got ? item! : default!;
+        return got;
     }
 
     protected override void ReturnToPool()
     {
         _reader = null;
-        _queue = null;
-        _shutdown = false;
-        if (_hook.TryDetach()) WaiterPool<ReadWaiter<T>>.Return(this);
+        if (Reset()) WaiterPool<ReadWaiter<T>>.Return(this);
     }
 
-    ref TokenHook ITokenWaiter.Hook => ref _hook;
-
-    void ITokenWaiter.ReturnParked() => WaiterPool<ReadWaiter<T>>.Return(this);
+    protected override void ReturnParked() => WaiterPool<ReadWaiter<T>>.Return(this);
 }
