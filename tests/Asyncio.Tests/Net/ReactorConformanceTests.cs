@@ -39,6 +39,37 @@ public abstract class ReactorConformanceTests
     }
 
     [Fact]
+    public void AddReader_LoopNeverIdle_ReadinessStillDelivered()
+    {
+        // A task that yields forever keeps the ready queue from ever emptying; I/O must still be
+        // checked (the loop polls while busy, every 64 callbacks once 50 us have passed).
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var got = loop.CreateFuture();
+                loop.AddReader(b, () =>
+                {
+                    b.Receive(new byte[8]);
+                    loop.RemoveReader(b);
+                    got.SetResult();
+                });
+                var spinner = Aio.CreateTask(async () =>
+                {
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    while (!got.IsDone && clock.Elapsed < TimeSpan.FromSeconds(20)) await Aio.Sleep(0);
+                });
+                await Aio.Sleep(0);
+                a.Send("x"u8);
+                await spinner;
+                Assert.True(got.IsDone, "the reader never ran while the loop was busy");
+            }
+        });
+    }
+
+    [Fact]
     public void AddReader_Replaced_OnlyNewCallbackRuns()
     {
         Run(async () =>
