@@ -131,6 +131,12 @@ public sealed partial class EventLoop
     /// <summary>Timers held, cancelled ones not yet dropped included (tests of compaction).</summary>
     internal int TimerSlotsHeld => _timers.HeldCount;
 
+    /// <summary>Slots the timer heap can hold without taking more memory (tests of its memory).</summary>
+    internal int TimerHeapCapacity => _timers.HeapCapacity;
+
+    /// <summary>64 KiB slot chunks held by the timer heap and lanes (tests of their memory).</summary>
+    internal int TimerChunksInUse => _timers.ChunksInUse;
+
     // ---- sleeps ----
 
     readonly SleepSource _sleepSource;

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Diagnostics;
 
 namespace Asyncio;
 
@@ -16,7 +17,9 @@ namespace Asyncio;
 // This is Node.js's timer-list idea, bounded to a few lanes so the pop stays cheap.
 //
 // A slot is 32 bytes and there is no object per sleep: a sleeping coroutine costs its async state
-// machine plus one slot. Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a
+// machine plus one slot. The heap and the lanes store their slots in fixed 64 KiB chunks (SlotChunkPool):
+// growing never copies, never allocates on the large-object heap (whose allocations count towards a full
+// collection), and a burst of 100,000 timers touches each page of its slots once. Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a
 // sleep's sequence number goes into a set that is checked when the slot comes up. When more than half of
 // the slots are dead the heap and lanes are compacted, so cancelled timers never pile up.
 //
@@ -38,8 +41,11 @@ internal sealed class TimerQueue
 {
     const int LaneCount = 8;
 
-    TimerSlot[] _heap = new TimerSlot[64];
+    // The heap's slots: chunk 0 grows by doubling up to a full chunk, the next ones come from the pool.
+    TimerSlot[][] _heap = { new TimerSlot[64] };
+    int _heapChunks = 1;
     int _heapCount;
+    readonly SlotChunkPool _pool = new();
     readonly Lane[] _lanes = new Lane[LaneCount];
     int _total;            // slots held, live or dead
     int _dead;             // slots known to be cancelled but not yet dropped
@@ -49,8 +55,14 @@ internal sealed class TimerQueue
 
     public TimerQueue()
     {
-        for (int i = 0; i < LaneCount; i++) _lanes[i] = new Lane();
+        for (int i = 0; i < LaneCount; i++) _lanes[i] = new Lane(_pool);
     }
+
+    /// <summary>Slots the heap can hold before it takes another chunk (for tests of its memory).</summary>
+    public int HeapCapacity => _heapChunks == 1 ? _heap[0].Length : _heapChunks << SlotChunkPool.Bits;
+
+    /// <summary>Full chunks taken from the pool and not yet given back, by the heap and the lanes.</summary>
+    public int ChunksInUse => _pool.InUse;
 
     /// <summary>Slots not known to be cancelled.</summary>
     public int LiveCount => _total - _dead;
@@ -161,7 +173,7 @@ internal sealed class TimerQueue
                 if (_cancelledSleeps.Add(s.Seq)) _dead++;
             }
         }
-        for (int i = 0; i < _heapCount; i++) Visit(ref _heap[i]);
+        for (int i = 0; i < _heapCount; i++) Visit(ref H(i));
         foreach (var lane in _lanes)
             foreach (var seg in lane.Segments())
                 for (int i = 0; i < seg.Count; i++) Visit(ref seg.Array![seg.Offset + i]);
@@ -171,8 +183,9 @@ internal sealed class TimerQueue
     /// <summary>Drops every timer (loop close).</summary>
     public void Clear()
     {
-        Array.Clear(_heap, 0, _heapCount);
+        for (int i = 0; i < _heapCount; i++) H(i) = default;
         _heapCount = 0;
+        ReleaseHeapChunks();
         foreach (var lane in _lanes) lane.Clear();
         _cancelledSleeps.Clear();
         _total = _dead = 0;
@@ -201,7 +214,7 @@ internal sealed class TimerQueue
         int best = -2;
         due = long.MaxValue;
         int bestSeq = 0;
-        if (_heapCount != 0) { best = -1; due = _heap[0].Due; bestSeq = _heap[0].Seq; }
+        if (_heapCount != 0) { ref var top = ref _heap[0][0]; best = -1; due = top.Due; bestSeq = top.Seq; }
         for (int i = 0; i < LaneCount; i++)
         {
             var lane = _lanes[i];
@@ -215,7 +228,7 @@ internal sealed class TimerQueue
         return best;
     }
 
-    ref TimerSlot PeekRef(int src) => ref src == -1 ? ref _heap[0] : ref _lanes[src].At(0);
+    ref TimerSlot PeekRef(int src) => ref src == -1 ? ref _heap[0][0] : ref _lanes[src].At(0);
 
     TimerSlot Pop(int src)
     {
@@ -229,12 +242,14 @@ internal sealed class TimerQueue
         int kept = 0;
         for (int i = 0; i < _heapCount; i++)
         {
-            if (IsDead(in _heap[i])) { ForgetDead(in _heap[i]); continue; }
-            _heap[kept++] = _heap[i];
+            ref var slot = ref H(i);
+            if (IsDead(in slot)) { ForgetDead(in slot); continue; }
+            H(kept++) = slot;
         }
-        Array.Clear(_heap, kept, _heapCount - kept);
+        for (int i = kept; i < _heapCount; i++) H(i) = default;
         _total -= _heapCount - kept;
         _heapCount = kept;
+        ReleaseHeapChunks();
         for (int i = (kept - 2) / 4; i >= 0; i--) SiftDown(i);
         foreach (var lane in _lanes)
         {
@@ -242,93 +257,129 @@ internal sealed class TimerQueue
             lane.RemoveWhere(this);
             _total -= before - lane.Count;
         }
-        if (_heap.Length > 64 && _heapCount < _heap.Length / 4) Array.Resize(ref _heap, Math.Max(64, _heapCount * 2));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static bool Less(in TimerSlot a, in TimerSlot b) => a.Due < b.Due || (a.Due == b.Due && a.Seq - b.Seq < 0);
 
+    /// <summary>The heap's slot <paramref name="i"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    ref TimerSlot H(int i) => ref _heap[i >> SlotChunkPool.Bits][i & SlotChunkPool.Mask];
+
+    void GrowHeap()
+    {
+        var first = _heap[0];
+        if (first.Length < SlotChunkPool.Size)
+        {
+            Array.Resize(ref _heap[0], Math.Min(first.Length * 2, SlotChunkPool.Size));
+            return;
+        }
+        if (_heapChunks == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
+        _heap[_heapChunks++] = _pool.Take();
+    }
+
+    /// <summary>Gives back the heap's chunks beyond the one after its last slot (they are all empty).</summary>
+    void ReleaseHeapChunks()
+    {
+        while (_heapChunks > 1 && _heapCount <= (_heapChunks - 2) << SlotChunkPool.Bits)
+        {
+            var chunk = _heap[--_heapChunks];
+            _heap[_heapChunks] = null!;
+            _pool.Return(chunk);
+        }
+    }
+
     void HeapPush(in TimerSlot slot)
     {
-        if (_heapCount == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
+        if (_heapCount == HeapCapacity) GrowHeap();
         int i = _heapCount++;
-        var heap = _heap;
         while (i > 0)
         {
             int parent = (i - 1) >> 2;
-            if (!Less(in slot, in heap[parent])) break;
-            heap[i] = heap[parent];
+            ref var p = ref H(parent);
+            if (!Less(in slot, in p)) break;
+            H(i) = p;
             i = parent;
         }
-        heap[i] = slot;
+        H(i) = slot;
     }
 
     TimerSlot HeapPop()
     {
-        var heap = _heap;
-        var top = heap[0];
+        ref var root = ref _heap[0][0];
+        var top = root;
         int last = --_heapCount;
         if (last > 0)
         {
-            heap[0] = heap[last];
-            heap[last] = default;
+            ref var tail = ref H(last);
+            root = tail;
+            tail = default;
             SiftDown(0);
         }
-        else heap[0] = default;
+        else root = default;
+        if (_heapChunks > 1 && last <= (_heapChunks - 2) << SlotChunkPool.Bits) ReleaseHeapChunks();
         return top;
     }
 
     void SiftDown(int i)
     {
-        var heap = _heap;
         int n = _heapCount;
-        var item = heap[i];
+        var item = H(i);
         while (true)
         {
             int first = (i << 2) + 1;
             if (first >= n) break;
             int min = first;
+            ref var minSlot = ref H(first);
             int end = Math.Min(first + 4, n);
             for (int c = first + 1; c < end; c++)
-                if (Less(in heap[c], in heap[min])) min = c;
-            if (!Less(in heap[min], in item)) break;
-            heap[i] = heap[min];
+            {
+                ref var child = ref H(c);
+                if (Less(in child, in minSlot)) { min = c; minSlot = ref child; }
+            }
+            if (!Less(in minSlot, in item)) break;
+            H(i) = minSlot;
             i = min;
         }
-        heap[i] = item;
+        H(i) = item;
     }
 
-    /// <summary>
-    /// A FIFO of timers of one delay, sorted by construction. Stored as a chain of fixed 64 KiB chunks
-    /// (below the large-object threshold) so that growing never copies and a million sleeps touch each
-    /// page of their slots once.
-    /// </summary>
+    /// <summary>A FIFO of timers of one delay, sorted by construction: a chain of chunks from the pool.</summary>
     sealed class Lane
     {
-        const int ChunkSize = 2048; // 2048 x 32-byte slots = 64 KiB
+        const int ChunkSize = SlotChunkPool.Size;
+        readonly SlotChunkPool _pool;
         Chunk? _headChunk, _tailChunk;
         int _headIndex;             // first live slot in _headChunk
         int _tailIndex;             // next free slot in _tailChunk
         public int Count;
         public long Key;
         long _tailDue;
-        Chunk? _spare;              // one emptied chunk kept for reuse
-        int _chunks;                // chunks in the chain
+        Chunk? _spare;              // an emptied chunk's wrapper, kept so that a lane going empty and back allocates nothing
 
-        internal sealed class Chunk
+        sealed class Chunk
         {
-            public readonly TimerSlot[] Items = new TimerSlot[ChunkSize];
+            public TimerSlot[] Items = null!;
             public Chunk? Next;
         }
 
-        // Fresh memory is expensive on some machines (a page fault costs microseconds under some
-        // hypervisors), and a lane of a million sleeps needs 32 MB of slots. Once a lane is large, its
-        // next chunks are allocated - zeroed, their pages faulted in - on a pool thread, the loop's
-        // thread only links them. Small programs never start this.
-        const int PrefetchAbove = 64;   // chunks in the chain before prefetching starts (128 K timers)
-        const int PrefetchBatch = 32;   // chunks prepared per request (2 MiB)
-        readonly System.Collections.Concurrent.ConcurrentBag<Chunk> _prepared = new();
-        int _prefetching;
+        Chunk TakeChunk()
+        {
+            var c = _spare ?? new Chunk();
+            _spare = null;
+            c.Items = _pool.Take();
+            return c;
+        }
+
+        void ReleaseChunk(Chunk c)
+        {
+            _pool.Return(c.Items);
+            c.Items = null!;
+            c.Next = null;
+            _spare = c;
+        }
+
+        public Lane(SlotChunkPool pool) => _pool = pool;
 
         public long TailDue => _tailDue;
 
@@ -382,50 +433,13 @@ internal sealed class TimerQueue
             Count--;
             if (++_headIndex == ChunkSize || Count == 0)
             {
-                if (Count == 0)
-                {
-                    Release(c);
-                    _headChunk = _tailChunk = null;
-                }
-                else
-                {
-                    _headChunk = c.Next;
-                    Release(c);
-                }
+                // Every slot of the chunk before the head has been popped, and so cleared.
+                if (Count == 0) _headChunk = _tailChunk = null;
+                else _headChunk = c.Next;
+                ReleaseChunk(c);
                 _headIndex = 0;
             }
             return slot;
-        }
-
-        Chunk TakeChunk()
-        {
-            _chunks++;
-            var c = _spare;
-            if (c != null)
-            {
-                _spare = null;
-                return c;
-            }
-            if (_chunks > PrefetchAbove)
-            {
-                if (_prepared.Count < PrefetchBatch / 2 && Interlocked.CompareExchange(ref _prefetching, 1, 0) == 0)
-                    ThreadPool.UnsafeQueueUserWorkItem(static lane => lane.Prefetch(), this, preferLocal: false);
-                if (_prepared.TryTake(out var ready)) return ready;
-            }
-            return new Chunk();
-        }
-
-        void Prefetch()
-        {
-            for (int i = 0; i < PrefetchBatch; i++) _prepared.Add(new Chunk());
-            Volatile.Write(ref _prefetching, 0);
-        }
-
-        void Release(Chunk c)
-        {
-            _chunks--;
-            c.Next = null;
-            _spare = c;
         }
 
         public void RemoveWhere(TimerQueue q)
@@ -443,10 +457,74 @@ internal sealed class TimerQueue
 
         public void Clear()
         {
+            for (var c = _headChunk; c != null;)
+            {
+                var next = c.Next;
+                Array.Clear(c.Items);
+                ReleaseChunk(c);
+                c = next;
+            }
             _headChunk = _tailChunk = null;
             _headIndex = _tailIndex = 0;
             Count = 0;
-            _chunks = 0;
         }
+    }
+}
+
+/// <summary>
+/// Fixed arrays of 2,048 timer slots (64 KiB, below the large-object threshold) for the timer heap and the
+/// lanes. Emptied chunks are kept for reuse, a few of them. Fresh memory is expensive on some machines (a
+/// page fault costs microseconds under some hypervisors, and a million sleeps need 32 MB of slots), so once
+/// many chunks are in use the next ones are allocated - zeroed, their pages faulted in - on a pool thread,
+/// and the loop's thread only takes them. Small programs never start this.
+/// </summary>
+internal sealed class SlotChunkPool
+{
+    public const int Bits = 11;
+    public const int Size = 1 << Bits;
+    public const int Mask = Size - 1;
+    const int MaxSpare = 4;         // emptied chunks kept for reuse
+    const int PrefetchAbove = 64;   // chunks in use before prefetching starts (128 K timers)
+    const int PrefetchBatch = 32;   // chunks prepared per request (2 MiB)
+
+    readonly TimerSlot[]?[] _spare = new TimerSlot[MaxSpare][];
+    int _spareCount;
+    int _inUse;
+    readonly System.Collections.Concurrent.ConcurrentBag<TimerSlot[]> _prepared = new();
+    int _prefetching;
+
+    /// <summary>Chunks taken and not given back.</summary>
+    public int InUse => _inUse;
+
+    public TimerSlot[] Take()
+    {
+        _inUse++;
+        if (_spareCount != 0)
+        {
+            var chunk = _spare[--_spareCount]!;
+            _spare[_spareCount] = null;
+            return chunk;
+        }
+        if (_inUse > PrefetchAbove)
+        {
+            if (_prepared.Count < PrefetchBatch / 2 && Interlocked.CompareExchange(ref _prefetching, 1, 0) == 0)
+                ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.Prefetch(), this, preferLocal: false);
+            if (_prepared.TryTake(out var ready)) return ready;
+        }
+        return new TimerSlot[Size];
+    }
+
+    /// <summary>Gives back a chunk whose slots are all cleared.</summary>
+    public void Return(TimerSlot[] chunk)
+    {
+        Debug.Assert(Array.TrueForAll(chunk, s => s.State == null && s.Scope == null));
+        _inUse--;
+        if (_spareCount < MaxSpare) _spare[_spareCount++] = chunk;
+    }
+
+    void Prefetch()
+    {
+        for (int i = 0; i < PrefetchBatch; i++) _prepared.Add(new TimerSlot[Size]);
+        Volatile.Write(ref _prefetching, 0);
     }
 }

@@ -117,6 +117,28 @@ public class TimerTests
     }
 
     [Fact]
+    public void TimerBurst_OnceFired_HeapAndLaneMemoryGivenBack()
+    {
+        // 100,000 timers of distinct delays (the heap) and 100,000 of one delay (a lane): while they are
+        // pending they hold about a hundred 64 KiB chunks; once they have fired, a few at most remain.
+        const int N = 100_000;
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        int fired = 0;
+        Action count = () => { if (++fired == 2 * N) loop.Stop(); };
+        for (int i = 0; i < N; i++)
+        {
+            loop.CallLater(1 + i * 1e-6, count);
+            loop.CallLater(2, count);
+        }
+        Assert.True(loop.TimerHeapCapacity >= N, $"heap capacity {loop.TimerHeapCapacity}");
+        Assert.True(loop.TimerChunksInUse >= 2 * N / 2048, $"{loop.TimerChunksInUse} chunks in use");
+        loop.RunForever();
+        Assert.Equal(2 * N, fired);
+        Assert.True(loop.TimerHeapCapacity <= 2 * 2048, $"heap capacity {loop.TimerHeapCapacity} after the burst");
+        Assert.True(loop.TimerChunksInUse <= 1, $"{loop.TimerChunksInUse} chunks still in use after the burst");
+    }
+
+    [Fact]
     public void ScheduleAndCancel_Forever_StaysBounded()
     {
         using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
