@@ -30,33 +30,26 @@ internal enum ReadyFlags
 /// The ready queue: FIFO, loop thread only, no allocation in steady state.
 /// </summary>
 /// <remarks>
-/// A chain of fixed 64 KiB chunks rather than one growing ring: a million tasks scheduled at once (a
-/// benchmark, a fan-out) would otherwise grow an array by doubling on the large-object heap, copying
-/// and touching fresh memory at every step, and keep the largest array for ever. Emptied chunks are
-/// kept for reuse, up to <see cref="SpareChunks"/>; the rest go back to the collector. A queue that
+/// A chain of 64 KiB chunks from a <see cref="ChunkPool{T}"/> rather than one growing ring: a million
+/// tasks scheduled at once (a benchmark, a fan-out) would otherwise grow an array by doubling on the
+/// large-object heap, copying and touching fresh memory at every step, and keep the largest array for
+/// ever. Emptied chunks go back to the pool, which keeps up to <see cref="SpareChunks"/>. A queue that
 /// drains completely rewinds to the start of its one chunk, so the usual one-to-a-few-items traffic
 /// never leaves the first chunk.
 /// </remarks>
 internal sealed class ReadyQueue
 {
-    const int ChunkSize = 2048;   // 2048 x 32-byte items = 64 KiB, under the large-object threshold
+    const int ChunkSize = ChunkPool<ReadyItem>.Size;
     const int SpareChunks = 16;   // kept for reuse after a burst (1 MiB)
 
-    sealed class Chunk
-    {
-        public readonly ReadyItem[] Items = new ReadyItem[ChunkSize];
-        public Chunk? Next;
-    }
-
-    Chunk _head = new();
-    Chunk _tail;
+    readonly ChunkPool<ReadyItem> _pool = new(SpareChunks);
+    Chunk<ReadyItem> _head;
+    Chunk<ReadyItem> _tail;
     int _headIndex;               // next item to dequeue in _head
     int _tailIndex;               // next free slot in _tail
     int _count;
-    Chunk? _spare;                // emptied chunks kept for reuse (linked through Next)
-    int _spareCount;
 
-    public ReadyQueue() => _tail = _head;
+    public ReadyQueue() => _tail = _head = _pool.Take();
 
     public int Count => _count;
 
@@ -86,14 +79,7 @@ internal sealed class ReadyQueue
     [MethodImpl(MethodImplOptions.NoInlining)]
     void AddChunk()
     {
-        var c = _spare;
-        if (c != null)
-        {
-            _spare = c.Next;
-            _spareCount--;
-            c.Next = null;
-        }
-        else c = new Chunk();
+        var c = _pool.Take();
         _tail.Next = c;
         _tail = c;
         _tailIndex = 0;
@@ -101,13 +87,14 @@ internal sealed class ReadyQueue
 
     void Advance()
     {
+        // Every item before _headIndex has been dequeued, and so cleared.
         if (_count == 0)
         {
-            // Empty: rewind to the start of the head chunk and let go of the others.
+            // Empty: rewind to the start of the head chunk and give back the others.
             for (var c = _head.Next; c != null;)
             {
                 var next = c.Next;
-                Release(c);
+                _pool.Return(c);
                 c = next;
             }
             _head.Next = null;
@@ -118,19 +105,7 @@ internal sealed class ReadyQueue
         var old = _head;
         _head = old.Next!;
         _headIndex = 0;
-        Release(old);
-    }
-
-    void Release(Chunk c)
-    {
-        if (_spareCount >= SpareChunks)
-        {
-            c.Next = null;
-            return;
-        }
-        c.Next = _spare;
-        _spare = c;
-        _spareCount++;
+        _pool.Return(old);
     }
 
     /// <summary>Reorders the first <paramref name="n"/> items at random (schedule exploration; not a hot path).</summary>
@@ -153,7 +128,5 @@ internal sealed class ReadyQueue
     public void Clear()
     {
         while (_count > 0) Dequeue(out _);
-        _spare = null;
-        _spareCount = 0;
     }
 }

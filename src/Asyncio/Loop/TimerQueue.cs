@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Diagnostics;
 
 namespace Asyncio;
 
@@ -17,7 +16,7 @@ namespace Asyncio;
 // This is Node.js's timer-list idea, bounded to a few lanes so the pop stays cheap.
 //
 // A slot is 32 bytes and there is no object per sleep: a sleeping coroutine costs its async state
-// machine plus one slot. The heap and the lanes store their slots in fixed 64 KiB chunks (SlotChunkPool):
+// machine plus one slot. The heap and the lanes store their slots in fixed 64 KiB chunks (ChunkPool.cs):
 // growing never copies, never allocates on the large-object heap (whose allocations count towards a full
 // collection), and a burst of 100,000 timers touches each page of its slots once. Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a
 // sleep's sequence number goes into a set that is checked when the slot comes up. When more than half of
@@ -40,12 +39,13 @@ internal struct TimerSlot
 internal sealed class TimerQueue
 {
     const int LaneCount = 8;
+    const int Bits = ChunkPool<TimerSlot>.Bits;
 
     // The heap's slots: chunk 0 grows by doubling up to a full chunk, the next ones come from the pool.
-    TimerSlot[][] _heap = { new TimerSlot[64] };
+    Chunk<TimerSlot>[] _heap = { new(new TimerSlot[64]) };
     int _heapChunks = 1;
     int _heapCount;
-    readonly SlotChunkPool _pool = new();
+    readonly ChunkPool<TimerSlot> _pool = new(maxSpare: 4);
     readonly Lane[] _lanes = new Lane[LaneCount];
     int _total;            // slots held, live or dead
     int _dead;             // slots known to be cancelled but not yet dropped
@@ -59,7 +59,7 @@ internal sealed class TimerQueue
     }
 
     /// <summary>Slots the heap can hold before it takes another chunk (for tests of its memory).</summary>
-    public int HeapCapacity => _heapChunks == 1 ? _heap[0].Length : _heapChunks << SlotChunkPool.Bits;
+    public int HeapCapacity => _heapChunks == 1 ? _heap[0].Items.Length : _heapChunks << Bits;
 
     /// <summary>Full chunks taken from the pool and not yet given back, by the heap and the lanes.</summary>
     public int ChunksInUse => _pool.InUse;
@@ -214,7 +214,7 @@ internal sealed class TimerQueue
         int best = -2;
         due = long.MaxValue;
         int bestSeq = 0;
-        if (_heapCount != 0) { ref var top = ref _heap[0][0]; best = -1; due = top.Due; bestSeq = top.Seq; }
+        if (_heapCount != 0) { ref var top = ref _heap[0].Items[0]; best = -1; due = top.Due; bestSeq = top.Seq; }
         for (int i = 0; i < LaneCount; i++)
         {
             var lane = _lanes[i];
@@ -228,7 +228,7 @@ internal sealed class TimerQueue
         return best;
     }
 
-    ref TimerSlot PeekRef(int src) => ref src == -1 ? ref _heap[0][0] : ref _lanes[src].At(0);
+    ref TimerSlot PeekRef(int src) => ref src == -1 ? ref _heap[0].Items[0] : ref _lanes[src].At(0);
 
     TimerSlot Pop(int src)
     {
@@ -264,14 +264,14 @@ internal sealed class TimerQueue
 
     /// <summary>The heap's slot <paramref name="i"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    ref TimerSlot H(int i) => ref _heap[i >> SlotChunkPool.Bits][i & SlotChunkPool.Mask];
+    ref TimerSlot H(int i) => ref _heap[i >> Bits].Items[i & ChunkPool<TimerSlot>.Mask];
 
     void GrowHeap()
     {
         var first = _heap[0];
-        if (first.Length < SlotChunkPool.Size)
+        if (first.Items.Length < ChunkPool<TimerSlot>.Size)
         {
-            Array.Resize(ref _heap[0], Math.Min(first.Length * 2, SlotChunkPool.Size));
+            Array.Resize(ref first.Items, Math.Min(first.Items.Length * 2, ChunkPool<TimerSlot>.Size));
             return;
         }
         if (_heapChunks == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
@@ -281,7 +281,7 @@ internal sealed class TimerQueue
     /// <summary>Gives back the heap's chunks beyond the one after its last slot (they are all empty).</summary>
     void ReleaseHeapChunks()
     {
-        while (_heapChunks > 1 && _heapCount <= (_heapChunks - 2) << SlotChunkPool.Bits)
+        while (_heapChunks > 1 && _heapCount <= (_heapChunks - 2) << Bits)
         {
             var chunk = _heap[--_heapChunks];
             _heap[_heapChunks] = null!;
@@ -306,7 +306,7 @@ internal sealed class TimerQueue
 
     TimerSlot HeapPop()
     {
-        ref var root = ref _heap[0][0];
+        ref var root = ref _heap[0].Items[0];
         var top = root;
         int last = --_heapCount;
         if (last > 0)
@@ -317,7 +317,7 @@ internal sealed class TimerQueue
             SiftDown(0);
         }
         else root = default;
-        if (_heapChunks > 1 && last <= (_heapChunks - 2) << SlotChunkPool.Bits) ReleaseHeapChunks();
+        if (_heapChunks > 1 && last <= (_heapChunks - 2) << Bits) ReleaseHeapChunks();
         return top;
     }
 
@@ -347,39 +347,16 @@ internal sealed class TimerQueue
     /// <summary>A FIFO of timers of one delay, sorted by construction: a chain of chunks from the pool.</summary>
     sealed class Lane
     {
-        const int ChunkSize = SlotChunkPool.Size;
-        readonly SlotChunkPool _pool;
-        Chunk? _headChunk, _tailChunk;
+        const int ChunkSize = ChunkPool<TimerSlot>.Size;
+        readonly ChunkPool<TimerSlot> _pool;
+        Chunk<TimerSlot>? _headChunk, _tailChunk;
         int _headIndex;             // first live slot in _headChunk
         int _tailIndex;             // next free slot in _tailChunk
         public int Count;
         public long Key;
         long _tailDue;
-        Chunk? _spare;              // an emptied chunk's wrapper, kept so that a lane going empty and back allocates nothing
 
-        sealed class Chunk
-        {
-            public TimerSlot[] Items = null!;
-            public Chunk? Next;
-        }
-
-        Chunk TakeChunk()
-        {
-            var c = _spare ?? new Chunk();
-            _spare = null;
-            c.Items = _pool.Take();
-            return c;
-        }
-
-        void ReleaseChunk(Chunk c)
-        {
-            _pool.Return(c.Items);
-            c.Items = null!;
-            c.Next = null;
-            _spare = c;
-        }
-
-        public Lane(SlotChunkPool pool) => _pool = pool;
+        public Lane(ChunkPool<TimerSlot> pool) => _pool = pool;
 
         public long TailDue => _tailDue;
 
@@ -409,12 +386,12 @@ internal sealed class TimerQueue
         {
             if (_tailChunk == null)
             {
-                _headChunk = _tailChunk = TakeChunk();
+                _headChunk = _tailChunk = _pool.Take();
                 _headIndex = _tailIndex = 0;
             }
             else if (_tailIndex == ChunkSize)
             {
-                var c = TakeChunk();
+                var c = _pool.Take();
                 _tailChunk.Next = c;
                 _tailChunk = c;
                 _tailIndex = 0;
@@ -436,7 +413,7 @@ internal sealed class TimerQueue
                 // Every slot of the chunk before the head has been popped, and so cleared.
                 if (Count == 0) _headChunk = _tailChunk = null;
                 else _headChunk = c.Next;
-                ReleaseChunk(c);
+                _pool.Return(c);
                 _headIndex = 0;
             }
             return slot;
@@ -461,70 +438,12 @@ internal sealed class TimerQueue
             {
                 var next = c.Next;
                 Array.Clear(c.Items);
-                ReleaseChunk(c);
+                _pool.Return(c);
                 c = next;
             }
             _headChunk = _tailChunk = null;
             _headIndex = _tailIndex = 0;
             Count = 0;
         }
-    }
-}
-
-/// <summary>
-/// Fixed arrays of 2,048 timer slots (64 KiB, below the large-object threshold) for the timer heap and the
-/// lanes. Emptied chunks are kept for reuse, a few of them. Fresh memory is expensive on some machines (a
-/// page fault costs microseconds under some hypervisors, and a million sleeps need 32 MB of slots), so once
-/// many chunks are in use the next ones are allocated - zeroed, their pages faulted in - on a pool thread,
-/// and the loop's thread only takes them. Small programs never start this.
-/// </summary>
-internal sealed class SlotChunkPool
-{
-    public const int Bits = 11;
-    public const int Size = 1 << Bits;
-    public const int Mask = Size - 1;
-    const int MaxSpare = 4;         // emptied chunks kept for reuse
-    const int PrefetchAbove = 64;   // chunks in use before prefetching starts (128 K timers)
-    const int PrefetchBatch = 32;   // chunks prepared per request (2 MiB)
-
-    readonly TimerSlot[]?[] _spare = new TimerSlot[MaxSpare][];
-    int _spareCount;
-    int _inUse;
-    readonly System.Collections.Concurrent.ConcurrentBag<TimerSlot[]> _prepared = new();
-    int _prefetching;
-
-    /// <summary>Chunks taken and not given back.</summary>
-    public int InUse => _inUse;
-
-    public TimerSlot[] Take()
-    {
-        _inUse++;
-        if (_spareCount != 0)
-        {
-            var chunk = _spare[--_spareCount]!;
-            _spare[_spareCount] = null;
-            return chunk;
-        }
-        if (_inUse > PrefetchAbove)
-        {
-            if (_prepared.Count < PrefetchBatch / 2 && Interlocked.CompareExchange(ref _prefetching, 1, 0) == 0)
-                ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.Prefetch(), this, preferLocal: false);
-            if (_prepared.TryTake(out var ready)) return ready;
-        }
-        return new TimerSlot[Size];
-    }
-
-    /// <summary>Gives back a chunk whose slots are all cleared.</summary>
-    public void Return(TimerSlot[] chunk)
-    {
-        Debug.Assert(Array.TrueForAll(chunk, s => s.State == null && s.Scope == null));
-        _inUse--;
-        if (_spareCount < MaxSpare) _spare[_spareCount++] = chunk;
-    }
-
-    void Prefetch()
-    {
-        for (int i = 0; i < PrefetchBatch; i++) _prepared.Add(new TimerSlot[Size]);
-        Volatile.Write(ref _prefetching, 0);
     }
 }
