@@ -180,14 +180,14 @@ public sealed partial class EventLoop
             kind = _timers.KindOf(cont);
         }
         int seq = ++_seq;
-        scope.AddSleep(seq, cont, state);
+        scope.AddSleep(seq, kind, state);
         _timers.Add(due, seq, state, scope, kind, _stashedLane);
     }
 
-    internal void CancelSleep(int seq, Action<object?> cont, object? state, CancelScope scope, string? message)
+    internal void CancelSleep(int seq, int kind, object? state, CancelScope scope, string? message)
     {
         _timers.CancelSleep(seq);
-        EnqueueCancelledResume(cont, state, scope, message);
+        EnqueueCancelledResume(_timers.ContinuationOf(kind), state, scope, message);
     }
 
     internal void CancelSleepsOf(CancelScope scope, string? message)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace Asyncio;
 
@@ -29,18 +30,19 @@ namespace Asyncio;
 /// A node of the cancellation tree and the synchronisation context of the code that runs in it. See the
 /// file's opening comment.
 /// </summary>
-[DebuggerDisplay("CancelScope(task = {Task?.Name}, waits = {_waiterCount + _sleepCount}, mustCancel = {MustCancel})")]
+[DebuggerDisplay("CancelScope(task = {Task?.Name}, waiters = {_firstWaiter != null}, sleeps = {_sleepCount}, mustCancel = {MustCancel})")]
 internal sealed class CancelScope : SynchronizationContext
 {
-    public readonly EventLoop Loop;
-    /// <summary>The task whose code runs in this scope; <see langword="null"/> for the loop's own scope (plain callbacks).</summary>
-    public readonly AioTask? Task;
-    public readonly CancelScope? Parent;
+    // Every task has a scope from its first suspension to its end (a million suspended tasks hold a
+    // million), so the scope is kept to 64 bytes: the task and the loop share one field, and what only
+    // child scopes, tokens and cancellations need lives in Extras.
+    readonly object _owner;    // the task whose code runs in this scope, or the loop for its own scope
 
     // Rarely used state, allocated on first need, so that the scope every task start creates stays
-    // small: the links of child scopes, the token, the cancellation message.
+    // small: the parent and the links of child scopes, the token, the cancellation message.
     sealed class Extras
     {
+        public CancelScope? Parent;
         // Children that are open, or closed with waits still pending (intrusive list).
         public CancelScope? FirstChild, PrevSibling, NextSibling;
         public bool Linked;
@@ -53,14 +55,22 @@ internal sealed class CancelScope : SynchronizationContext
 
     // Pending waiters (intrusive list through Waiter.ScopePrev/ScopeNext).
     Waiter? _firstWaiter;
-    int _waiterCount;
 
-    // Pending sleeps: how many, and the one when there is exactly one and it is known.
+    // Pending sleeps: how many, and the one when there is exactly one and it is known (its sequence
+    // number, its continuation's kind in the loop's timer table - 0 when none is known - and its state).
     int _sleepCount;
-    bool _sleepKnown;
     int _sleepSeq;
-    Action<object?>? _sleepCont;
+    int _sleepKind;
     object? _sleepState;
+
+    /// <summary>The loop the scope belongs to.</summary>
+    public EventLoop Loop => _owner as EventLoop ?? Unsafe.As<AioTask>(_owner).Loop;
+
+    /// <summary>The task whose code runs in this scope; <see langword="null"/> for the loop's own scope (plain callbacks).</summary>
+    public AioTask? Task => _owner is EventLoop ? null : Unsafe.As<AioTask>(_owner);
+
+    /// <summary>The enclosing scope; <see langword="null"/> for a task's or the loop's root scope.</summary>
+    public CancelScope? Parent => _x?.Parent;
 
     /// <summary>A cancellation that found no pending await and waits for the next one.</summary>
     public bool MustCancel;
@@ -80,10 +90,13 @@ internal sealed class CancelScope : SynchronizationContext
 
     public CancelScope(EventLoop loop, AioTask? task, CancelScope? parent)
     {
-        Loop = loop;
-        Task = task;
-        Parent = parent;
-        if (parent != null) parent.AddChild(this);
+        Debug.Assert(task == null || ReferenceEquals(task.Loop, loop));
+        _owner = (object?)task ?? loop;
+        if (parent != null)
+        {
+            X.Parent = parent;
+            parent.AddChild(this);
+        }
     }
 
     /// <summary>Whether this scope is <paramref name="ancestor"/> or lies inside it.</summary>
@@ -104,7 +117,6 @@ internal sealed class CancelScope : SynchronizationContext
         w.ScopeNext = _firstWaiter;
         if (_firstWaiter != null) _firstWaiter.ScopePrev = w;
         _firstWaiter = w;
-        _waiterCount++;
     }
 
     public void UnlinkWaiter(Waiter w)
@@ -115,17 +127,17 @@ internal sealed class CancelScope : SynchronizationContext
         if (w.ScopeNext != null) w.ScopeNext.ScopePrev = w.ScopePrev;
         w.ScopePrev = w.ScopeNext = null;
         w.LinkedScope = null;
-        _waiterCount--;
         if (Closed) MaybeDetach();
     }
 
-    public void AddSleep(int seq, Action<object?> cont, object? state)
+    /// <summary>A sleep of this scope was scheduled; <paramref name="kind"/> is its continuation's index in the loop's timer table (never 0).</summary>
+    public void AddSleep(int seq, int kind, object? state)
     {
+        Debug.Assert(kind != 0);
         if (++_sleepCount == 1)
         {
-            _sleepKnown = true;
             _sleepSeq = seq;
-            _sleepCont = cont;
+            _sleepKind = kind;
             _sleepState = state;
         }
         else ForgetKnownSleep();
@@ -134,14 +146,13 @@ internal sealed class CancelScope : SynchronizationContext
     public void SleepEnded(int seq)
     {
         _sleepCount--;
-        if (_sleepKnown && _sleepSeq == seq) ForgetKnownSleep();
+        if (_sleepKind != 0 && _sleepSeq == seq) ForgetKnownSleep();
         if (Closed) MaybeDetach();
     }
 
     void ForgetKnownSleep()
     {
-        _sleepKnown = false;
-        _sleepCont = null;
+        _sleepKind = 0;
         _sleepState = null;
     }
 
@@ -203,7 +214,7 @@ internal sealed class CancelScope : SynchronizationContext
     bool Deliver(string? message)
     {
         bool any = false;
-        if (_waiterCount != 0)
+        if (_firstWaiter != null)
         {
             // A waiter leaves the list when it stops pending; one whose cancellation is refused (an
             // awaited task that swallows it) stays, so take a snapshot first.
@@ -214,13 +225,13 @@ internal sealed class CancelScope : SynchronizationContext
         }
         if (_sleepCount != 0)
         {
-            if (_sleepKnown)
+            if (_sleepKind != 0)
             {
-                var cont = _sleepCont!;
+                int kind = _sleepKind;
                 var state = _sleepState;
                 int seq = _sleepSeq;
                 SleepEnded(seq);
-                Loop.CancelSleep(seq, cont, state, this, message);
+                Loop.CancelSleep(seq, kind, state, this, message);
             }
             else Loop.CancelSleepsOf(this, message);
             any = true;
@@ -290,8 +301,8 @@ internal sealed class CancelScope : SynchronizationContext
     void MaybeDetach()
     {
         var x = _x;
-        if (x == null || !x.Linked || _waiterCount != 0 || _sleepCount != 0 || x.FirstChild != null) return;
-        var p = Parent!;
+        if (x == null || !x.Linked || _firstWaiter != null || _sleepCount != 0 || x.FirstChild != null) return;
+        var p = x.Parent!;
         if (x.PrevSibling != null) x.PrevSibling._x!.NextSibling = x.NextSibling;
         else p._x!.FirstChild = x.NextSibling;
         if (x.NextSibling != null) x.NextSibling._x!.PrevSibling = x.PrevSibling;
