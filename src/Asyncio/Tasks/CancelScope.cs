@@ -60,7 +60,7 @@ internal sealed class CancelScope : SynchronizationContext
     // number, its continuation's kind in the loop's timer table - 0 when none is known - and its state).
     int _sleepCount;
     int _sleepSeq;
-    int _sleepKind;
+    byte _sleepKind;           // a byte: the timer table has at most 64 continuations, and it fits beside the flags
     object? _sleepState;
 
     /// <summary>The loop the scope belongs to.</summary>
@@ -133,11 +133,11 @@ internal sealed class CancelScope : SynchronizationContext
     /// <summary>A sleep of this scope was scheduled; <paramref name="kind"/> is its continuation's index in the loop's timer table (never 0).</summary>
     public void AddSleep(int seq, int kind, object? state)
     {
-        Debug.Assert(kind != 0);
+        Debug.Assert(kind is > 0 and <= byte.MaxValue);
         if (++_sleepCount == 1)
         {
             _sleepSeq = seq;
-            _sleepKind = kind;
+            _sleepKind = (byte)kind;
             _sleepState = state;
         }
         else ForgetKnownSleep();

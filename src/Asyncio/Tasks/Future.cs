@@ -23,9 +23,14 @@ public class Future
 {
     internal readonly EventLoop Loop;
     private protected FutureState _state;
-    object? _outcome;           // the exception when finished with one; the message when cancelled
-    WaitNode? _first, _last;    // awaiters, done callbacks and AsTask links, in registration order
-    IFutureObserver? _observer; // one combinator watching the future without a node (Gather of tasks)
+    // Every task is a future, so the fields are few (a task is 104 bytes): one slot holds the observer
+    // while the future is pending and the outcome once it is done, and the list of nodes keeps its tail in
+    // the head's Prev link.
+    object? _slot;              // pending: the one combinator watching without a node (Gather of tasks), or null;
+                                // done: the exception when finished with one, the message when cancelled
+    WaitNode? _first;           // awaiters, done callbacks and AsTask links, in registration order; _first.Prev is the last
+
+    object? Outcome => _state == FutureState.Pending ? null : _slot;
 
     /// <summary>Creates a pending future bound to <paramref name="loop"/> (usually through <see cref="EventLoop.CreateFuture()"/>).</summary>
     public Future(EventLoop loop)
@@ -44,7 +49,7 @@ public class Future
     public bool IsCancelled => _state == FutureState.Cancelled;
 
     /// <summary>Whether the future finished with an exception.</summary>
-    public bool IsFaulted => _state == FutureState.Finished && _outcome != null;
+    public bool IsFaulted => _state == FutureState.Finished && Outcome != null;
 
     /// <summary>
     /// Completes the future without a value and schedules its awaiters and callbacks; asyncio's
@@ -54,8 +59,7 @@ public class Future
     public void SetResult()
     {
         BeginComplete(nameof(SetResult));
-        _state = FutureState.Finished;
-        MarkDone();
+        Complete(FutureState.Finished, null);
     }
 
     /// <summary>Completes the future with an exception; asyncio's <c>set_exception()</c>.</summary>
@@ -64,9 +68,7 @@ public class Future
     {
         ArgumentNullException.ThrowIfNull(exception);
         BeginComplete(nameof(SetException));
-        _outcome = exception;
-        _state = FutureState.Finished;
-        MarkDone();
+        Complete(FutureState.Finished, exception);
     }
 
     /// <summary>
@@ -83,27 +85,13 @@ public class Future
     }
 
     /// <summary>Marks the future cancelled and schedules its awaiters (no checks).</summary>
-    private protected void SetCancelledCore(string? message)
-    {
-        _outcome = message;
-        _state = FutureState.Cancelled;
-        MarkDone();
-    }
+    private protected void SetCancelledCore(string? message) => Complete(FutureState.Cancelled, message);
 
     /// <summary>Completes the future with an exception (no state check beyond pending).</summary>
-    private protected void SetExceptionCore(Exception exception)
-    {
-        _outcome = exception;
-        _state = FutureState.Finished;
-        MarkDone();
-    }
+    private protected void SetExceptionCore(Exception exception) => Complete(FutureState.Finished, exception);
 
     /// <summary>Completes the future successfully (the subclass has stored its value).</summary>
-    private protected void SetFinishedCore()
-    {
-        _state = FutureState.Finished;
-        MarkDone();
-    }
+    private protected void SetFinishedCore() => Complete(FutureState.Finished, null);
 
     private protected void BeginComplete(string member)
     {
@@ -127,17 +115,17 @@ public class Future
     {
         if (_state == FutureState.Pending) ThrowInvalidState("The future is not done yet.");
         if (_state == FutureState.Cancelled) throw MakeCancelledError();
-        return (Exception?)_outcome;
+        return (Exception?)Outcome;
     }
 
     /// <summary>The message given to <see cref="Cancel"/>, once cancelled.</summary>
-    internal string? CancelMessage => _state == FutureState.Cancelled ? (string?)_outcome : null;
+    internal string? CancelMessage => _state == FutureState.Cancelled ? (string?)Outcome : null;
 
     /// <summary>Throws unless the future finished without an exception.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void ThrowIfNotSucceeded()
     {
-        if (_state != FutureState.Finished || _outcome != null) ThrowOutcome();
+        if (_state != FutureState.Finished || Outcome != null) ThrowOutcome();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -147,7 +135,7 @@ public class Future
         {
             case FutureState.Pending: ThrowInvalidState("The result is not set yet."); break;
             case FutureState.Cancelled: throw MakeCancelledError();
-            default: ExceptionDispatchInfo.Throw((Exception)_outcome!); break;
+            default: ExceptionDispatchInfo.Throw((Exception)Outcome!); break;
         }
     }
 
@@ -155,7 +143,7 @@ public class Future
     internal CancelledError MakeCancelledError() => new(CancelMessage);
 
     /// <summary>The stored exception without marking it retrieved (for combinators).</summary>
-    internal Exception? ExceptionCore => _state == FutureState.Finished ? (Exception?)_outcome : null;
+    internal Exception? ExceptionCore => _state == FutureState.Finished ? (Exception?)Outcome : null;
 
     [DoesNotReturn]
     private protected static void ThrowInvalidState(string message) => throw new InvalidStateError(message);
@@ -195,31 +183,61 @@ public class Future
         return removed;
     }
 
+    // The list of nodes: linked forwards through Next and ending with null; backwards through Prev and
+    // circular, so the head's Prev is the tail. A linked node's Prev is therefore never null.
+
     internal void Append(WaitNode node)
     {
-        node.Prev = _last;
+        var head = _first;
         node.Next = null;
-        if (_last != null) _last.Next = node; else _first = node;
-        _last = node;
+        if (head == null)
+        {
+            node.Prev = node;
+            _first = node;
+            return;
+        }
+        var tail = head.Prev!;
+        tail.Next = node;
+        node.Prev = tail;
+        head.Prev = node;
     }
 
     /// <summary>Whether <paramref name="node"/> is the one node in the list.</summary>
-    internal bool HasOnlyNode(WaitNode node) => ReferenceEquals(_first, node) && ReferenceEquals(_last, node);
+    internal bool HasOnlyNode(WaitNode node) => ReferenceEquals(_first, node) && node.Next == null;
 
     internal void Unlink(WaitNode node)
     {
-        if (node.Prev != null) node.Prev.Next = node.Next; else _first = node.Next;
-        if (node.Next != null) node.Next.Prev = node.Prev; else _last = node.Prev;
+        var head = _first!;
+        var next = node.Next;
+        if (ReferenceEquals(node, head))
+        {
+            if (next != null) next.Prev = node.Prev; // the new head keeps the tail
+            _first = next;
+        }
+        else
+        {
+            node.Prev!.Next = next;
+            if (next != null) next.Prev = node.Prev;
+            else head.Prev = node.Prev;               // the tail went
+        }
         node.Prev = node.Next = null;
     }
 
-    void MarkDone()
+    /// <summary>Moves the future from pending to <paramref name="state"/> with <paramref name="outcome"/> and runs <see cref="MarkDone"/>.</summary>
+    void Complete(FutureState state, object? outcome)
     {
-        var observer = _observer;
-        _observer = null;
+        Debug.Assert(_state == FutureState.Pending);
+        var observer = _state == FutureState.Pending ? Unsafe.As<IFutureObserver?>(_slot) : null;
+        _slot = outcome;
+        _state = state;
+        MarkDone(observer);
+    }
+
+    void MarkDone(IFutureObserver? observer)
+    {
         observer?.FutureDone(this);
         var n = _first;
-        _first = _last = null;
+        _first = null;
         while (n != null)
         {
             var next = n.Next;
@@ -238,7 +256,7 @@ public class Future
     /// <summary>Lets <c>await future</c> suspend until the future is done; allocation-free on the loop.</summary>
     public ValueTaskAwaiter GetAwaiter()
     {
-        if (_state == FutureState.Finished && _outcome == null) return default(ValueTask).GetAwaiter();
+        if (_state == FutureState.Finished && Outcome == null) return default(ValueTask).GetAwaiter();
         if (_state == FutureState.Pending) Loop.CheckAwaitThread();
         var w = FutureWaiter.Rent(this);
         return new ValueTask(w, w.Version).GetAwaiter();
@@ -268,15 +286,15 @@ public class Future
     /// <summary>Takes the future's one observer slot; false if taken or the future is done (use a node then).</summary>
     internal bool TryObserve(IFutureObserver observer)
     {
-        if (_observer != null || _state != FutureState.Pending) return false;
-        _observer = observer;
+        if (_state != FutureState.Pending || _slot != null) return false;
+        _slot = observer;
         return true;
     }
 
     /// <summary>Gives the observer slot back.</summary>
     internal void StopObserving(IFutureObserver observer)
     {
-        if (ReferenceEquals(_observer, observer)) _observer = null;
+        if (_state == FutureState.Pending && ReferenceEquals(_slot, observer)) _slot = null;
     }
 
     /// <summary>Converts the future to a <see cref="Task"/> (<see cref="AsTask"/>).</summary>
@@ -286,7 +304,7 @@ public class Future
     {
         FutureState.Pending => "pending",
         FutureState.Cancelled => "cancelled",
-        _ => _outcome != null ? "finished with an exception" : "finished",
+        _ => Outcome != null ? "finished with an exception" : "finished",
     };
 
     /// <summary>Describes the future and its state, as asyncio's repr does.</summary>

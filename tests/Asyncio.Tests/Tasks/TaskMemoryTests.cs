@@ -1,0 +1,32 @@
+namespace Asyncio.Tests.Tasks;
+
+/// <summary>
+/// What a task costs in memory. A million tasks is a benchmark (W2) and a fan-out a user may write, and
+/// on some machines fresh memory costs more than the code that fills it (docs/design/performance.md), so
+/// the per-task bytes are a budget that a test holds.
+/// </summary>
+public class TaskMemoryTests
+{
+    static readonly Func<Task> s_trivial = () => Task.CompletedTask;
+
+    [Fact]
+    public void CreateTask_TrivialCoroutine_CostsTheTaskAndItsScopeOnly() => AioTest.Run(async () =>
+    {
+        // A task is 96 bytes (the future's fields plus the task's) and its cancel scope, which its first
+        // step runs in, 64 bytes; the ready queue's chunks are reused after the warm-up.
+        const int N = 10_000, Budget = 96 + 64;
+        var tasks = new AioTask[N];
+        for (int round = 0; round < 2; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < N; i++) tasks[i] = Aio.CreateTask(s_trivial);
+            await Aio.Sleep(0);
+            await Aio.Sleep(0);
+            long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.All(tasks, t => Assert.True(t.IsDone && !t.IsCancelled && !t.IsFaulted));
+            if (round == 0) continue; // the warm-up fills the ready queue's chunk pool
+            Assert.True(bytes < (long)N * Budget + 4096,
+                $"{bytes / (double)N:F1} bytes per created-and-run task; the budget is {Budget}");
+        }
+    });
+}
