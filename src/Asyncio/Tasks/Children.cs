@@ -113,7 +113,7 @@ internal sealed class ChildSet : IFutureObserver
     readonly EventLoop _loop;
     readonly IChildObserver _owner;
     List<FutureNode>? _nodes;
-    List<Future>? _observed;   // futures watched through their observer slot (no node, no allocation each)
+    object[]? _observedAmong;  // the children, when some are watched through their observer slot (no node, no allocation each)
     CancellationTokenSource? _pump;
     Task[]? _pumpTasks;
     bool _stopped;
@@ -136,7 +136,7 @@ internal sealed class ChildSet : IFutureObserver
             {
                 if (f.TryObserve(this))
                 {
-                    (_observed ??= new List<Future>(children.Length)).Add(f);
+                    _observedAmong = children;
                     continue;
                 }
                 var node = new FutureNode(this, f);
@@ -191,8 +191,9 @@ internal sealed class ChildSet : IFutureObserver
         _stopped = true;
         if (_nodes != null)
             foreach (var n in _nodes) n.Detach();
-        if (_observed != null)
-            foreach (var f in _observed) f.StopObserving(this);
+        if (_observedAmong != null)
+            foreach (var child in _observedAmong)
+                if (child is Future f) f.StopObserving(this);
         _pump?.Cancel();
     }
 

@@ -29,4 +29,20 @@ public class TaskMemoryTests
                 $"{bytes / (double)N:F1} bytes per created-and-run task; the budget is {Budget}");
         }
     });
+
+    [Fact]
+    public void Gather_OfPendingTasks_CostsOneSlotPerChild() => AioTest.Run(async () =>
+    {
+        // Gather copies its children (asyncio does too: the caller may reuse its list) and watches each
+        // pending future through its one observer slot: no node, no list of its own.
+        const int N = 10_000;
+        var tasks = new AioTask[N];
+        for (int i = 0; i < N; i++) tasks[i] = Aio.CreateTask(s_trivial);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var gather = Aio.Gather(tasks);
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        await gather;
+        Assert.All(tasks, t => Assert.True(t.IsDone));
+        Assert.True(bytes < (long)N * 8 + 1024, $"{bytes / (double)N:F1} bytes per child to start a gather; the budget is one slot (8)");
+    });
 }
