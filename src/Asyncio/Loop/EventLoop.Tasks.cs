@@ -2,9 +2,15 @@ namespace Asyncio;
 
 public sealed partial class EventLoop
 {
+    // The loop's strong references to its tasks: a list through AioTask.NextLive, newest first. A new task
+    // only points at the one before it (a young object pointing at an older one: nothing for the collector
+    // to track), and a finished task is not unlinked at once, which would write into its neighbours: the
+    // finished ones are swept out once they outnumber the live ones, so the list stays within twice the
+    // live tasks (plus 1,024) and the sweeping costs O(1) per task.
     int _taskIds;
     AioTask? _firstLive;
-    int _liveCount;
+    int _liveCount;           // tasks not done
+    int _finishedInList;      // done tasks still in the list
 
     /// <summary>The task whose first step is running (innermost, for eager tasks), and that step's scope; see <see cref="AioTask.Start"/>.</summary>
     internal AioTask? StartingTask;
@@ -41,7 +47,6 @@ public sealed partial class EventLoop
         CheckThread(nameof(CreateTask));
         CheckNotClosed();
         task.NextLive = _firstLive;
-        if (_firstLive != null) _firstLive.PrevLive = task;
         _firstLive = task;
         _liveCount++;
         // The task enters its own scope when it starts (the scope is created then, not now, so that a
@@ -53,14 +58,40 @@ public sealed partial class EventLoop
 
     internal int NextTaskId() => unchecked(++_taskIds);
 
+    /// <summary>A task of this loop is done (called once, just before it is marked done).</summary>
     internal void TaskEnded(AioTask task)
     {
-        if (task.PrevLive == null && !ReferenceEquals(_firstLive, task)) return;
-        if (task.PrevLive != null) task.PrevLive.NextLive = task.NextLive;
-        else _firstLive = task.NextLive;
-        if (task.NextLive != null) task.NextLive.PrevLive = task.PrevLive;
-        task.PrevLive = task.NextLive = null;
         _liveCount--;
+        if (++_finishedInList > _liveCount + 1024) SweepFinishedTasks(except: task);
+    }
+
+    /// <summary>Unlinks the done tasks from the list of tasks (and <paramref name="except"/>, which is finishing).</summary>
+    void SweepFinishedTasks(AioTask except)
+    {
+        AioTask? kept = null;
+        for (var t = _firstLive; t != null;)
+        {
+            var next = t.NextLive;
+            if (t.IsDone || ReferenceEquals(t, except))
+            {
+                t.NextLive = null;
+                if (kept == null) _firstLive = next; else kept.NextLive = next;
+            }
+            else kept = t;
+            t = next;
+        }
+        _finishedInList = 0;
+    }
+
+    /// <summary>Tasks held by the list, done ones not yet swept included (for tests of the sweeping).</summary>
+    internal int TasksHeld
+    {
+        get
+        {
+            int n = 0;
+            for (var t = _firstLive; t != null; t = t.NextLive) n++;
+            return n;
+        }
     }
 
     /// <summary>Runs <paramref name="action"/> now with <paramref name="scope"/> as the current scope, then restores the previous one.</summary>
@@ -93,7 +124,8 @@ public sealed partial class EventLoop
     public IReadOnlyList<AioTask> AllTasks()
     {
         var list = new List<AioTask>(_liveCount);
-        for (var t = _firstLive; t != null; t = t.NextLive) list.Add(t);
+        for (var t = _firstLive; t != null; t = t.NextLive)
+            if (!t.IsDone) list.Add(t);
         return list;
     }
 }

@@ -32,7 +32,7 @@ public class AioTask : Future
     string? _name;
     readonly int _id;
     int _cancelRequests;
-    internal AioTask? PrevLive, NextLive;
+    internal AioTask? NextLive;  // the loop's list of its tasks (EventLoop.Tasks.cs)
 
     internal AioTask(EventLoop loop, Delegate coroutine, string? name) : base(loop)
     {

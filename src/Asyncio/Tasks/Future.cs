@@ -23,7 +23,7 @@ public class Future
 {
     internal readonly EventLoop Loop;
     private protected FutureState _state;
-    // Every task is a future, so the fields are few (a task is 104 bytes): one slot holds the observer
+    // Every task is a future, so the fields are few (a task is 88 bytes): one slot holds the observer
     // while the future is pending and the outcome once it is done, and the list of nodes keeps its tail in
     // the head's Prev link.
     object? _slot;              // pending: the one combinator watching without a node (Gather of tasks), or null;

@@ -106,6 +106,24 @@ public class TaskTests
     });
 
     [Fact]
+    public void FinishedTasks_LetGoOfByTheLoop_ListStaysBounded() => AioTest.Run(async () =>
+    {
+        // The loop unlinks finished tasks lazily: once they outnumber the live ones (plus 1,024).
+        var loop = Aio.GetRunningLoop();
+        var sleepers = new List<AioTask>();
+        for (int i = 0; i < 100; i++) sleepers.Add(Aio.CreateTask(() => Aio.Sleep(1).AsTask()));
+        for (int round = 0; round < 20; round++)
+        {
+            for (int i = 0; i < 1000; i++) _ = Aio.CreateTask(() => Task.CompletedTask);
+            await Aio.Sleep(0);
+            Assert.True(loop.TasksHeld <= 2 * 101 + 1024 + 1000, $"{loop.TasksHeld} tasks held in round {round}");
+        }
+        Assert.Equal(101, Aio.AllTasks().Count);
+        await Aio.Gather(sleepers);
+        _ = Assert.Single(Aio.AllTasks());
+    });
+
+    [Fact]
     public void FireAndForgetTask_NotCollectedWhileRunning() => AioTest.Run(async () =>
     {
         bool finished = false;
