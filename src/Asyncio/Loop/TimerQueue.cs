@@ -45,7 +45,7 @@ internal sealed class TimerQueue
     Chunk<TimerSlot>[] _heap = { new(new TimerSlot[64]) };
     int _heapChunks = 1;
     int _heapCount;
-    readonly ChunkPool<TimerSlot> _pool = new(maxSpare: 4);
+    readonly ChunkPool<TimerSlot> _pool = new(maxSpare: 32);   // a burst of up to 64 K timers comes back to warm memory (2 MiB kept)
     readonly Lane[] _lanes = new Lane[LaneCount];
     int _total;            // slots held, live or dead
     int _dead;             // slots known to be cancelled but not yet dropped

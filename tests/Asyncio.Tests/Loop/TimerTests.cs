@@ -139,6 +139,29 @@ public class TimerTests
     }
 
     [Fact]
+    public void TimerBurst_Repeated_ReusesTheSlotMemoryOfTheFirst()
+    {
+        // 20,000 timers of 101 delays, as W4 schedules them: eight lanes and the heap take about 17 chunks
+        // of 64 KiB. A second burst of the same size finds them kept for reuse instead of allocating again.
+        const int N = 20_000;
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        int fired = 0;
+        Action count = () => { if (++fired % N == 0) loop.Stop(); };
+        long Burst()
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < N; i++) loop.CallLater(i % 101 / 1000.0, count);
+            long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+            loop.RunForever();
+            return bytes;
+        }
+        long first = Burst();
+        long second = Burst();
+        Assert.Equal(2 * N, fired);
+        Assert.True(second <= first - 15 * 65536, $"first burst {first} bytes, second {second}: its slot chunks were not reused");
+    }
+
+    [Fact]
     public void ScheduleAndCancel_Forever_StaysBounded()
     {
         using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
