@@ -5,8 +5,9 @@ public sealed partial class EventLoop
     // The loop's strong references to its tasks: a list through AioTask.NextLive, newest first. A new task
     // only points at the one before it (a young object pointing at an older one: nothing for the collector
     // to track), and a finished task is not unlinked at once, which would write into its neighbours: the
-    // finished ones are swept out once they outnumber the live ones, so the list stays within twice the
-    // live tasks (plus 1,024) and the sweeping costs O(1) per task.
+    // finished ones are swept out as soon as they outnumber the live ones, so the list holds at most twice
+    // the live tasks (finished tasks the program has dropped are kept at most that long) and the sweeping
+    // costs O(1) per task.
     int _taskIds;
     AioTask? _firstLive;
     int _liveCount;           // tasks not done
@@ -62,7 +63,7 @@ public sealed partial class EventLoop
     internal void TaskEnded(AioTask task)
     {
         _liveCount--;
-        if (++_finishedInList > _liveCount + 1024) SweepFinishedTasks(except: task);
+        if (++_finishedInList > _liveCount) SweepFinishedTasks(except: task);
     }
 
     /// <summary>Unlinks the done tasks from the list of tasks (and <paramref name="except"/>, which is finishing).</summary>
