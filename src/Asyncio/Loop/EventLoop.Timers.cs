@@ -137,6 +137,9 @@ public sealed partial class EventLoop
     /// <summary>64 KiB slot chunks held by the timer heap and lanes (tests of their memory).</summary>
     internal int TimerChunksInUse => _timers.ChunksInUse;
 
+    /// <summary>Enters a continuation into the timers' table, as a sleep would (tests of a full table).</summary>
+    internal bool TryAddTimerContinuation(Action<object?> continuation) => _timers.KindOf(continuation) > 0;
+
     // ---- sleeps ----
 
     readonly SleepSource _sleepSource;
@@ -175,9 +178,12 @@ public sealed partial class EventLoop
         int kind = _timers.KindOf(cont);
         if (kind < 0)
         {
+            // The table of continuations is full (more than 60 distinct ones: not seen in practice; async
+            // methods all pass the same one): wrap this one with its state in an object of its own.
             state = new ContinuationBox(cont, state);
             cont = ContinuationBox.Run;
             kind = _timers.KindOf(cont);
+            System.Diagnostics.Debug.Assert(kind > 0);
         }
         int seq = ++_seq;
         scope.AddSleep(seq, kind, state);

@@ -64,6 +64,7 @@ public sealed partial class EventLoop : IDisposable
         _defaultExecutor = TaskScheduler.Default;
         TimeProvider = new LoopTimeProvider(this);
         _sleepSource = new SleepSource(this);
+        _timers.KindOf(ContinuationBox.Run); // first in the timers' table, so the fallback for a full table always fits
     }
 
     // ---- the running loop ----

@@ -162,6 +162,30 @@ public class TimerTests
     }
 
     [Fact]
+    public void Sleep_TimersContinuationTableFull_StillWakesAndCancels() => AioTest.Run(async () =>
+    {
+        // Sleeps keep an index into a table of continuations instead of a delegate; when the table is full,
+        // a sleep falls back to an object of its own, whose continuation must always have its place.
+        var loop = Aio.GetRunningLoop();
+        int added = 0;
+        for (int i = 0; i < 100; i++)
+        {
+            int k = i;
+            if (loop.TryAddTimerContinuation(_ => GC.KeepAlive(k))) added++;
+        }
+        Assert.InRange(added, 1, 99); // the table filled up
+        double start = loop.Time();
+        await Aio.Sleep(1);
+        Assert.Equal(start + 1, loop.Time(), 6);
+        var sleeper = Aio.CreateTask(() => Aio.Sleep(10).AsTask());
+        await Aio.Sleep(0.5);
+        sleeper.Cancel("stop");
+        await Assert.ThrowsAsync<CancelledError>(async () => await sleeper);
+        Assert.True(sleeper.IsCancelled);
+        Assert.Equal(start + 1.5, loop.Time(), 6);
+    });
+
+    [Fact]
     public void ScheduleAndCancel_Forever_StaysBounded()
     {
         using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
