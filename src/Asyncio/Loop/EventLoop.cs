@@ -25,7 +25,7 @@ public sealed partial class EventLoop : IDisposable
     [ThreadStatic] static EventLoop? t_running;
 
     readonly ReadyQueue _ready = new();
-    readonly TimerQueue _timers = new();
+    readonly TimerQueue _timers = new(ContinuationBox.Run);
     readonly IReactor _reactor;
     readonly CancelScope _rootScope;
     readonly Random? _shuffle;
@@ -64,7 +64,6 @@ public sealed partial class EventLoop : IDisposable
         _defaultExecutor = TaskScheduler.Default;
         TimeProvider = new LoopTimeProvider(this);
         _sleepSource = new SleepSource(this);
-        _timers.KindOf(ContinuationBox.Run); // first in the timers' table, so the fallback for a full table always fits
     }
 
     // ---- the running loop ----

@@ -18,9 +18,15 @@ namespace Asyncio;
 // A slot is 32 bytes and there is no object per sleep: a sleeping coroutine costs its async state
 // machine plus one slot. The heap and the lanes store their slots in fixed 64 KiB chunks (ChunkPool.cs):
 // growing never copies, never allocates on the large-object heap (whose allocations count towards a full
-// collection), and a burst of 100,000 timers touches each page of its slots once. Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a
-// sleep's sequence number goes into a set that is checked when the slot comes up. When more than half of
-// the slots are dead the heap and lanes are compacted, so cancelled timers never pile up.
+// collection), and a burst of 100,000 timers touches each page of its slots once.
+//
+// Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a sleep's sequence number
+// goes into a set that is checked when the slot comes up. When more than half of the slots are dead the
+// heap and lanes are compacted, so cancelled timers never pile up.
+//
+// A sleep's slot names its continuation by an index into a small table (the continuations of async
+// methods are all one delegate); when the table is full, a sleep wraps its continuation and state in an
+// object whose own continuation, given at construction, always has its place.
 //
 // Sequence numbers are ints compared with wrap-around, so ties are ordered correctly as long as no
 // live timer was scheduled 2^31 timers before another with the very same deadline.
@@ -51,10 +57,12 @@ internal sealed class TimerQueue
     int _dead;             // slots known to be cancelled but not yet dropped
     readonly HashSet<int> _cancelledSleeps = new();
     readonly Action<object?>?[] _conts = new Action<object?>?[64];
-    int _contCount = 1;    // index 0 is the handle-timer kind
+    int _contCount = 2;    // index 0 is the handle-timer kind, index 1 the fallback for a full table
 
-    public TimerQueue()
+    /// <param name="fallback">The continuation of a sleep wrapped because the table was full; it keeps index 1.</param>
+    public TimerQueue(Action<object?> fallback)
     {
+        _conts[1] = fallback;
         for (int i = 0; i < LaneCount; i++) _lanes[i] = new Lane(_pool);
     }
 
@@ -278,10 +286,13 @@ internal sealed class TimerQueue
         _heap[_heapChunks++] = _pool.Take();
     }
 
+    /// <summary>Whether the heap's last chunk can go: the one before it is empty too (a chunk of slack stays).</summary>
+    bool HeapHasSpareChunk => _heapChunks > 1 && _heapCount <= (_heapChunks - 2) << Bits;
+
     /// <summary>Gives back the heap's chunks beyond the one after its last slot (they are all empty).</summary>
     void ReleaseHeapChunks()
     {
-        while (_heapChunks > 1 && _heapCount <= (_heapChunks - 2) << Bits)
+        while (HeapHasSpareChunk)
         {
             var chunk = _heap[--_heapChunks];
             _heap[_heapChunks] = null!;
@@ -317,7 +328,7 @@ internal sealed class TimerQueue
             SiftDown(0);
         }
         else root = default;
-        if (_heapChunks > 1 && last <= (_heapChunks - 2) << Bits) ReleaseHeapChunks();
+        if (HeapHasSpareChunk) ReleaseHeapChunks();
         return top;
     }
 

@@ -223,7 +223,7 @@ internal sealed class ChildSet : IFutureObserver
         {
             if (_done) return;
             _done = true;
-            if (!future.IsDone && (Prev != null || Next != null || future.HasOnlyNode(this))) future.Unlink(this);
+            if (!future.IsDone && Prev != null) future.Unlink(this); // a linked node's Prev is never null
         }
     }
 }

@@ -202,9 +202,6 @@ public class Future
         head.Prev = node;
     }
 
-    /// <summary>Whether <paramref name="node"/> is the one node in the list.</summary>
-    internal bool HasOnlyNode(WaitNode node) => ReferenceEquals(_first, node) && node.Next == null;
-
     internal void Unlink(WaitNode node)
     {
         var head = _first!;
