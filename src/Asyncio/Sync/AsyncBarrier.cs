@@ -10,9 +10,12 @@ namespace Asyncio;
 //
 // The last arrival switches to draining and wakes _filling. Each task leaving the barrier decrements
 // _count; when it reaches zero a draining or resetting barrier fills again and, on the next iteration
-// (when asyncio's blocked tasks would resume and re-check), admits _blocked in FIFO order as arrivals (the
-// one that completes the barrier is woken as its releaser). As in asyncio a woken
-// task decides at resumption what it got: the barrier's state then (draining: its arrival index;
+// (when asyncio's blocked tasks would resume and re-check), admits _blocked in FIFO order as arrivals.
+// The one that completes the barrier is woken as its releaser (_releaser) and opens the barrier only when
+// it resumes, as asyncio's blocked task arrives and releases only then: if it is cancelled before, it
+// never arrived and the others go on waiting; a reset or abort before then breaks it like the others.
+// While a releaser is on its way, new arrivals wait as they do while the barrier drains. As in asyncio a
+// woken task decides at resumption what it got: the barrier's state then (draining: its arrival index;
 // resetting or broken: BrokenBarrierError), so a reset or abort between the wake-up and the resumption
 // still reaches it. A task cancelled while waiting just leaves (asyncio does not break the barrier).
 
@@ -40,6 +43,7 @@ public sealed class AsyncBarrier
     BarrierState _state;
     int _count;                 // tasks inside the barrier: arrived in this round and not yet left
     WaitList _filling, _blocked;
+    BarrierWaiter? _releaser;   // admitted from _blocked as the last party, woken, not yet resumed
     bool _admitScheduled;
     EventLoop? _loop;
     /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
@@ -57,7 +61,7 @@ public sealed class AsyncBarrier
     public int Parties => _parties;
 
     /// <summary>How many tasks wait in the barrier while it fills; asyncio's <c>n_waiting</c>.</summary>
-    public int WaitingCount => _state == BarrierState.Filling ? _count : 0;
+    public int WaitingCount => _state == BarrierState.Filling ? _count - (_releaser != null ? 1 : 0) : 0;
 
     /// <summary>Whether the barrier is broken (by <see cref="Abort"/>); asyncio's <c>broken</c>.</summary>
     public bool IsBroken => _state == BarrierState.Broken;
@@ -81,6 +85,7 @@ public sealed class AsyncBarrier
                 return ValueTask.FromException<int>(new BrokenBarrierError("The barrier is broken (aborted)."));
             case BarrierState.Draining:
             case BarrierState.Resetting:
+            case BarrierState.Filling when _releaser != null:
             {
                 var w = BarrierWaiter.Rent(LoopBinding.Bind(ref _loop, this), this);
                 _blocked.Append(w);
@@ -179,16 +184,17 @@ public sealed class AsyncBarrier
     /// <summary>Lets tasks blocked by draining or resetting arrive, in FIFO order, while the barrier fills.</summary>
     void AdmitBlocked()
     {
-        while (_state == BarrierState.Filling && !_blocked.IsEmpty)
+        while (_state == BarrierState.Filling && _releaser == null && !_blocked.IsEmpty)
         {
             var w = (BarrierWaiter)_blocked.PopFirst();
             int index = _count++;
             w.Arrive(index);
             if (index + 1 == _parties)
             {
+                // It opens the barrier when it resumes (Resume), not now: see the opening comment.
                 w.IsReleaser = true;
+                _releaser = w;
                 w.Wake();
-                Open();
             }
             else _filling.Append(w);
         }
@@ -200,9 +206,14 @@ public sealed class AsyncBarrier
         broken = false;
         if (!w.Arrived) { broken = true; return 0; } // woken from _blocked by Abort
         var state = _state;
+        if (w.IsReleaser)
+        {
+            _releaser = null;
+            if (state == BarrierState.Filling) Open();
+        }
         _count--;
         Leave();
-        if (!w.IsReleaser && state is BarrierState.Broken or BarrierState.Resetting) broken = true;
+        if (state is BarrierState.Broken or BarrierState.Resetting) broken = true;
         return w.Index;
     }
 
@@ -223,8 +234,11 @@ public sealed class AsyncBarrier
     internal void WokenCancelled(BarrierWaiter w)
     {
         if (!w.Arrived) return;
+        if (w.IsReleaser) _releaser = null;
         _count--;
         Leave();
+        // A releaser that never opened the barrier: the others go on waiting, and tasks that arrived meanwhile come in.
+        if (w.IsReleaser && _state == BarrierState.Filling) ScheduleAdmit();
     }
 
     internal BarrierState State => _state;
@@ -233,7 +247,7 @@ public sealed class AsyncBarrier
     public override string ToString()
     {
         var name = _state.ToString().ToLowerInvariant();
-        return _state == BarrierState.Filling ? $"<AsyncBarrier [{name}, waiters:{_count}/{_parties}]>" : $"<AsyncBarrier [{name}]>";
+        return _state == BarrierState.Filling ? $"<AsyncBarrier [{name}, waiters:{WaitingCount}/{_parties}]>" : $"<AsyncBarrier [{name}]>";
     }
 }
 
@@ -244,7 +258,7 @@ internal sealed class BarrierWaiter : Waiter<int>, ITokenWaiter
     TokenHook _hook;
     /// <summary>Counted in the barrier (in _filling, or woken from it); else blocked.</summary>
     public bool Arrived;
-    /// <summary>Admitted from _blocked as the last party: it opened the barrier.</summary>
+    /// <summary>Admitted from _blocked as the last party: it opens the barrier when it resumes.</summary>
     public bool IsReleaser;
     public int Index;
 

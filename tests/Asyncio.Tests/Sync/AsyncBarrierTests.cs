@@ -215,6 +215,56 @@ public class AsyncBarrierTests
         Assert.Equal(0, barrier.WaitingCount);
     });
 
+    // b releases the first round and waits again, c arrives: both wait while the round drains. When a has
+    // left, b and c are let in, c last; asyncio's blocked tasks arrive only when they resume, so c,
+    // cancelled in between, never arrived: the barrier must not open for b alone.
+    [Fact]
+    public void Wait_LastPartyLetInAfterDrainingCancelledBeforeItResumes_OthersKeepWaiting() => AioTest.Run(async () =>
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var barrier = new AsyncBarrier(2);
+        AioTask<int>? c = null;
+        var a = Spawn(async () =>
+        {
+            int i = await barrier.WaitAsync();
+            loop.CallSoon(() => c!.Cancel()); // runs after b and c are let in, before c resumes
+            return i;
+        });
+        await Yield();
+        var b = Spawn(async () => { await barrier.WaitAsync(); return await barrier.WaitAsync(); });
+        c = Spawn(async () => await barrier.WaitAsync());
+        await Yield(5);
+        await AssertCancelled(c);
+        Assert.False(b.IsDone);
+        Assert.Equal(1, barrier.WaitingCount);
+        Assert.Contains("filling, waiters:1/2", barrier.ToString());
+        Assert.Equal(1, await barrier.WaitAsync());
+        Assert.Equal(0, await b);
+        Assert.Equal(0, await a);
+    });
+
+    // The same, aborted instead: asyncio's blocked task that has not resumed yet gets BrokenBarrierError,
+    // as does every other task waiting in the barrier.
+    [Fact]
+    public void Abort_LastPartyLetInAfterDrainingHasNotResumed_ItThrowsBrokenBarrierToo() => AioTest.Run(async () =>
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var barrier = new AsyncBarrier(2);
+        var a = Spawn(async () =>
+        {
+            int i = await barrier.WaitAsync();
+            loop.CallSoon(barrier.Abort); // runs after b and c are let in, before they resume
+            return i;
+        });
+        await Yield();
+        var b = Spawn(async () => { await barrier.WaitAsync(); return await barrier.WaitAsync(); });
+        var c = Spawn(async () => await barrier.WaitAsync());
+        await Assert.ThrowsAsync<BrokenBarrierError>(async () => await b);
+        await Assert.ThrowsAsync<BrokenBarrierError>(async () => await c);
+        Assert.True(barrier.IsBroken);
+        Assert.Equal(0, await a);
+    });
+
     [Fact]
     [Trait("asyncio", "test_reset_barrier")]
     public void Reset_Empty_StaysFilling()
