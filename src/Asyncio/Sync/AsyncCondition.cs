@@ -14,7 +14,8 @@ namespace Asyncio;
 // allocation). As in asyncio the wait always returns holding the lock, even when cancelled: a
 // cancellation of a waiter in the condition's list moves it to the lock's list with the cancellation
 // recorded, and it throws CancelledError once the lock is its own; a second cancellation meanwhile is
-// absorbed, as asyncio's re-acquire loop does. A notification is never lost (asyncio 3.13, gh-112202):
+// absorbed, as asyncio's re-acquire loop does (the task's cancellation replaces a token's in what is thrown,
+// as asyncio throws the most recent one). A notification is never lost (asyncio 3.13, gh-112202):
 // a notified waiter that is cancelled before it resumes passes its notification to the next waiter.
 // Unlike asyncio, a waiter cancelled before it was notified does not notify another (asyncio does, as
 // an allowed spurious wake-up).
@@ -148,6 +149,7 @@ internal sealed class ConditionWaiter : Waiter, ITokenWaiter
     bool _notified;        // moved to the lock by a notification
     bool _cancelled;       // a cancellation arrived while pending: throw it once the lock is held
     string? _cancelMessage;
+    CancellationToken _cancelToken; // the token of the recorded cancellation (none: the scope's)
 
     /// <summary>The lock's hold when the wait began, restored when the lock is handed back (see <see cref="AsyncLock.Releaser"/>).</summary>
     public int Hold;
@@ -185,7 +187,21 @@ internal sealed class ConditionWaiter : Waiter, ITokenWaiter
     public override bool CancelFromScope(string? message)
     {
         if (State != WaiterState.Pending) return false;
-        if (_cancelled) return true; // already cancelled, still re-acquiring: absorbed
+        if (_cancelled)
+        {
+            // Already cancelled, still re-acquiring: absorbed, as in asyncio's re-acquire loop, which then
+            // throws the most recent cancellation. Here a task's (scope's) cancellation replaces a token's,
+            // never the reverse, so that code handling its own token cannot swallow the task's cancellation.
+            // CancelFromToken sets CancelledBy before it calls here, so an unchanged one means the scope.
+            if (CancelledBy == _cancelToken)
+            {
+                _cancelMessage = message;
+                CancelledBy = _cancelToken = default;
+            }
+            else CancelledBy = _cancelToken;
+            return true;
+        }
+        _cancelToken = CancelledBy;
         if (!_inLock)
         {
             _cond!.RemoveWaiter(this);
@@ -229,6 +245,7 @@ internal sealed class ConditionWaiter : Waiter, ITokenWaiter
         _cond = null;
         _inLock = _notified = _cancelled = false;
         _cancelMessage = null;
+        _cancelToken = default;
         if (_hook.TryDetach()) SpareWaiter.Return(ref c.Spare, this);
     }
 

@@ -441,6 +441,38 @@ public class AsyncConditionTests
         Assert.False(cond.IsLocked);
     });
 
+    // asyncio's wait re-raises the most recent cancellation of its re-acquire loop. A task cancelled while
+    // a token-cancelled wait re-acquires must get the task's cancellation, not the token's, or code that
+    // handles its own token would swallow the task's cancellation.
+    [Fact]
+    public void Wait_TokenCancelledThenTaskCancelledWhileReacquiring_ThrowsTheTasksCancellation() => AioTest.Run(async () =>
+    {
+        var cond = new AsyncCondition();
+        using var cts = new CancellationTokenSource();
+        bool continuedAfterTheWait = false;
+        CancelledError? error = null;
+        var task = Spawn(async () =>
+        {
+            await cond.AcquireAsync();
+            try { await cond.WaitAsync(cts.Token); }
+            catch (CancelledError e) when (e.CancellationToken == cts.Token) { }
+            catch (CancelledError e) { error = e; throw; }
+            finally { cond.Release(); }
+            continuedAfterTheWait = true;
+        });
+        await Yield();
+        await cond.AcquireAsync();   // contest the lock: the cancelled wait queues for it
+        await Task.Run(cts.Cancel);
+        await Yield(2);
+        Assert.False(task.IsDone);
+        task.Cancel("stop");
+        cond.Release();
+        await AssertCancelled(task);
+        Assert.False(continuedAfterTheWait);
+        Assert.Equal("stop", error!.Message);
+        Assert.False(error.CancellationToken.CanBeCanceled);
+    });
+
     [Fact]
     public void Wait_ScopedReleaserOfTheOuterAcquire_StillReleasesAfterTheWait() => AioTest.Run(async () =>
     {
