@@ -234,9 +234,16 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
         if (State == WaiterState.Cancelled)
         {
             var msg = _cancelMessage;
-            // One error for every cancellation that reached the await before it resumed (see CompleteSleep).
-            if (Scope != null && Loop.MustCancelCount != 0) Scope.TryConsumeCancel(out _);
             var token = CancelledBy;
+            // One error for every cancellation that reached the await before it resumed (see CompleteSleep).
+            // If the wait was ended by a token and the task was cancelled too, the error is the task's, as
+            // asyncio throws the task's cancellation when its awaited future was already cancelled: code
+            // that handles its own token must not swallow the task's cancellation.
+            if (Scope != null && Loop.MustCancelCount != 0 && Scope.TryConsumeCancel(out var scopeMessage) && token.CanBeCanceled)
+            {
+                msg = scopeMessage;
+                token = default;
+            }
             Release();
             throw new CancelledError(msg, token);
         }

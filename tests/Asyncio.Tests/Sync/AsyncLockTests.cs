@@ -275,6 +275,48 @@ public class AsyncLockTests
         Assert.False(l.IsLocked); // nobody was handed the lock
     });
 
+    // The token ended the wait, and the task was cancelled before it resumed. asyncio throws the task's
+    // cancellation into the coroutine when its awaited future was already cancelled; here too the task's
+    // must win, or code handling its own token would swallow it.
+    [Fact]
+    public void Acquire_TokenCancelledThenTaskCancelledBeforeItResumes_ThrowsTheTasksCancellation() => AioTest.Run(async () =>
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var l = new AsyncLock();
+        await l.AcquireAsync();
+        using var cts = new CancellationTokenSource();
+        bool continued = false;
+        CancelledError? error = null;
+        AioTask? t = null;
+        t = Spawn(async () =>
+        {
+            try { await l.AcquireAsync(cts.Token); }
+            catch (CancelledError e) when (e.CancellationToken == cts.Token) { }
+            catch (CancelledError e) { error = e; throw; }
+            continued = true;
+        });
+        await Yield();
+        cts.Cancel();   // its callback posts to the loop: the wait ends on the next iteration
+        int waitersAtCancel = -1;
+        bool doneAtCancel = true;
+        // Two iterations on: after the token ended the wait, before the task resumed.
+        loop.CallSoon(() => loop.CallSoon(() =>
+        {
+            waitersAtCancel = l.WaiterCount;
+            doneAtCancel = t.IsDone;
+            t.Cancel("stop");
+        }));
+        await Aio.GatherOutcomes([t]);
+        Assert.Equal(0, waitersAtCancel);
+        Assert.False(doneAtCancel);
+        Assert.True(t.IsCancelled);
+        Assert.False(continued);
+        Assert.Equal("stop", error!.Message);
+        Assert.Equal(0, l.WaiterCount);
+        l.Release();
+        Assert.False(l.IsLocked);
+    });
+
     [Fact]
     public void Acquire_TokenCancelledOnAnotherThread_WaiterLeaves() => AioTest.Run(async () =>
     {
