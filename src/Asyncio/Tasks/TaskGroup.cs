@@ -94,12 +94,13 @@ public sealed class TaskGroup
         {
             cancelledFromOutside = true;
             cancelMessage = (e as CancelledError)?.CancelMessage;
-            group.Abort();
+            if (!group._aborting) group.Abort();
         }
         catch (Exception e)
         {
             bodyError = e;
-            group.Abort();
+            // Children the group has already cancelled are not cancelled again (their cleanup goes on).
+            if (!group._aborting) group.Abort();
         }
         Aio.LeaveScope(loop, group._body, parent);
         group._exited = true;

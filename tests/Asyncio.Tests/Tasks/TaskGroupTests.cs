@@ -164,6 +164,53 @@ public class TaskGroupTests
     });
 
     [Fact]
+    [Trait("asyncio", "taskgroups: __aexit__ aborts only if the group is not aborting already")]
+    public void Run_BodyFailsWhileTheGroupAborts_ChildrenAreNotCancelledAgain() => AioTest.Run(async () =>
+    {
+        AioTask? cleaner = null;
+        bool cleanedUp = false;
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(async tg =>
+        {
+            cleaner = tg.CreateTask(async () =>
+            {
+                try { await Aio.Sleep(10); }
+                catch (CancelledError) { await Aio.Sleep(1); cleanedUp = true; }
+            });
+            _ = tg.CreateTask(() => FailAfter(1, "boom"));
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { throw new ArgumentException("body"); }
+        }));
+        Assert.Equal(["boom", "body"], eg.Exceptions.Select(e => e.Message));
+        Assert.True(cleanedUp);
+        Assert.Equal(1, cleaner!.Cancelling());
+        Assert.False(cleaner.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "taskgroups: __aexit__ aborts only if the group is not aborting already")]
+    public void Run_CancelledFromOutsideWhileTheGroupAborts_ChildrenAreNotCancelledAgain() => AioTest.Run(async () =>
+    {
+        AioTask? cleaner = null;
+        bool cleanedUp = false;
+        var outer = Aio.CreateTask(() => TaskGroup.Run(async tg =>
+        {
+            cleaner = tg.CreateTask(async () =>
+            {
+                try { await Aio.Sleep(10); }
+                catch (CancelledError) { await Aio.Sleep(2); cleanedUp = true; }
+            });
+            _ = tg.CreateTask(() => FailAfter(1, "boom"));
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { await Aio.Sleep(10); }  // the group's own cancellation, swallowed
+        }));
+        await Aio.Sleep(1.5);
+        outer.Cancel();
+        await Assert.ThrowsAsync<ExceptionGroup>(async () => await outer);
+        Assert.True(cleanedUp);
+        Assert.Equal(1, cleaner!.Cancelling());
+    });
+
+    [Fact]
     public void Run_ChildFailsAfterTheBodyEnded_CancelsTheOthers() => AioTest.Run(async () =>
     {
         AioTask<int>? slow = null;
