@@ -104,8 +104,9 @@ public static partial class Aio
     /// <see cref="TimeoutException"/>. Nothing is cancelled.
     /// </summary>
     /// <remarks>
-    /// The tasks are watched from this call on; enumerate the result once. An awaitable whose awaiter is
-    /// cancelled gives up its place: the task it would have received goes to the next one.
+    /// The tasks are watched from this call on; enumerate the result once. A task given more than once
+    /// counts once, as in asyncio (which takes a set). An awaitable whose awaiter is cancelled gives up its
+    /// place: the task it would have received goes to the next one.
     /// <para>Differences from asyncio: the awaitables are futures, resolved in the order they were
     /// enumerated, not coroutines that take the next result when they are first awaited; the two agree
     /// when they are awaited in order.</para>
@@ -152,14 +153,36 @@ public static partial class Aio
     {
         var loop = EventLoop.GetRunningLoop();
         loop.CheckThread(nameof(AsCompleted));
-        var children = CollectAwaitables(loop, items, nameof(items));
+        var children = Distinct(CollectAwaitables(loop, items, nameof(items)));
         if (timeout is double t && double.IsNaN(t)) throw new ArgumentException("The timeout cannot be NaN.", nameof(timeout));
         return (loop, new CompletionOrder(loop, children, timeout), children.Length);
     }
 
     /// <summary>
+    /// The children without repeats, in order of first appearance (asyncio's <c>as_completed</c> takes a set:
+    /// an awaitable given twice is yielded once); the array itself when nothing repeats.
+    /// </summary>
+    static object[] Distinct(object[] children)
+    {
+        if (children.Length < 2) return children;
+        var seen = new HashSet<object>(children.Length, ReferenceEqualityComparer.Instance);
+        List<object>? unique = null;
+        for (int i = 0; i < children.Length; i++)
+        {
+            var c = children[i];
+            if (seen.Add(c)) unique?.Add(c);
+            else if (unique == null)
+            {
+                unique = new List<object>(children.Length);
+                for (int j = 0; j < i; j++) unique.Add(children[j]);
+            }
+        }
+        return unique == null ? children : unique.ToArray();
+    }
+
+    /// <summary>
     /// Yields the awaitables themselves (futures, tasks or <see cref="Task"/>s), done, in the order they
-    /// finish; asyncio 3.13's <c>async for t in as_completed(aws)</c>. Throws <see cref="TimeoutException"/>
+    /// finish, each once (even if given twice); asyncio 3.13's <c>async for t in as_completed(aws)</c>. Throws <see cref="TimeoutException"/>
     /// once <paramref name="timeout"/> seconds (counted from this call) have passed with some still pending.
     /// Cancelling <paramref name="cancellationToken"/> (or the task that enumerates) ends the wait with
     /// <see cref="CancelledError"/>.

@@ -31,6 +31,31 @@ public class AsCompletedTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_as_completed_duplicate_coroutines (the awaitables are a set)")]
+    public void AsCompleted_SameTaskTwice_YieldsItOnce() => AioTest.Run(async () =>
+    {
+        var a = SleepTask(1, "a");
+        var b = SleepTask(2, "b");
+        var results = new List<string>();
+        foreach (var next in Aio.AsCompleted([a, a, b]))
+            results.Add(await next);
+        Assert.Equal(["a", "b"], results);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_as_completed_duplicate_coroutines (the awaitables are a set)")]
+    public void AsCompletedAsync_SameTaskTwice_YieldsItOnce() => AioTest.Run(async () =>
+    {
+        async Task<int> After(double s, int v) { await Aio.Sleep(s); return v; }
+        var c = After(1, 1);
+        var d = After(2, 2);
+        var yielded = new List<Task<int>>();
+        await foreach (var t in Aio.AsCompletedAsync(new[] { c, c, d }))
+            yielded.Add(t);
+        Assert.Equal([c, d], yielded);
+    });
+
+    [Fact]
     public void AsCompleted_FailedChild_ItsAwaitableThrows() => AioTest.Run(async () =>
     {
         var ok = SleepTask(2, "ok");
