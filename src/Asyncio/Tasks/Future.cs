@@ -56,6 +56,7 @@ public class Future
     /// <c>set_result(None)</c>.
     /// </summary>
     /// <exception cref="InvalidStateError">The future is already done.</exception>
+    /// <exception cref="InvalidOperationException">The future is an <see cref="AioTask"/>, whose coroutine decides its outcome (asyncio raises <c>RuntimeError</c>).</exception>
     public void SetResult()
     {
         BeginComplete(nameof(SetResult));
@@ -64,6 +65,7 @@ public class Future
 
     /// <summary>Completes the future with an exception; asyncio's <c>set_exception()</c>.</summary>
     /// <exception cref="InvalidStateError">The future is already done.</exception>
+    /// <exception cref="InvalidOperationException">The future is an <see cref="AioTask"/>, whose coroutine decides its outcome (asyncio raises <c>RuntimeError</c>).</exception>
     public void SetException(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
@@ -95,6 +97,7 @@ public class Future
 
     private protected void BeginComplete(string member)
     {
+        if (this is AioTask) ThrowTaskCompletion(member);
         Loop.CheckThread(member);
         if (_state != FutureState.Pending) ThrowInvalidState($"{member}: the future is already done ({StateName}).");
     }
@@ -147,6 +150,10 @@ public class Future
 
     [DoesNotReturn]
     private protected static void ThrowInvalidState(string message) => throw new InvalidStateError(message);
+
+    [DoesNotReturn]
+    static void ThrowTaskCompletion(string member) =>
+        throw new InvalidOperationException($"A task does not support {member}: its coroutine decides its outcome.");
 
     // ---- done callbacks ----
 

@@ -27,6 +27,18 @@ public class TaskTests
     }, new LoopOptions { VirtualTime = true, EagerTasks = true });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_task_set_methods (a task's outcome is its coroutine's)")]
+    public void SetResultOrSetException_OnATask_ThrowsAndLeavesItRunning() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(async () => { await Aio.Sleep(1); return 7; });
+        await Aio.Sleep(0);
+        Assert.Throws<InvalidOperationException>(() => t.SetResult());
+        Assert.Throws<InvalidOperationException>(() => t.SetException(new ArgumentException("x")));
+        Assert.False(t.IsDone);
+        Assert.Equal(7, await t);
+    });
+
+    [Fact]
     public void Name_DefaultIsTaskN_CustomNameKept() => AioTest.Run(async () =>
     {
         var a = Aio.CreateTask(() => Task.CompletedTask);
