@@ -465,6 +465,20 @@ public sealed partial class EventLoop : IDisposable
         if (!ReferenceEquals(t_running, this)) throw MakeBadAwaitError();
     }
 
+    /// <summary>
+    /// Throws if <paramref name="future"/> is the task whose code is running: a task awaiting itself would
+    /// never finish (asyncio raises <c>RuntimeError</c> at that await). Called when an await suspends.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckNotSelfAwait(Future future)
+    {
+        if (ReferenceEquals(_current.Owner, future)) ThrowSelfAwait(future);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void ThrowSelfAwait(Future task) =>
+        throw new InvalidOperationException($"A task cannot await itself: {task}.");
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     internal InvalidOperationException MakeBadAwaitError()
     {

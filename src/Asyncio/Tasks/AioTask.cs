@@ -248,10 +248,15 @@ public class AioTask<T> : AioTask, IFutureResult<T>
     T IFutureResult<T>.GetResultCore() => Result;
 
     /// <summary>Lets <c>await task</c> return the result; allocation-free on the loop.</summary>
+    /// <exception cref="InvalidOperationException">Awaited from another thread or loop, or the task awaits itself.</exception>
     public new ValueTaskAwaiter<T> GetAwaiter()
     {
         if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(((Task<T>)Inner!).Result).GetAwaiter();
-        if (_state == FutureState.Pending) Loop.CheckAwaitThread();
+        if (_state == FutureState.Pending)
+        {
+            Loop.CheckAwaitThread();
+            Loop.CheckNotSelfAwait(this);
+        }
         var w = FutureWaiter<T>.Rent(this, this);
         return new ValueTask<T>(w, w.Version).GetAwaiter();
     }

@@ -63,6 +63,9 @@ internal sealed class CancelScope : SynchronizationContext
     byte _sleepKind;           // a byte: the timer table has at most 64 continuations, and it fits beside the flags
     object? _sleepState;
 
+    /// <summary>The task whose code runs in this scope, or the loop (for a cheap identity test: <see cref="EventLoop.CheckNotSelfAwait"/>).</summary>
+    public object Owner => _owner;
+
     /// <summary>The loop the scope belongs to.</summary>
     public EventLoop Loop => _owner as EventLoop ?? Unsafe.As<AioTask>(_owner).Loop;
 

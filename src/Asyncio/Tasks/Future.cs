@@ -258,10 +258,15 @@ public class Future
     // ---- awaiting ----
 
     /// <summary>Lets <c>await future</c> suspend until the future is done; allocation-free on the loop.</summary>
+    /// <exception cref="InvalidOperationException">Awaited from another thread or loop, or a task awaits itself.</exception>
     public ValueTaskAwaiter GetAwaiter()
     {
         if (_state == FutureState.Finished && Outcome == null) return default(ValueTask).GetAwaiter();
-        if (_state == FutureState.Pending) Loop.CheckAwaitThread();
+        if (_state == FutureState.Pending)
+        {
+            Loop.CheckAwaitThread();
+            Loop.CheckNotSelfAwait(this);
+        }
         var w = FutureWaiter.Rent(this);
         return new ValueTask(w, w.Version).GetAwaiter();
     }

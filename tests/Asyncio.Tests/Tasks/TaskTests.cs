@@ -39,6 +39,30 @@ public class TaskTests
     });
 
     [Fact]
+    [Trait("asyncio", "tasks: 'Task cannot await on itself' (RuntimeError at the await)")]
+    public void Await_TheTaskItself_ThrowsAtTheAwait() => AioTest.Run(async () =>
+    {
+        bool caught = false;
+        var t = Aio.CreateTask(async () =>
+        {
+            await Aio.Sleep(0);
+            try { await Aio.CurrentTask!; }
+            catch (InvalidOperationException) { caught = true; }
+            return 1;
+        });
+        AioTask<int>? typed = null;
+        typed = Aio.CreateTask(async () =>
+        {
+            await Aio.Sleep(0);
+            return await typed!;
+        });
+        await Aio.Wait([t, typed], 1);
+        Assert.True(caught);
+        Assert.Equal(1, await t);
+        Assert.IsType<InvalidOperationException>(typed.GetException());
+    });
+
+    [Fact]
     public void Name_DefaultIsTaskN_CustomNameKept() => AioTest.Run(async () =>
     {
         var a = Aio.CreateTask(() => Task.CompletedTask);
