@@ -68,7 +68,7 @@ internal sealed class ResultRequest<T>(EventLoop loop) : Future<T>(loop), ICompl
     {
         if (IsDone) return false;
         if (Child.IsCancelled(child)) SetExceptionCore(Child.CancelledErrorOf(child));
-        else if (Child.GetException(child) is { } e) SetExceptionCore(e);
+        else if (Child.RetrieveException(child) is { } e) SetExceptionCore(e);
         else SetResult(Child.GetResult<T>(child));
         return true;
     }

@@ -30,6 +30,14 @@ internal static class Child
         return agg.InnerExceptions.Count == 1 ? agg.InnerExceptions[0] : agg;
     }
 
+    /// <summary>
+    /// <see cref="GetException"/> for a combinator that takes the child's outcome over: a future child's
+    /// exception is marked retrieved, so it is not reported as never retrieved (asyncio calls
+    /// <c>exception()</c> there).
+    /// </summary>
+    public static Exception? RetrieveException(object child) =>
+        child is Future f ? (f.IsCancelled ? null : f.RetrieveException()) : GetException(child);
+
     /// <summary>The <see cref="CancelledError"/> to report for a cancelled child.</summary>
     public static CancelledError CancelledErrorOf(object child)
     {

@@ -27,7 +27,8 @@ public class Future
     // while the future is pending and the outcome once it is done, and the list of nodes keeps its tail in
     // the head's Prev link.
     object? _slot;              // pending: the one combinator watching without a node (Gather of tasks), or null;
-                                // done: the exception when finished with one, the message when cancelled
+                                // done: the exception when finished with one (wrapped in an UnretrievedException
+                                // until it is retrieved), the message when cancelled
     WaitNode? _first;           // awaiters, done callbacks and AsTask links, in registration order; _first.Prev is the last
 
     object? Outcome => _state == FutureState.Pending ? null : _slot;
@@ -70,7 +71,7 @@ public class Future
     {
         ArgumentNullException.ThrowIfNull(exception);
         BeginComplete(nameof(SetException));
-        Complete(FutureState.Finished, exception);
+        Complete(FutureState.Finished, new UnretrievedException(this, exception));
     }
 
     /// <summary>
@@ -90,7 +91,7 @@ public class Future
     private protected void SetCancelledCore(string? message) => Complete(FutureState.Cancelled, message);
 
     /// <summary>Completes the future with an exception (no state check beyond pending).</summary>
-    private protected void SetExceptionCore(Exception exception) => Complete(FutureState.Finished, exception);
+    private protected void SetExceptionCore(Exception exception) => Complete(FutureState.Finished, new UnretrievedException(this, exception));
 
     /// <summary>Completes the future successfully (the subclass has stored its value).</summary>
     private protected void SetFinishedCore() => Complete(FutureState.Finished, null);
@@ -118,7 +119,23 @@ public class Future
     {
         if (_state == FutureState.Pending) ThrowInvalidState("The future is not done yet.");
         if (_state == FutureState.Cancelled) throw MakeCancelledError();
-        return (Exception?)Outcome;
+        return RetrieveException();
+    }
+
+    /// <summary>
+    /// The stored exception (or <see langword="null"/>), marked retrieved: it will not be reported as never
+    /// retrieved. What <see cref="GetException"/>, <see cref="GetResult"/> and awaiting do, and what a
+    /// combinator does for a child whose outcome it takes over (asyncio calls <c>exception()</c> there).
+    /// </summary>
+    internal Exception? RetrieveException()
+    {
+        if (_state != FutureState.Finished) return null;
+        if (_slot is UnretrievedException u)
+        {
+            _slot = u.Exception;
+            GC.SuppressFinalize(u);
+        }
+        return (Exception?)_slot;
     }
 
     /// <summary>The message given to <see cref="Cancel"/>, once cancelled.</summary>
@@ -138,7 +155,7 @@ public class Future
         {
             case FutureState.Pending: ThrowInvalidState("The result is not set yet."); break;
             case FutureState.Cancelled: throw MakeCancelledError();
-            default: ExceptionDispatchInfo.Throw((Exception)Outcome!); break;
+            default: ExceptionDispatchInfo.Throw(RetrieveException()!); break;
         }
     }
 
@@ -146,7 +163,8 @@ public class Future
     internal CancelledError MakeCancelledError() => new(CancelMessage);
 
     /// <summary>The stored exception without marking it retrieved (for combinators).</summary>
-    internal Exception? ExceptionCore => _state == FutureState.Finished ? (Exception?)Outcome : null;
+    internal Exception? ExceptionCore => _state != FutureState.Finished ? null
+        : _slot is UnretrievedException u ? u.Exception : (Exception?)_slot;
 
     [DoesNotReturn]
     private protected static void ThrowInvalidState(string message) => throw new InvalidStateError(message);
@@ -406,7 +424,7 @@ internal sealed class TaskNode<T>(Future future) : WaitNode
     static void Complete(Future f, TaskCompletionSource<T> tcs)
     {
         if (f.IsCancelled) tcs.TrySetCanceled();
-        else if (f.ExceptionCore is { } e) tcs.TrySetException(e);
+        else if (f.RetrieveException() is { } e) tcs.TrySetException(e); // .NET observes it from here on
         else tcs.TrySetResult(f is IFutureResult<T> r ? r.GetResultCore() : default!);
     }
 
@@ -417,4 +435,36 @@ internal sealed class TaskNode<T>(Future future) : WaitNode
         Complete(f, tcs);
         return tcs.Task;
     }
+}
+
+/// <summary>
+/// The exception of a future that finished with one, until something retrieves it (awaiting, the result,
+/// <see cref="Future.GetException"/>, a combinator that takes the outcome over). If the future is collected
+/// first, the loop's exception handler is told "... exception was never retrieved", as asyncio's
+/// <c>Future.__del__</c> does. Only failed futures pay for it (a finalizable object each).
+/// </summary>
+internal sealed class UnretrievedException(Future future, Exception exception)
+{
+    public readonly Exception Exception = exception;
+
+    ~UnretrievedException()
+    {
+        // On the finalizer thread: hand the report to the loop, which runs the handler on its own thread.
+        try
+        {
+            var loop = future.Loop;
+            if (!loop.IsClosed) loop.CallSoonThreadsafe(static o => ((UnretrievedException)o!).Report(), this);
+        }
+        catch (Exception)
+        {
+            // The loop closed meanwhile: nobody is left to tell.
+        }
+    }
+
+    void Report() => future.Loop.CallExceptionHandler(
+        new ExceptionContext($"{(future is AioTask ? "Task" : "Future")} exception was never retrieved", Exception)
+        {
+            Future = future,
+            Task = future as AioTask,
+        });
 }

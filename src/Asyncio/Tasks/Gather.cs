@@ -24,6 +24,7 @@ internal sealed class GatheringFuture<TResult> : Future<TResult[]>, IChildObserv
 
     public void ChildDone(object child)
     {
+        Child.RetrieveException(child); // asyncio's gather retrieves every child's exception, even once it is done
         if (IsDone) return;
         switch (_core.OnChildDone(child, out var failure))
         {
@@ -54,6 +55,7 @@ internal sealed class GatheringFuture : Future, IChildObserver
 
     public void ChildDone(object child)
     {
+        Child.RetrieveException(child); // asyncio's gather retrieves every child's exception, even once it is done
         if (IsDone) return;
         switch (_core.OnChildDone(child, out var failure))
         {

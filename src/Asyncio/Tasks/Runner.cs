@@ -122,7 +122,7 @@ public sealed class Runner : IDisposable
         loop.RunUntilComplete(all);
         foreach (var t in tasks)
         {
-            if (!t.IsCancelled && t.ExceptionCore is { } e)
+            if (!t.IsCancelled && t.RetrieveException() is { } e)
                 loop.CallExceptionHandler(new ExceptionContext("Unhandled exception during Aio.Run() shutdown", e) { Task = t });
         }
     }

@@ -7,28 +7,23 @@ namespace Asyncio;
 internal sealed class MirrorFuture<T> : Future<T>, IChildObserver
 {
     readonly object _inner;
-    readonly ChildSet _watch;
 
     public MirrorFuture(EventLoop loop, object inner) : base(loop)
     {
         _inner = inner;
-        _watch = new ChildSet(loop, [inner], this);
+        // Watched until it is done, even once this future is cancelled (which cancels only this future).
+        new ChildSet(loop, [inner], this);
     }
 
     public void ChildDone(object child)
     {
+        // Once this future is cancelled, the inner outcome has nobody to go to: asyncio marks its exception
+        // retrieved rather than reporting it.
+        var error = Child.RetrieveException(_inner);
         if (IsDone) return;
         if (Child.IsCancelled(_inner)) SetCancelledCore(Child.CancelledErrorOf(_inner).CancelMessage);
-        else if (Child.GetException(_inner) is { } e) SetExceptionCore(e);
+        else if (error != null) SetExceptionCore(error);
         else SetResult(Child.GetResult<T>(_inner));
-    }
-
-    /// <summary>Cancels only this future; the inner awaitable keeps running.</summary>
-    public override bool Cancel(string? message = null)
-    {
-        if (!base.Cancel(message)) return false;
-        _watch.Stop();
-        return true;
     }
 }
 

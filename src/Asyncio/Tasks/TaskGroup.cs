@@ -186,7 +186,7 @@ public sealed class TaskGroup
     {
         var task = (AioTask)f;
         _tasks.Remove(task);
-        if (!task.IsCancelled && task.ExceptionCore is { } e)
+        if (!task.IsCancelled && task.RetrieveException() is { } e)
         {
             _errors.Add(e);
             if (!_aborting) Abort();

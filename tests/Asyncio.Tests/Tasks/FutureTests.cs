@@ -167,4 +167,80 @@ public class FutureTests
         f.SetResult(4);
         Assert.Contains("result=4", f.ToString());
     }
+
+    // ---- exceptions never retrieved ----
+
+    /// <summary>Collects garbage, runs the finalizers, and lets the loop run the reports they posted.</summary>
+    internal static async Task CollectGarbage()
+    {
+        for (int i = 0; i < 2; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        await Aio.Sleep(0);
+        await Aio.Sleep(0);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static void FailAndDrop(EventLoop loop)
+    {
+        var f = loop.CreateFuture<int>();
+        f.SetException(new InvalidOperationException("lost"));
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_futures: test_tb_logger_exception_unretrieved")]
+    public void SetException_NeverRetrieved_ReportedToTheExceptionHandlerOnceCollected()
+    {
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            FailAndDrop(Aio.GetRunningLoop());
+            await CollectGarbage();
+        });
+        var ctx = Assert.Single(errors);
+        Assert.Contains("never retrieved", ctx.Message);
+        Assert.Equal("lost", ctx.Exception!.Message);
+        Assert.NotNull(ctx.Future);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static async Task RetrieveInEveryWay()
+    {
+        var loop = Aio.GetRunningLoop();
+        static AioTask<int> FailAfter(double s) => Aio.CreateTask<int>(async () => { await Aio.Sleep(s); throw new InvalidOperationException("x"); });
+
+        var awaited = loop.CreateFuture<int>();
+        awaited.SetException(new InvalidOperationException("awaited"));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await awaited);
+
+        var asked = loop.CreateFuture();
+        asked.SetException(new InvalidOperationException("asked"));
+        Assert.NotNull(asked.GetException());
+
+        // gather takes over every child's exception, also those failing after the first
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await Aio.Gather(FailAfter(1), FailAfter(2)));
+        await Aio.Sleep(2);
+
+        // the shielded task fails after its shield was cancelled
+        var shielded = Aio.CreateTask(async () => { await Aio.Shield(FailAfter(1)); });
+        await Aio.Sleep(0.5);
+        shielded.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await shielded);
+        await Aio.Sleep(1);
+
+        await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(tg => { tg.CreateTask(async () => { await Aio.Sleep(1); throw new InvalidOperationException("child"); }); }));
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_futures: test_tb_logger_result_retrieved, test_tb_logger_exception_retrieved")]
+    public void SetException_RetrievedByAwaitOrCombinator_NotReported()
+    {
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            await RetrieveInEveryWay();
+            await CollectGarbage();
+        });
+        Assert.Empty(errors);
+    }
 }

@@ -62,6 +62,32 @@ public class TaskTests
         Assert.IsType<InvalidOperationException>(typed.GetException());
     });
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static void StartFailingTasks(int n)
+    {
+        for (int i = 0; i < n; i++)
+            _ = Aio.CreateTask(async () => { await Aio.Sleep(1); throw new InvalidOperationException("lost"); });
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: 'Task exception was never retrieved'")]
+    public void Exception_NeverRetrieved_ReportedWithTheTaskOnceCollected()
+    {
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            StartFailingTasks(3);
+            await Aio.Sleep(2);
+            await FutureTests.CollectGarbage();
+        });
+        Assert.Equal(3, errors.Count);
+        Assert.All(errors, e =>
+        {
+            Assert.Equal("Task exception was never retrieved", e.Message);
+            Assert.Equal("lost", e.Exception!.Message);
+            Assert.NotNull(e.Task);
+        });
+    }
+
     [Fact]
     public void Name_DefaultIsTaskN_CustomNameKept() => AioTest.Run(async () =>
     {
