@@ -102,7 +102,7 @@ public sealed partial class EventLoop
             {
                 var t = (AioTask<T>)f;
                 if (t.IsCancelled) tcs.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : default);
-                else if (t.ExceptionCore != null) tcs.TrySetException(t.ExceptionCore);
+                else if (t.RetrieveException() is { } e) tcs.TrySetException(e);
                 else tcs.TrySetResult(t.Result);
             });
             if (cancellationToken.CanBeCanceled)

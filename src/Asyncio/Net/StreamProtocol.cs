@@ -41,7 +41,7 @@ internal sealed class StreamProtocol : Protocol
         task.AddDoneCallback(f =>
         {
             if (f.IsCancelled) { t.Close(); return; }
-            var e = f.ExceptionCore;
+            var e = f.RetrieveException(); // reported here, so not again as never retrieved
             if (e != null)
             {
                 _loop.CallExceptionHandler(new ExceptionContext("Unhandled exception in client_connected_cb", e) { Task = (AioTask)f });

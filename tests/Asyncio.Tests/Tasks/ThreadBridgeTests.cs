@@ -66,6 +66,28 @@ public class ThreadBridgeTests
         Assert.Equal(1, ranOnLoop);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static async Task FailThroughTheBridge(EventLoop loop)
+    {
+        var bridged = loop.RunCoroutineThreadsafe<int>(async () => { await Aio.Sleep(1); throw new InvalidOperationException("bridged"); });
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => bridged);
+        Assert.Equal("bridged", e.Message);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe: the task's exception goes to the concurrent future (retrieved there)")]
+    public void RunCoroutineThreadsafe_CoroutineFails_TheExceptionIsNotReportedAsNeverRetrieved()
+    {
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            await FailThroughTheBridge(Aio.GetRunningLoop());
+            await Aio.CreateTask(() => Task.CompletedTask); // the loop lets go of the finished tasks
+            await Aio.CreateTask(() => Task.CompletedTask);
+            await FutureTests.CollectGarbage();
+        }, new LoopOptions());
+        Assert.Empty(errors);
+    }
+
     [Fact]
     public void RunCoroutineThreadsafe_TokenCancelled_CancelsTheTask()
     {
