@@ -90,6 +90,7 @@ internal sealed class CancelScope : SynchronizationContext
     /// <summary>Set when a cancellation of an enclosing scope reached this one (Timeout and TaskGroup then let it propagate).</summary>
     public bool CancelledFromOutside;
     public bool Closed;
+    bool _delivering;          // Deliver is on the stack for this scope (see Deliver)
 
     public CancelScope(EventLoop loop, AioTask? task, CancelScope? parent)
     {
@@ -214,7 +215,27 @@ internal sealed class CancelScope : SynchronizationContext
         return delivered;
     }
 
-    bool Deliver(string? message)
+    // Cancelling a task's await of another task cancels that task, and so on down a chain of awaits. If the
+    // chain leads back to a scope whose delivery is still on the stack, the awaits form a cycle (a awaits b,
+    // b awaits a) that would recurse until the stack overflows (asyncio raises RecursionError there). The
+    // cycle ends at that scope instead: its awaits end with CancelledError at once, without cancelling what
+    // they await again, and the other tasks of the cycle follow as the tasks they await end.
+    bool Deliver(string? message, bool cycle = false)
+    {
+        bool outer = _delivering;
+        cycle |= outer;
+        _delivering = true;
+        try
+        {
+            return DeliverCore(message, cycle);
+        }
+        finally
+        {
+            _delivering = outer;
+        }
+    }
+
+    bool DeliverCore(string? message, bool cycle)
     {
         bool any = false;
         if (_firstWaiter != null)
@@ -223,7 +244,7 @@ internal sealed class CancelScope : SynchronizationContext
             // awaited task that swallows it) stays, so take a snapshot first.
             var snapshot = Loop.RentWaiterList();
             for (var w = _firstWaiter; w != null; w = w.ScopeNext) snapshot.Add(w);
-            foreach (var w in snapshot) any |= w.CancelFromScope(message);
+            foreach (var w in snapshot) any |= cycle ? w.CancelFromCycle(message) : w.CancelFromScope(message);
             Loop.ReturnWaiterList(snapshot);
         }
         if (_sleepCount != 0)
@@ -243,7 +264,7 @@ internal sealed class CancelScope : SynchronizationContext
         {
             var next = c._x!.NextSibling;
             c.CancelledFromOutside = true;
-            any |= c.Deliver(message);
+            any |= c.Deliver(message, cycle);
             c = next;
         }
         return any;

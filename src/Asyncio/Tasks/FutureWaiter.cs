@@ -31,6 +31,9 @@ internal class FutureWaiter : Waiter
         return Future!.Cancel(message);
     }
 
+    /// <summary>The awaited task is already being cancelled further up the stack: end this await instead.</summary>
+    public override bool CancelFromCycle(string? message) => CancelNow(message);
+
     protected override void RemoveFromPrimitive() => Future!.Unlink(this);
 
     protected override void ReturnToPool()
@@ -69,6 +72,9 @@ internal sealed class FutureWaiter<T> : Waiter<T>
         if (State != WaiterState.Pending) return false;
         return _future!.Cancel(message);
     }
+
+    /// <summary>The awaited task is already being cancelled further up the stack: end this await instead.</summary>
+    public override bool CancelFromCycle(string? message) => CancelNow(message);
 
     protected override void RemoveFromPrimitive() => _future!.Unlink(this);
 

@@ -101,7 +101,18 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
     /// primitive's list and resumes the awaiter with <see cref="CancelledError"/>.
     /// </summary>
     /// <returns>Whether the cancellation was taken (asyncio's return value of <c>Future.cancel()</c>).</returns>
-    public virtual bool CancelFromScope(string? message)
+    public virtual bool CancelFromScope(string? message) => CancelNow(message);
+
+    /// <summary>
+    /// As <see cref="CancelFromScope"/>, when the scope's cancellation has come back to it through a cycle of
+    /// awaits (task a awaits b, b awaits a: cancelling a cancels b, which cancels a again). The default is
+    /// the same; an await of a future overrides it to end the cycle here rather than cancel the future again.
+    /// </summary>
+    public virtual bool CancelFromCycle(string? message) => CancelFromScope(message);
+
+    /// <summary>Leaves the primitive's list and resumes the pending awaiter with <see cref="CancelledError"/>.</summary>
+    /// <returns>Whether the waiter was pending.</returns>
+    protected bool CancelNow(string? message)
     {
         if (State != WaiterState.Pending) return false;
         RemoveFromPrimitive();

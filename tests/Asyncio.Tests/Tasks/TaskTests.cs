@@ -62,6 +62,26 @@ public class TaskTests
         Assert.IsType<InvalidOperationException>(typed.GetException());
     });
 
+    [Fact]
+    public void Cancel_TasksAwaitingEachOtherInACycle_EndsTheCycleWithCancelledError() => AioTest.Run(async () =>
+    {
+        // a awaits b, b awaits c (inside a timeout scope), c awaits a. Cancelling a cancels b, which cancels
+        // c, which cancels a again: the cancellation has come back round, so a's own await ends there (it
+        // used to recurse until the stack overflowed), and the others follow as their awaited tasks end.
+        AioTask? a = null, b = null, c = null;
+        a = Aio.CreateTask(async () => { await Aio.Sleep(0); await b!; });
+        b = Aio.CreateTask(async () => { await Aio.Sleep(0); await Aio.Timeout(3600, async () => await c!); });
+        c = Aio.CreateTask(async () => { await Aio.Sleep(0); await a!; });
+        await Aio.Sleep(1);
+        Assert.False(a.IsDone || b.IsDone || c.IsDone);
+
+        Assert.True(a.Cancel("stop"));
+        var (_, pending) = await Aio.Wait([a, b, c], timeout: 1);
+        Assert.Empty(pending);
+        Assert.All(new[] { a, b, c }, t => Assert.True(t.IsCancelled, t.ToString()));
+        Assert.Equal("stop", Assert.Throws<CancelledError>(() => a.GetException()).Message);
+    });
+
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     static void StartFailingTasks(int n)
     {
