@@ -313,7 +313,7 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
         return data;
     }
 
-    static readonly ReadOnlyMemory<byte> s_newline = "\n"u8.ToArray();
+    static readonly ReadOnlyMemory<byte>[] s_newlineSeparators = ["\n"u8.ToArray()];
 
     /// <summary>
     /// Reads one line, up to and including <c>\n</c>; at the end of the stream returns the partial line
@@ -325,7 +325,7 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
     {
         try
         {
-            return await ReadUntil(s_newline);
+            return await ReadUntilCore(s_newlineSeparators);
         }
         catch (IncompleteReadError e)
         {
@@ -340,6 +340,13 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
     /// <exception cref="LimitOverrunError">No separator within the limit; nothing is consumed.</exception>
     /// <exception cref="ArgumentException">The separator is empty.</exception>
     public ValueTask<byte[]> ReadUntil(ReadOnlyMemory<byte> separator) => ReadUntilCore([separator]);
+
+    /// <summary>
+    /// Reads up to and including <c>\n</c>: asyncio's <c>readuntil()</c> with its default separator. Unlike
+    /// <see cref="ReadLine"/>, a stream that ends without a newline raises. Errors as
+    /// <see cref="ReadUntil(ReadOnlyMemory{byte})"/>.
+    /// </summary>
+    public ValueTask<byte[]> ReadUntil() => ReadUntilCore(s_newlineSeparators);
 
     /// <summary>
     /// Reads up to and including whichever of <paramref name="separators"/> ends the shortest chunk (asyncio

@@ -83,6 +83,19 @@ public class AsyncStreamReaderTests
     });
 
     [Fact]
+    public void ReadUntil_NoSeparatorGiven_DefaultsToNewline() => AioTest.Run(async () =>
+    {
+        // asyncio: readuntil(separator=b'\n'); only an explicitly empty set of separators is an error.
+        var r = new AsyncStreamReader();
+        r.FeedData(B("one\ntwo"));
+        r.FeedEof();
+        Assert.Equal("one\n", S(await r.ReadUntil()));
+        var e = await Assert.ThrowsAsync<IncompleteReadError>(async () => await r.ReadUntil());
+        Assert.Equal("two", S(e.Partial));
+        await Assert.ThrowsAsync<ArgumentException>(async () => await r.ReadUntil(Array.Empty<ReadOnlyMemory<byte>>()));
+    });
+
+    [Fact]
     public void ReadUntil_EofFirst_IncompleteReadErrorCarriesPartial() => AioTest.Run(async () =>
     {
         var r = new AsyncStreamReader();
