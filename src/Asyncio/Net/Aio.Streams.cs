@@ -38,7 +38,7 @@ public static partial class Aio
     /// reported to the loop's exception handler and the connection is closed.
     /// </summary>
     /// <param name="clientConnected">The connection handler.</param>
-    /// <param name="host">Address or host to listen on (<see langword="null"/> for every interface).</param>
+    /// <param name="host">Address or host to listen on (<see langword="null"/> or empty for every interface).</param>
     /// <param name="port">Port (0 for a free one).</param>
     /// <param name="limit">Each reader's line limit (default 64 KiB).</param>
     /// <param name="backlog">Listen backlog (default 100).</param>

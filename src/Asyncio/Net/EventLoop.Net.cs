@@ -136,7 +136,7 @@ public sealed partial class EventLoop
     /// <paramref name="protocolFactory"/>) for every connection; asyncio's <c>create_server</c>.
     /// </summary>
     /// <param name="protocolFactory">Makes the protocol of each connection.</param>
-    /// <param name="host">The address or host name to listen on; <see langword="null"/> for every interface (IPv4 and IPv6).</param>
+    /// <param name="host">The address or host name to listen on; <see langword="null"/> or empty for every interface (IPv4 and IPv6).</param>
     /// <param name="port">The port; 0 picks a free one (see <see cref="Server.Sockets"/>).</param>
     /// <param name="backlog">The listen backlog, and the most connections accepted per readiness (asyncio's default 100).</param>
     /// <param name="reuseAddress">SO_REUSEADDR (default on, as asyncio on Unix).</param>
@@ -148,7 +148,8 @@ public sealed partial class EventLoop
 
     /// <summary>
     /// As <see cref="CreateServer(Func{BaseProtocol}, string?, int, int, bool, bool, bool)"/>, on several hosts
-    /// and optionally with TLS (<paramref name="ssl"/>).
+    /// and optionally with TLS (<paramref name="ssl"/>). <paramref name="hosts"/> <see langword="null"/>, or an
+    /// empty host name in it, means every interface.
     /// </summary>
     public async Task<Server> CreateServer(Func<BaseProtocol> protocolFactory, IEnumerable<string>? hosts, int port, int backlog = 100,
         bool reuseAddress = true, bool reusePort = false, bool startServing = true,
@@ -165,8 +166,9 @@ public sealed partial class EventLoop
         }
         else
         {
+            // asyncio: an empty host, like None, means every interface (not the local host name's addresses).
             foreach (var h in hosts)
-                foreach (var i in await GetAddrInfo(h, port, type: SocketType.Stream, passive: true))
+                foreach (var i in await GetAddrInfo(string.IsNullOrEmpty(h) ? null : h, port, type: SocketType.Stream, passive: true))
                     if (!endpoints.Contains(i.EndPoint)) endpoints.Add(i.EndPoint);
         }
         var sockets = new List<Socket>();

@@ -42,6 +42,29 @@ public abstract class ServerTests
     }
 
     [Fact]
+    public void CreateServer_EmptyHost_ListensOnEveryInterface()
+    {
+        // asyncio: "If host is an empty string or None, all interfaces are assumed".
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "", 0);
+            Assert.NotEmpty(server.Sockets);
+            foreach (var s in server.Sockets)
+            {
+                var ep = (IPEndPoint)s.LocalEndPoint!;
+                Assert.True(ep.Address.Equals(IPAddress.Any) || ep.Address.Equals(IPAddress.IPv6Any), $"bound to {ep}");
+            }
+            var v4 = server.Sockets.First(s => s.AddressFamily == AddressFamily.InterNetwork);
+            var (rd, wr) = await Aio.OpenConnection("127.0.0.1", ((IPEndPoint)v4.LocalEndPoint!).Port);
+            wr.Write("ping\n"u8);
+            Assert.Equal("ping\n"u8.ToArray(), await rd.ReadLine());
+            wr.Close();
+            await wr.WaitClosed();
+        });
+    }
+
+    [Fact]
     public void CreateServer_PortInUse_ThrowsSocketException()
     {
         Run(async () =>
