@@ -55,13 +55,14 @@ internal sealed class DatagramTransport : IDatagramTransport
             }
             catch (Exception e)
             {
-                _waiter?.SetException(e);
+                if (_waiter is { IsDone: false } fw) fw.SetException(e);
                 _waiter = null;
                 ForceClose(e);
                 return;
             }
         }
-        _waiter?.SetResult();
+        // asyncio's _set_result_unless_cancelled: the creating task may have been cancelled meanwhile.
+        if (_waiter is { IsDone: false } w) w.SetResult();
         _waiter = null;
     }
 

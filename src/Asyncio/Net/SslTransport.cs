@@ -138,7 +138,13 @@ internal sealed class SslTransport : TransportBase
             ForceClose(e, callProtocol: false);
             return;
         }
-        if (_connLost) { _waiter?.SetResult(); _waiter = null; return; }
+        if (_connLost)
+        {
+            // Closed while the handshake finished: the creating task was cancelled (and its waiter with it).
+            if (_waiter is { IsDone: false } lost) lost.SetResult();
+            _waiter = null;
+            return;
+        }
         Extra["peercert"] = _ssl.RemoteCertificate;
         Extra["cipher"] = _ssl.NegotiatedCipherSuite;
         Extra["compression"] = null;

@@ -75,6 +75,24 @@ public abstract class DatagramTests
     }
 
     [Fact]
+    public void CreateDatagramEndpoint_CancelledBeforeConnectionMade_CancelsQuietly()
+    {
+        // asyncio completes the endpoint's waiter only if it was not cancelled (_set_result_unless_cancelled).
+        AioTask<(IDatagramTransport, Recorder)>? creating = null;
+        var errors = NetTest.RunCollectingErrors(Portable, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            creating = loop.CreateTask(() => loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0)));
+            await Aio.Sleep(0); // the endpoint is made; its ConnectionMade is queued for the next iteration
+            creating.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await creating);
+            for (int i = 0; i < 3; i++) await Aio.Sleep(0);
+        });
+        Assert.True(creating!.IsCancelled);
+        Assert.Empty(errors);
+    }
+
+    [Fact]
     public void CreateDatagramEndpoint_NoEndPoints_ThrowsArgumentException()
     {
         Run(async () =>
