@@ -263,8 +263,8 @@ public sealed partial class EventLoop
 
     /// <summary>
     /// Receives up to <paramref name="size"/> bytes from <paramref name="socket"/>, waiting until some
-    /// arrive; asyncio's <c>sock_recv</c>. An empty array means the peer closed its side. Cancelling the
-    /// waiting task consumes nothing.
+    /// arrive; asyncio's <c>sock_recv</c>. An empty array means the peer closed its side (or
+    /// <paramref name="size"/> is 0: that returns at once). Cancelling the waiting task consumes nothing.
     /// </summary>
     /// <exception cref="ArgumentException">The socket is blocking.</exception>
     /// <exception cref="SocketException">The receive failed.</exception>
@@ -281,6 +281,8 @@ public sealed partial class EventLoop
     /// Receives into <paramref name="buffer"/>, waiting until data arrives; asyncio's <c>sock_recv_into</c>.
     /// Returns the number of bytes received (0 at end of stream). Allocates nothing in steady state.
     /// </summary>
+    /// <remarks>An empty <paramref name="buffer"/> returns 0 at once, as <c>recv</c> of 0 bytes does in asyncio
+    /// (.NET's zero-byte receive would instead wait until data is readable).</remarks>
     /// <exception cref="ArgumentException">The socket is blocking.</exception>
     /// <exception cref="SocketException">The receive failed.</exception>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -288,6 +290,7 @@ public sealed partial class EventLoop
     {
         CheckNonBlocking(socket);
         CheckThread(nameof(SockRecvInto));
+        if (buffer.IsEmpty) return 0;
         while (true)
         {
             int n = socket.Receive(buffer.Span, SocketFlags.None, out var error);

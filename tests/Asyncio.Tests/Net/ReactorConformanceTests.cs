@@ -156,6 +156,29 @@ public abstract class ReactorConformanceTests
     }
 
     [Fact]
+    public void SockRecv_SizeZero_ReturnsEmptyAtOnceWithoutWaitingForData()
+    {
+        // asyncio's sock_recv(sock, 0) is recv(0): empty at once, nothing consumed (not .NET's zero-byte
+        // receive, which waits until data is readable).
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var into = loop.SockRecvInto(b, Memory<byte>.Empty);
+                Assert.True(into.IsCompleted);
+                Assert.Equal(0, await into);
+                var recv = loop.SockRecv(b, 0);
+                Assert.True(recv.IsCompleted);
+                Assert.Empty(await recv);
+                await loop.SockSendAll(a, "kept"u8.ToArray());
+                Assert.Equal("kept"u8.ToArray(), await loop.SockRecv(b, 100));
+            }
+        });
+    }
+
+    [Fact]
     public void SockRecv_PeerClosed_ReturnsEmpty()
     {
         Run(async () =>
