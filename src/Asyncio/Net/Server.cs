@@ -7,7 +7,7 @@ namespace Asyncio;
 //
 // Accepting: each listening socket has a reader watch; on readiness up to `backlog` connections are
 // accepted in one go (asyncio's loop in _accept_connection), each wrapped at once in a transport with a
-// new protocol from the factory. Errors that mean the process is out of resources (EMFILE, ENFILE,
+// new protocol from the factory; a connection aborted before accept() is skipped and the loop goes on. Errors that mean the process is out of resources (EMFILE, ENFILE,
 // ENOBUFS, ENOMEM) are reported to the loop's exception handler, and the listening socket stops being
 // watched for AcceptRetryDelay (1 s, asyncio's ACCEPT_RETRY_DELAY) instead of spinning on a readiness
 // that accept cannot consume.
@@ -93,9 +93,13 @@ public sealed class Server : IAsyncDisposable
             {
                 conn = AcceptHook != null ? AcceptHook(listener) : listener.Accept();
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.Interrupted or SocketError.ConnectionAborted)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.Interrupted)
             {
                 return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionAborted)
+            {
+                continue; // that connection was aborted before accept(): skip it, go on (asyncio, gh-127529)
             }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
             {

@@ -216,6 +216,41 @@ public abstract class ServerTests
     }
 
     [Fact]
+    public void Accept_ConnectionAbortedBeforeAccept_SkippedAndNextAcceptedInSameTurn()
+    {
+        // asyncio (gh-127529): an accept() that fails with ECONNABORTED discards that connection and the accept
+        // loop goes on with the next one, instead of returning until the next readiness.
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var accepted = loop.CreateFuture();
+            await using var server = await loop.CreateServer(() => { accepted.SetResult(); return new EchoProtocol(); }, "127.0.0.1", 0, startServing: false);
+            int calls = 0;
+            bool sameTurn = false;
+            bool? continuedInSameTurn = null;
+            server.AcceptHook = listener =>
+            {
+                if (++calls == 1)
+                {
+                    // Cleared by the next iteration's callbacks: still set only if the loop went straight on.
+                    sameTurn = true;
+                    loop.CallSoon(() => sameTurn = false);
+                    throw new SocketException((int)SocketError.ConnectionAborted);
+                }
+                continuedInSameTurn ??= sameTurn;
+                return listener.Accept();
+            };
+            await server.StartServing();
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            client.Connect(server.Sockets[0].LocalEndPoint!);
+            await accepted;
+            Assert.True(continuedInSameTurn);
+            server.Close();
+            server.AbortClients();
+        });
+    }
+
+    [Fact]
     public void Accept_OutOfDescriptors_BacksOffInsteadOfSpinning()
     {
         int attempts = 0;
