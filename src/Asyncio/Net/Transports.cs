@@ -90,6 +90,9 @@ public interface IDatagramTransport : IBaseTransport
     /// buffering it if the socket cannot take it now.
     /// </summary>
     /// <exception cref="InvalidOperationException">The transport is closed.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="remote"/> is <see langword="null"/> on an endpoint
+    /// that is not connected; the endpoint stays open (asyncio's <c>sendto</c> fails inside and closes it).</exception>
+    /// <exception cref="ArgumentException"><paramref name="remote"/> is not the connected peer (asyncio's ValueError).</exception>
     void SendTo(ReadOnlySpan<byte> data, EndPoint? remote = null);
 
     /// <summary>Closes at once, dropping buffered datagrams.</summary>
