@@ -146,6 +146,17 @@ public sealed partial class EventLoop
         bool reuseAddress = true, bool reusePort = false, bool startServing = true) =>
         CreateServer(protocolFactory, host == null ? null : [host], port, backlog, reuseAddress, reusePort, startServing, null, null, null);
 
+    /// <summary>The addresses a server on <paramref name="hosts"/> listens on (without duplicates).</summary>
+    internal async Task<List<IPEndPoint>> ListenEndpoints(IEnumerable<string>? hosts, int port)
+    {
+        var endpoints = new List<IPEndPoint>();
+        // asyncio: no host, or an empty one, means every interface (not the local host name's addresses).
+        foreach (var h in hosts ?? [""])
+            foreach (var i in await GetAddrInfo(string.IsNullOrEmpty(h) ? null : h, port, type: SocketType.Stream, passive: true))
+                if (!endpoints.Contains(i.EndPoint)) endpoints.Add(i.EndPoint);
+        return endpoints;
+    }
+
     /// <summary>
     /// As <see cref="CreateServer(Func{BaseProtocol}, string?, int, int, bool, bool, bool)"/>, on several hosts
     /// and optionally with TLS (<paramref name="ssl"/>). <paramref name="hosts"/> <see langword="null"/>, or an
@@ -159,18 +170,7 @@ public sealed partial class EventLoop
         ArgumentOutOfRangeException.ThrowIfNegative(backlog);
         CheckThread(nameof(CreateServer));
         CheckNotClosed();
-        var endpoints = new List<IPEndPoint>();
-        if (hosts == null)
-        {
-            foreach (var i in await GetAddrInfo(null, port, type: SocketType.Stream, passive: true)) endpoints.Add(i.EndPoint);
-        }
-        else
-        {
-            // asyncio: an empty host, like None, means every interface (not the local host name's addresses).
-            foreach (var h in hosts)
-                foreach (var i in await GetAddrInfo(string.IsNullOrEmpty(h) ? null : h, port, type: SocketType.Stream, passive: true))
-                    if (!endpoints.Contains(i.EndPoint)) endpoints.Add(i.EndPoint);
-        }
+        var endpoints = await ListenEndpoints(hosts, port).ConfigureAwait(true);
         var sockets = new List<Socket>();
         try
         {
