@@ -17,13 +17,14 @@ public class SyncAllocationTests
 
     /// <summary>
     /// Asserts that <paramref name="bytes"/>, allocated on the loop thread around <see cref="Ops"/>
-    /// operations, is nothing per operation: under 4 KiB in total, where one object per operation would be
-    /// at least 240,000 bytes. The slack is for one-off allocations on the test thread that are not the
-    /// library's: the suite has measured 2,616 bytes once in about ten runs, in a window whose steady-state
-    /// figure is 0 (tests run in parallel, and the runtime re-compiles hot methods in the background).
+    /// operations, is nothing per operation: under 16 KiB in total, where one object per operation would be
+    /// at least 240,000 bytes (and one per ten operations 24,000). The slack is for one-off allocations on
+    /// the test thread that are not the library's: the suite has measured 2,616 and 7,408 bytes, each once in
+    /// about twenty runs, in windows whose steady-state figure is 0 (tests run in parallel, and the runtime
+    /// re-compiles hot methods in the background). BenchmarkDotNet's figures (bench/) are the exact ones.
     /// </summary>
     internal static void AssertNothingPerOperation(long bytes) =>
-        Assert.True(bytes < 4096, $"{bytes} bytes allocated on the loop thread around {Ops} operations");
+        Assert.True(bytes < 16 * 1024, $"{bytes} bytes allocated on the loop thread around {Ops} operations");
 
     [Fact]
     public void Lock_UncontendedAcquireRelease_AllocatesNothing() => AioTest.Run(async () =>
