@@ -11,8 +11,10 @@ internal sealed class MirrorFuture<T> : Future<T>, IChildObserver
     public MirrorFuture(EventLoop loop, object inner) : base(loop)
     {
         _inner = inner;
+        // Done already: this future is done at once, as asyncio's shield() returns a done inner as it is.
+        if (Child.IsDone(inner)) ChildDone(inner);
         // Watched until it is done, even once this future is cancelled (which cancels only this future).
-        new ChildSet(loop, [inner], this);
+        else new ChildSet(loop, [inner], this);
     }
 
     public void ChildDone(object child)
@@ -31,8 +33,8 @@ public static partial class Aio
 {
     /// <summary>
     /// Protects <paramref name="task"/> from cancellation; asyncio's <c>shield()</c>. Returns a future that
-    /// mirrors the task's outcome; cancelling that future (or the task awaiting it) cancels only the
-    /// future, and the task runs on.
+    /// mirrors the task's outcome (done at once if the task is); cancelling that future (or the task
+    /// awaiting it) cancels only the future, and the task runs on.
     /// </summary>
     public static Future<T> Shield<T>(AioTask<T> task) => Mirror<T>(task);
 

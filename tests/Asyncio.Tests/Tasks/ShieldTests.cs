@@ -104,7 +104,15 @@ public class ShieldTests
     {
         var f = Aio.GetRunningLoop().CreateFuture<int>();
         f.SetResult(11);
-        Assert.Equal(11, await Aio.Shield(f));
+        var shielded = Aio.Shield(f);
+        Assert.True(shielded.IsDone); // asyncio returns a done inner as it is: done at once, not an iteration later
+        Assert.Equal(11, await shielded);
+
+        var failed = Aio.CreateTask<int>(async () => { await Aio.Sleep(0); throw new InvalidOperationException("x"); });
+        await Aio.Wait([failed]);
+        var mirror = Aio.Shield(failed);
+        Assert.True(mirror.IsDone);
+        Assert.Equal("x", (await Assert.ThrowsAsync<InvalidOperationException>(async () => await mirror)).Message);
     });
 
     [Fact]
