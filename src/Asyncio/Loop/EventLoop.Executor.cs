@@ -4,7 +4,8 @@ public sealed partial class EventLoop
 {
     TaskScheduler _defaultExecutor;
     int _externalPending;          // executor work not yet reported back (holds virtual time)
-    Future? _executorDrained;
+    List<Future>? _executorDrained; // ShutdownDefaultExecutor futures waiting for that work
+    bool _executorShutdown;        // ShutdownDefaultExecutor was called: the default executor takes no more work
 
     /// <summary>
     /// Sets the scheduler that <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/> and
@@ -23,11 +24,15 @@ public sealed partial class EventLoop
     /// <see langword="null"/>) and returns a future of its result, completed on the loop; asyncio's
     /// <c>run_in_executor</c>. Cancelling the future does not stop the function, as in asyncio.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The loop is closed, or <paramref name="executor"/> is
+    /// <see langword="null"/> and <see cref="ShutdownDefaultExecutor"/> has been called.</exception>
     public Future<T> RunInExecutor<T>(TaskScheduler? executor, Func<T> func)
     {
         ArgumentNullException.ThrowIfNull(func);
         CheckThread(nameof(RunInExecutor));
         CheckNotClosed();
+        if (executor == null && _executorShutdown)
+            throw new InvalidOperationException("The default executor has been shut down (ShutdownDefaultExecutor was called); pass an executor explicitly.");
         var future = new Future<T>(this);
         Interlocked.Increment(ref _externalPending);
         Task.Factory.StartNew(static o =>
@@ -68,19 +73,27 @@ public sealed partial class EventLoop
 
     void CheckExecutorDrained()
     {
-        if (_externalPending == 0 && _executorDrained is { IsDone: false } f) f.SetResult();
+        if (_externalPending != 0 || _executorDrained is not { } waiting) return;
+        _executorDrained = null;
+        foreach (var f in waiting)
+            if (!f.IsDone) f.SetResult();
     }
 
     /// <summary>
     /// Returns a future that completes once every function handed to the executor has finished;
     /// asyncio's <c>shutdown_default_executor()</c> (the thread pool itself is shared and is not shut down).
+    /// From then on the default executor takes no more work: <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>
+    /// without an executor and <see cref="Aio.ToThread{T}(Func{T})"/> throw, as in asyncio. asyncio's
+    /// <c>timeout</c> argument is <see cref="Aio.WaitFor(Future, double?)"/> here (on real time: executor
+    /// work holds virtual time).
     /// </summary>
     public Future ShutdownDefaultExecutor()
     {
         CheckThread(nameof(ShutdownDefaultExecutor));
+        _executorShutdown = true;
         var f = new Future(this);
         if (Volatile.Read(ref _externalPending) == 0) f.SetResult();
-        else _executorDrained = f;
+        else (_executorDrained ??= new List<Future>()).Add(f);
         return f;
     }
 

@@ -31,6 +31,35 @@ public class ThreadBridgeTests
         Assert.Equal(2, scheduler.Count);
     });
 
+    [Fact]
+    [Trait("asyncio", "after shutdown_default_executor, run_in_executor(None) raises 'Executor shutdown has been called'")]
+    public void RunInExecutor_DefaultExecutorAfterShutdown_Throws() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        Assert.Equal(1, await Aio.ToThread(() => 1));
+        await loop.ShutdownDefaultExecutor();
+        Assert.Throws<InvalidOperationException>(() => { _ = Aio.ToThread(() => 1); });
+        Assert.Throws<InvalidOperationException>(() => { _ = loop.RunInExecutor(null, () => { }); });
+        // An executor given explicitly is not the default one: it still works.
+        Assert.Equal(2, await loop.RunInExecutor(TaskScheduler.Default, () => 2));
+    });
+
+    [Fact]
+    public void ShutdownDefaultExecutor_CalledTwiceWhileWorkRuns_BothFuturesComplete() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        using var gate = new ManualResetEventSlim();
+        var work = Aio.ToThread(() => gate.Wait(30_000));
+        var first = loop.ShutdownDefaultExecutor();
+        var second = loop.ShutdownDefaultExecutor();
+        Assert.False(first.IsDone);
+        gate.Set();
+        Assert.True(await work);
+        await second;
+        await Aio.Sleep(0);
+        Assert.True(first.IsDone);
+    });
+
     sealed class CountingScheduler : TaskScheduler
     {
         public int Count;
