@@ -152,7 +152,7 @@ internal sealed unsafe partial class EpollReactor : IReactor
                 }
                 else
                 {
-                    int ms = timeoutTicks < 0 ? -1 : (int)Math.Min(int.MaxValue, (timeoutTicks * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency);
+                    int ms = ReactorTimeout.ToMilliseconds(timeoutTicks);
                     n = epoll_wait(_epfd, events, MaxEvents, ms);
                 }
                 if (n >= 0) break;

@@ -55,6 +55,12 @@ public sealed partial class EventLoop
 
     internal static long AddTicks(long now, long delay) => delay >= long.MaxValue / 4 - now ? long.MaxValue / 4 : now + delay;
 
+    /// <summary>
+    /// The deadline that infinite (or absurdly far) delays are clamped to, in ticks: such a timer never
+    /// fires, and virtual time never jumps to it (asyncio: <c>call_later(math.inf)</c> never runs).
+    /// </summary>
+    internal const long NeverTicks = long.MaxValue / 4;
+
     // ---- handle timers ----
 
     /// <summary>
@@ -68,10 +74,15 @@ public sealed partial class EventLoop
         return CallLater(delay, s_invokeAction, callback);
     }
 
-    /// <summary>Schedules <paramref name="callback"/> after <paramref name="delay"/>; see <see cref="CallLater(double, Action)"/>.</summary>
+    /// <summary>
+    /// Schedules <paramref name="callback"/> after <paramref name="delay"/>; see <see cref="CallLater(double, Action)"/>.
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> means never.
+    /// </summary>
     public TimerHandle CallLater(TimeSpan delay, Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
+        if (delay < TimeSpan.Zero && delay != System.Threading.Timeout.InfiniteTimeSpan)
+            return AddPastTimer(s_invokeAction, callback, delay == TimeSpan.MinValue ? NeverTicks : DelayToTicks(delay.Negate()));
         return AddTimer(s_invokeAction, callback, DelayToTicks(delay), relative: true);
     }
 
@@ -79,7 +90,19 @@ public sealed partial class EventLoop
     public TimerHandle CallLater(double delay, Action<object?> callback, object? state)
     {
         ArgumentNullException.ThrowIfNull(callback);
+        if (delay < 0) return AddPastTimer(callback, state, DelayToTicks(-delay, nameof(delay)));
         return AddTimer(callback, state, DelayToTicks(delay, nameof(delay)), relative: true);
+    }
+
+    /// <summary>
+    /// A negative delay is a deadline in the past: the timer runs on the next iteration, ordered by that
+    /// deadline among the other due timers (asyncio: <c>call_later(-2)</c> runs before <c>call_later(-1)</c>).
+    /// </summary>
+    TimerHandle AddPastTimer(Action<object?> callback, object? state, long ticksAgo)
+    {
+        CheckThread(nameof(CallLater));
+        CheckNotClosed();
+        return new TimerHandle(ScheduleTimerEntry(callback, state, NowTicks() - ticksAgo, relative: false));
     }
 
     /// <summary>

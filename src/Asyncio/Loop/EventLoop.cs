@@ -336,7 +336,7 @@ public sealed partial class EventLoop : IDisposable
         {
             poll = true;
             long next = _timers.NextDue();
-            if (next == long.MaxValue) timeout = -1;
+            if (next >= NeverTicks) timeout = -1;   // no timer, or only ones that never fire
             else
             {
                 long now = NowTicks();

@@ -127,3 +127,20 @@ internal sealed class IoWatch
         if (w.Active) w.Callback!(w.State);
     };
 }
+
+/// <summary>Conversions shared by the reactors.</summary>
+internal static class ReactorTimeout
+{
+    /// <summary>
+    /// A poll timeout in <see cref="System.Diagnostics.Stopwatch"/> ticks as whole milliseconds for a wait
+    /// that takes an <see cref="int"/>: negative stays -1 (no limit), the rest rounds up (never early) and
+    /// is capped at <see cref="int.MaxValue"/>, so a timer months away neither overflows nor waits forever.
+    /// </summary>
+    public static int ToMilliseconds(long timeoutTicks)
+    {
+        if (timeoutTicks < 0) return -1;
+        long freq = System.Diagnostics.Stopwatch.Frequency;
+        if (timeoutTicks >= (long)int.MaxValue * freq / 1000) return int.MaxValue;
+        return (int)((timeoutTicks * 1000 + freq - 1) / freq);
+    }
+}

@@ -64,7 +64,7 @@ internal sealed class PortableReactor : IReactor
         }
         if (timeoutTicks != 0)
         {
-            int ms = timeoutTicks < 0 ? Timeout.Infinite : (int)Math.Min(int.MaxValue, (timeoutTicks * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency);
+            int ms = ReactorTimeout.ToMilliseconds(timeoutTicks);
             _event.Wait(ms);
         }
         _event.Reset();

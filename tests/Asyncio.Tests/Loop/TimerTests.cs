@@ -89,6 +89,48 @@ public class TimerTests
     }
 
     [Fact]
+    [Trait("asyncio", "test_base_events: call_later(-1) and call_later(-2) run in the order of their past deadlines")]
+    public void CallLater_NegativeDelays_RunInTheOrderOfTheirPastDeadlines()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var order = new List<string>();
+        double whenC = double.NaN;
+        loop.CallLater(5, () =>
+        {
+            loop.CallLater(1, loop.Stop);
+            loop.CallLater(-1, () => order.Add("a"));
+            loop.CallLater(-2, () => order.Add("b"));
+            whenC = loop.CallLater(TimeSpan.FromSeconds(-3), () => order.Add("c")).When;
+            loop.CallLater(0, () => order.Add("d"));
+        });
+        loop.RunForever();
+        Assert.Equal(["c", "b", "a", "d"], order);
+        Assert.Equal(2.0, whenC, 6);
+    }
+
+    [Fact]
+    public void Timer_MonthsAway_LoopWaitsForItWithoutOverflowing()
+    {
+        // The portable reactor waits in whole milliseconds of an int: a deadline 200 days away is more
+        // than int.MaxValue ms, and the conversion must cap it instead of overflowing.
+        using var loop = new EventLoop(new LoopOptions { PortableReactor = true });
+        bool fired = false;
+        loop.CallLater(TimeSpan.FromDays(200), () => fired = true);
+        var poster = new Thread(() => { Thread.Sleep(20); loop.CallSoonThreadsafe(loop.Stop); });
+        loop.CallSoon(poster.Start);
+        var watchdog = new Timer(_ => loop.CallSoonThreadsafe(loop.Stop), null, 30_000, Timeout.Infinite);
+        var error = Record.Exception(loop.RunForever);
+        watchdog.Dispose();
+        poster.Join();
+        Assert.Null(error);
+        Assert.False(fired);
+        Assert.Equal(0, ReactorTimeout.ToMilliseconds(0));
+        Assert.Equal(-1, ReactorTimeout.ToMilliseconds(-1));
+        Assert.Equal(1, ReactorTimeout.ToMilliseconds(1));
+        Assert.Equal(int.MaxValue, ReactorTimeout.ToMilliseconds(long.MaxValue / 4));
+    }
+
+    [Fact]
     public void Timers_OneMillionPending_FireInDeadlineOrder()
     {
         const int N = 1_000_000;

@@ -30,6 +30,28 @@ public class VirtualTimeTests
     });
 
     [Fact]
+    public void InfiniteTimers_NeverFire_TheClockDoesNotJumpToThem()
+    {
+        // asyncio: call_later(math.inf) and sleep(math.inf) never end. On virtual time the clock must
+        // not jump to the far-away deadline they are clamped to when nothing else is pending.
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        bool timerFired = false, sleepEnded = false;
+        loop.CallLater(double.PositiveInfinity, () => timerFired = true);
+        loop.CallLater(TimeSpan.MaxValue, () => timerFired = true);
+        loop.CreateTask(async () => { await Aio.Sleep(double.PositiveInfinity); sleepEnded = true; });
+        var poster = new Thread(() => { Thread.Sleep(20); loop.CallSoonThreadsafe(loop.Stop); });
+        loop.CallSoon(poster.Start);
+        var watchdog = new Timer(_ => loop.CallSoonThreadsafe(loop.Stop), null, 30_000, Timeout.Infinite);
+        var error = Record.Exception(loop.RunForever);
+        watchdog.Dispose();
+        poster.Join();
+        Assert.Null(error);
+        Assert.False(timerFired);
+        Assert.False(sleepEnded);
+        Assert.Equal(0.0, loop.Time());
+    }
+
+    [Fact]
     public void TaskDelay_WithLoopTimeProvider_FollowsVirtualTime() => AioTest.Run(async () =>
     {
         var loop = Aio.GetRunningLoop();
