@@ -179,10 +179,7 @@ public sealed partial class EventLoop : IDisposable
     /// <exception cref="InvalidOperationException">The loop is closed or already running, or another loop runs on this thread.</exception>
     public void RunForever()
     {
-        CheckNotClosed();
-        if (_state == LoopState.Running) throw new InvalidOperationException("This event loop is already running.");
-        if (t_running != null)
-            throw new InvalidOperationException("Cannot run an event loop while another loop is running on this thread; await the coroutine instead.");
+        CheckCanRun();
         var savedContext = SynchronizationContext.Current;
         _state = LoopState.Running;
         _threadId = Environment.CurrentManagedThreadId;
@@ -212,7 +209,9 @@ public sealed partial class EventLoop : IDisposable
     /// Runs the loop until <paramref name="future"/> is done and returns (or rethrows) its outcome;
     /// asyncio's <c>run_until_complete()</c>.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The loop stopped before the future was done.</exception>
+    /// <exception cref="InvalidOperationException">The loop stopped before the future was done, or the loop
+    /// cannot run (closed, already running, or another loop runs on this thread), even when the future is done.</exception>
+    /// <exception cref="ArgumentException">The future belongs to another loop.</exception>
     public void RunUntilComplete(Future future)
     {
         ArgumentNullException.ThrowIfNull(future);
@@ -240,7 +239,7 @@ public sealed partial class EventLoop : IDisposable
     public void RunUntilComplete(Func<Task> coroutine)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
-        CheckNotClosed();
+        CheckCanRun();
         RunUntilComplete(CreateTask(coroutine));
     }
 
@@ -248,15 +247,15 @@ public sealed partial class EventLoop : IDisposable
     public T RunUntilComplete<T>(Func<Task<T>> coroutine)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
-        CheckNotClosed();
+        CheckCanRun();
         return RunUntilComplete(CreateTask(coroutine));
     }
 
     void RunUntilDone(Future future)
     {
+        CheckCanRun();
         if (!ReferenceEquals(future.Loop, this))
             throw new ArgumentException("The future belongs to another event loop.", nameof(future));
-        CheckNotClosed();
         if (!future.IsDone)
         {
             future.AddDoneCallback(s_stopLoop);
@@ -267,6 +266,19 @@ public sealed partial class EventLoop : IDisposable
     }
 
     static readonly Action<Future> s_stopLoop = static f => f.Loop.Stop();
+
+    /// <summary>
+    /// Throws unless the loop can start running here: it is not closed, not running, and no other loop runs
+    /// on this thread. Checked before anything else, as asyncio does, so that a refused
+    /// <c>RunUntilComplete</c> neither creates a task nor returns the result of a future already done.
+    /// </summary>
+    void CheckCanRun()
+    {
+        CheckNotClosed();
+        if (_state == LoopState.Running) throw new InvalidOperationException("This event loop is already running.");
+        if (t_running != null)
+            throw new InvalidOperationException("Cannot run an event loop while another loop is running on this thread; await the coroutine instead.");
+    }
 
     /// <summary>
     /// Asks the loop to stop after the current iteration; asyncio's <c>stop()</c>. Loop thread only (use

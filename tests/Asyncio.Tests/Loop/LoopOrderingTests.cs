@@ -162,6 +162,39 @@ public class LoopOrderingTests
     }
 
     [Fact]
+    [Trait("asyncio", "run_until_complete checks that the loop is not running before it wraps the coroutine or looks at the future")]
+    public void RunUntilComplete_WhileALoopRuns_ThrowsWithoutStartingTheCoroutine()
+    {
+        using var loop = new EventLoop();
+        using var other = new EventLoop();
+        var done = loop.CreateFuture<int>();
+        done.SetResult(1);
+        var otherDone = other.CreateFuture<int>();
+        otherDone.SetResult(2);
+        bool started = false;
+        var errors = new List<Exception>();
+        void Try(Action a)
+        {
+            try { a(); } catch (InvalidOperationException e) { errors.Add(e); }
+        }
+        loop.CallSoon(() =>
+        {
+            Try(() => loop.RunUntilComplete(done));
+            Try(() => loop.RunUntilComplete(async () => { started = true; await Task.Yield(); }));
+            Try(() => loop.RunUntilComplete(async () => { started = true; await Task.Yield(); return 3; }));
+            // Another loop cannot run on this thread either.
+            Try(() => other.RunUntilComplete(otherDone));
+            Try(() => other.RunUntilComplete(async () => { started = true; await Task.Yield(); }));
+            loop.CallSoon(() => loop.CallSoon(loop.Stop));
+        });
+        loop.RunForever();
+        Assert.Equal(5, errors.Count);
+        Assert.False(started);
+        Assert.Empty(loop.AllTasks());
+        Assert.Empty(other.AllTasks());
+    }
+
+    [Fact]
     public void ScheduleSeed_ShufflesReadyCallbacks_Reproducibly()
     {
         List<int> RunWith(int seed)
