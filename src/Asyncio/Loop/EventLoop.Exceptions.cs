@@ -48,8 +48,12 @@ public sealed partial class EventLoop
         catch (IOException) { }
     }
 
-    void ReportCallbackException(Exception e, Delegate callback) =>
+    internal void ReportCallbackException(Exception e, Delegate callback) =>
         CallExceptionHandler(new ExceptionContext("Exception in callback", e) { Callback = callback, Task = _current.Task });
+
+    /// <summary>The delegate the caller scheduled: the <see cref="Action"/> behind the adapter that runs it, or the callback itself.</summary>
+    internal static Delegate ScheduledCallback(Action<object?> callback, object? state) =>
+        ReferenceEquals(callback, s_invokeAction) && state is Action action ? action : callback;
 
     void ReportSlowCallback(Delegate callback, AioTask? task, long ticks)
     {

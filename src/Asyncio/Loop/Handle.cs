@@ -76,8 +76,12 @@ internal sealed class CallbackEntry
         if (e.Cancelled) return;
         var cb = e.Callback!;
         var st = e.State;
-        e.Loop.RecycleEntry(e);
-        cb(st);
+        var loop = e.Loop;
+        loop.RecycleEntry(e);
+        // Caught here rather than by the loop, which sees only this delegate: the report names the
+        // callback that was scheduled (asyncio's context carries the handle, which names it).
+        try { cb(st); }
+        catch (Exception ex) { loop.ReportCallbackException(ex, EventLoop.ScheduledCallback(cb, st)); }
     };
 }
 
@@ -129,6 +133,7 @@ internal sealed class TimerEntry
         var st = e.State;
         e.Callback = null;
         e.State = null;
-        cb(st);
+        try { cb(st); }
+        catch (Exception ex) { e.Loop.ReportCallbackException(ex, EventLoop.ScheduledCallback(cb, st)); }
     };
 }

@@ -195,6 +195,32 @@ public class LoopOrderingTests
     }
 
     [Fact]
+    [Trait("asyncio", "a callback that raises is reported with its handle, which names the callback")]
+    public void CallbackThatThrows_ContextNamesTheCallbackItself()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var reported = new List<ExceptionContext>();
+        loop.SetExceptionHandler((_, ctx) => reported.Add(ctx));
+        Action soon = () => throw new FormatException("soon");
+        Action<object?> withState = _ => throw new FormatException("state");
+        Action later = () => throw new FormatException("later");
+        Action<object?> laterWithState = _ => throw new FormatException("later state");
+        loop.CallSoon(soon);
+        loop.CallSoon(withState, "x");
+        loop.CallLater(1, later);
+        loop.CallAt(2, laterWithState, "y");
+        loop.CallLater(3, loop.Stop);
+        loop.RunForever();
+        Assert.Equal(4, reported.Count);
+        Assert.Same(soon, reported[0].Callback);
+        Assert.Same(withState, reported[1].Callback);
+        Assert.Same(later, reported[2].Callback);
+        Assert.Same(laterWithState, reported[3].Callback);
+        Assert.All(reported, c => Assert.IsType<FormatException>(c.Exception));
+        Assert.All(reported, c => Assert.Contains("Exception in callback", c.Message));
+    }
+
+    [Fact]
     public void ScheduleSeed_ShufflesReadyCallbacks_Reproducibly()
     {
         List<int> RunWith(int seed)
