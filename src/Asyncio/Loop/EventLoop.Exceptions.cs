@@ -18,25 +18,39 @@ public sealed partial class EventLoop
 
     /// <summary>
     /// Reports an error to the exception handler; asyncio's <c>call_exception_handler</c>. An exception
-    /// thrown by a custom handler is reported by the default one instead of escaping.
+    /// thrown by a custom handler is reported by the default one instead of escaping, and one thrown while
+    /// the default handler reports (an exception whose <c>ToString</c> throws) is reduced to a line on the
+    /// standard error: reporting an error never stops the loop.
     /// </summary>
     public void CallExceptionHandler(ExceptionContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         var handler = _exceptionHandler;
-        if (handler == null)
+        if (handler != null)
         {
-            DefaultExceptionHandler(context);
-            return;
+            try
+            {
+                handler(this, context);
+                return;
+            }
+            catch (Exception e)
+            {
+                GuardedDefaultExceptionHandler(new ExceptionContext("Unhandled error in the exception handler", e));
+            }
         }
+        GuardedDefaultExceptionHandler(context);
+    }
+
+    void GuardedDefaultExceptionHandler(ExceptionContext context)
+    {
         try
         {
-            handler(this, context);
+            DefaultExceptionHandler(context);
         }
         catch (Exception e)
         {
-            DefaultExceptionHandler(new ExceptionContext("Unhandled error in the exception handler", e));
-            DefaultExceptionHandler(context);
+            try { Console.Error.WriteLine($"Exception in the default exception handler ({e.GetType().FullName}) while reporting: {context.Message}"); }
+            catch (Exception) { /* nowhere left to report to */ }
         }
     }
 

@@ -101,6 +101,41 @@ public class LoopOrderingTests
     }
 
     [Fact]
+    [Trait("asyncio", "call_exception_handler guards the default handler too: an error while reporting never stops the loop")]
+    public void DefaultExceptionHandler_FailingToReport_DoesNotStopTheLoop()
+    {
+        using var loop = new EventLoop();
+        bool after = false;
+        Exception? escaped = null;
+        var savedErr = Console.Error;
+        var sink = new StringWriter();
+        Console.SetError(sink);
+        try
+        {
+            loop.CallSoon(() => throw new UnprintableException());
+            loop.CallSoon(() => { after = true; loop.Stop(); });
+            escaped = Record.Exception(loop.RunForever);
+            // The same through a custom handler that fails: the default one then reports both.
+            loop.SetExceptionHandler((_, _) => throw new UnprintableException());
+            loop.CallSoon(() => throw new FormatException("second"));
+            loop.CallSoon(loop.Stop);
+            escaped ??= Record.Exception(loop.RunForever);
+        }
+        finally
+        {
+            Console.SetError(savedErr);
+        }
+        Assert.Null(escaped);
+        Assert.True(after);
+        Assert.Contains("second", sink.ToString());
+    }
+
+    sealed class UnprintableException : Exception
+    {
+        public override string ToString() => throw new InvalidOperationException("cannot be printed");
+    }
+
+    [Fact]
     public void RunForever_WhileRunning_Throws()
     {
         using var loop = new EventLoop();
