@@ -102,7 +102,7 @@ public sealed class TimerHandle
     /// <summary>Keeps the callback from running if it has not run yet. Loop thread only.</summary>
     public void Cancel() => Entry.Loop.CancelTimer(Entry);
 
-    /// <summary>Whether <see cref="Cancel"/> was called before the callback ran.</summary>
+    /// <summary>Whether <see cref="Cancel"/> was called; as in asyncio, also when it came after the callback ran.</summary>
     public bool IsCancelled => Entry.Cancelled;
 }
 
