@@ -157,7 +157,9 @@ internal sealed unsafe partial class EpollReactor : IReactor
                 }
                 if (n >= 0) break;
                 int errno = Marshal.GetLastPInvokeError();
-                if (errno == EINTR) { if (timeoutTicks == 0) return; continue; }
+                // Interrupted by a signal: return without events, and the loop works out the wait again from
+                // the clock (waiting the whole timeout again could fire a timer up to twice as late).
+                if (errno == EINTR) return;
                 throw new InvalidOperationException($"epoll wait failed (errno {errno}).");
             }
             for (int i = 0; i < n; i++)

@@ -36,16 +36,18 @@ public sealed partial class EventLoop
         Post(callback, state, null, throwIfClosed: true);
     }
 
-    /// <summary>A continuation posted to a scope's synchronisation context (any thread).</summary>
-    internal void PostFromContext(SendOrPostCallback d, object? state, CancelScope scope)
+    /// <summary>
+    /// A continuation posted to a scope's synchronisation context (any thread). One that arrives after the
+    /// loop closed has nowhere to run: it is dropped, or with <paramref name="throwIfClosed"/> refused.
+    /// </summary>
+    internal void PostFromContext(SendOrPostCallback d, object? state, CancelScope scope, bool throwIfClosed = false)
     {
         if (_state == LoopState.Running && IsLoopThread)
         {
             _ready.Enqueue(s_runPosted, new PostedCallback(d, state), scope, ReadyFlags.None);
             return;
         }
-        // A continuation that arrives after the loop closed has nowhere to run: it is dropped.
-        Post(s_runPosted, new PostedCallback(d, state), scope, throwIfClosed: false);
+        Post(s_runPosted, new PostedCallback(d, state), scope, throwIfClosed);
     }
 
     /// <summary>The loop's own scope, for internal posts that belong to no task.</summary>
@@ -75,8 +77,11 @@ public sealed partial class EventLoop
             _threadsafeIncoming.Add(new ReadyItem { Callback = callback, State = state, Scope = scope ?? _rootScope });
             ThreadsafePosts++;
             Interlocked.Exchange(ref _threadsafeCount, _threadsafeIncoming.Count);
+            // Woken inside the lock: Close marks the loop closed under it before it releases the reactor, so
+            // the wake-up descriptor written here is still this loop's (outside, it could already be closed
+            // and its number reused by another file). Only a blocked loop is woken, once, so this is rare.
+            if (Volatile.Read(ref _blocked) != 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0) _reactor.Wake();
         }
-        if (Volatile.Read(ref _blocked) != 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0) _reactor.Wake();
     }
 
     void DrainThreadsafe()

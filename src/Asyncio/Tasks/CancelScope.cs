@@ -347,18 +347,20 @@ internal sealed class CancelScope : SynchronizationContext
     }
 
     /// <summary>Runs <paramref name="d"/> on the loop thread and waits for it (inline when already there).</summary>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
     public override void Send(SendOrPostCallback d, object? state)
     {
         ArgumentNullException.ThrowIfNull(d);
         if (Loop.IsLoopThread) { d(state); return; }
         using var done = new ManualResetEventSlim();
         Exception? error = null;
+        // A closed loop would never run it: the post throws rather than leave this thread waiting for good.
         Loop.PostFromContext(_ =>
         {
             try { d(state); }
             catch (Exception e) { error = e; }
             finally { done.Set(); }
-        }, null, this);
+        }, null, this, throwIfClosed: true);
         done.Wait();
         if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
     }

@@ -24,6 +24,23 @@ public class ThreadsafeTests
     }
 
     [Fact]
+    public async Task ContextSend_FromOtherThreadAfterTheLoopClosed_ThrowsInsteadOfWaitingForever()
+    {
+        // A loop's synchronisation context outlives the loop (code may have captured it). Send after Close
+        // has no loop to run the callback: it must say so, not block the calling thread for good.
+        var loop = new EventLoop();
+        SynchronizationContext? context = null;
+        loop.RunUntilComplete(loop.CreateTask(async () => { await Aio.Sleep(0); context = SynchronizationContext.Current; }));
+        loop.Close();
+        Assert.NotNull(context);
+        bool ran = false;
+        var send = Task.Run(() => context!.Send(_ => ran = true, null));
+        Assert.Same(send, await Task.WhenAny(send, Task.Delay(TimeSpan.FromSeconds(10))));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => send);
+        Assert.False(ran);
+    }
+
+    [Fact]
     public void CallSoonThreadsafe_ManyThreads_NothingLost()
     {
         using var loop = new EventLoop();
