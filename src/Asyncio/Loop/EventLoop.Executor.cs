@@ -108,7 +108,7 @@ public sealed partial class EventLoop
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        CallSoonThreadsafe(() =>
+        PostThreadsafe(() =>
         {
             var task = CreateTask(coroutine);
             task.AddDoneCallback(f =>
@@ -120,7 +120,7 @@ public sealed partial class EventLoop
             });
             if (cancellationToken.CanBeCanceled)
             {
-                var reg = cancellationToken.Register(() => { try { CallSoonThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
+                var reg = cancellationToken.Register(() => { try { PostThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
                 task.AddDoneCallback(_ => reg.Dispose());
             }
         });

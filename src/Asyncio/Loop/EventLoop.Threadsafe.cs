@@ -22,19 +22,33 @@ public sealed partial class EventLoop
     /// Schedules <paramref name="callback"/> from any thread and wakes the loop if it is waiting;
     /// asyncio's <c>call_soon_threadsafe</c>.
     /// </summary>
+    /// <returns>A handle that keeps the callback from running if cancelled before it runs (on the loop's thread,
+    /// as every <see cref="Handle"/>).</returns>
     /// <exception cref="InvalidOperationException">The loop is closed.</exception>
-    public void CallSoonThreadsafe(Action callback)
+    public Handle CallSoonThreadsafe(Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        Post(s_invokeAction, callback, null, throwIfClosed: true);
+        return CallSoonThreadsafe(s_invokeAction, callback);
     }
 
     /// <summary>Schedules <paramref name="callback"/> with <paramref name="state"/> from any thread; see <see cref="CallSoonThreadsafe(Action)"/>.</summary>
-    public void CallSoonThreadsafe(Action<object?> callback, object? state)
+    /// <returns>A handle that keeps the callback from running if cancelled before it runs.</returns>
+    /// <exception cref="InvalidOperationException">The loop is closed.</exception>
+    public Handle CallSoonThreadsafe(Action<object?> callback, object? state)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        Post(callback, state, null, throwIfClosed: true);
+        // The loop's pool of entries belongs to its thread, so a caller elsewhere gets a fresh entry, and it is
+        // not pooled after it runs either (threads that post a lot would grow the pool without bound).
+        var e = new CallbackEntry(this, pooled: false) { Callback = callback, State = state };
+        Post(CallbackEntry.Run, e, null, throwIfClosed: true);
+        return new Handle(e, e.Version);
     }
+
+    /// <summary>The library's own thread-safe posts: as <see cref="CallSoonThreadsafe(Action{object?}, object?)"/> without a handle (allocates nothing).</summary>
+    internal void PostThreadsafe(Action<object?> callback, object? state) => Post(callback, state, null, throwIfClosed: true);
+
+    /// <summary>The library's own thread-safe posts of an <see cref="Action"/>, without a handle.</summary>
+    internal void PostThreadsafe(Action callback) => Post(s_invokeAction, callback, null, throwIfClosed: true);
 
     /// <summary>
     /// A continuation posted to a scope's synchronisation context (any thread). One that arrives after the

@@ -66,9 +66,15 @@ internal sealed class CallbackEntry
     public object? State;
     public int Version;
     public bool Cancelled;
+    /// <summary>Returned to the loop's pool after it runs (false for entries made on other threads).</summary>
+    public readonly bool Pooled;
     public CallbackEntry? NextFree;
 
-    public CallbackEntry(EventLoop loop) => Loop = loop;
+    public CallbackEntry(EventLoop loop, bool pooled = true)
+    {
+        Loop = loop;
+        Pooled = pooled;
+    }
 
     public static readonly Action<object?> Run = static o =>
     {
@@ -77,7 +83,14 @@ internal sealed class CallbackEntry
         var cb = e.Callback!;
         var st = e.State;
         var loop = e.Loop;
-        loop.RecycleEntry(e);
+        if (e.Pooled) loop.RecycleEntry(e);
+        else
+        {
+            // As a pooled entry: its handle no longer refers to a pending callback.
+            e.Version++;
+            e.Callback = null;
+            e.State = null;
+        }
         // Caught here rather than by the loop, which sees only this delegate: the report names the
         // callback that was scheduled (asyncio's context carries the handle, which names it).
         try { cb(st); }

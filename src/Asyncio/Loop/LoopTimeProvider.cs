@@ -40,7 +40,7 @@ internal sealed class LoopTimeProvider(EventLoop loop) : TimeProvider
             if (_disposed) return false;
             if (loop.IsClosed) return false;
             if (!loop.IsRunning || loop.IsLoopThread) Apply(dueTime, period);
-            else loop.CallSoonThreadsafe(() => Apply(dueTime, period));
+            else loop.PostThreadsafe(() => Apply(dueTime, period));
             return true;
         }
 
@@ -74,7 +74,7 @@ internal sealed class LoopTimeProvider(EventLoop loop) : TimeProvider
             _disposed = true;
             if (loop.IsClosed) return;
             if (!loop.IsRunning || loop.IsLoopThread) { if (_entry != null) loop.CancelTimer(_entry); _entry = null; }
-            else loop.CallSoonThreadsafe(() => { if (_entry != null) loop.CancelTimer(_entry); _entry = null; });
+            else loop.PostThreadsafe(() => { if (_entry != null) loop.CancelTimer(_entry); _entry = null; });
         }
 
         public ValueTask DisposeAsync()

@@ -112,7 +112,7 @@ public sealed class AsyncConnectionStream : Stream
         var reg = token.Register(static o =>
         {
             var (l, t) = ((EventLoop, AioTask))o!;
-            try { l.CallSoonThreadsafe(() => t.Cancel()); } catch (InvalidOperationException) { }
+            try { l.PostThreadsafe(() => t.Cancel()); } catch (InvalidOperationException) { }
         }, (loop, (AioTask)task));
         task.AddDoneCallback(_ => reg.Dispose());
         return task.AsTask();

@@ -204,7 +204,7 @@ public static partial class Aio
                 order.Submit(request);
                 object child;
                 using (cancellationToken.CanBeCanceled
-                    ? cancellationToken.Register(static r => ((Future)r!).GetLoop().CallSoonThreadsafe(static f => ((Future)f!).Cancel(), r), request)
+                    ? cancellationToken.Register(static r => ((Future)r!).GetLoop().PostThreadsafe(static f => ((Future)f!).Cancel(), r), request)
                     : default)
                 {
                     child = await request;

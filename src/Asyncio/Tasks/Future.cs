@@ -453,7 +453,7 @@ internal sealed class UnretrievedException(Future future, Exception exception)
         try
         {
             var loop = future.Loop;
-            if (!loop.IsClosed) loop.CallSoonThreadsafe(static o => ((UnretrievedException)o!).Report(), this);
+            if (!loop.IsClosed) loop.PostThreadsafe(static o => ((UnretrievedException)o!).Report(), this);
         }
         catch (Exception)
         {

@@ -50,7 +50,7 @@ public sealed class Runner : IDisposable
         {
             if (Interlocked.Increment(ref interrupts) > 1) return; // second Ctrl+C: let the process end
             e.Cancel = true;
-            try { loop.CallSoonThreadsafe(() => task.Cancel("interrupted")); } catch (InvalidOperationException) { }
+            try { loop.PostThreadsafe(() => task.Cancel("interrupted")); } catch (InvalidOperationException) { }
         };
         bool hooked = TryHook(onCancel);
         try

@@ -41,6 +41,31 @@ public class ThreadsafeTests
     }
 
     [Fact]
+    public void CallSoonThreadsafe_HandleCancelledBeforeTheLoopRuns_TheCallbackDoesNotRun()
+    {
+        // asyncio's call_soon_threadsafe returns a Handle like call_soon's.
+        using var loop = new EventLoop();
+        int ran = 0;
+        Handle kept = default, cancelled = default;
+        var poster = new Thread(() =>
+        {
+            kept = loop.CallSoonThreadsafe(() => ran++);
+            cancelled = loop.CallSoonThreadsafe(_ => ran += 10, null);
+        });
+        poster.Start();
+        poster.Join();
+        cancelled.Cancel();   // the loop is not running: this thread may act for it
+        Assert.True(cancelled.IsCancelled);
+        Assert.False(kept.IsCancelled);
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        Assert.Equal(1, ran);
+        kept.Cancel();        // after it ran: nothing to cancel
+        Assert.False(kept.IsCancelled);
+        Assert.NotEqual(kept, cancelled);
+    }
+
+    [Fact]
     public void CallSoonThreadsafe_ManyThreads_NothingLost()
     {
         using var loop = new EventLoop();
