@@ -27,39 +27,40 @@ public sealed partial class EventLoop
 
     internal double TicksToSeconds(long ticks) => (double)ticks / Stopwatch.Frequency;
 
+    /// <summary>
+    /// The deadline that infinite (or absurdly far) delays are clamped to, in ticks: such a timer never
+    /// fires, and virtual time never jumps to it (asyncio: <c>call_later(math.inf)</c> never runs).
+    /// </summary>
+    internal const long NeverTicks = long.MaxValue / 4;
+
     /// <summary>Converts a delay in seconds to ticks, rounding up so that a timer is never early.</summary>
     internal static long DelayToTicks(double seconds, string paramName)
     {
         if (double.IsNaN(seconds)) throw new ArgumentException("A delay cannot be NaN.", paramName);
         if (seconds <= 0) return 0;
         double ticks = Math.Ceiling(seconds * Stopwatch.Frequency);
-        return ticks >= long.MaxValue / 4 ? long.MaxValue / 4 : (long)ticks;
+        return ticks >= NeverTicks ? NeverTicks : (long)ticks;
     }
 
     internal static long DelayToTicks(TimeSpan delay)
     {
+        // Infinite first: it is -1 ms, and must not be read as a delay already over.
+        if (delay == System.Threading.Timeout.InfiniteTimeSpan) return NeverTicks;
         if (delay <= TimeSpan.Zero) return 0;
-        if (delay == System.Threading.Timeout.InfiniteTimeSpan) return long.MaxValue / 4;
         Int128 t = ((Int128)delay.Ticks * Stopwatch.Frequency + TimeSpan.TicksPerSecond - 1) / TimeSpan.TicksPerSecond;
-        return t >= long.MaxValue / 4 ? long.MaxValue / 4 : (long)t;
+        return t >= NeverTicks ? NeverTicks : (long)t;
     }
 
     internal long WhenToTicks(double when, string paramName)
     {
         if (double.IsNaN(when)) throw new ArgumentException("A deadline cannot be NaN.", paramName);
         double ticks = Math.Ceiling(when * Stopwatch.Frequency);
-        if (ticks >= long.MaxValue / 4) return long.MaxValue / 4;
+        if (ticks >= NeverTicks) return NeverTicks;
         if (ticks <= long.MinValue / 4) return long.MinValue / 4;
         return (long)ticks;
     }
 
-    internal static long AddTicks(long now, long delay) => delay >= long.MaxValue / 4 - now ? long.MaxValue / 4 : now + delay;
-
-    /// <summary>
-    /// The deadline that infinite (or absurdly far) delays are clamped to, in ticks: such a timer never
-    /// fires, and virtual time never jumps to it (asyncio: <c>call_later(math.inf)</c> never runs).
-    /// </summary>
-    internal const long NeverTicks = long.MaxValue / 4;
+    internal static long AddTicks(long now, long delay) => delay >= NeverTicks - now ? NeverTicks : now + delay;
 
     // ---- handle timers ----
 

@@ -148,9 +148,10 @@ public sealed partial class EventLoop : IDisposable
 
     internal void RecycleEntry(CallbackEntry e)
     {
-        e.Version++;
+        e.Version++;              // its handle no longer refers to a pending callback
         e.Callback = null;
         e.State = null;
+        if (!e.Pooled) return;    // made on another thread (CallSoonThreadsafe): left to the GC
         e.NextFree = _freeEntries;
         _freeEntries = e;
     }

@@ -83,14 +83,7 @@ internal sealed class CallbackEntry
         var cb = e.Callback!;
         var st = e.State;
         var loop = e.Loop;
-        if (e.Pooled) loop.RecycleEntry(e);
-        else
-        {
-            // As a pooled entry: its handle no longer refers to a pending callback.
-            e.Version++;
-            e.Callback = null;
-            e.State = null;
-        }
+        loop.RecycleEntry(e);
         // Caught here rather than by the loop, which sees only this delegate: the report names the
         // callback that was scheduled (asyncio's context carries the handle, which names it).
         try { cb(st); }

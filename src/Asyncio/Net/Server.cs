@@ -7,10 +7,10 @@ namespace Asyncio;
 //
 // Accepting: each listening socket has a reader watch; on readiness up to `backlog` connections are
 // accepted in one go (asyncio's loop in _accept_connection), each wrapped at once in a transport with a
-// new protocol from the factory; a connection aborted before accept() is skipped and the loop goes on. Errors that mean the process is out of resources (EMFILE, ENFILE,
-// ENOBUFS, ENOMEM) are reported to the loop's exception handler, and the listening socket stops being
-// watched for AcceptRetryDelay (1 s, asyncio's ACCEPT_RETRY_DELAY) instead of spinning on a readiness
-// that accept cannot consume.
+// new protocol from the factory; a connection aborted before accept() is skipped and the loop goes on.
+// Errors that mean the process is out of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM) are reported to
+// the loop's exception handler, and the listening socket stops being watched for AcceptRetryDelay (1 s,
+// asyncio's ACCEPT_RETRY_DELAY) instead of spinning on a readiness that accept cannot consume.
 //
 // Lifetime (asyncio 3.12+): Close stops listening and closes the listening sockets but leaves accepted
 // connections alone; WaitClosed returns once the server is closed and every connection it accepted has

@@ -28,7 +28,10 @@ public static partial class Aio
         return new SleepAwaitable(loop, EventLoop.AddTicks(loop.NowTicks(), delay), delay);
     }
 
-    /// <summary>Suspends the current coroutine for <paramref name="delay"/>; see <see cref="Sleep(double)"/>.</summary>
+    /// <summary>
+    /// Suspends the current coroutine for <paramref name="delay"/>; see <see cref="Sleep(double)"/>.
+    /// <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> sleeps until cancelled, as <c>Task.Delay</c> does.
+    /// </summary>
     public static SleepAwaitable Sleep(TimeSpan delay)
     {
         var loop = EventLoop.GetRunningLoop();

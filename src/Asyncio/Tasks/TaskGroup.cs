@@ -94,13 +94,12 @@ public sealed class TaskGroup
         {
             cancelledFromOutside = true;
             cancelMessage = (e as CancelledError)?.CancelMessage;
-            if (!group._aborting) group.Abort();
+            group.Abort();
         }
         catch (Exception e)
         {
             bodyError = e;
-            // Children the group has already cancelled are not cancelled again (their cleanup goes on).
-            if (!group._aborting) group.Abort();
+            group.Abort();
         }
         Aio.LeaveScope(loop, group._body, parent);
         group._exited = true;
@@ -116,7 +115,7 @@ public sealed class TaskGroup
                 // Cancelled while waiting for the children: cancel them and keep waiting.
                 if (!cancelledFromOutside) cancelMessage = e.CancelMessage;
                 cancelledFromOutside = true;
-                if (!group._aborting) group.Abort();
+                group.Abort();
             }
         }
         group._finished = true;
@@ -189,13 +188,18 @@ public sealed class TaskGroup
         if (!task.IsCancelled && task.RetrieveException() is { } e)
         {
             _errors.Add(e);
-            if (!_aborting) Abort();
+            Abort();
         }
         if (_tasks.Count == 0 && _allDone is { IsDone: false } all) all.SetResult();
     }
 
+    /// <summary>
+    /// Cancels the children and the body, once: children the group has already cancelled are not cancelled
+    /// again (their cleanup goes on), as asyncio aborts only if it is not aborting.
+    /// </summary>
     void Abort()
     {
+        if (_aborting) return;
         _aborting = true;
         foreach (var t in _tasks)
             if (!t.IsDone) t.Cancel();

@@ -38,14 +38,9 @@ public class VirtualTimeTests
         bool timerFired = false, sleepEnded = false;
         loop.CallLater(double.PositiveInfinity, () => timerFired = true);
         loop.CallLater(TimeSpan.MaxValue, () => timerFired = true);
+        loop.CallLater(Timeout.InfiniteTimeSpan, () => timerFired = true);   // -1 ms, but documented as never
         loop.CreateTask(async () => { await Aio.Sleep(double.PositiveInfinity); sleepEnded = true; });
-        var poster = new Thread(() => { Thread.Sleep(20); loop.CallSoonThreadsafe(loop.Stop); });
-        loop.CallSoon(poster.Start);
-        var watchdog = new Timer(_ => loop.CallSoonThreadsafe(loop.Stop), null, 30_000, Timeout.Infinite);
-        var error = Record.Exception(loop.RunForever);
-        watchdog.Dispose();
-        poster.Join();
-        Assert.Null(error);
+        Assert.Null(AioTest.RunForeverUntilStoppedFromAnotherThread(loop));
         Assert.False(timerFired);
         Assert.False(sleepEnded);
         Assert.Equal(0.0, loop.Time());

@@ -25,6 +25,25 @@ public static class AioTest
         return result;
     }
 
+    /// <summary>
+    /// Runs <paramref name="loop"/> forever until another thread, once the loop has had time to block in its
+    /// reactor (20 ms), posts <paramref name="fromOtherThread"/> (if any) and a stop; a 30 s watchdog bounds
+    /// the run. Returns what <see cref="EventLoop.RunForever"/> threw, or <see langword="null"/>.
+    /// </summary>
+    public static Exception? RunForeverUntilStoppedFromAnotherThread(EventLoop loop, Action? fromOtherThread = null)
+    {
+        var poster = new Thread(() =>
+        {
+            Thread.Sleep(20);
+            loop.CallSoonThreadsafe(() => { fromOtherThread?.Invoke(); loop.Stop(); });
+        });
+        loop.CallSoon(poster.Start);
+        using var watchdog = new Timer(_ => loop.CallSoonThreadsafe(loop.Stop), null, 30_000, Timeout.Infinite);
+        var error = Record.Exception(loop.RunForever);
+        poster.Join();
+        return error;
+    }
+
     /// <summary>Runs on real (monotonic) time.</summary>
     public static void RunReal(Func<Task> body) => Run(body, new LoopOptions());
 
