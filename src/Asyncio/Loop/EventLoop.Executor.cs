@@ -100,31 +100,18 @@ public sealed partial class EventLoop
     /// <summary>
     /// Submits <paramref name="coroutine"/> to this loop from any thread and returns a <see cref="Task{TResult}"/>
     /// that the calling thread can wait on; asyncio's <c>run_coroutine_threadsafe</c>. Cancelling
-    /// <paramref name="cancellationToken"/> cancels the task in the loop. Do not block on the result from
-    /// the loop's own thread: the loop could not run the task.
+    /// <paramref name="cancellationToken"/> cancels the task in the loop, and the returned task completes, cancelled,
+    /// once the coroutine has ended (its clean-up included). If the loop is closed before it starts the
+    /// coroutine, the returned task fails with <see cref="InvalidOperationException"/>. Do not block on the result
+    /// from the loop's own thread: the loop could not run the task.
     /// </summary>
     /// <exception cref="InvalidOperationException">The loop is closed.</exception>
     public Task<T> RunCoroutineThreadsafe<T>(Func<Task<T>> coroutine, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        PostThreadsafe(() =>
-        {
-            var task = CreateTask(coroutine);
-            task.AddDoneCallback(f =>
-            {
-                var t = (AioTask<T>)f;
-                if (t.IsCancelled) tcs.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : default);
-                else if (t.RetrieveException() is { } e) tcs.TrySetException(e);
-                else tcs.TrySetResult(t.Result);
-            });
-            if (cancellationToken.CanBeCanceled)
-            {
-                var reg = cancellationToken.Register(() => { try { PostThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
-                task.AddDoneCallback(_ => reg.Dispose());
-            }
-        });
-        return tcs.Task;
+        var submission = new ThreadsafeSubmission<T>(this, coroutine, cancellationToken);
+        PostThreadsafe(ThreadsafeSubmission<T>.s_start, submission);
+        return submission.Completion.Task;
     }
 
     /// <summary>Submits a coroutine without a result; see <see cref="RunCoroutineThreadsafe{T}(Func{Task{T}}, CancellationToken)"/>.</summary>
@@ -132,5 +119,37 @@ public sealed partial class EventLoop
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         return RunCoroutineThreadsafe<bool>(async () => { await coroutine().ConfigureAwait(true); return true; }, cancellationToken);
+    }
+
+    /// <summary>
+    /// A coroutine submitted from another thread: started as a task once the loop takes the post, its outcome
+    /// copied to <see cref="Completion"/>. If the loop closes first, <see cref="LoopClosed"/> fails the
+    /// completion instead of leaving the submitter waiting for ever.
+    /// </summary>
+    sealed class ThreadsafeSubmission<T>(EventLoop loop, Func<Task<T>> coroutine, CancellationToken cancellationToken) : IDroppedOnClose
+    {
+        public readonly TaskCompletionSource<T> Completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public static readonly Action<object?> s_start = static o => ((ThreadsafeSubmission<T>)o!).Start();
+
+        void Start()
+        {
+            var task = loop.CreateTask(coroutine);
+            task.AddDoneCallback(f =>
+            {
+                var t = (AioTask<T>)f;
+                if (t.IsCancelled) Completion.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : default);
+                else if (t.RetrieveException() is { } e) Completion.TrySetException(e);
+                else Completion.TrySetResult(t.Result);
+            });
+            if (cancellationToken.CanBeCanceled)
+            {
+                var reg = cancellationToken.Register(() => { try { loop.PostThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
+                task.AddDoneCallback(_ => reg.Dispose());
+            }
+        }
+
+        public void LoopClosed() =>
+            Completion.TrySetException(new InvalidOperationException("The event loop was closed before the submitted coroutine started."));
     }
 }

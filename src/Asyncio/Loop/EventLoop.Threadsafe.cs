@@ -112,3 +112,13 @@ public sealed partial class EventLoop
         items.Clear();
     }
 }
+
+/// <summary>
+/// The state of a posted callback that must learn when the loop closes without running it (a submission
+/// whose submitter would otherwise wait for ever). <see cref="EventLoop.Close"/> calls it for every callback it drops.
+/// </summary>
+internal interface IDroppedOnClose
+{
+    /// <summary>The loop closed before the callback ran (called on the closing thread).</summary>
+    void LoopClosed();
+}

@@ -293,20 +293,31 @@ public sealed partial class EventLoop : IDisposable
 
     /// <summary>
     /// Closes the loop: drops pending callbacks and timers and releases the reactor; asyncio's <c>close()</c>.
-    /// Idempotent. Does not wait for the executor (<see cref="ShutdownDefaultExecutor"/> does).
+    /// A coroutine submitted with <see cref="RunCoroutineThreadsafe{T}(Func{Task{T}}, CancellationToken)"/> that
+    /// has not started yet is not run: its <see cref="Task{TResult}"/> fails with <see cref="InvalidOperationException"/>
+    /// (in asyncio its future would never complete). Idempotent. Does not wait for the executor
+    /// (<see cref="ShutdownDefaultExecutor"/> does).
     /// </summary>
     /// <exception cref="InvalidOperationException">The loop is running.</exception>
     public void Close()
     {
         if (_state == LoopState.Running) throw new InvalidOperationException("Cannot close a running event loop.");
         if (_state == LoopState.Closed) return;
+        List<ReadyItem> dropped;
         lock (_threadsafeLock)
         {
             _state = LoopState.Closed;
-            _threadsafeIncoming.Clear();
+            dropped = _threadsafeIncoming;
+            _threadsafeIncoming = new List<ReadyItem>();
             _threadsafeCount = 0;
         }
-        _ready.Clear();
+        foreach (var item in dropped)
+            if (item.State is IDroppedOnClose d) d.LoopClosed();
+        while (_ready.Count != 0)
+        {
+            _ready.Dequeue(out var item);
+            if (item.State is IDroppedOnClose d) d.LoopClosed();
+        }
         _timers.Clear();
         _reactor.Dispose();
     }

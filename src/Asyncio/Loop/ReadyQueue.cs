@@ -123,10 +123,4 @@ internal sealed class ReadyQueue
         foreach (var item in items) Enqueue(item.Callback, item.State, item.Scope, item.Flags);
         foreach (var item in rest) Enqueue(item.Callback, item.State, item.Scope, item.Flags);
     }
-
-    /// <summary>Drops every item (loop close).</summary>
-    public void Clear()
-    {
-        while (_count > 0) Dequeue(out _);
-    }
 }

@@ -11,15 +11,21 @@ public static partial class Aio
     /// <param name="ssl">TLS client options to open a TLS connection (validation on unless the options turn it off).</param>
     /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
     /// <param name="sslShutdownTimeout">TLS shutdown time limit (default 30 s).</param>
-    /// <exception cref="System.Net.Sockets.SocketException">The connection failed.</exception>
+    /// <param name="happyEyeballsDelay">Enables Happy Eyeballs with this connection attempt delay; see <see cref="EventLoop.CreateConnection{TProtocol}(Func{TProtocol}, string, int, System.Net.EndPoint?, System.Net.Security.SslClientAuthenticationOptions?, TimeSpan?, TimeSpan?, TimeSpan?, int?, bool)"/>.</param>
+    /// <param name="interleave">Reorders the addresses by family (default 1 with Happy Eyeballs, else 0); see <c>CreateConnection</c>.</param>
+    /// <param name="allErrors">On failure, throw an <see cref="ExceptionGroup"/> with every attempt's error.</param>
+    /// <exception cref="System.Net.Sockets.SocketException">The connection failed (the first attempt's error).</exception>
+    /// <exception cref="ExceptionGroup">The connection failed, with <paramref name="allErrors"/>.</exception>
     public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(string host, int port,
         int limit = AsyncStreamReader.DefaultLimit, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
-        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null,
+        TimeSpan? happyEyeballsDelay = null, int? interleave = null, bool allErrors = false)
     {
         var loop = EventLoop.GetRunningLoop();
         var reader = new AsyncStreamReader(limit);
         var (transport, protocol) = await loop.CreateConnection(() => new StreamProtocol(reader), host, port,
-            ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout);
+            ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout,
+            happyEyeballsDelay: happyEyeballsDelay, interleave: interleave, allErrors: allErrors);
         return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
     }
 

@@ -20,7 +20,7 @@ public sealed partial class EventLoop
     /// <summary>
     /// Opens a TCP connection to <paramref name="host"/>:<paramref name="port"/> and attaches a protocol made
     /// by <paramref name="protocolFactory"/>; asyncio's <c>create_connection</c>. Every address the host
-    /// resolves to is tried in turn.
+    /// resolves to is tried in turn, or, with <paramref name="happyEyeballsDelay"/>, raced by Happy Eyeballs.
     /// </summary>
     /// <param name="protocolFactory">Makes the protocol of the connection.</param>
     /// <param name="host">A host name or address.</param>
@@ -29,41 +29,37 @@ public sealed partial class EventLoop
     /// <param name="ssl">TLS client options to wrap the connection in TLS (certificate validation stays on unless the options turn it off).</param>
     /// <param name="sslHandshakeTimeout">The TLS handshake's time limit (default 60 s).</param>
     /// <param name="sslShutdownTimeout">The TLS shutdown's time limit on close (default 30 s).</param>
+    /// <param name="happyEyeballsDelay">Enables Happy Eyeballs (RFC 8305; asyncio's <c>happy_eyeballs_delay</c>): the
+    /// time to give a connection attempt before the next address is tried beside it (the RFC recommends 250 ms).
+    /// The first attempt to connect wins and the others are cancelled. <see langword="null"/> (the default): one
+    /// attempt at a time, each after the previous one has failed.</param>
+    /// <param name="interleave">Reorders the addresses by family (asyncio's <c>interleave</c>, RFC 8305's "First
+    /// Address Family Count"): that many addresses of the first family, then one of each family in turn. 0 keeps
+    /// the resolver's order; the default is 1 with Happy Eyeballs and 0 without.</param>
+    /// <param name="allErrors">When no address can be connected to, throw an <see cref="ExceptionGroup"/> with the
+    /// error of every attempt (asyncio's <c>all_errors</c>) instead of the first attempt's error.</param>
     /// <returns>The transport and the protocol.</returns>
-    /// <exception cref="SocketException">No address could be connected to (the error of the first attempt).</exception>
+    /// <exception cref="SocketException">No address could be connected to (the error of the first attempt), or the host has none.</exception>
+    /// <exception cref="ExceptionGroup">No address could be connected to, with <paramref name="allErrors"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="happyEyeballsDelay"/> or <paramref name="interleave"/> is negative.</exception>
     public async Task<(ITransport Transport, TProtocol Protocol)> CreateConnection<TProtocol>(Func<TProtocol> protocolFactory, string host, int port,
         EndPoint? localEndPoint = null, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
-        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null) where TProtocol : BaseProtocol
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null,
+        TimeSpan? happyEyeballsDelay = null, int? interleave = null, bool allErrors = false) where TProtocol : BaseProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(host);
+        if (happyEyeballsDelay is { } delay) ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero, nameof(happyEyeballsDelay));
+        if (interleave is { } n) ArgumentOutOfRangeException.ThrowIfNegative(n, nameof(interleave));
         CheckThread(nameof(CreateConnection));
         CheckNotClosed();
-        var infos = await GetAddrInfo(host, port, type: SocketType.Stream);
-        Exception? first = null;
-        foreach (var info in infos)
-        {
-            var sock = new Socket(info.Family, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
-            try
-            {
-                if (localEndPoint != null) sock.Bind(localEndPoint);
-                await SockConnect(sock, info.EndPoint);
-            }
-            catch (Exception e) when (e is SocketException)
-            {
-                sock.Dispose();
-                first ??= e;
-                continue;
-            }
-            catch
-            {
-                sock.Dispose();
-                throw;
-            }
-            return await CreateConnectionTransport(sock, protocolFactory, ssl, host, sslHandshakeTimeout, sslShutdownTimeout);
-        }
-        if (first != null) Rethrow(first);
-        throw new SocketException((int)SocketError.HostNotFound);
+        IReadOnlyList<AddrInfo> infos = await GetAddrInfo(host, port, type: SocketType.Stream);
+        int firstFamilyCount = interleave ?? (happyEyeballsDelay != null ? 1 : 0);
+        if (firstFamilyCount > 0) infos = ConnectAttempts.Interleave(infos, i => i.Family, firstFamilyCount);
+        var errors = new Exception?[infos.Count];
+        var sock = await ConnectAttempts.Connect(this, infos.Select(i => i.EndPoint).ToList(), localEndPoint, happyEyeballsDelay, errors);
+        if (sock == null) ConnectAttempts.ThrowFailure(errors, allErrors, host, port);
+        return await CreateConnectionTransport(sock, protocolFactory, ssl, host, sslHandshakeTimeout, sslShutdownTimeout);
     }
 
     /// <summary>

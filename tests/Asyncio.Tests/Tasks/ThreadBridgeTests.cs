@@ -154,4 +154,20 @@ public class ThreadBridgeTests
         catch (Exception caught) { e = caught; }
         Assert.IsType<InvalidOperationException>(e);
     }
+
+    [Fact]
+    public void RunCoroutineThreadsafe_LoopClosedBeforeItStarts_TheTaskFailsInsteadOfWaitingForEver()
+    {
+        var loop = new EventLoop();
+        bool ran = false;
+        Task<int> submitted = null!;
+        var thread = new Thread(() => submitted = loop.RunCoroutineThreadsafe(() => { ran = true; return Task.FromResult(1); }));
+        thread.Start();
+        thread.Join();
+        Assert.False(submitted.IsCompleted);
+        loop.Close();
+        Assert.True(submitted.IsFaulted);   // at once: nothing was left to run
+        Assert.IsType<InvalidOperationException>(submitted.Exception!.InnerException);
+        Assert.False(ran);
+    }
 }

@@ -1,0 +1,204 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Asyncio.Tests.Net;
+
+/// <summary>
+/// CreateConnection to several addresses: one at a time, Happy Eyeballs (asyncio's happy_eyeballs_delay),
+/// interleave and all_errors, on each reactor.
+/// </summary>
+public abstract class ConnectAttemptsTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
+    static IPEndPoint V4(int port) => new(IPAddress.Loopback, port);
+
+    /// <summary>
+    /// A listener whose accept queue is full, so that a new connection attempt to it stays pending (the kernel
+    /// drops its SYN). Returns the listener and the connection that fills the queue; dispose both.
+    /// </summary>
+    static (Socket Listener, Socket Filler) FullListener()
+    {
+        var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        l.Bind(V4(0));
+        l.Listen(0);
+        var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        filler.Connect(l.LocalEndPoint!);
+        return (l, filler);
+    }
+
+    static void AssertOnlyCurrentTask() =>
+        Assert.Equal(new[] { Aio.CurrentTask! }, Aio.AllTasks());
+
+    [Fact]
+    public void Interleave_FirstFamilyCountOne_AlternatesFamiliesInTheirOwnOrder()
+    {
+        (string Name, AddressFamily Family)[] addrs =
+        [
+            ("6a", AddressFamily.InterNetworkV6), ("6b", AddressFamily.InterNetworkV6), ("6c", AddressFamily.InterNetworkV6),
+            ("4a", AddressFamily.InterNetwork), ("4b", AddressFamily.InterNetwork),
+        ];
+        Assert.Equal(["6a", "4a", "6b", "4b", "6c"], ConnectAttempts.Interleave(addrs, a => a.Family, 1).Select(a => a.Name));
+        Assert.Equal(["6a", "6b", "4a", "6c", "4b"], ConnectAttempts.Interleave(addrs, a => a.Family, 2).Select(a => a.Name));
+        Assert.Equal(["6a", "6b", "6c", "4a", "4b"], ConnectAttempts.Interleave(addrs, a => a.Family, 9).Select(a => a.Name));
+    }
+
+    [Fact]
+    public void HappyEyeballs_FirstAddressHangs_NextStartsAfterTheDelayAndWins()
+    {
+        var (full, filler) = FullListener();
+        using var _ = full;
+        using var __ = filler;
+        using var good = NetTest.Listener();
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var errors = new Exception?[2];
+            double start = loop.Time();
+            using var sock = await ConnectAttempts.Connect(loop, [(IPEndPoint)full.LocalEndPoint!, (IPEndPoint)good.LocalEndPoint!],
+                null, TimeSpan.FromSeconds(0.2), errors);
+            Assert.NotNull(sock);
+            Assert.Equal(good.LocalEndPoint, sock.RemoteEndPoint);
+            Assert.True(loop.Time() - start >= 0.2, "the second attempt started before the delay");
+            Assert.Equal([null, null], errors);  // the hanging attempt was cancelled, not failed
+            AssertOnlyCurrentTask();              // no attempt outlives the race
+        });
+    }
+
+    [Fact]
+    public void HappyEyeballs_FirstAddressRefuses_NextStartsAtOnce()
+    {
+        using var good = NetTest.Listener();
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var errors = new Exception?[2];
+            double start = loop.Time();
+            using var sock = await ConnectAttempts.Connect(loop, [V4(NetTest.ClosedPort()), (IPEndPoint)good.LocalEndPoint!],
+                null, TimeSpan.FromSeconds(20), errors);
+            Assert.Equal(good.LocalEndPoint, sock!.RemoteEndPoint);
+            Assert.True(loop.Time() - start < 20, "waited for the delay although the first attempt had failed");
+            Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(errors[0]).SocketErrorCode);
+            Assert.Null(errors[1]);
+        });
+    }
+
+    [Fact]
+    public void HappyEyeballs_TwoConnect_OneWinsAndTheOtherSocketIsClosed()
+    {
+        using var a = NetTest.Listener();
+        using var b = NetTest.Listener();
+        a.Blocking = b.Blocking = true;
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var sock = await ConnectAttempts.Connect(loop, [(IPEndPoint)a.LocalEndPoint!, (IPEndPoint)b.LocalEndPoint!],
+                null, TimeSpan.Zero, new Exception?[2]);
+            AssertOnlyCurrentTask();
+            var (winnerSide, loserSide) = sock!.RemoteEndPoint!.Equals(a.LocalEndPoint) ? (a, b) : (b, a);
+            Assert.Equal(winnerSide.LocalEndPoint, sock.RemoteEndPoint);
+            // The other attempt either never completed its handshake or was closed: whatever reached its
+            // listener reads end of stream.
+            if (loserSide.Poll(0, SelectMode.SelectRead))
+            {
+                using var accepted = loserSide.Accept();
+                accepted.ReceiveTimeout = (int)(NetTest.Bound * 1000);
+                Assert.Equal(0, accepted.Receive(new byte[1]));
+            }
+        });
+    }
+
+    [Fact]
+    public void HappyEyeballs_CallerCancelled_EveryAttemptEnds()
+    {
+        var (full1, filler1) = FullListener();
+        var (full2, filler2) = FullListener();
+        using var _1 = full1; using var _2 = filler1; using var _3 = full2; using var _4 = filler2;
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var connect = Aio.CreateTask(() => ConnectAttempts.Connect(loop, [(IPEndPoint)full1.LocalEndPoint!, (IPEndPoint)full2.LocalEndPoint!],
+                null, TimeSpan.FromMilliseconds(10), new Exception?[2]));
+            await Aio.Sleep(0.1);   // both attempts pending
+            Assert.Equal(4, Aio.AllTasks().Count);   // this one, the connect and its two attempts
+            connect.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await connect);
+            AssertOnlyCurrentTask();
+        });
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EveryAttemptFails_ErrorsRecordedInAddressOrder(bool happyEyeballs)
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var errors = new Exception?[2];
+            var sock = await ConnectAttempts.Connect(loop, [V4(NetTest.ClosedPort()), new IPEndPoint(IPAddress.IPv6Loopback, NetTest.ClosedPort())],
+                null, happyEyeballs ? TimeSpan.FromSeconds(20) : null, errors);
+            Assert.Null(sock);
+            Assert.All(errors, e => Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(e).SocketErrorCode));
+            var group = Assert.Throws<ExceptionGroup>(() => ConnectAttempts.ThrowFailure(errors, allErrors: true, "h", 1));
+            Assert.Equal(errors, group.Exceptions);
+            Assert.Same(errors[0], Assert.Throws<SocketException>(() => ConnectAttempts.ThrowFailure(errors, allErrors: false, "h", 1)));
+        });
+    }
+
+    [Fact]
+    public void CreateConnection_AllErrors_ThrowsAGroupEvenOfOne()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var group = await Assert.ThrowsAsync<ExceptionGroup>(() =>
+                loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", NetTest.ClosedPort(), allErrors: true));
+            Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(Assert.Single(group.Exceptions)).SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void OpenConnection_HappyEyeballs_Connects()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                w.Write(await r.ReadExactly(2));
+                await w.Drain();
+                w.Close();
+            }, "127.0.0.1", 0);
+            int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+            var (reader, writer) = await Aio.OpenConnection("127.0.0.1", port, happyEyeballsDelay: TimeSpan.FromMilliseconds(250), interleave: 2);
+            writer.Write("hi"u8);
+            Assert.Equal("hi"u8.ToArray(), await reader.ReadToEnd());
+            writer.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateConnection_NegativeDelayOrInterleave_Throws()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+                loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", 1, happyEyeballsDelay: TimeSpan.FromSeconds(-1)));
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+                loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", 1, interleave: -1));
+        });
+    }
+}
+
+public sealed class EpollConnectAttemptsTests : ConnectAttemptsTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableConnectAttemptsTests : ConnectAttemptsTests
+{
+    protected override bool Portable => true;
+}
