@@ -17,8 +17,10 @@ namespace Asyncio;
 //
 // Differences from asyncio: ReadLine raises LimitOverrunError and keeps the buffer intact when a line is
 // longer than the limit (asyncio discards the data and raises ValueError), so that bad input loses
-// nothing; ReadInto reads into a caller's buffer without allocating; the reader enumerates its lines with
-// await foreach (asyncio's async for).
+// nothing; ReadInto reads into a caller's buffer without allocating, and a ReadInto of 32 KiB or more that
+// waits on an empty buffer is filled by the socket transport's receive itself (no copy; the kernel keeps what
+// does not fit);
+// the reader enumerates its lines with await foreach (asyncio's async for).
 
 /// <summary>
 /// Reads from a connection; asyncio's <c>StreamReader</c>. Made by <see cref="Aio.OpenConnection"/> and
@@ -102,6 +104,36 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
                 _transport = null;
             }
         }
+    }
+
+    /// <summary>
+    /// The smallest <see cref="ReadInto"/> buffer that a transport receives into directly. A smaller read is
+    /// better served by one large receive into the loop's buffer, whose rest the next reads take without a
+    /// system call or a wait each.
+    /// </summary>
+    internal const int DirectReceiveMinimum = 32 * 1024;
+
+    /// <summary>
+    /// When a <see cref="ReadInto"/> of at least <see cref="DirectReceiveMinimum"/> bytes waits on an empty
+    /// buffer, the part of its memory still free: a transport may receive straight into it and report the
+    /// count with <see cref="DirectReceived"/>.
+    /// </summary>
+    internal bool TryGetDirectBuffer(out Memory<byte> buffer)
+    {
+        if (_waiter is ReadIntoWaiter w && _start == _end && !_eof && w.Unfilled.Length >= DirectReceiveMinimum)
+        {
+            buffer = w.Unfilled;
+            return true;
+        }
+        buffer = default;
+        return false;
+    }
+
+    /// <summary>A transport received <paramref name="count"/> bytes into <see cref="TryGetDirectBuffer"/>'s memory: wake the read.</summary>
+    internal void DirectReceived(int count)
+    {
+        ((ReadIntoWaiter)_waiter!).Filled(count);
+        WakeWaiter();
     }
 
     void Append(ReadOnlySpan<byte> data)
@@ -224,7 +256,9 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
     /// <summary>
     /// Reads up to <paramref name="buffer"/>.Length bytes into <paramref name="buffer"/>, waiting until at
     /// least one is available; returns 0 at the end of the stream. Allocates nothing: the wait is a pooled
-    /// waiter that copies the data when the awaiting code resumes (so a cancelled read takes nothing).
+    /// waiter. Data that arrives while it waits goes straight into <paramref name="buffer"/> (for a buffer of
+    /// 32 KiB or more on a plain TCP or Unix connection, the socket is read into it directly and no more is taken
+    /// than fits); should the task be cancelled before it resumes, those bytes go back into the reader, in order.
     /// </summary>
     public ValueTask<int> ReadInto(Memory<byte> buffer)
     {
@@ -446,10 +480,10 @@ internal sealed class ReaderWaiter : Waiter
 }
 
 /// <summary>
-/// A ReadInto waiting for data (pooled). The first data to arrive is copied straight into the caller's
-/// buffer (<see cref="Fill"/>); if the awaiting task is cancelled before it resumes, those bytes go back to
-/// the front of the reader's buffer, so nothing is lost. Otherwise it takes from the reader's buffer when
-/// it resumes (end of stream, or an error).
+/// A ReadInto waiting for data (pooled). The first data to arrive goes straight into the caller's buffer,
+/// received there by the transport (<see cref="Filled"/>) or copied (<see cref="Fill"/>); if the awaiting
+/// task is cancelled before it resumes, those bytes go back to the front of the reader's buffer, so nothing
+/// is lost. Otherwise it takes from the reader's buffer when it resumes (end of stream, or an error).
 /// </summary>
 internal sealed class ReadIntoWaiter : Waiter<int>
 {
@@ -465,6 +499,12 @@ internal sealed class ReadIntoWaiter : Waiter<int>
         _filled += n;
         return n;
     }
+
+    /// <summary>The part of the caller's buffer not filled yet (a transport may receive into it).</summary>
+    public Memory<byte> Unfilled => _buffer[_filled..];
+
+    /// <summary>Counts <paramref name="count"/> bytes received straight into <see cref="Unfilled"/>.</summary>
+    public void Filled(int count) => _filled += count;
 
     protected override void OnCancelledAfterWake()
     {

@@ -10,7 +10,9 @@ namespace Asyncio;
 // Each readiness does one receive into the loop's shared receive buffer (256 KiB, asyncio's max_size):
 // the data is handed to Protocol.DataReceived as a span and is dead once the call returns, so one buffer
 // per loop serves every connection and receiving allocates nothing. A BufferedProtocol receives straight
-// into the buffer it lends instead.
+// into the buffer it lends instead, and so does a stream whose task waits in ReadInto on an empty reader:
+// the receive goes into the caller's memory and takes no more than fits, the rest staying in the kernel
+// (no copy through the shared buffer, which for large messages was a second pass over every byte).
 //
 // Writing: Write tries the socket at once when nothing is pending (the common case: no copy, no
 // registration); what the socket does not take goes to the write buffer and the writer watch is armed
@@ -34,6 +36,7 @@ internal sealed unsafe class SocketTransport : TransportBase
     readonly IoSource _source;
     readonly int _fd;             // the descriptor for SocketNative, or -1 to use the Socket's methods
     Protocol? _stream;            // the protocol as a Protocol, or null
+    StreamProtocol? _streams;     // the protocol of a stream reader/writer pair, or null
     BufferedProtocol? _buffered;  // the protocol as a BufferedProtocol, or null
     WriteBuffer _buffer;
     bool _paused;                 // reading paused by PauseReading
@@ -70,6 +73,7 @@ internal sealed unsafe class SocketTransport : TransportBase
     protected override void OnProtocolChanged()
     {
         _stream = ProtocolField as Protocol;
+        _streams = ProtocolField as StreamProtocol;
         _buffered = ProtocolField as BufferedProtocol;
     }
 
@@ -121,21 +125,16 @@ internal sealed unsafe class SocketTransport : TransportBase
     {
         if (_connLost) return;
         if (_buffered != null) { ReadReadyBuffered(_buffered); return; }
-        var buf = Loop.SharedReceiveBuffer; // pinned
-        int n;
-        SocketError error;
-        if (_fd >= 0)
+        if (_streams != null && _streams.TryGetDirectBuffer(out var direct))
         {
-            fixed (byte* p = buf) n = SocketNative.Receive(_fd, p, buf.Length, out error);
-        }
-        else n = _sock.Receive(buf, SocketFlags.None, out error);
-        if (error != SocketError.Success)
-        {
-            if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
-            FatalError(new SocketException((int)error), "Fatal read error on socket transport");
+            // A task waits in ReadInto on an empty reader: receive straight into its memory.
+            int got = ReceiveOrHandle(direct.Span);
+            if (got != 0) _streams.DirectReceived(got);
             return;
         }
-        if (n == 0) { OnEof(); return; }
+        var buf = Loop.SharedReceiveBuffer; // pinned
+        int n = ReceiveOrHandle(buf);
+        if (n == 0) return;
         try
         {
             _stream?.DataReceived(new ReadOnlySpan<byte>(buf, 0, n));
@@ -159,22 +158,33 @@ internal sealed unsafe class SocketTransport : TransportBase
             FatalError(e, "Fatal error: protocol.GetBuffer() call failed.");
             return;
         }
+        int n = ReceiveOrHandle(buf.Span);
+        if (n == 0) return;
+        try { p.BufferUpdated(n); }
+        catch (Exception e) { FatalError(e, "Fatal error: protocol.BufferUpdated() call failed."); }
+    }
+
+    /// <summary>
+    /// One receive into <paramref name="into"/>: the number of bytes, or 0 when there is nothing to hand on
+    /// (the socket had nothing after all; an error, which ends the connection; or end of stream, passed on).
+    /// </summary>
+    int ReceiveOrHandle(Span<byte> into)
+    {
         int n;
         SocketError error;
         if (_fd >= 0)
         {
-            fixed (byte* ptr = buf.Span) n = SocketNative.Receive(_fd, ptr, buf.Length, out error);
+            fixed (byte* p = into) n = SocketNative.Receive(_fd, p, into.Length, out error);
         }
-        else n = _sock.Receive(buf.Span, SocketFlags.None, out error);
+        else n = _sock.Receive(into, SocketFlags.None, out error);
         if (error != SocketError.Success)
         {
-            if (error is SocketError.WouldBlock or SocketError.Interrupted) return;
-            FatalError(new SocketException((int)error), "Fatal read error on socket transport");
-            return;
+            if (error is not (SocketError.WouldBlock or SocketError.Interrupted))
+                FatalError(new SocketException((int)error), "Fatal read error on socket transport");
+            return 0;
         }
-        if (n == 0) { OnEof(); return; }
-        try { p.BufferUpdated(n); }
-        catch (Exception e) { FatalError(e, "Fatal error: protocol.BufferUpdated() call failed."); }
+        if (n == 0) OnEof();
+        return n;
     }
 
     void OnEof()

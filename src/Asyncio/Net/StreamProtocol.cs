@@ -79,6 +79,20 @@ internal sealed class StreamProtocol : Protocol
 
     public override void DataReceived(ReadOnlySpan<byte> data) => _reader?.FeedData(data);
 
+    /// <summary>
+    /// The memory of a <see cref="AsyncStreamReader.ReadInto"/> waiting on an empty reader, for the transport
+    /// to receive into directly (then <see cref="DirectReceived"/>); false when data must go through <see cref="DataReceived"/>.
+    /// </summary>
+    internal bool TryGetDirectBuffer(out Memory<byte> buffer)
+    {
+        if (_reader is { } r) return r.TryGetDirectBuffer(out buffer);
+        buffer = default;
+        return false;
+    }
+
+    /// <summary>The transport received <paramref name="count"/> bytes into the buffer of <see cref="TryGetDirectBuffer"/>.</summary>
+    internal void DirectReceived(int count) => _reader!.DirectReceived(count);
+
     public override bool EofReceived()
     {
         _reader?.FeedEof();

@@ -193,6 +193,36 @@ public class AsyncStreamReaderTests
     });
 
     [Fact]
+    public void ReadInto_ReceivedDirectlyThenCancelledBeforeResume_DataStaysInOrder() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var buf = new byte[AsyncStreamReader.DirectReceiveMinimum];
+        Assert.False(r.TryGetDirectBuffer(out _));   // nobody waits: data goes through FeedData
+        var t = Aio.CreateTask(async () => await r.ReadInto(buf));
+        await Aio.Sleep(0);
+        Assert.True(r.TryGetDirectBuffer(out var into));
+        Assert.Equal(buf.Length, into.Length);
+        B("abcd").CopyTo(into);                      // what a transport's receive does
+        r.DirectReceived(4);
+        Assert.False(r.TryGetDirectBuffer(out _));   // the read was woken
+        r.FeedData(B("ef"));
+        t.Cancel();                                  // cancelled before it resumes: "abcd" comes back, first
+        await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        Assert.Equal("abcdef", S(await r.ReadExactly(6)));
+    });
+
+    [Fact]
+    public void ReadInto_SmallBufferWaiting_IsNotReceivedIntoDirectly() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => await r.ReadInto(new byte[AsyncStreamReader.DirectReceiveMinimum - 1]));
+        await Aio.Sleep(0);
+        Assert.False(r.TryGetDirectBuffer(out _));   // one large receive serves many small reads better
+        r.FeedData(B("x"));
+        Assert.Equal(1, await t);
+    });
+
+    [Fact]
     public void ReadInto_DataArrivesWhileWaiting_ReturnsItThenRest() => AioTest.Run(async () =>
     {
         var r = new AsyncStreamReader();

@@ -50,6 +50,34 @@ public abstract class StreamTests
     }
 
     [Fact]
+    public void ReadInto_LargeBufferWaitingOnEmptyReader_SocketIsReadIntoItAndOnlyWhatFits()
+    {
+        const int size = 64 * 1024, total = 100 * 1024;
+        Run(async () =>
+        {
+            var result = new TaskCompletionSource<(int N, int BufferedAfter, byte[] First, byte[] Tail)>();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                var buf = new byte[size];
+                int n = await r.ReadInto(buf);     // waits: the reader is empty when the data comes
+                int buffered = r.BufferedCount;     // the rest is still in the socket, not copied into the reader
+                var rest = await r.ReadExactly(total - n);
+                result.SetResult((n, buffered, buf[..n], rest));
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (_, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await Aio.Sleep(0.05);                  // the handler is waiting in ReadInto
+            var data = NetTest.Data(total);
+            w.Write(data);                          // on loopback all of it is in the server's socket before it reads
+            var (n, bufferedAfter, first, rest) = await result.Task;
+            Assert.Equal(size, n);
+            Assert.Equal(0, bufferedAfter);
+            Assert.Equal(data, first.Concat(rest));
+            w.Close();
+        });
+    }
+
+    [Fact]
     public void HalfClose_ClientWritesEof_ServerReadsToEndAndReplies()
     {
         Run(async () =>
