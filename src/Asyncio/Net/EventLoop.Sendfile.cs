@@ -1,12 +1,14 @@
+using System.Net.Sockets;
+
 namespace Asyncio;
 
-// asyncio's loop.sendfile, in its portable form (_sendfile_fallback): the file is read in chunks on a
-// worker thread and written to the transport, waiting whenever the transport pauses writing. While it
-// runs, a forwarding protocol stands in for the transport's protocol, as asyncio's
-// _SendfileFallbackProtocol does, to see pause/resume writing; received data still reaches the original
-// protocol. Differences from asyncio: no zero-copy os.sendfile path (the kernel's sendfile would need the
-// transport's buffer empty and a descriptor for the file; the chunked copy is what TLS transports use
-// in asyncio as well).
+// asyncio's loop.sendfile and loop.sock_sendfile, in their portable form (the fallbacks): the file is read
+// in chunks on a worker thread and written to the transport (or sent on the socket). Sendfile waits whenever
+// the transport pauses writing: while it runs, a forwarding protocol stands in for the transport's protocol,
+// as asyncio's _SendfileFallbackProtocol does, to see pause/resume writing; received data still reaches the
+// original protocol. Differences from asyncio: no zero-copy os.sendfile path (the kernel's sendfile would
+// need the transport's buffer empty and a descriptor for the file; the chunked copy is what TLS transports
+// use in asyncio as well); a count of 0 sends nothing (asyncio's sock_sendfile rejects it).
 
 public sealed partial class EventLoop
 {
@@ -23,10 +25,7 @@ public sealed partial class EventLoop
     public async Task<long> Sendfile(ITransport transport, Stream file, long offset = 0, long? count = null)
     {
         ArgumentNullException.ThrowIfNull(transport);
-        ArgumentNullException.ThrowIfNull(file);
-        ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        if (count is < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be a non-negative integer or null.");
-        if (!file.CanRead || !file.CanSeek) throw new ArgumentException("The file must be readable and seekable.", nameof(file));
+        CheckSendfileArguments(file, offset, count);
         CheckThread(nameof(Sendfile));
         if (transport.IsClosing) throw new InvalidOperationException("Transport is closing.");
         var original = transport.Protocol;
@@ -34,29 +33,80 @@ public sealed partial class EventLoop
         bool pausedBefore = transport.WriteBufferSize > transport.GetWriteBufferLimits().High;
         var watcher = new SendfileProtocol(this, original, pausedBefore);
         transport.Protocol = watcher;
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(SendfileChunk);
-        long sent = 0;
         try
         {
-            file.Seek(offset, SeekOrigin.Begin);
-            while (count is not long c || sent < c)
+            long sent = await SendChunks(file, offset, count, async chunk =>
             {
-                int want = (int)Math.Min(SendfileChunk, count is long cc ? cc - sent : SendfileChunk);
-                int n = await RunInExecutor(null, () => file.Read(buffer, 0, want));
-                if (n == 0) break;
                 await watcher.Drain();
-                transport.Write(buffer.AsSpan(0, n));
-                sent += n;
-            }
+                transport.Write(chunk.Span);
+            });
             await watcher.Drain();
             return sent;
         }
         finally
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
             if (ReferenceEquals(transport.Protocol, watcher)) transport.Protocol = original;
             watcher.Restore();
         }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> bytes of <paramref name="file"/> (to its end when <see langword="null"/>)
+    /// from <paramref name="offset"/> over the connected stream socket <paramref name="socket"/>, waiting while
+    /// its buffer is full; asyncio's <c>loop.sock_sendfile</c>. Returns the number of bytes sent; the file's
+    /// position is left after the last byte sent, also when the send fails or is cancelled part-way.
+    /// </summary>
+    /// <remarks>The file is read in chunks on the executor and sent with <see cref="SockSendAll"/> (asyncio's
+    /// fallback path; see the file's opening comment).</remarks>
+    /// <exception cref="ArgumentException">The socket is blocking or not a stream socket, or the file cannot be read or seeked.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> or <paramref name="count"/> is negative.</exception>
+    /// <exception cref="SocketException">The send failed.</exception>
+    public Task<long> SockSendfile(Socket socket, Stream file, long offset = 0, long? count = null)
+    {
+        CheckNonBlocking(socket);
+        if (socket.SocketType != SocketType.Stream) throw new ArgumentException("The socket must be a stream socket.", nameof(socket));
+        CheckSendfileArguments(file, offset, count);
+        CheckThread(nameof(SockSendfile));
+        return SendChunks(file, offset, count, chunk => SockSendAll(socket, chunk));
+    }
+
+    /// <summary>
+    /// Reads <paramref name="count"/> bytes of <paramref name="file"/> from <paramref name="offset"/> (to its end
+    /// when <see langword="null"/>) in chunks on the executor and hands each to <paramref name="send"/>; returns
+    /// the bytes sent. A chunk counts once <paramref name="send"/> has completed: whatever happens, the file's
+    /// position is left after the chunks sent (asyncio's fallbacks do the same).
+    /// </summary>
+    async Task<long> SendChunks(Stream file, long offset, long? count, Func<ReadOnlyMemory<byte>, ValueTask> send)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(SendfileChunk);
+        long sent = 0;
+        try
+        {
+            file.Seek(offset, SeekOrigin.Begin);
+            while (true)
+            {
+                int want = (int)Math.Min(SendfileChunk, count is long c ? c - sent : SendfileChunk);
+                if (want == 0) break;
+                int n = await RunInExecutor(null, () => file.Read(buffer, 0, want));
+                if (n == 0) break;
+                await send(buffer.AsMemory(0, n));
+                sent += n;
+            }
+            return sent;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            file.Seek(offset + sent, SeekOrigin.Begin);
+        }
+    }
+
+    static void CheckSendfileArguments(Stream file, long offset, long? count)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (count is < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "count must be a non-negative integer or null.");
+        if (!file.CanRead || !file.CanSeek) throw new ArgumentException("The file must be readable and seekable.", nameof(file));
     }
 
     /// <summary>Forwards everything to the original protocol and tracks pause/resume writing for Sendfile.</summary>

@@ -347,6 +347,67 @@ public class SendfileTests
             finally { File.Delete(path); }
         });
     }
+
+    [Fact]
+    public void SockSendfile_FileRange_PeerReceivesExactlyThatRangeAndPositionFollows()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var path = Path.GetTempFileName();
+            var (a, b) = NetTest.SocketPair();
+            using var _a = a;
+            using var _b = b;
+            try
+            {
+                var content = NetTest.Data(1_000_000, seed: 3);
+                await File.WriteAllBytesAsync(path, content);
+                // The peer reads while the file is sent: more than the sockets' buffers hold, so the sends wait.
+                AioTask<byte[]> Receive(int total) => Aio.CreateTask(async () =>
+                {
+                    var all = new MemoryStream();
+                    var buf = new byte[65536];
+                    while (all.Length < total)
+                    {
+                        int n = await loop.SockRecvInto(b, buf);
+                        if (n == 0) break;
+                        all.Write(buf, 0, n);
+                    }
+                    return all.ToArray();
+                });
+                await using var f = File.OpenRead(path);
+                var received = Receive(600_000);
+                Assert.Equal(600_000, await loop.SockSendfile(a, f, offset: 123, count: 600_000));
+                Assert.Equal(123 + 600_000, f.Position);
+                Assert.Equal(content.AsSpan(123, 600_000).ToArray(), await received);
+                received = Receive(content.Length - 1000);
+                Assert.Equal(content.Length - 1000, await loop.SockSendfile(a, f, offset: 1000));   // to the end
+                Assert.Equal(content.Length, f.Position);
+                Assert.Equal(content.AsSpan(1000).ToArray(), await received);
+                Assert.Equal(0, await loop.SockSendfile(a, f, offset: 0, count: 0));
+            }
+            finally { File.Delete(path); }
+        });
+    }
+
+    [Fact]
+    public void SockSendfile_BadArguments_Throw()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using var _a = a;
+            using var _b = b;
+            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
+            using var file = new MemoryStream(new byte[10]);
+            await Assert.ThrowsAsync<ArgumentException>(() => loop.SockSendfile(udp, file));
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => loop.SockSendfile(a, file, offset: -1));
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => loop.SockSendfile(a, file, count: -1));
+            a.Blocking = true;
+            await Assert.ThrowsAsync<ArgumentException>(() => loop.SockSendfile(a, file));
+        });
+    }
 }
 
 /// <summary>loop.ConnectAcceptedSocket: a socket accepted outside the loop gets a transport and protocol.</summary>
