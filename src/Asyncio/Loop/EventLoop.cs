@@ -311,15 +311,19 @@ public sealed partial class EventLoop : IDisposable
             _threadsafeIncoming = new List<ReadyItem>();
             _threadsafeCount = 0;
         }
-        foreach (var item in dropped)
-            if (item.State is IDroppedOnClose d) d.LoopClosed();
+        foreach (var item in dropped) Drop(item);
         while (_ready.Count != 0)
         {
             _ready.Dequeue(out var item);
-            if (item.State is IDroppedOnClose d) d.LoopClosed();
+            Drop(item);
         }
         _timers.Clear();
         _reactor.Dispose();
+
+        static void Drop(in ReadyItem item)
+        {
+            if (item.State is IDroppedOnClose d) d.LoopClosed();
+        }
     }
 
     /// <summary>Closes the loop (<see cref="Close"/>).</summary>

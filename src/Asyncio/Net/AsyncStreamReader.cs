@@ -19,8 +19,7 @@ namespace Asyncio;
 // longer than the limit (asyncio discards the data and raises ValueError), so that bad input loses
 // nothing; ReadInto reads into a caller's buffer without allocating, and a ReadInto of 32 KiB or more that
 // waits on an empty buffer is filled by the socket transport's receive itself (no copy; the kernel keeps what
-// does not fit);
-// the reader enumerates its lines with await foreach (asyncio's async for).
+// does not fit); the reader enumerates its lines with await foreach (asyncio's async for).
 
 /// <summary>
 /// Reads from a connection; asyncio's <c>StreamReader</c>. Made by <see cref="Aio.OpenConnection"/> and

@@ -149,15 +149,12 @@ internal static class ConnectAttempts
         /// <summary>The socket of the first attempt (in address order) that has connected, if any.</summary>
         Socket? Winner()
         {
-            foreach (var a in _attempts)
+            for (int i = 0; i < _attempts.Count; i++)
             {
+                var a = _attempts[i];
                 if (!a.IsDone || a.IsCancelled) continue;
-                if (a.RetrieveException() is { } e)
-                {
-                    errors[_attempts.IndexOf(a)] ??= e;   // not a socket error: recorded as asyncio's staggered race does
-                    continue;
-                }
-                if (a.Result is { } s) return s;
+                if (a.RetrieveException() is { } e) errors[i] ??= e;   // not a socket error: recorded as asyncio's staggered race does
+                else if (a.Result is { } s) return s;
             }
             return null;
         }
@@ -177,6 +174,5 @@ internal static class ConnectAttempts
         if (list.Count == 0) throw new SocketException((int)SocketError.HostNotFound);
         if (allErrors) throw new ExceptionGroup($"Could not connect to {host} port {port}.", list);
         EventLoop.Rethrow(list[0]);
-        throw list[0]; // not reached
     }
 }
