@@ -76,10 +76,16 @@ public sealed partial class EventLoop
     /// the bytes sent. A chunk counts once <paramref name="send"/> has completed: whatever happens, the file's
     /// position is left after the chunks sent (asyncio's fallbacks do the same).
     /// </summary>
+    /// <remarks>
+    /// The read of a chunk runs on the executor, which cancellation cannot stop: a call cancelled meanwhile leaves
+    /// the buffer and the file to that read, and puts them back (buffer to its pool, position after what was
+    /// sent) only when it ends.
+    /// </remarks>
     async Task<long> SendChunks(Stream file, long offset, long? count, Func<ReadOnlyMemory<byte>, ValueTask> send)
     {
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(SendfileChunk);
         long sent = 0;
+        Future<int>? reading = null;
         try
         {
             file.Seek(offset, SeekOrigin.Begin);
@@ -87,7 +93,8 @@ public sealed partial class EventLoop
             {
                 int want = (int)Math.Min(SendfileChunk, count is long c ? c - sent : SendfileChunk);
                 if (want == 0) break;
-                int n = await RunInExecutor(null, () => file.Read(buffer, 0, want));
+                reading = RunInExecutor(null, () => file.Read(buffer, 0, want));
+                int n = await Aio.Shield(reading);   // a cancellation must not mark the read done while it runs
                 if (n == 0) break;
                 await send(buffer.AsMemory(0, n));
                 sent += n;
@@ -96,8 +103,19 @@ public sealed partial class EventLoop
         }
         finally
         {
+            if (reading is { IsDone: false } running)
+                running.AddDoneCallback(f =>
+                {
+                    f.RetrieveException();   // a late read's failure is moot
+                    PutBack();
+                });
+            else PutBack();
+        }
+
+        void PutBack()
+        {
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-            file.Seek(offset + sent, SeekOrigin.Begin);
+            if (file.CanSeek) file.Seek(offset + sent, SeekOrigin.Begin);
         }
     }
 

@@ -390,6 +390,50 @@ public class SendfileTests
         });
     }
 
+    /// <summary>A file whose reads wait until released, and which notes a seek that comes while a read is running.</summary>
+    sealed class SlowFile() : MemoryStream(new byte[100_000])
+    {
+        public readonly ManualResetEventSlim ReadStarted = new(), Release = new();
+        volatile bool _reading;
+        public volatile bool SeekedWhileReading;
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            _reading = true;
+            ReadStarted.Set();
+            Release.Wait(TimeSpan.FromSeconds(NetTest.Bound));
+            try { return base.Read(buffer, offset, count); }
+            finally { _reading = false; }
+        }
+
+        public override long Seek(long offset, SeekOrigin loc)
+        {
+            if (_reading) SeekedWhileReading = true;
+            return base.Seek(offset, loc);
+        }
+    }
+
+    [Fact]
+    public void SockSendfile_CancelledWhileTheExecutorReads_LeavesBufferAndFileToTheReadUntilItEnds()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using var _a = a;
+            using var _b = b;
+            using var file = new SlowFile();
+            var send = Aio.CreateTask(() => loop.SockSendfile(a, file, offset: 10));
+            while (!file.ReadStarted.IsSet) await Aio.Sleep(0.01);
+            send.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await send);
+            Assert.False(file.SeekedWhileReading);   // the file is the read's until it ends
+            file.Release.Set();
+            while (file.Position != 10) await Aio.Sleep(0.01);   // then put back where nothing was sent
+            Assert.False(file.SeekedWhileReading);
+        });
+    }
+
     [Fact]
     public void SockSendfile_BadArguments_Throw()
     {
