@@ -8,6 +8,8 @@ namespace Asyncio;
 // (an ICMP port-unreachable reported on a connected socket, say) go to ErrorReceived and leave the
 // endpoint open. SendTo tries the socket at once when nothing is queued; datagrams the socket cannot take
 // are queued whole (never split) with the same water marks and pause/resume calls as stream transports.
+// As in asyncio, a queued datagram counts its bytes plus 8 for its header in the write-buffer size (and so
+// against the water marks): a burst of tiny datagrams costs more than its payload.
 
 /// <summary>A UDP (or other datagram) transport; see the file's opening comment.</summary>
 internal sealed class DatagramTransport : IDatagramTransport
@@ -18,7 +20,8 @@ internal sealed class DatagramTransport : IDatagramTransport
     readonly EndPoint? _address;   // the connected peer, if any
     readonly Dictionary<string, object?> _extra = new();
     readonly Queue<(byte[] Data, EndPoint? To)> _buffer = new();
-    int _bufferSize;
+    int _bufferSize;           // queued bytes, HeaderSize included per datagram
+    const int HeaderSize = 8;  // asyncio's _header_size: what each queued datagram adds beyond its payload
     WaterMarks _marks = WaterMarks.Default;
     bool _protocolPaused, _closing, _connLost, _protocolConnected, _finished;
     DatagramProtocol _protocol;
@@ -136,7 +139,7 @@ internal sealed class DatagramTransport : IDatagramTransport
             }
         }
         _buffer.Enqueue((data.ToArray(), remote));
-        _bufferSize += data.Length;
+        _bufferSize += data.Length + HeaderSize;
         MaybePause();
     }
 
@@ -157,12 +160,12 @@ internal sealed class DatagramTransport : IDatagramTransport
             catch (SocketException e)
             {
                 _buffer.Dequeue();
-                _bufferSize -= data.Length;
+                _bufferSize -= data.Length + HeaderSize;
                 ReportError(e);
                 return;
             }
             _buffer.Dequeue();
-            _bufferSize -= data.Length;
+            _bufferSize -= data.Length + HeaderSize;
         }
         MaybeResume();
         if (_buffer.Count == 0)
@@ -273,9 +276,37 @@ public sealed partial class EventLoop
             sock.Dispose();
             throw;
         }
-        var protocol = protocolFactory();
+        return await MakeDatagramEndpoint(sock, protocolFactory, remoteEndPoint);
+    }
+
+    /// <summary>
+    /// Wraps an existing datagram socket in a transport and protocol; asyncio's
+    /// <c>create_datagram_endpoint(sock=...)</c>. The socket may be bound and may be connected (then
+    /// <see cref="IDatagramTransport.SendTo"/> needs no address); it may be of any family that sends datagrams,
+    /// a Unix domain datagram socket included. The loop takes ownership of it and makes it non-blocking.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="socket"/> is not a datagram socket.</exception>
+    public async Task<(IDatagramTransport Transport, TProtocol Protocol)> CreateDatagramEndpoint<TProtocol>(Func<TProtocol> protocolFactory,
+        Socket socket) where TProtocol : DatagramProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentNullException.ThrowIfNull(socket);
+        if (socket.SocketType != SocketType.Dgram)
+            throw new ArgumentException($"A datagram socket was expected, got {socket.SocketType}.", nameof(socket));
+        CheckThread(nameof(CreateDatagramEndpoint));
+        CheckNotClosed();
+        socket.Blocking = false;
+        return await MakeDatagramEndpoint(socket, protocolFactory, socket.RemoteEndPoint);
+    }
+
+    async Task<(IDatagramTransport, TProtocol)> MakeDatagramEndpoint<TProtocol>(Socket sock, Func<TProtocol> protocolFactory, EndPoint? remote)
+        where TProtocol : DatagramProtocol
+    {
+        TProtocol protocol;
+        try { protocol = protocolFactory(); }
+        catch { sock.Dispose(); throw; }
         var waiter = CreateFuture();
-        var transport = new DatagramTransport(this, sock, protocol, remoteEndPoint, waiter);
+        var transport = new DatagramTransport(this, sock, protocol, remote, waiter);
         try { await waiter; }
         catch
         {

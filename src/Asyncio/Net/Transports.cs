@@ -98,7 +98,10 @@ public interface IDatagramTransport : IBaseTransport
     /// <summary>Closes at once, dropping buffered datagrams.</summary>
     void Abort();
 
-    /// <summary>Bytes of datagrams waiting to be sent.</summary>
+    /// <summary>
+    /// Bytes of datagrams waiting to be sent, counting 8 bytes of header for each besides its payload as asyncio
+    /// does; compared with the water marks (64 KiB high, 16 KiB low) that pause and resume the protocol's writing.
+    /// </summary>
     int WriteBufferSize { get; }
 }
 

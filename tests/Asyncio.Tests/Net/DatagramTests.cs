@@ -92,6 +92,123 @@ public abstract class DatagramTests
         Assert.Empty(errors);
     }
 
+    /// <summary>Records the write buffer's size at each pause and resume.</summary>
+    sealed class FlowRecorder : DatagramProtocol
+    {
+        public IDatagramTransport? Transport;
+        public readonly List<(bool Paused, int Size)> Calls = new();
+        public override void ConnectionMade(IBaseTransport transport) => Transport = (IDatagramTransport)transport;
+        public override void PauseWriting() => Calls.Add((true, Transport!.WriteBufferSize));
+        public override void ResumeWriting() => Calls.Add((false, Transport!.WriteBufferSize));
+    }
+
+    /// <summary>A Unix domain datagram socket bound to a fresh abstract name (nothing on disk).</summary>
+    static (Socket Socket, UnixDomainSocketEndPoint Name) UnixDatagramReceiver()
+    {
+        var name = new UnixDomainSocketEndPoint("\0asyncio-test-" + Guid.NewGuid().ToString("N"));
+        var sock = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        sock.Bind(name);
+        return (sock, name);
+    }
+
+    [Fact]
+    public void QueuedDatagrams_CountTheirHeader_PauseAndResumeAtTheWaterMarks_NothingLost()
+    {
+        // A Unix datagram socket whose peer does not read refuses sends once the peer's queue is full (UDP on
+        // loopback never does), so the transport queues: asyncio counts 8 bytes of header per queued datagram.
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (receiver, name) = UnixDatagramReceiver();
+            using var _ = receiver;
+            var sender = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            sender.Connect(name);
+            var (t, p) = await loop.CreateDatagramEndpoint(() => new FlowRecorder(), sender);
+            Assert.Equal(name, t.GetExtraInfo("peername"));
+
+            var payload = new byte[100];
+            int sent = 0;
+            void Send() { BitConverter.TryWriteBytes(payload, sent++); t.SendTo(payload); }
+            while (t.WriteBufferSize == 0 && sent < 100_000) Send();
+            Assert.Equal(100 + 8, t.WriteBufferSize);           // without the header: 100
+            for (int i = 0; i < 9; i++) Send();
+            Assert.Equal(10 * (100 + 8), t.WriteBufferSize);
+            while (p.Calls.Count == 0 && sent < 200_000) Send();
+            var (paused, atPause) = Assert.Single(p.Calls);
+            Assert.True(paused);
+            Assert.InRange(atPause, 64 * 1024 + 1, 64 * 1024 + 108); // paused by the datagram that crossed 64 KiB
+
+            // The peer reads everything: the queue drains, writing resumes below 16 KiB, every datagram arrives in order.
+            receiver.Blocking = false;
+            var got = new byte[200];
+            int received = 0;
+            for (int spins = 0; received < sent && spins < 10_000; spins++)
+            {
+                while (receiver.Available > 0)
+                {
+                    int n = receiver.Receive(got);
+                    Assert.Equal(100, n);
+                    Assert.Equal(received++, BitConverter.ToInt32(got));
+                }
+                await Aio.Sleep(0.001);
+            }
+            Assert.Equal(sent, received);
+            Assert.Equal(0, t.WriteBufferSize);
+            Assert.Equal(2, p.Calls.Count);
+            Assert.False(p.Calls[1].Paused);
+            Assert.InRange(p.Calls[1].Size, 0, 16 * 1024);
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_GivenUnconnectedSocket_ReceivesAndSendsToAddresses()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var sock = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            sock.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var (st, server) = await loop.CreateDatagramEndpoint(() => new Recorder { Echo = true }, sock);
+            Assert.Null(st.GetExtraInfo("peername"));
+            Assert.Same(sock, st.GetExtraInfo("socket"));
+            Assert.False(sock.Blocking);
+            var (ct, client) = await loop.CreateDatagramEndpoint(() => new Recorder(), remoteEndPoint: (IPEndPoint)sock.LocalEndPoint!);
+            ct.SendTo("hello"u8);
+            for (int i = 0; i < 5000 && client.Got.Count == 0; i++) await Aio.Sleep(0.001);
+            Assert.Equal("hello", Assert.Single(client.Got).Text);
+            Assert.Throws<ArgumentNullException>(() => st.SendTo("no address"u8));
+            ct.Close();
+            st.Close();
+            await server.Lost;
+            await client.Lost;
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_StreamSocket_ThrowsArgumentExceptionAndLeavesItOpen()
+    {
+        Run(async () =>
+        {
+            using var sock = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var e = await Assert.ThrowsAsync<ArgumentException>(() => Aio.GetRunningLoop().CreateDatagramEndpoint(() => new Recorder(), sock));
+            Assert.Equal("socket", e.ParamName);
+            sock.Bind(new IPEndPoint(IPAddress.Loopback, 0)); // still usable: not taken over, not closed
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_ProtocolFactoryThrows_ClosesTheSocket()
+    {
+        Run(async () =>
+        {
+            var sock = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            await Assert.ThrowsAsync<InvalidTimeZoneException>(() =>
+                Aio.GetRunningLoop().CreateDatagramEndpoint<Recorder>(() => throw new InvalidTimeZoneException(), sock));
+            Assert.Throws<ObjectDisposedException>(() => sock.Bind(new IPEndPoint(IPAddress.Loopback, 0)));
+        });
+    }
+
     [Fact]
     public void CreateDatagramEndpoint_NoEndPoints_ThrowsArgumentException()
     {
