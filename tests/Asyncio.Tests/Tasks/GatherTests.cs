@@ -178,6 +178,25 @@ public class GatherTests
     });
 
     [Fact]
+    public void Cancel_ChildSwallowsTheCancellation_GatherStillEndsWithTheGathersMessage() => AioTest.Run(async () =>
+    {
+        // asyncio ends it with the last child's CancelledError, message-less when that child swallowed the
+        // cancellation; here the error carries the gather's own message (docs/differences.md).
+        var stubborn = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { }
+            return 7;
+        });
+        var g = Aio.Gather(stubborn);
+        await Aio.Sleep(1);
+        Assert.True(g.Cancel("stop"));
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await g);
+        Assert.Equal("stop", e.CancelMessage);
+        Assert.Equal(7, await stubborn);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_tasks: test_cancel_gather_1")]
     public void Cancel_ChildrenAllDone_ReturnsFalse() => AioTest.Run(async () =>
     {
