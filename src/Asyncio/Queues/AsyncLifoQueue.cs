@@ -12,15 +12,15 @@ public sealed class AsyncLifoQueue<T> : AsyncQueue<T>
     T[] _stack = [];
 
     /// <summary>Creates a LIFO queue holding at most <paramref name="maxSize"/> items (zero or less: unbounded).</summary>
-    public AsyncLifoQueue(int maxSize = 0) : base(maxSize) { }
+    public AsyncLifoQueue(int maxSize = 0) : base(maxSize, customStorage: true) { }
 
-    private protected override void PutItem(T item)
+    private protected override void PutCustom(T item)
     {
         if (_stored == _stack.Length) Array.Resize(ref _stack, Math.Max(4, _stack.Length * 2));
         _stack[_stored] = item;
     }
 
-    private protected override T TakeItem()
+    private protected override T TakeCustom()
     {
         ref var slot = ref _stack[_stored - 1];
         var item = slot;

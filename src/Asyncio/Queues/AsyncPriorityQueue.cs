@@ -22,7 +22,7 @@ public sealed class AsyncPriorityQueue<T> : AsyncQueue<T>
     /// Creates a priority queue holding at most <paramref name="maxSize"/> items (zero or less: unbounded),
     /// ordered by <paramref name="comparer"/> (default: <see cref="Comparer{T}.Default"/>).
     /// </summary>
-    public AsyncPriorityQueue(int maxSize = 0, IComparer<T>? comparer = null) : base(maxSize)
+    public AsyncPriorityQueue(int maxSize = 0, IComparer<T>? comparer = null) : base(maxSize, customStorage: true)
     {
         _comparer = comparer ?? Comparer<T>.Default;
     }
@@ -42,7 +42,7 @@ public sealed class AsyncPriorityQueue<T> : AsyncQueue<T>
         return c < 0 || (c == 0 && a.Sequence < b.Sequence);
     }
 
-    private protected override void PutItem(T item)
+    private protected override void PutCustom(T item)
     {
         int n = _stored;
         if (n == _heap.Length) Array.Resize(ref _heap, Math.Max(4, _heap.Length * 2));
@@ -59,7 +59,7 @@ public sealed class AsyncPriorityQueue<T> : AsyncQueue<T>
         heap[i] = entry;
     }
 
-    private protected override T TakeItem()
+    private protected override T TakeCustom()
     {
         var heap = _heap;
         var top = heap[0].Item;

@@ -34,14 +34,22 @@ internal struct WaitList
     public readonly Waiter? First => _head;
 
     /// <summary>Appends <paramref name="w"/> at the end.</summary>
+    /// <remarks>
+    /// The common case is a list of one (a consumer waiting on its queue): then no link of the waiter is
+    /// written (they are null while it is in no list) and popping it stores only nulls, so a wait costs two
+    /// reference stores with a GC write barrier here instead of five.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Append(Waiter w)
     {
         Debug.Assert(w.Prev == null && w.Next == null && !ReferenceEquals(_head, w));
         var tail = _tail;
-        w.Prev = tail;
-        w.Next = null;
-        if (tail != null) tail.Next = w; else _head = w;
+        if (tail == null) _head = w;
+        else
+        {
+            w.Prev = tail;
+            tail.Next = w;
+        }
         _tail = w;
         Count++;
     }
@@ -52,9 +60,13 @@ internal struct WaitList
     {
         var w = _head!;
         var next = Unsafe.As<Waiter?>(w.Next);
-        _head = next;
-        if (next != null) next.Prev = null; else _tail = null;
-        w.Next = null;
+        if (next == null) _head = _tail = null;
+        else
+        {
+            _head = next;
+            next.Prev = null;
+            w.Next = null;
+        }
         Count--;
         return w;
     }

@@ -115,22 +115,36 @@ internal sealed class CancelScope : SynchronizationContext
 
     public void LinkWaiter(Waiter w)
     {
-        Debug.Assert(w.LinkedScope == null);
-        w.LinkedScope = this;
-        w.ScopePrev = null;
-        w.ScopeNext = _firstWaiter;
-        if (_firstWaiter != null) _firstWaiter.ScopePrev = w;
+        Debug.Assert(!w.Linked && w.ScopePrev == null && w.ScopeNext == null && ReferenceEquals(w.Scope, this));
+        // A task usually waits on one thing at a time: with the list empty, the waiter's links stay null and
+        // only the head is stored (each reference store into a heap object costs a GC write barrier).
+        w.Linked = true;
+        var first = _firstWaiter;
+        if (first != null)
+        {
+            w.ScopeNext = first;
+            first.ScopePrev = w;
+        }
         _firstWaiter = w;
     }
 
     public void UnlinkWaiter(Waiter w)
     {
-        Debug.Assert(ReferenceEquals(w.LinkedScope, this));
-        if (w.ScopePrev != null) w.ScopePrev.ScopeNext = w.ScopeNext;
-        else _firstWaiter = w.ScopeNext;
-        if (w.ScopeNext != null) w.ScopeNext.ScopePrev = w.ScopePrev;
-        w.ScopePrev = w.ScopeNext = null;
-        w.LinkedScope = null;
+        Debug.Assert(w.Linked && ReferenceEquals(w.Scope, this));
+        var prev = w.ScopePrev;
+        var next = w.ScopeNext;
+        if (prev == null && next == null)
+        {
+            _firstWaiter = null;
+        }
+        else
+        {
+            if (prev != null) prev.ScopeNext = next;
+            else _firstWaiter = next;
+            if (next != null) next.ScopePrev = prev;
+            w.ScopePrev = w.ScopeNext = null;
+        }
+        w.Linked = false;
         if (Closed) MaybeDetach();
     }
 

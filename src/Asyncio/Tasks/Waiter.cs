@@ -47,8 +47,8 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
 
     /// <summary>The scope of the code that awaited; <see langword="null"/> until it suspends.</summary>
     public CancelScope? Scope;
-    /// <summary>The scope whose list holds this waiter (set only while pending and registered).</summary>
-    public CancelScope? LinkedScope;
+    /// <summary>Whether the waiter is in its <see cref="Scope"/>'s list (only while pending and registered).</summary>
+    public bool Linked;
     public Waiter? ScopePrev, ScopeNext;
 
     Action<object?>? _cont;
@@ -85,7 +85,7 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     void Resume(ReadyFlags flags)
     {
-        LinkedScope?.UnlinkWaiter(this);
+        if (Linked) Scope!.UnlinkWaiter(this);
         var cont = _cont;
         if (cont != null)
         {
