@@ -90,15 +90,20 @@ internal sealed class ReadyQueue
         // Every item before _headIndex has been dequeued, and so cleared.
         if (_count == 0)
         {
-            // Empty: rewind to the start of the head chunk and give back the others.
-            for (var c = _head.Next; c != null;)
+            // Empty: rewind to the start of the head chunk and give back the others. With one chunk (the
+            // steady state of a loop that drains its queue every iteration) the tail is the head already,
+            // and storing it again would cost a GC write barrier per iteration.
+            if (_head.Next != null)
             {
-                var next = c.Next;
-                _pool.Return(c);
-                c = next;
+                for (var c = _head.Next; c != null;)
+                {
+                    var next = c.Next;
+                    _pool.Return(c);
+                    c = next;
+                }
+                _head.Next = null;
+                _tail = _head;
             }
-            _head.Next = null;
-            _tail = _head;
             _headIndex = _tailIndex = 0;
             return;
         }

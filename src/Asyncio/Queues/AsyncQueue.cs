@@ -483,12 +483,23 @@ internal abstract class QueueGetter<T, TResult> : Waiter<TResult>, ITokenWaiter,
         return false;
     }
 
-    /// <summary>Forgets the queue; whether the waiter may be pooled now (no token callback still holds it).</summary>
-    protected bool Reset()
+    /// <summary>
+    /// Clears the waiter for its next use; whether it may be pooled now (no token callback still holds it). It
+    /// forgets its queue unless <paramref name="keepQueue"/> (it stays as that queue's spare, whose next rent
+    /// then stores nothing).
+    /// </summary>
+    protected bool Reset(bool keepQueue = false)
     {
-        Queue = null;
         _shutdown = false;
-        return _hook.TryDetach();
+        bool poolable = _hook.TryDetach();
+        if (!(keepQueue && poolable)) Queue = null;
+        return poolable;
+    }
+
+    /// <summary>Binds a rented waiter to <paramref name="q"/> (no store when it is that queue's spare already).</summary>
+    protected void BindQueue(AsyncQueue<T> q)
+    {
+        if (!ReferenceEquals(Queue, q)) Queue = q;
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;
@@ -506,7 +517,7 @@ internal sealed class GetWaiter<T> : QueueGetter<T, T>
     {
         var w = SpareWaiter.Rent(ref q.SpareGetter);
         w.Init(loop);
-        w.Queue = q;
+        w.BindQueue(q);
         return w;
     }
 
@@ -520,7 +531,10 @@ internal sealed class GetWaiter<T> : QueueGetter<T, T>
     protected override void ReturnToPool()
     {
         var q = Queue!;
-        if (Reset()) SpareWaiter.Return(ref q.SpareGetter, this);
+        bool spare = q.SpareGetter == null;
+        if (!Reset(keepQueue: spare)) return;
+        if (spare) q.SpareGetter = this;
+        else WaiterPool<GetWaiter<T>>.Return(this);
     }
 
     protected override void ReturnParked() => WaiterPool<GetWaiter<T>>.Return(this);
@@ -538,7 +552,7 @@ internal sealed class PutWaiter<T> : Waiter, ITokenWaiter, IQueueWaiter
     {
         var w = SpareWaiter.Rent(ref q.SparePutter);
         w.Init(loop);
-        w._queue = q;
+        if (!ReferenceEquals(w._queue, q)) w._queue = q; // a spare of this queue has it already
         w._item = item;
         return w;
     }
@@ -565,10 +579,19 @@ internal sealed class PutWaiter<T> : Waiter, ITokenWaiter, IQueueWaiter
     protected override void ReturnToPool()
     {
         var q = _queue!;
-        _queue = null;
         _item = default!;
         _shutdown = false;
-        if (_hook.TryDetach()) SpareWaiter.Return(ref q.SparePutter, this);
+        if (!_hook.TryDetach())
+        {
+            _queue = null; // parked until the token's callback ends
+            return;
+        }
+        if (q.SparePutter == null) q.SparePutter = this; // keeps its queue for the next rent
+        else
+        {
+            _queue = null;
+            WaiterPool<PutWaiter<T>>.Return(this);
+        }
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;

@@ -64,7 +64,7 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
     /// <summary>Prepares a freshly rented waiter.</summary>
     protected void Init(EventLoop loop)
     {
-        Loop = loop;
+        if (!ReferenceEquals(Loop, loop)) Loop = loop; // a reused waiter has it already: no write barrier
         State = WaiterState.Pending;
     }
 
