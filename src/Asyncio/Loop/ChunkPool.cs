@@ -49,15 +49,8 @@ internal sealed class ChunkPool<T> where T : struct
     /// <summary>A chunk whose items are all default.</summary>
     public Chunk<T> Take()
     {
+        if (TakeSpare() is { } spare) return spare;
         _inUse++;
-        var c = _spare;
-        if (c != null)
-        {
-            _spare = c.Next;
-            _spareCount--;
-            c.Next = null;
-            return c;
-        }
         if (_inUse > PrefetchAbove)
         {
             if (_prepared.Count < PrefetchBatch / 2 && Interlocked.CompareExchange(ref _prefetching, 1, 0) == 0)
@@ -65,6 +58,18 @@ internal sealed class ChunkPool<T> where T : struct
             if (_prepared.TryTake(out var ready)) return ready;
         }
         return new Chunk<T>(new T[Size]);
+    }
+
+    /// <summary>A chunk kept for reuse (all items default), or <see langword="null"/> if none is: takes no fresh memory.</summary>
+    public Chunk<T>? TakeSpare()
+    {
+        var c = _spare;
+        if (c == null) return null;
+        _spare = c.Next;
+        _spareCount--;
+        _inUse++;
+        c.Next = null;
+        return c;
     }
 
     /// <summary>Gives back a chunk taken from this pool; the caller has cleared every item it used.</summary>

@@ -18,7 +18,9 @@ namespace Asyncio;
 // A slot is 32 bytes and there is no object per sleep: a sleeping coroutine costs its async state
 // machine plus one slot. The heap and the lanes store their slots in fixed 64 KiB chunks (ChunkPool.cs):
 // growing never copies, never allocates on the large-object heap (whose allocations count towards a full
-// collection), and a burst of 100,000 timers touches each page of its slots once.
+// collection), and a burst of 100,000 timers touches each page of its slots once. The heap's first chunk
+// and a lane's first start small and double up to a full one, so that a few timers cost a few slots: a
+// program with eight delays in use does not hold eight 64 KiB chunks for a handful of sleeps.
 //
 // Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a sleep's sequence number
 // goes into a set that is checked when the slot comes up. When more than half of the slots are dead the
@@ -359,8 +361,14 @@ internal sealed class TimerQueue
     sealed class Lane
     {
         const int ChunkSize = ChunkPool<TimerSlot>.Size;
+        // A lane starts with a small chunk of its own and doubles it up to a full chunk before it links
+        // pooled ones: eight lanes that each hold a few timers (W4's random delays) would otherwise take
+        // eight fresh 64 KiB chunks, half a megabyte for a handful of sleeps. While a lane's chunk is
+        // smaller than a full one it is the lane's only chunk; when the lane empties, it keeps it.
+        const int FirstChunkSize = 64;
         readonly ChunkPool<TimerSlot> _pool;
         Chunk<TimerSlot>? _headChunk, _tailChunk;
+        Chunk<TimerSlot>? _small;   // the lane's small chunk, kept while the lane is empty
         int _headIndex;             // first live slot in _headChunk
         int _tailIndex;             // next free slot in _tailChunk
         public int Count;
@@ -378,7 +386,7 @@ internal sealed class TimerQueue
             int start = _headIndex;
             for (var c = _headChunk; c != null && remaining > 0; c = c.Next)
             {
-                int n = Math.Min(ChunkSize - start, remaining);
+                int n = Math.Min(c.Items.Length - start, remaining);
                 yield return new ArraySegment<TimerSlot>(c.Items, start, n);
                 remaining -= n;
                 start = 0;
@@ -397,19 +405,51 @@ internal sealed class TimerQueue
         {
             if (_tailChunk == null)
             {
-                _headChunk = _tailChunk = _pool.Take();
+                _headChunk = _tailChunk = _small ?? _pool.TakeSpare() ?? new Chunk<TimerSlot>(new TimerSlot[FirstChunkSize]);
+                _small = null;
                 _headIndex = _tailIndex = 0;
             }
-            else if (_tailIndex == ChunkSize)
+            else if (_tailIndex == _tailChunk.Items.Length)
             {
-                var c = _pool.Take();
-                _tailChunk.Next = c;
-                _tailChunk = c;
-                _tailIndex = 0;
+                if (_tailIndex < ChunkSize) GrowSmall();
+                else
+                {
+                    var c = _pool.Take();
+                    _tailChunk.Next = c;
+                    _tailChunk = c;
+                    _tailIndex = 0;
+                }
             }
             _tailChunk.Items[_tailIndex++] = slot;
             _tailDue = slot.Due;
             Count++;
+        }
+
+        /// <summary>The lane's only chunk, a small one, is full at its end: move the live slots to its start, or to one twice as large.</summary>
+        void GrowSmall()
+        {
+            var items = _headChunk!.Items;
+            if (Count <= items.Length / 2)
+            {
+                Array.Copy(items, _headIndex, items, 0, Count);
+                Array.Clear(items, Count, _tailIndex - Count);
+            }
+            else
+            {
+                var c = items.Length * 2 >= ChunkSize ? _pool.Take() : new Chunk<TimerSlot>(new TimerSlot[items.Length * 2]);
+                Array.Copy(items, _headIndex, c.Items, 0, Count);
+                _headChunk = _tailChunk = c;
+            }
+            _headIndex = 0;
+            _tailIndex = Count;
+        }
+
+        /// <summary>Gives back an emptied (cleared) chunk: a full one to the pool, a small one to the lane.</summary>
+        void Release(Chunk<TimerSlot> c)
+        {
+            c.Next = null;
+            if (c.Items.Length == ChunkSize) _pool.Return(c);
+            else _small = c;
         }
 
         public TimerSlot PopHead()
@@ -424,7 +464,7 @@ internal sealed class TimerQueue
                 // Every slot of the chunk before the head has been popped, and so cleared.
                 if (Count == 0) _headChunk = _tailChunk = null;
                 else _headChunk = c.Next;
-                _pool.Return(c);
+                Release(c);
                 _headIndex = 0;
             }
             return slot;
@@ -449,7 +489,7 @@ internal sealed class TimerQueue
             {
                 var next = c.Next;
                 Array.Clear(c.Items);
-                _pool.Return(c);
+                Release(c);
                 c = next;
             }
             _headChunk = _tailChunk = null;
