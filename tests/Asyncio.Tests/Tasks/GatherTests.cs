@@ -58,6 +58,25 @@ public class GatherTests
         Assert.Equal([10, 20, 30], results);
     });
 
+    [Fact]
+    public void Gather_RunningCoroutinesOnRealTime_FirstFailureEndsItAndTheRestFinishQuietly()
+    {
+        // The gather ends with the first failure; its pump over the other .NET Tasks is cut loose and ends
+        // at their next completion without reaching the finished gather.
+        static async Task<int> Fail(double seconds) { await Aio.Sleep(seconds); throw new InvalidTimeZoneException("first"); }
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            var slow = After(0.2, 2);
+            var slower = After(0.3, 3);
+            var g = Aio.Gather(Fail(0.001), slow, slower);
+            await Assert.ThrowsAsync<InvalidTimeZoneException>(async () => await g);
+            Assert.Equal(2, await slow);
+            Assert.Equal(3, await slower);
+            for (int i = 0; i < 3; i++) await Aio.Sleep(0.001);
+        }, new LoopOptions());
+        Assert.Empty(errors);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
