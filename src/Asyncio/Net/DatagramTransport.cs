@@ -269,7 +269,6 @@ public sealed partial class EventLoop
             if (allowBroadcast) sock.EnableBroadcast = true;
             if (localEndPoint != null) sock.Bind(localEndPoint);
             if (remoteEndPoint != null) sock.Connect(remoteEndPoint);
-            sock.Blocking = false;
         }
         catch
         {
@@ -295,7 +294,6 @@ public sealed partial class EventLoop
             throw new ArgumentException($"A datagram socket was expected, got {socket.SocketType}.", nameof(socket));
         CheckThread(nameof(CreateDatagramEndpoint));
         CheckNotClosed();
-        socket.Blocking = false;
         return await MakeDatagramEndpoint(socket, protocolFactory, socket.RemoteEndPoint);
     }
 

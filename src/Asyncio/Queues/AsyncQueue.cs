@@ -484,22 +484,13 @@ internal abstract class QueueGetter<T, TResult> : Waiter<TResult>, ITokenWaiter,
     }
 
     /// <summary>
-    /// Clears the waiter for its next use; whether it may be pooled now (no token callback still holds it). It
-    /// forgets its queue unless <paramref name="keepQueue"/> (it stays as that queue's spare, whose next rent
-    /// then stores nothing).
+    /// Clears the waiter for its next use, its queue aside (the caller forgets it unless the waiter stays that
+    /// queue's spare); whether it may be pooled now (no token callback still holds it).
     /// </summary>
-    protected bool Reset(bool keepQueue = false)
+    protected bool Reset()
     {
         _shutdown = false;
-        bool poolable = _hook.TryDetach();
-        if (!(keepQueue && poolable)) Queue = null;
-        return poolable;
-    }
-
-    /// <summary>Binds a rented waiter to <paramref name="q"/> (no store when it is that queue's spare already).</summary>
-    protected void BindQueue(AsyncQueue<T> q)
-    {
-        if (!ReferenceEquals(Queue, q)) Queue = q;
+        return _hook.TryDetach();
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;
@@ -517,7 +508,7 @@ internal sealed class GetWaiter<T> : QueueGetter<T, T>
     {
         var w = SpareWaiter.Rent(ref q.SpareGetter);
         w.Init(loop);
-        w.BindQueue(q);
+        if (!ReferenceEquals(w.Queue, q)) w.Queue = q; // a spare of this queue has it already
         return w;
     }
 
@@ -530,11 +521,8 @@ internal sealed class GetWaiter<T> : QueueGetter<T, T>
 
     protected override void ReturnToPool()
     {
-        var q = Queue!;
-        bool spare = q.SpareGetter == null;
-        if (!Reset(keepQueue: spare)) return;
-        if (spare) q.SpareGetter = this;
-        else WaiterPool<GetWaiter<T>>.Return(this);
+        // Kept as the queue's spare, it keeps its queue too, so that its next rent stores nothing.
+        if (!Reset() || !SpareWaiter.Return(ref Queue!.SpareGetter, this)) Queue = null;
     }
 
     protected override void ReturnParked() => WaiterPool<GetWaiter<T>>.Return(this);
@@ -578,20 +566,10 @@ internal sealed class PutWaiter<T> : Waiter, ITokenWaiter, IQueueWaiter
 
     protected override void ReturnToPool()
     {
-        var q = _queue!;
         _item = default!;
         _shutdown = false;
-        if (!_hook.TryDetach())
-        {
-            _queue = null; // parked until the token's callback ends
-            return;
-        }
-        if (q.SparePutter == null) q.SparePutter = this; // keeps its queue for the next rent
-        else
-        {
-            _queue = null;
-            WaiterPool<PutWaiter<T>>.Return(this);
-        }
+        // Kept as the queue's spare, it keeps its queue too, so that its next rent stores nothing.
+        if (!_hook.TryDetach() || !SpareWaiter.Return(ref _queue!.SparePutter, this)) _queue = null;
     }
 
     ref TokenHook ITokenWaiter.Hook => ref _hook;

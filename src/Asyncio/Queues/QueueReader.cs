@@ -89,6 +89,7 @@ internal sealed class ReadWaiter<T> : QueueGetter<T, bool>
     protected override void ReturnToPool()
     {
         _reader = null;
+        Queue = null;
         if (Reset()) WaiterPool<ReadWaiter<T>>.Return(this);
     }
 

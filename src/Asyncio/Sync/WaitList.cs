@@ -134,11 +134,17 @@ internal static class SpareWaiter
         return w;
     }
 
-    /// <summary>Keeps a released waiter as the primitive's spare, or returns it to the thread's pool.</summary>
+    /// <summary>Keeps a released waiter as the primitive's spare, or returns it to the loop's pool.</summary>
+    /// <returns>Whether it was kept as the spare (it may then keep what binds it to this primitive).</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Return<TWaiter>(ref TWaiter? spare, TWaiter w) where TWaiter : Waiter, new()
+    public static bool Return<TWaiter>(ref TWaiter? spare, TWaiter w) where TWaiter : Waiter, new()
     {
-        if (spare == null) spare = w;
-        else WaiterPool<TWaiter>.Return(w);
+        if (spare == null)
+        {
+            spare = w;
+            return true;
+        }
+        WaiterPool<TWaiter>.Return(w);
+        return false;
     }
 }

@@ -424,12 +424,14 @@ public class SendfileTests
             using var _b = b;
             using var file = new SlowFile();
             var send = Aio.CreateTask(() => loop.SockSendfile(a, file, offset: 10));
-            while (!file.ReadStarted.IsSet) await Aio.Sleep(0.01);
+            for (int i = 0; i < 1000 && !file.ReadStarted.IsSet; i++) await Aio.Sleep(0.01);
+            Assert.True(file.ReadStarted.IsSet);
             send.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await send);
             Assert.False(file.SeekedWhileReading);   // the file is the read's until it ends
             file.Release.Set();
-            while (file.Position != 10) await Aio.Sleep(0.01);   // then put back where nothing was sent
+            for (int i = 0; i < 1000 && file.Position != 10; i++) await Aio.Sleep(0.01);
+            Assert.Equal(10, file.Position);         // then put back where nothing was sent
             Assert.False(file.SeekedWhileReading);
         });
     }
