@@ -34,6 +34,7 @@ public sealed partial class EventLoop : IDisposable
     LoopState _state;
     bool _stopping;
     int _threadId;                 // the thread running the loop; 0 when it is not running
+    nuint _stackLow, _stackSize;   // the running thread's stack (ThreadStack.cs); 0, 0 when not running or unknown
     CancelScope _current;          // the scope of the code running now
     ReadyFlags _resumeFlags;       // flags of the callback running now (read by sleep awaiters)
     int _seq;                      // timer sequence numbers
@@ -99,7 +100,11 @@ public sealed partial class EventLoop : IDisposable
     public bool EagerTasks { get; set; }
 
     /// <summary>Whether the calling thread is the thread running this loop.</summary>
-    internal bool IsLoopThread => _threadId == Environment.CurrentManagedThreadId;
+    internal bool IsLoopThread
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => OnLoopStack() || _threadId == Environment.CurrentManagedThreadId;
+    }
 
     /// <summary>The cancel scope of the code running now (the loop's own scope in plain callbacks).</summary>
     internal CancelScope CurrentScope => _current;
@@ -185,6 +190,7 @@ public sealed partial class EventLoop : IDisposable
         _state = LoopState.Running;
         _threadId = Environment.CurrentManagedThreadId;
         t_running = this;
+        (_stackLow, _stackSize) = ThreadStack.Current();
         _current = _rootScope;
         SynchronizationContext.SetSynchronizationContext(_rootScope);
         try
@@ -198,6 +204,8 @@ public sealed partial class EventLoop : IDisposable
         finally
         {
             _stopping = false;
+            _stackSize = 0;
+            _stackLow = 0;
             _threadId = 0;
             t_running = null;
             if (_state == LoopState.Running) _state = LoopState.Idle;
@@ -476,12 +484,29 @@ public sealed partial class EventLoop : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CheckThread(string member)
     {
+        if (OnLoopStack()) return;
         int id = _threadId;
         if (id != 0 && id != Environment.CurrentManagedThreadId) ThrowWrongThread(member);
     }
 
+    /// <summary>
+    /// Whether the caller certainly runs on the thread of this running loop: a local's address lies in that
+    /// thread's stack (ThreadStack.cs). <see langword="false"/> also when the stack's bounds are unknown, so
+    /// callers fall back to the thread-local test.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal unsafe bool OnLoopStack()
+    {
+        byte probe;
+        return (nuint)(&probe) - _stackLow < _stackSize;
+    }
+
     /// <summary>Whether the calling code may suspend on this loop's primitives: it runs on this loop, which is running.</summary>
-    internal bool IsAwaitableHere => ReferenceEquals(t_running, this);
+    internal bool IsAwaitableHere
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => OnLoopStack() || ReferenceEquals(t_running, this);
+    }
 
     /// <summary>
     /// Throws unless the calling code runs in this loop. Call it where an awaitable is created or its
@@ -490,7 +515,7 @@ public sealed partial class EventLoop : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void CheckAwaitThread()
     {
-        if (!ReferenceEquals(t_running, this)) throw MakeBadAwaitError();
+        if (!OnLoopStack() && !ReferenceEquals(t_running, this)) throw MakeBadAwaitError();
     }
 
     /// <summary>

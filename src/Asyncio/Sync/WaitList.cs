@@ -99,7 +99,14 @@ internal static class LoopBinding
     /// Returns the running loop, binding <paramref name="bound"/> to it on first use.
     /// </summary>
     /// <exception cref="InvalidOperationException">No loop runs on this thread, or the primitive belongs to another loop.</exception>
-    public static EventLoop Bind(ref EventLoop? bound, object primitive) => Bind(ref bound, primitive, EventLoop.GetRunningLoop());
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static EventLoop Bind(ref EventLoop? bound, object primitive)
+    {
+        // Bound, and running here: the running loop is the bound one, no thread-local read needed.
+        var loop = bound;
+        if (loop != null && loop.OnLoopStack()) return loop;
+        return Bind(ref bound, primitive, EventLoop.GetRunningLoop());
+    }
 
     /// <summary>Binds <paramref name="bound"/> to <paramref name="running"/> on first use.</summary>
     /// <exception cref="InvalidOperationException">The primitive belongs to another loop.</exception>

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Asyncio.Tests.Loop;
 
 /// <summary>Thread affinity and the bridges into the loop: call_soon_threadsafe, foreign continuations.</summary>
@@ -84,6 +86,74 @@ public class ThreadsafeTests
         await Task.Run(() => Assert.Throws<InvalidOperationException>(() => { loop.CreateTask(() => Task.CompletedTask); }));
         await Task.Run(() => Assert.Throws<InvalidOperationException>(() => loop.Stop()));
     });
+
+    [Fact]
+    public void LoopThreadCheck_TrustsOnlyTheRunningLoopThreadsStack()
+    {
+        // The hot paths test the thread by the address of a local against the loop thread's stack
+        // (ThreadStack.cs): true on the loop's thread at any depth, false on every other thread (whose calls
+        // must still throw) and once the loop has stopped.
+        using var loop = new EventLoop();
+        Assert.False(loop.OnLoopStack());
+        bool onLoop = false, deep = false, fromOther = true, otherRejected = false;
+        loop.CallSoon(() =>
+        {
+            onLoop = loop.OnLoopStack();
+            deep = Deep(loop, 500);
+            var other = new Thread(() =>
+            {
+                fromOther = loop.OnLoopStack();
+                try { loop.CallSoon(() => { }); }
+                catch (InvalidOperationException) { otherRejected = true; }
+            }, 256 * 1024);
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(30)));
+            loop.Stop();
+        });
+        loop.RunForever();
+        Assert.False(loop.OnLoopStack());
+        Assert.False(fromOther);
+        Assert.True(otherRejected);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.NotEqual((nuint)0, ThreadStack.Current().Size);
+            Assert.True(onLoop);
+            Assert.True(deep);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static bool Deep(EventLoop loop, int depth)
+        {
+            Span<byte> frame = stackalloc byte[512]; // 500 frames: a quarter of a MiB below the callback
+            frame[depth % frame.Length] = 1;
+            bool result = depth == 0 ? loop.OnLoopStack() : Deep(loop, depth - 1);
+            GC.KeepAlive(frame[0]); // not a tail call
+            return result;
+        }
+    }
+
+    [Fact]
+    public void LoopThreadCheck_LoopOnItsOwnThread_OtherThreadsAreRejected()
+    {
+        // A loop on a thread of its own (not the process's main thread, whose stack glibc finds differently).
+        using var loop = new EventLoop();
+        using var running = new ManualResetEventSlim();
+        bool onLoop = false;
+        var queue = new AsyncQueue<int>();
+        var thread = new Thread(() => loop.RunUntilComplete(loop.CreateTask(async () =>
+        {
+            onLoop = loop.OnLoopStack();
+            running.Set();
+            return await queue.GetAsync(); // binds the queue to the loop, then waits
+        })), 512 * 1024);
+        thread.Start();
+        Assert.True(running.Wait(TimeSpan.FromSeconds(30)));
+        Assert.False(loop.OnLoopStack());
+        Assert.Throws<InvalidOperationException>(() => { _ = queue.GetAsync(); });
+        loop.CallSoonThreadsafe(() => queue.PutNowait(7));
+        Assert.True(thread.Join(TimeSpan.FromSeconds(30)));
+        if (OperatingSystem.IsLinux()) Assert.True(onLoop);
+    }
 
     [Fact]
     public void AwaitLoopPrimitive_FromAnotherThread_Throws() => AioTest.RunReal(async () =>
