@@ -18,8 +18,9 @@ namespace Asyncio;
 // Differences from asyncio: ReadLine raises LimitOverrunError and keeps the buffer intact when a line is
 // longer than the limit (asyncio discards the data and raises ValueError), so that bad input loses
 // nothing; ReadInto reads into a caller's buffer without allocating, and a ReadInto of 32 KiB or more that
-// waits on an empty buffer is filled by the socket transport's receive itself (no copy; the kernel keeps what
-// does not fit); the reader enumerates its lines with await foreach (asyncio's async for).
+// waits on an empty buffer is filled by the socket transport's receive itself (no copy; on Linux the same
+// receive puts what does not fit into the reader's buffer, up to twice the limit); the reader enumerates its
+// lines with await foreach (asyncio's async for).
 
 /// <summary>
 /// Reads from a connection; asyncio's <c>StreamReader</c>. Made by <see cref="Aio.OpenConnection"/> and
@@ -134,6 +135,9 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
         ((ReadIntoWaiter)_waiter!).Filled(count);
         WakeWaiter();
     }
+
+    /// <summary>How many more bytes <see cref="FeedData"/> takes before it pauses the transport (twice the limit in all).</summary>
+    internal int SpillRoom => Math.Max(0, 2 * Limit - (_end - _start));
 
     void Append(ReadOnlySpan<byte> data)
     {
@@ -256,8 +260,9 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
     /// Reads up to <paramref name="buffer"/>.Length bytes into <paramref name="buffer"/>, waiting until at
     /// least one is available; returns 0 at the end of the stream. Allocates nothing: the wait is a pooled
     /// waiter. Data that arrives while it waits goes straight into <paramref name="buffer"/> (for a buffer of
-    /// 32 KiB or more on a plain TCP or Unix connection, the socket is read into it directly and no more is taken
-    /// than fits); should the task be cancelled before it resumes, those bytes go back into the reader, in order.
+    /// 32 KiB or more on a plain TCP or Unix connection, the socket is read into it directly, and on Linux the same
+    /// receive buffers what does not fit, up to twice <see cref="Limit"/>); should the task be cancelled before
+    /// it resumes, those bytes go back into the reader, in order.
     /// </summary>
     public ValueTask<int> ReadInto(Memory<byte> buffer)
     {

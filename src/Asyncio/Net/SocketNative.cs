@@ -28,6 +28,24 @@ internal static unsafe partial class SocketNative
         return 0;
     }
 
+    /// <summary>
+    /// One receive into two buffers (<c>readv</c>): <paramref name="first"/> is filled before any byte goes to
+    /// <paramref name="second"/>.
+    /// </summary>
+    public static int Receive(int fd, byte* first, int firstLength, byte* second, int secondLength, out SocketError error)
+    {
+        IoVec* iov = stackalloc IoVec[2];
+        iov[0] = new IoVec { Base = first, Length = (nuint)firstLength };
+        iov[1] = new IoVec { Base = second, Length = (nuint)secondLength };
+        nint n = readv(fd, iov, 2);
+        if (n >= 0) { error = SocketError.Success; return (int)n; }
+        error = MapErrno(Marshal.GetLastPInvokeError());
+        return 0;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    struct IoVec { public byte* Base; public nuint Length; }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Send(int fd, byte* buffer, int length, out SocketError error)
     {
@@ -57,6 +75,9 @@ internal static unsafe partial class SocketNative
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint recv(int fd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint readv(int fd, IoVec* iov, int iovcnt);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint send(int fd, byte* buf, nint len, int flags);

@@ -93,6 +93,9 @@ internal sealed class StreamProtocol : Protocol
     /// <summary>The transport received <paramref name="count"/> bytes into the buffer of <see cref="TryGetDirectBuffer"/>.</summary>
     internal void DirectReceived(int count) => _reader!.DirectReceived(count);
 
+    /// <summary>How many bytes the reader takes beyond a direct receive without pausing the transport.</summary>
+    internal int DirectSpillRoom => _reader!.SpillRoom;
+
     public override bool EofReceived()
     {
         _reader?.FeedEof();
