@@ -34,7 +34,7 @@ public sealed partial class EventLoop : IDisposable
     LoopState _state;
     bool _stopping;
     int _threadId;                 // the thread running the loop; 0 when it is not running
-    nuint _stackLow, _stackSize;   // the running thread's stack (ThreadStack.cs); 0, 0 when not running or unknown
+    ulong _stack;                  // the running thread's stack, packed (ThreadStack.cs); 0 when not running or unknown
     CancelScope _current;          // the scope of the code running now
     ReadyFlags _resumeFlags;       // flags of the callback running now (read by sleep awaiters)
     int _seq;                      // timer sequence numbers
@@ -190,7 +190,7 @@ public sealed partial class EventLoop : IDisposable
         _state = LoopState.Running;
         _threadId = Environment.CurrentManagedThreadId;
         t_running = this;
-        (_stackLow, _stackSize) = ThreadStack.Current();
+        Volatile.Write(ref _stack, ThreadStack.Current());
         _current = _rootScope;
         SynchronizationContext.SetSynchronizationContext(_rootScope);
         try
@@ -204,8 +204,7 @@ public sealed partial class EventLoop : IDisposable
         finally
         {
             _stopping = false;
-            _stackSize = 0;
-            _stackLow = 0;
+            Volatile.Write(ref _stack, 0);
             _threadId = 0;
             t_running = null;
             if (_state == LoopState.Running) _state = LoopState.Idle;
@@ -498,7 +497,7 @@ public sealed partial class EventLoop : IDisposable
     internal unsafe bool OnLoopStack()
     {
         byte probe;
-        return (nuint)(&probe) - _stackLow < _stackSize;
+        return ThreadStack.Contains(Volatile.Read(ref _stack), (ulong)&probe);
     }
 
     /// <summary>Whether the calling code may suspend on this loop's primitives: it runs on this loop, which is running.</summary>

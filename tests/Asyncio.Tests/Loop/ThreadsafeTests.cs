@@ -116,7 +116,7 @@ public class ThreadsafeTests
         Assert.True(otherRejected);
         if (OperatingSystem.IsLinux())
         {
-            Assert.NotEqual((nuint)0, ThreadStack.Current().Size);
+            Assert.NotEqual(0UL, ThreadStack.Current());
             Assert.True(onLoop);
             Assert.True(deep);
         }
@@ -130,6 +130,32 @@ public class ThreadsafeTests
             GC.KeepAlive(frame[0]); // not a tail call
             return result;
         }
+    }
+
+    [Fact]
+    public void StackRange_PacksWholePagesInOneWord_KeepingTheTopOfAHugeStack()
+    {
+        const ulong page = 4096, low = 0x7f12_3456_7000;
+        ulong r = ThreadStack.Pack(low, 8 << 20);
+        Assert.True(ThreadStack.Contains(r, low));
+        Assert.True(ThreadStack.Contains(r, low + (8 << 20) - 1));
+        Assert.False(ThreadStack.Contains(r, low - 1));
+        Assert.False(ThreadStack.Contains(r, low + (8 << 20)));
+        // Bounds that are not page-aligned are rounded inwards: never a byte of another mapping.
+        ulong ragged = ThreadStack.Pack(low + 8, 3 * page);
+        Assert.False(ThreadStack.Contains(ragged, low + 8));
+        Assert.True(ThreadStack.Contains(ragged, low + page));
+        Assert.True(ThreadStack.Contains(ragged, low + 3 * page - 1));
+        Assert.False(ThreadStack.Contains(ragged, low + 3 * page));
+        // Of a stack larger than 4 GiB only the top 4 GiB count (the stack grows down from there).
+        ulong huge = ThreadStack.Pack(low - (16UL << 30), 16UL << 30);
+        Assert.True(ThreadStack.Contains(huge, low - 1));
+        Assert.True(ThreadStack.Contains(huge, low - (4UL << 30) + page));
+        Assert.False(ThreadStack.Contains(huge, low - (8UL << 30)));
+        // Nothing (0) contains nothing; a range smaller than a page packs to nothing.
+        Assert.False(ThreadStack.Contains(0, 0));
+        Assert.False(ThreadStack.Contains(0, low));
+        Assert.Equal(0UL, ThreadStack.Pack(low + 8, page));
     }
 
     [Fact]
