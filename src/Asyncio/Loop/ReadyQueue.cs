@@ -58,7 +58,9 @@ internal sealed class ReadyQueue
     {
         if (_tailIndex == ChunkSize) AddChunk();
         ref var slot = ref _tail.Items[_tailIndex++];
-        slot.Callback = callback;
+        // A slot keeps the callback it last held (see Dequeue): storing the same delegate again is skipped,
+        // as every reference stored into the heap costs a GC write barrier.
+        if (!ReferenceEquals(slot.Callback, callback)) slot.Callback = callback;
         slot.State = state;
         slot.Scope = scope;
         slot.Flags = flags;
@@ -71,7 +73,11 @@ internal sealed class ReadyQueue
     {
         ref var slot = ref _head.Items[_headIndex];
         item = slot;
-        slot = default; // drop references so that finished work can be collected
+        // Drop what finished work holds so that it can be collected. The callback stays: nearly all of the
+        // loop's callbacks are a handful of static delegates (a resumed coroutine's is always the same one), so
+        // a queue that drains and refills its first slots, the steady state, rarely stores one again.
+        slot.State = null;
+        slot.Scope = null;
         _count--;
         if (++_headIndex == ChunkSize || _count == 0) Advance();
     }

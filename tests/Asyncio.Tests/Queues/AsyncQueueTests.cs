@@ -193,6 +193,43 @@ public class AsyncQueueTests
     });
 
     [Fact]
+    public void Get_WaitersCancelledAtEitherEnd_TheOthersAreServedInArrivalOrder() => AioTest.Run(async () =>
+    {
+        // The wait list stores no tail while it holds one waiter: cancelling its last or first waiter, and
+        // appending after either, must keep the order.
+        var q = new AsyncQueue<int>();
+        var g1 = Spawn(async () => await q.GetAsync());
+        await Yield();
+        var g2 = Spawn(async () => await q.GetAsync());
+        await Yield();
+        g2.Cancel();                                     // the last of two
+        var g3 = Spawn(async () => await q.GetAsync());  // appended behind g1
+        await Yield();
+        g1.Cancel();                                     // the first: g3 alone is left
+        var g4 = Spawn(async () => await q.GetAsync());  // appended behind g3
+        await Yield();
+        Assert.Equal(2, q.GetterCount);
+        q.PutNowait(1);
+        q.PutNowait(2);
+        Assert.Equal(1, await g3);
+        Assert.Equal(2, await g4);
+        await AssertCancelled(g1);
+        await AssertCancelled(g2);
+        var g5 = Spawn(async () => await q.GetAsync());  // alone, then cancelled: the list is empty again
+        await Yield();
+        g5.Cancel();
+        Assert.Equal(0, q.GetterCount);
+        var g6 = Spawn(async () => await q.GetAsync());
+        var g7 = Spawn(async () => await q.GetAsync());
+        await Yield();
+        q.PutNowait(3);
+        q.PutNowait(4);
+        Assert.Equal(3, await g6);
+        Assert.Equal(4, await g7);
+        await AssertCancelled(g5);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_cancelled_puts_not_being_held_in_self_putters")]
     public void Put_Cancelled_LeavesThePutterListAndPutsNothing() => AioTest.Run(async () =>
     {
