@@ -63,8 +63,10 @@ public abstract class StreamTests
         {
             var waiting = new AsyncQueue<int>();
             var received = new List<(int N, int BufferedAfter, byte[] Bytes)>();
+            Socket? serverSide = null;
             await using var server = await Aio.StartServer(async (r, w) =>
             {
+                serverSide = (Socket)w.GetExtraInfo("socket")!;
                 var buf = new byte[size];
                 foreach (int length in messages)
                 {
@@ -76,14 +78,24 @@ public abstract class StreamTests
                 }
                 w.Close();
             }, "127.0.0.1", 0);
+            // Windows and buffers large enough that every message leaves in one send (accepted sockets inherit
+            // the listener's receive buffer, which sets the window they offer).
+            server.Sockets[0].ReceiveBufferSize = 1 << 20;
             var (_, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            ((Socket)w.GetExtraInfo("socket")!).SendBufferSize = 1 << 20;
             var sent = new List<byte[]>();
             for (int i = 0; i < messages.Length; i++)
             {
                 await waiting.GetAsync();                // the handler is suspended in ReadInto now
                 var data = NetTest.Data(messages[i], seed: i + 1);
                 sent.Add(data);
-                w.Write(data);                           // on loopback all of it is in the server's socket before it reads
+                w.Write(data);
+                Assert.Equal(0, w.Transport.WriteBufferSize); // all of it went to the kernel
+                // The loop thread blocks until the kernel has put all of it in the server's socket (on a loaded
+                // machine loopback delivery can lag the send), so the handler's receive sees the whole message.
+                var deadline = DateTime.UtcNow.AddSeconds(10);
+                while (serverSide!.Available < messages[i] && DateTime.UtcNow < deadline) Thread.Sleep(1);
+                Assert.Equal(messages[i], serverSide.Available);
             }
             while (received.Count < messages.Length) await Aio.Sleep(0.01);
             for (int i = 0; i < messages.Length; i++)

@@ -52,18 +52,22 @@ public class TaskMemoryTests
         // On the real clock the .NET Tasks a gather watches are pumped through Task.WhenEach. Each wait of
         // the pump for the next completion used to take a cancellation token, which wraps the wait in
         // a cancellable Task (about 200 bytes on the loop's thread, per wait); completions a few milliseconds
-        // apart are one wait each.
-        const int N = 100;
+        // apart are one wait each. How far the pump (on the thread pool) lags behind the completions depends
+        // on the machine's load, and a lag grows WhenEach's queue of completions (a larger segment, allocated by
+        // the completing thread: the loop's), so the test takes the best of a few rounds: the token's wrapper
+        // is paid in every round alike (94-114 bytes per completion), a lag only in some.
+        const int N = 100, Rounds = 4;
         static async Task Finish(int i) => await Aio.Sleep(i * 0.003);
-        for (int round = 0; round < 2; round++)
+        long best = long.MaxValue;
+        for (int round = 0; round <= Rounds; round++)
         {
             var tasks = new Task[N];
             for (int i = 0; i < N; i++) tasks[i] = Finish(i);
             long before = GC.GetAllocatedBytesForCurrentThread();
             await Aio.Gather(tasks);
             long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-            if (round == 0) continue; // the warm-up
-            Assert.True(bytes < N * 50, $"{bytes / (double)N:F1} bytes on the loop's thread per completion");
+            if (round > 0) best = Math.Min(best, bytes); // round 0 is the warm-up
         }
+        Assert.True(best < N * 50, $"{best / (double)N:F1} bytes on the loop's thread per completion");
     });
 }
