@@ -18,6 +18,9 @@ internal static class Child
 {
     public static bool IsDone(object child) => child is Future f ? f.IsDone : ((Task)child).IsCompleted;
 
+    /// <summary>Whether a finished child ended with neither an exception nor a cancellation.</summary>
+    public static bool Succeeded(object child) => child is Future f ? f.SucceededCore : ((Task)child).IsCompletedSuccessfully;
+
     public static bool IsCancelled(object child) => child is Future f ? f.IsCancelled : ((Task)child).IsCanceled;
 
     /// <summary>The exception a finished child failed with (unwrapped), or <see langword="null"/>.</summary>

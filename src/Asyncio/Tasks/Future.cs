@@ -49,6 +49,9 @@ public class Future
     /// <summary>Whether the future was cancelled; asyncio's <c>cancelled()</c>.</summary>
     public bool IsCancelled => _state == FutureState.Cancelled;
 
+    /// <summary>Whether the future finished without an exception (combinators' fast path).</summary>
+    internal bool SucceededCore => _state == FutureState.Finished && _slot == null;
+
     /// <summary>Whether the future finished with an exception.</summary>
     public bool IsFaulted => _state == FutureState.Finished && Outcome != null;
 
