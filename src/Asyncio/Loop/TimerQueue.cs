@@ -8,19 +8,25 @@ namespace Asyncio;
 // workload), hand them out in order of deadline and then of scheduling, let any one be cancelled in
 // O(1), and stay bounded when timers are scheduled and cancelled forever.
 //
-// The structure: a 4-ary min-heap of TimerSlot structs keyed by (Due, Seq), plus a few "lanes". A lane
-// is a FIFO ring holding timers of one delay: because the clock never goes back, timers of the same
-// delay come due in the order they were scheduled, so a lane is already sorted and appending to it is
-// O(1) with no sifting. Most programs use a handful of fixed delays (Sleep(1), a 30 s timeout), so most
-// timers land in a lane; the rest go to the heap. Popping compares the heap's top with each lane's head.
-// This is Node.js's timer-list idea, bounded to a few lanes so the pop stays cheap.
+// The structure: a 4-ary min-heap of TimerSlot structs keyed by (Due, Seq), plus up to 128 "lanes". A
+// lane is a FIFO of timers of one delay: because the clock never goes back, timers of the same delay come
+// due in the order they were scheduled, so a lane is already sorted and appending to it is O(1) with no
+// sifting. The lanes that hold timers are themselves kept in a small binary heap ordered by their heads,
+// so popping compares the big heap's top with that heap's root, and a pop from a lane sifts only among the
+// lanes (a few hundred bytes, in cache) instead of through the big heap, whose sifting touches a cache
+// line or two per level of a structure of megabytes (W4's 100,000 sleeps of 101 delays spent a sixth of
+// their time there). Most programs use a handful of fixed delays (Sleep(1), a 30 s timeout), so most
+// timers land in a lane; timers of further delays, and absolute deadlines, go to the heap. This is
+// Node.js's timer lists (a list per duration in a priority queue), bounded: a delay keeps its lane while
+// the lane is empty, until a new delay needs a lane and none is free.
 //
 // A slot is 32 bytes and there is no object per sleep: a sleeping coroutine costs its async state
 // machine plus one slot. The heap and the lanes store their slots in fixed 64 KiB chunks (ChunkPool.cs):
 // growing never copies, never allocates on the large-object heap (whose allocations count towards a full
 // collection), and a burst of 100,000 timers touches each page of its slots once. The heap's first chunk
-// and a lane's first start small and double up to a full one, so that a few timers cost a few slots: a
-// program with eight delays in use does not hold eight 64 KiB chunks for a handful of sleeps.
+// starts small and doubles up to a full one, and a lane links chunks that double from 16 slots up to a
+// full one (never copied), so that a few timers cost a few slots: a hundred delays in use hold a hundred
+// small chunks, not a hundred 64 KiB ones.
 //
 // Slots are cancelled lazily: a handle timer's TimerEntry carries a flag, and a sleep's sequence number
 // goes into a set that is checked when the slot comes up. When more than half of the slots are dead the
@@ -46,7 +52,8 @@ internal struct TimerSlot
 
 internal sealed class TimerQueue
 {
-    const int LaneCount = 8;
+    /// <summary>Distinct delays that can hold a lane at once; timers of further delays go to the heap.</summary>
+    const int MaxLanes = 128;
     const int Bits = ChunkPool<TimerSlot>.Bits;
 
     // The heap's slots: chunk 0 grows by doubling up to a full chunk, the next ones come from the pool.
@@ -54,7 +61,21 @@ internal sealed class TimerQueue
     int _heapChunks = 1;
     int _heapCount;
     readonly ChunkPool<TimerSlot> _pool = new(maxSpare: 32);   // a burst of up to 64 K timers comes back to warm memory (2 MiB kept)
-    readonly Lane[] _lanes = new Lane[LaneCount];
+    Lane[] _lanes = new Lane[8];           // every lane made so far (at most MaxLanes)
+    int _laneCount;
+    readonly Dictionary<long, Lane> _laneOf = new();   // a delay's lane; an empty lane keeps its delay until another takes it
+    Lane? _lastLane;                       // the lane of the last timer added: a burst of one delay skips the lookup
+    Lane[] _freeLanes = new Lane[8];       // empty lanes, for a delay without one (a lane refilled by its own delay since may be listed)
+    int _freeCount;
+    LaneHead[] _order = new LaneHead[8];   // the lanes that hold timers: a binary min-heap by their heads' (Due, Seq)
+    int _orderCount;
+
+    struct LaneHead
+    {
+        public long Due;
+        public int Seq;
+        public Lane Lane;
+    }
     int _total;            // slots held, live or dead
     int _dead;             // slots known to be cancelled but not yet dropped
     readonly HashSet<int> _cancelledSleeps = new();
@@ -65,7 +86,6 @@ internal sealed class TimerQueue
     public TimerQueue(Action<object?> fallback)
     {
         _conts[1] = fallback;
-        for (int i = 0; i < LaneCount; i++) _lanes[i] = new Lane(_pool);
     }
 
     /// <summary>Slots the heap can hold before it takes another chunk (for tests of its memory).</summary>
@@ -97,33 +117,133 @@ internal sealed class TimerQueue
     {
         var slot = new TimerSlot { Due = due, State = state, Scope = scope, Seq = seq, Kind = kind };
         _total++;
-        if (laneKey >= 0)
+        if (laneKey >= 0 && LaneFor(laneKey) is { } lane)
         {
-            Lane? free = null;
-            foreach (var lane in _lanes)
+            if (lane.Count == 0)
             {
-                if (lane.Count == 0) { free ??= lane; continue; }
-                if (lane.Key == laneKey)
-                {
-                    if (due >= lane.TailDue) { lane.Append(in slot); return; }
-                    break;
-                }
+                lane.Append(in slot);
+                PushOrder(lane);
+                return;
             }
-            if (free != null && !HasLane(laneKey))
+            if (due >= lane.TailDue)
             {
-                free.Key = laneKey;
-                free.Append(in slot);
+                lane.Append(in slot);
                 return;
             }
         }
         HeapPush(in slot);
     }
 
-    bool HasLane(long key)
+    /// <summary>The lane of delay <paramref name="key"/>: its own, or a free one given to it; <see langword="null"/> when every lane holds timers of other delays.</summary>
+    Lane? LaneFor(long key)
     {
-        foreach (var lane in _lanes)
-            if (lane.Count != 0 && lane.Key == key) return true;
-        return false;
+        var lane = _lastLane;
+        if (lane != null && lane.Key == key) return lane;
+        if (!_laneOf.TryGetValue(key, out lane))
+        {
+            lane = TakeFreeLane();
+            if (lane == null) return null;
+            if (lane.Key >= 0) _laneOf.Remove(lane.Key);
+            lane.Key = key;
+            _laneOf.Add(key, lane);
+        }
+        _lastLane = lane;
+        return lane;
+    }
+
+    Lane? TakeFreeLane()
+    {
+        while (_freeCount > 0)
+        {
+            var lane = _freeLanes[--_freeCount];
+            _freeLanes[_freeCount] = null!;
+            lane.Listed = false;
+            if (lane.Count == 0) return lane;   // else its own delay refilled it after it was listed
+        }
+        if (_laneCount == MaxLanes) return null;
+        if (_laneCount == _lanes.Length) Array.Resize(ref _lanes, _lanes.Length * 2);
+        return _lanes[_laneCount++] = new Lane(_pool);
+    }
+
+    /// <summary>Lists a lane that has just emptied as free for another delay.</summary>
+    void NoteEmpty(Lane lane)
+    {
+        if (lane.Listed) return;
+        lane.Listed = true;
+        if (_freeCount == _freeLanes.Length) Array.Resize(ref _freeLanes, _freeLanes.Length * 2);
+        _freeLanes[_freeCount++] = lane;
+    }
+
+    // ---- the heap of lanes, by head ----
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static bool Before(in LaneHead a, in LaneHead b) => a.Due < b.Due || (a.Due == b.Due && a.Seq - b.Seq < 0);
+
+    static LaneHead HeadOf(Lane lane)
+    {
+        ref var h = ref lane.Head;
+        return new LaneHead { Due = h.Due, Seq = h.Seq, Lane = lane };
+    }
+
+    /// <summary>Adds a lane that has just received its first timer.</summary>
+    void PushOrder(Lane lane)
+    {
+        if (_orderCount == _order.Length) Array.Resize(ref _order, _order.Length * 2);
+        var entry = HeadOf(lane);
+        int i = _orderCount++;
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 1;
+            if (!Before(in entry, in _order[parent])) break;
+            _order[i] = _order[parent];
+            i = parent;
+        }
+        _order[i] = entry;
+    }
+
+    /// <summary>The root lane's head was popped: re-place it by its new head, or drop it if it is empty.</summary>
+    void RootLanePopped()
+    {
+        var lane = _order[0].Lane;
+        if (lane.Count != 0)
+        {
+            SiftOrder(HeadOf(lane));
+            return;
+        }
+        NoteEmpty(lane);
+        int last = --_orderCount;
+        var moved = _order[last];
+        _order[last] = default;
+        if (last > 0) SiftOrder(moved);
+    }
+
+    /// <summary>Puts <paramref name="entry"/> at the root of the lane heap and sifts it down.</summary>
+    void SiftOrder(LaneHead entry)
+    {
+        int n = _orderCount, i = 0;
+        while (true)
+        {
+            int child = 2 * i + 1;
+            if (child >= n) break;
+            if (child + 1 < n && Before(in _order[child + 1], in _order[child])) child++;
+            if (!Before(in _order[child], in entry)) break;
+            _order[i] = _order[child];
+            i = child;
+        }
+        _order[i] = entry;
+    }
+
+    /// <summary>Rebuilds the lane heap and the free list from the lanes (after compaction or clearing).</summary>
+    void RebuildOrder()
+    {
+        Array.Clear(_order, 0, _orderCount);
+        _orderCount = 0;
+        for (int i = 0; i < _laneCount; i++)
+        {
+            var lane = _lanes[i];
+            if (lane.Count == 0) NoteEmpty(lane);
+            else PushOrder(lane);
+        }
     }
 
     /// <summary>Marks a handle timer cancelled; its slot is dropped when it comes up or at compaction.</summary>
@@ -184,8 +304,8 @@ internal sealed class TimerQueue
             }
         }
         for (int i = 0; i < _heapCount; i++) Visit(ref H(i));
-        foreach (var lane in _lanes)
-            foreach (var seg in lane.Segments())
+        for (int l = 0; l < _laneCount; l++)
+            foreach (var seg in _lanes[l].Segments())
                 for (int i = 0; i < seg.Count; i++) Visit(ref seg.Array![seg.Offset + i]);
         MaybeCompact();
     }
@@ -196,7 +316,8 @@ internal sealed class TimerQueue
         for (int i = 0; i < _heapCount; i++) H(i) = default;
         _heapCount = 0;
         ReleaseHeapChunks();
-        foreach (var lane in _lanes) lane.Clear();
+        for (int i = 0; i < _laneCount; i++) _lanes[i].Clear();
+        RebuildOrder();
         _cancelledSleeps.Clear();
         _total = _dead = 0;
     }
@@ -218,32 +339,34 @@ internal sealed class TimerQueue
         ForgetDead(in slot);
     }
 
-    // -2: empty; -1: the heap; 0..LaneCount-1: a lane.
+    // -2: empty; -1: the heap; 0: the lane at the root of the lane heap.
     int MinSource(out long due)
     {
-        int best = -2;
-        due = long.MaxValue;
-        int bestSeq = 0;
-        if (_heapCount != 0) { ref var top = ref _heap[0].Items[0]; best = -1; due = top.Due; bestSeq = top.Seq; }
-        for (int i = 0; i < LaneCount; i++)
+        if (_heapCount != 0)
         {
-            var lane = _lanes[i];
-            if (lane.Count == 0) continue;
-            ref var head = ref lane.At(0);
-            if (best == -2 || head.Due < due || (head.Due == due && head.Seq - bestSeq < 0))
+            ref var top = ref _heap[0].Items[0];
+            if (_orderCount != 0)
             {
-                best = i; due = head.Due; bestSeq = head.Seq;
+                ref var lane = ref _order[0];
+                if (lane.Due < top.Due || (lane.Due == top.Due && lane.Seq - top.Seq < 0)) { due = lane.Due; return 0; }
             }
+            due = top.Due;
+            return -1;
         }
-        return best;
+        if (_orderCount != 0) { due = _order[0].Due; return 0; }
+        due = long.MaxValue;
+        return -2;
     }
 
-    ref TimerSlot PeekRef(int src) => ref src == -1 ? ref _heap[0].Items[0] : ref _lanes[src].At(0);
+    ref TimerSlot PeekRef(int src) => ref src == -1 ? ref _heap[0].Items[0] : ref _order[0].Lane.Head;
 
     TimerSlot Pop(int src)
     {
         _total--;
-        return src == -1 ? HeapPop() : _lanes[src].PopHead();
+        if (src == -1) return HeapPop();
+        var slot = _order[0].Lane.PopHead();
+        RootLanePopped();
+        return slot;
     }
 
     void MaybeCompact()
@@ -261,12 +384,14 @@ internal sealed class TimerQueue
         _heapCount = kept;
         ReleaseHeapChunks();
         for (int i = (kept - 2) / 4; i >= 0; i--) SiftDown(i);
-        foreach (var lane in _lanes)
+        for (int i = 0; i < _laneCount; i++)
         {
+            var lane = _lanes[i];
             int before = lane.Count;
             lane.RemoveWhere(this);
             _total -= before - lane.Count;
         }
+        RebuildOrder();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -357,27 +482,35 @@ internal sealed class TimerQueue
         H(i) = item;
     }
 
-    /// <summary>A FIFO of timers of one delay, sorted by construction: a chain of chunks from the pool.</summary>
+    /// <summary>A FIFO of timers of one delay, sorted by construction: a chain of chunks.</summary>
     sealed class Lane
     {
         const int ChunkSize = ChunkPool<TimerSlot>.Size;
-        // A lane starts with a small chunk of its own and doubles it up to a full chunk before it links
-        // pooled ones: eight lanes that each hold a few timers (W4's random delays) would otherwise take
-        // eight fresh 64 KiB chunks, half a megabyte for a handful of sleeps. While a lane's chunk is
-        // smaller than a full one it is the lane's only chunk; when the lane empties, it keeps it.
-        const int FirstChunkSize = 64;
+        // The first chunk holds 16 slots and each next one twice as many as the one before, up to a full
+        // chunk from the pool; chunks are linked, never copied. Emptied small chunks are kept (up to
+        // KeptSmallMax slots in all) and taken again, in the same order, as the lane fills: a lane that fills
+        // and empties in every burst of a program takes no fresh memory after the first.
+        const int FirstChunkSize = 16;
+        const int KeptSmallMax = 512;
         readonly ChunkPool<TimerSlot> _pool;
         Chunk<TimerSlot>? _headChunk, _tailChunk;
-        Chunk<TimerSlot>? _small;   // the lane's small chunk, kept while the lane is empty
+        Chunk<TimerSlot>? _spare, _spareTail;   // emptied small chunks kept for the next fill, smallest first
+        int _spareSlots;
         int _headIndex;             // first live slot in _headChunk
         int _tailIndex;             // next free slot in _tailChunk
-        public int Count;
-        public long Key;
         long _tailDue;
+        public int Count;
+        /// <summary>The delay whose timers the lane holds; -1 before it has one.</summary>
+        public long Key = -1;
+        /// <summary>Whether the lane is in the queue's list of free lanes.</summary>
+        public bool Listed;
 
         public Lane(ChunkPool<TimerSlot> pool) => _pool = pool;
 
         public long TailDue => _tailDue;
+
+        /// <summary>The earliest timer (the lane holds one at least).</summary>
+        public ref TimerSlot Head => ref _headChunk!.Items[_headIndex];
 
         /// <summary>The live part of each chunk, head first (for passes over every slot).</summary>
         public IEnumerable<ArraySegment<TimerSlot>> Segments()
@@ -393,63 +526,49 @@ internal sealed class TimerQueue
             }
         }
 
-        public ref TimerSlot At(int i)
-        {
-            int index = _headIndex + i;
-            var c = _headChunk!;
-            while (index >= ChunkSize) { index -= ChunkSize; c = c.Next!; }
-            return ref c.Items[index];
-        }
-
         public void Append(in TimerSlot slot)
         {
             if (_tailChunk == null)
             {
-                _headChunk = _tailChunk = _small ?? _pool.TakeSpare() ?? new Chunk<TimerSlot>(new TimerSlot[FirstChunkSize]);
-                _small = null;
+                _headChunk = _tailChunk = TakeSpare() ?? new Chunk<TimerSlot>(new TimerSlot[FirstChunkSize]);
                 _headIndex = _tailIndex = 0;
             }
             else if (_tailIndex == _tailChunk.Items.Length)
             {
-                if (_tailIndex < ChunkSize) GrowSmall();
-                else
-                {
-                    var c = _pool.Take();
-                    _tailChunk.Next = c;
-                    _tailChunk = c;
-                    _tailIndex = 0;
-                }
+                int size = _tailChunk.Items.Length * 2;
+                var c = TakeSpare() ?? (size >= ChunkSize ? _pool.Take() : new Chunk<TimerSlot>(new TimerSlot[size]));
+                _tailChunk.Next = c;
+                _tailChunk = c;
+                _tailIndex = 0;
             }
             _tailChunk.Items[_tailIndex++] = slot;
             _tailDue = slot.Due;
             Count++;
         }
 
-        /// <summary>The lane's only chunk, a small one, is full at its end: move the live slots to its start, or to one twice as large.</summary>
-        void GrowSmall()
+        Chunk<TimerSlot>? TakeSpare()
         {
-            var items = _headChunk!.Items;
-            if (Count <= items.Length / 2)
-            {
-                Array.Copy(items, _headIndex, items, 0, Count);
-                Array.Clear(items, Count, _tailIndex - Count);
-            }
-            else
-            {
-                var c = items.Length * 2 >= ChunkSize ? _pool.Take() : new Chunk<TimerSlot>(new TimerSlot[items.Length * 2]);
-                Array.Copy(items, _headIndex, c.Items, 0, Count);
-                _headChunk = _tailChunk = c;
-            }
-            _headIndex = 0;
-            _tailIndex = Count;
+            var c = _spare;
+            if (c == null) return null;
+            _spare = c.Next;
+            if (_spare == null) _spareTail = null;
+            _spareSlots -= c.Items.Length;
+            c.Next = null;
+            return c;
         }
 
-        /// <summary>Gives back an emptied (cleared) chunk: a full one to the pool, a small one to the lane.</summary>
+        /// <summary>Gives back an emptied (cleared) chunk: a full one to the pool, a small one to the lane's spares while they have room.</summary>
         void Release(Chunk<TimerSlot> c)
         {
             c.Next = null;
-            if (c.Items.Length == ChunkSize) _pool.Return(c);
-            else _small = c;
+            int size = c.Items.Length;
+            if (size == ChunkSize) _pool.Return(c);
+            else if (_spareSlots + size <= KeptSmallMax)
+            {
+                if (_spareTail == null) _spare = c; else _spareTail.Next = c;
+                _spareTail = c;
+                _spareSlots += size;
+            }
         }
 
         public TimerSlot PopHead()
@@ -459,7 +578,7 @@ internal sealed class TimerQueue
             var slot = h;
             h = default;
             Count--;
-            if (++_headIndex == ChunkSize || Count == 0)
+            if (++_headIndex == c.Items.Length || Count == 0)
             {
                 // Every slot of the chunk before the head has been popped, and so cleared.
                 if (Count == 0) _headChunk = _tailChunk = null;
