@@ -161,6 +161,9 @@ public sealed partial class EventLoop
     /// <summary>64 KiB slot chunks held by the timer heap and lanes (tests of their memory).</summary>
     internal int TimerChunksInUse => _timers.ChunksInUse;
 
+    /// <summary>Timer lanes made so far (tests).</summary>
+    internal int TimerLanes => _timers.LaneCount;
+
     /// <summary>Enters a continuation into the timers' table, as a sleep would (tests of a full table).</summary>
     internal bool TryAddTimerContinuation(Action<object?> continuation) => _timers.KindOf(continuation) > 0;
 

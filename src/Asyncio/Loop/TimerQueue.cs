@@ -18,7 +18,8 @@ namespace Asyncio;
 // their time there). Most programs use a handful of fixed delays (Sleep(1), a 30 s timeout), so most
 // timers land in a lane; timers of further delays, and absolute deadlines, go to the heap. This is
 // Node.js's timer lists (a list per duration in a priority queue), bounded: a delay keeps its lane while
-// the lane is empty, until a new delay needs a lane and none is free.
+// the lane is empty, until a new delay needs a lane and none is free. A delay gets a lane from its second
+// timer on, so that delays used once each (random jitter) stay in the heap.
 //
 // A slot is 32 bytes and there is no object per sleep: a sleeping coroutine costs its async state
 // machine plus one slot. The heap and the lanes store their slots in fixed 64 KiB chunks (ChunkPool.cs):
@@ -65,6 +66,7 @@ internal sealed class TimerQueue
     int _laneCount;
     readonly Dictionary<long, Lane> _laneOf = new();   // a delay's lane; an empty lane keeps its delay until another takes it
     Lane? _lastLane;                       // the lane of the last timer added: a burst of one delay skips the lookup
+    readonly long[] _recentKeys = NewRecentKeys();   // delays seen lately without a lane, by hash (LaneFor)
     Lane[] _freeLanes = new Lane[8];       // empty lanes, for a delay without one (a lane refilled by its own delay since may be listed)
     int _freeCount;
     LaneHead[] _order = new LaneHead[8];   // the lanes that hold timers: a binary min-heap by their heads' (Due, Seq)
@@ -87,6 +89,16 @@ internal sealed class TimerQueue
     {
         _conts[1] = fallback;
     }
+
+    static long[] NewRecentKeys()
+    {
+        var keys = new long[1024];
+        Array.Fill(keys, -1L);
+        return keys;
+    }
+
+    /// <summary>Lanes made so far, each for one delay at a time (for tests).</summary>
+    public int LaneCount => _laneCount;
 
     /// <summary>Slots the heap can hold before it takes another chunk (for tests of its memory).</summary>
     public int HeapCapacity => _heapChunks == 1 ? _heap[0].Items.Length : _heapChunks << Bits;
@@ -141,6 +153,17 @@ internal sealed class TimerQueue
         if (lane != null && lane.Key == key) return lane;
         if (!_laneOf.TryGetValue(key, out lane))
         {
+            // A delay gets a lane the second time it is seen (as far as a small table of recent delays
+            // remembers): delays used once each (random jitter, a deadline turned into a delay) stay in the
+            // heap, which suits them, instead of taking a lane and its chunk for a timer each.
+            // Two slots per delay, so that two delays sharing one slot do not keep each other out for good.
+            ref long seen1 = ref _recentKeys[(int)((ulong)key * 0x9E3779B97F4A7C15UL >> 54)];
+            ref long seen2 = ref _recentKeys[(int)((ulong)key * 0xC2B2AE3D27D4EB4FUL >> 54)];
+            if (seen1 != key && seen2 != key)
+            {
+                seen1 = seen2 = key;
+                return null;
+            }
             lane = TakeFreeLane();
             if (lane == null) return null;
             if (lane.Key >= 0) _laneOf.Remove(lane.Key);
