@@ -5,6 +5,7 @@
 //
 //   W5 proto   PORT [MAX_SECONDS]   a Protocol whose DataReceived writes the data back (asyncio's EchoProto)
 //   W5 streams PORT [MAX_SECONDS]   Aio.StartServer with a handler that reads up to 64 KiB, writes, drains
+//   ... [MAX_SECONDS] --idle-spin-us N   the same with LoopOptions.IdleSpin (not used by bench/run; for A/B runs)
 //
 // Prints LISTENING once it accepts, then serves until MAX_SECONDS (default 600) have passed: the harness
 // normally stops it earlier; the bound makes sure it never outlives a run. Backlog 1024 as the peers.
@@ -23,7 +24,10 @@ static class W5
             return 2;
         }
         double maxSeconds = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 600;
-        Aio.Run(() => Serve(args[0], port, maxSeconds));
+        var options = new LoopOptions();
+        if (args.Length > 4 && args[3] == "--idle-spin-us")
+            options = new LoopOptions { IdleSpin = TimeSpan.FromMicroseconds(double.Parse(args[4], CultureInfo.InvariantCulture)) };
+        Aio.Run(() => Serve(args[0], port, maxSeconds), options);
         return 0;
     }
 

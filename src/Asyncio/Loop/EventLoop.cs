@@ -48,12 +48,17 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>...provided this much time has passed since the last poll (a system call is not free).</summary>
     static readonly long s_busyPollInterval = Stopwatch.Frequency / 20_000; // 50 us
     long _lastPoll;                // Stopwatch timestamp of the last reactor poll
+    readonly long _idleSpinTicks;  // LoopOptions.IdleSpin
+    int _blockingPolls;            // waits that blocked (tests of IdleSpin)
 
     /// <summary>Creates an event loop with the given options (defaults when <see langword="null"/>).</summary>
     public EventLoop(LoopOptions? options = null)
     {
         options ??= new LoopOptions();
+        if (options.IdleSpin < TimeSpan.Zero || options.IdleSpin >= TimeSpan.FromSeconds(1))
+            throw new ArgumentOutOfRangeException(nameof(options), options.IdleSpin, "IdleSpin must be at least zero and under a second.");
         IsVirtualTime = options.VirtualTime;
+        _idleSpinTicks = options.IdleSpin.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
         _autojumpTicks = options.AutojumpThreshold.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
         Debug = options.Debug;
         SlowCallbackDuration = options.SlowCallbackDuration;
@@ -450,8 +455,10 @@ public sealed partial class EventLoop : IDisposable
     {
         _busyCallbacks = 0;
         _lastPoll = Stopwatch.GetTimestamp();
+        if (timeout != 0 && _idleSpinTicks != 0 && SpinBeforeBlocking(ref timeout)) return;
         if (timeout != 0)
         {
+            _blockingPolls++;
             Volatile.Write(ref _blocked, 1);
             Interlocked.MemoryBarrier();
             if (Volatile.Read(ref _threadsafeCount) != 0) timeout = 0;
@@ -460,6 +467,34 @@ public sealed partial class EventLoop : IDisposable
         if (timeout != 0) Volatile.Write(ref _blocked, 0);
         Volatile.Write(ref _wakeSignalled, 0);
     }
+
+    /// <summary>
+    /// Polls without blocking for up to <see cref="LoopOptions.IdleSpin"/>, and never past the wait's
+    /// timeout: <see langword="true"/> once I/O or a thread-safe callback has arrived; otherwise shortens
+    /// <paramref name="timeout"/> by the time spent. Thread-safe callbacks are seen by their count (while the
+    /// loop spins it is not marked blocked, so they do not write the wake-up descriptor).
+    /// </summary>
+    bool SpinBeforeBlocking(ref long timeout)
+    {
+        long start = _lastPoll;
+        long end = start + (timeout < 0 ? _idleSpinTicks : Math.Min(_idleSpinTicks, timeout));
+        long now;
+        do
+        {
+            _reactor.Poll(0);
+            if (_ready.Count != 0 || Volatile.Read(ref _threadsafeCount) != 0)
+            {
+                Volatile.Write(ref _wakeSignalled, 0);
+                return true;
+            }
+            now = Stopwatch.GetTimestamp();
+        } while (now < end);
+        if (timeout > 0) timeout = Math.Max(1, start + timeout - now);
+        return false;
+    }
+
+    /// <summary>Waits of the reactor that blocked (tests of <see cref="LoopOptions.IdleSpin"/>).</summary>
+    internal int BlockingPolls => _blockingPolls;
 
     void FireTimer(in TimerSlot slot)
     {

@@ -36,6 +36,17 @@ public sealed class LoopOptions
     /// </summary>
     public int? ScheduleSeed { get; init; }
 
+    /// <summary>
+    /// How long the loop keeps polling for I/O and thread-safe callbacks, without blocking, before it
+    /// blocks when nothing is ready: latency for CPU. Waking a blocked thread costs tens of microseconds on
+    /// some machines (a virtual machine's inter-processor interrupt and the scheduler), more than serving a
+    /// small request, so a server that answers one client at a time can serve it two to three times as
+    /// often with a spin of about 50 µs (docs/design/performance.md). The loop never spins past its next
+    /// timer. Default: zero, block at once (asyncio, uvloop and Tokio do not spin).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Negative, or a second or more (given to the loop).</exception>
+    public TimeSpan IdleSpin { get; init; }
+
     /// <summary>Use the portable reactor even where epoll is available (for tests of the portable path).</summary>
     public bool PortableReactor { get; init; }
 }
