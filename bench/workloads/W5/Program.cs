@@ -24,9 +24,9 @@ static class W5
             return 2;
         }
         double maxSeconds = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 600;
-        var options = new LoopOptions();
-        if (args.Length > 4 && args[3] == "--idle-spin-us")
-            options = new LoopOptions { IdleSpin = TimeSpan.FromMicroseconds(double.Parse(args[4], CultureInfo.InvariantCulture)) };
+        var options = args.Length > 4 && args[3] == "--idle-spin-us"
+            ? new LoopOptions { IdleSpin = TimeSpan.FromMicroseconds(double.Parse(args[4], CultureInfo.InvariantCulture)) }
+            : null;
         Aio.Run(() => Serve(args[0], port, maxSeconds), options);
         return 0;
     }

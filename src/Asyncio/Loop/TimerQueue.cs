@@ -200,7 +200,7 @@ internal sealed class TimerQueue
     // ---- the heap of lanes, by head ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static bool Before(in LaneHead a, in LaneHead b) => a.Due < b.Due || (a.Due == b.Due && a.Seq - b.Seq < 0);
+    static bool Before(in LaneHead a, in LaneHead b) => Earlier(a.Due, a.Seq, b.Due, b.Seq);
 
     static LaneHead HeadOf(Lane lane)
     {
@@ -371,7 +371,7 @@ internal sealed class TimerQueue
             if (_orderCount != 0)
             {
                 ref var lane = ref _order[0];
-                if (lane.Due < top.Due || (lane.Due == top.Due && lane.Seq - top.Seq < 0)) { due = lane.Due; return 0; }
+                if (Earlier(lane.Due, lane.Seq, top.Due, top.Seq)) { due = lane.Due; return 0; }
             }
             due = top.Due;
             return -1;
@@ -417,8 +417,12 @@ internal sealed class TimerQueue
         RebuildOrder();
     }
 
+    /// <summary>The timer order: by deadline, then by scheduling (sequence numbers compared with wrap-around).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static bool Less(in TimerSlot a, in TimerSlot b) => a.Due < b.Due || (a.Due == b.Due && a.Seq - b.Seq < 0);
+    static bool Earlier(long dueA, int seqA, long dueB, int seqB) => dueA < dueB || (dueA == dueB && seqA - seqB < 0);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static bool Less(in TimerSlot a, in TimerSlot b) => Earlier(a.Due, a.Seq, b.Due, b.Seq);
 
     /// <summary>The heap's slot <paramref name="i"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

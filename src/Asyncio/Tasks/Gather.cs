@@ -92,22 +92,14 @@ internal sealed class GatherCore
     public Step OnChildDone(object child, bool gatherDone, out Exception? failure)
     {
         failure = null;
-        if (Child.Succeeded(child))
+        bool succeeded = Child.Succeeded(child);   // the common case, told apart with one type test (W2)
+        if (!succeeded) Child.RetrieveException(child);
+        if (gatherDone) return Step.Wait;
+        _finished++;
+        if (!succeeded && !_outcomes)
         {
-            // The common case, told apart with one type test (a million children: W2).
-            if (gatherDone) return Step.Wait;
-            _finished++;
-        }
-        else
-        {
-            Child.RetrieveException(child);
-            if (gatherDone) return Step.Wait;
-            _finished++;
-            if (!_outcomes)
-            {
-                if (Child.IsCancelled(child)) { failure = Child.CancelledErrorOf(child); return Step.Fail; }
-                if (Child.GetException(child) is { } e) { failure = e; return Step.Fail; }
-            }
+            if (Child.IsCancelled(child)) { failure = Child.CancelledErrorOf(child); return Step.Fail; }
+            if (Child.GetException(child) is { } e) { failure = e; return Step.Fail; }
         }
         if (_finished < Children.Length) return Step.Wait;
         if (_cancelRequested) { failure = new CancelledError(_message); return Step.Fail; }
