@@ -88,6 +88,73 @@ public class ThreadsafeTests
     });
 
     [Fact]
+    public void GetRunningLoop_FindsEachThreadsOwnLoop_WhileAnotherStartedLater()
+    {
+        // The running loop is the calling thread's own: a loop that started earlier than another one, on
+        // another thread, still finds itself; a thread without a loop finds none, even while two run.
+        using var first = new EventLoop();
+        EventLoop? foundInFirst = null, foundInSecond = null, foundInOther = first, foundAfterStop = first;
+        first.CallSoon(() =>
+        {
+            var secondRunning = new ManualResetEventSlim();
+            var release = new ManualResetEventSlim();
+            var secondThread = new Thread(() =>
+            {
+                using var second = new EventLoop();
+                second.CallSoon(() =>
+                {
+                    foundInSecond = Aio.GetRunningLoop();
+                    secondRunning.Set();
+                    release.Wait(TimeSpan.FromSeconds(30));
+                    second.Stop();
+                });
+                second.RunForever();
+                foundAfterStop = EventLoop.TryGetRunningLoop();
+            });
+            secondThread.Start();
+            Assert.True(secondRunning.Wait(TimeSpan.FromSeconds(30)));
+            foundInFirst = Aio.GetRunningLoop();   // the second loop started last and is still running
+            var other = new Thread(() => foundInOther = EventLoop.TryGetRunningLoop());
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(30)));
+            release.Set();
+            Assert.True(secondThread.Join(TimeSpan.FromSeconds(30)));
+            first.Stop();
+        });
+        first.RunForever();
+        Assert.Same(first, foundInFirst);
+        Assert.NotNull(foundInSecond);
+        Assert.NotSame(first, foundInSecond);
+        Assert.Null(foundInOther);
+        Assert.Null(foundAfterStop);
+        Assert.Null(EventLoop.TryGetRunningLoop());
+    }
+
+    [Fact]
+    public void StoppedLoop_IsNotKeptAliveByTheLibrary()
+    {
+        // Nothing static (the running-loop lookup, the thread's stack bounds, timers) may keep a loop
+        // that has run and been closed.
+        var loop = RunAndClose();
+        for (int i = 0; i < 3 && loop.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.False(loop.IsAlive);
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static WeakReference RunAndClose()
+        {
+            var l = new EventLoop();
+            l.CallSoon(l.Stop);
+            l.RunForever();
+            l.Close();
+            return new WeakReference(l);
+        }
+    }
+
+    [Fact]
     public void LoopThreadCheck_TrustsOnlyTheRunningLoopThreadsStack()
     {
         // The hot paths test the thread by the address of a local against the loop thread's stack
