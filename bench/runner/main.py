@@ -18,6 +18,8 @@ def parse(argv):
     ap.add_argument('--peers', help='comma-separated peers for W1-W4 (default: all): ' + 'asyncio,uvloop,node,dotnet-tp,dotnet-asyncctx,tokio-ct'
                     + '; W5 servers are chosen by prefix too (asyncio -> asyncio-streams, asyncio-proto); "none" for only this library')
     ap.add_argument('--sizes', help='W5 message sizes (default 1024,64,102400; 1024 with --quick)')
+    ap.add_argument('--w5-idle-spin-us', type=float, metavar='N',
+                    help='W5: also run our two servers with LoopOptions.IdleSpin of N microseconds (opt-in; the targets stay the default servers)')
     ap.add_argument('--micro', action='store_true', help='also run the BenchmarkDotNet micro-benchmarks (their columns go into the report)')
     ap.add_argument('--out', help='report path (default: BENCHMARKS.md for a complete run, bench/results/<stamp>/BENCHMARKS.md otherwise)')
     ap.add_argument('--no-build', action='store_true', help='use the programs already built')
@@ -28,6 +30,8 @@ def parse(argv):
     a.runs = a.runs or (1 if a.quick else 3)
     if a.runs < 1:
         ap.error('--runs must be at least 1')
+    if a.w5_idle_spin_us is not None and not 0 < a.w5_idle_spin_us < 1e6:
+        ap.error('--w5-idle-spin-us must be above 0 and under 1,000,000 (LoopOptions.IdleSpin is under a second)')
     sel = [s.strip() for s in (a.only or ','.join(ALL)).split(',') if s.strip()]
     bad = [s for s in sel if s.upper() not in ALL and s.lower() != 'micro']
     if bad:
@@ -107,7 +111,7 @@ def main(argv):
         explicit = a.only is not None and 'w5' in [s.lower() for s in a.only.split(',')]
         if exes.get('w5') or explicit:
             sizes = [int(s) for s in a.sizes.split(',')] if a.sizes else None
-            suite.run_w5(h, results, exes, servers, a.runs, a.quick, sizes)
+            suite.run_w5(h, results, exes, servers, a.runs, a.quick, sizes, a.w5_idle_spin_us)
         else:
             log('== W5 skipped: bench/workloads/W5 does not exist yet (name W5 in --only to measure the peers alone)')
         save()

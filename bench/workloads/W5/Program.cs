@@ -5,7 +5,8 @@
 //
 //   W5 proto   PORT [MAX_SECONDS]   a Protocol whose DataReceived writes the data back (asyncio's EchoProto)
 //   W5 streams PORT [MAX_SECONDS]   Aio.StartServer with a handler that reads up to 64 KiB, writes, drains
-//   ... [MAX_SECONDS] --idle-spin-us N   the same with LoopOptions.IdleSpin (not used by bench/run; for A/B runs)
+//   --idle-spin-us N (anywhere)      the same with LoopOptions.IdleSpin of N µs (bench/run --w5-idle-spin-us N
+//                                    adds such servers beside the default ones)
 //
 // Prints LISTENING once it accepts, then serves until MAX_SECONDS (default 600) have passed: the harness
 // normally stops it earlier; the bound makes sure it never outlives a run. Backlog 1024 as the peers.
@@ -17,18 +18,27 @@ static class W5
 {
     static int Main(string[] args)
     {
+        LoopOptions? options = null;
+        int flag = Array.IndexOf(args, "--idle-spin-us");
+        if (flag >= 0)
+        {
+            if (flag + 1 >= args.Length || !double.TryParse(args[flag + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out double us))
+                return Usage();
+            options = new LoopOptions { IdleSpin = TimeSpan.FromMicroseconds(us) };
+            args = [.. args[..flag], .. args[(flag + 2)..]];
+        }
         if (args.Length > 0 && args[0] == "w5") args = args[1..];
         if (args.Length < 2 || args[0] is not ("proto" or "streams") || !int.TryParse(args[1], out int port))
-        {
-            Console.Error.WriteLine("usage: W5 <proto|streams> PORT [MAX_SECONDS]");
-            return 2;
-        }
+            return Usage();
         double maxSeconds = args.Length > 2 ? double.Parse(args[2], CultureInfo.InvariantCulture) : 600;
-        var options = args.Length > 4 && args[3] == "--idle-spin-us"
-            ? new LoopOptions { IdleSpin = TimeSpan.FromMicroseconds(double.Parse(args[4], CultureInfo.InvariantCulture)) }
-            : null;
         Aio.Run(() => Serve(args[0], port, maxSeconds), options);
         return 0;
+
+        static int Usage()
+        {
+            Console.Error.WriteLine("usage: W5 <proto|streams> PORT [MAX_SECONDS] [--idle-spin-us N]");
+            return 2;
+        }
     }
 
     static async Task Serve(string mode, int port, double maxSeconds)
