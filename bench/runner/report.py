@@ -181,9 +181,9 @@ def summary(R):
                      status(None if s99 is None else s99 <= limit)])
     w3 = R.med('w3', 'ours', 'N=1000000', 'rate')
     rows.append(['W3: at least 10,000,000 round trips/s (issue 3)', rate(w3) + ('/s' if w3 else ''), status(None if w3 is None else w3 >= 10e6)])
-    for server, limit in (('ours-proto', 0.95), ('ours-streams', 0.8)):
+    for server, kind, limit in (('ours-proto', 'protocol', 0.95), ('ours-streams', 'streams', 0.8)):
         worst = w5_worst_vs_c(R, server)
-        rows.append(['W5 %s server: at least %.2g× the C epoll server in every cell (issue 4)' % (server.split('-')[1].replace('proto', 'protocol'), limit),
+        rows.append(['W5 %s server: at least %.2g× the C epoll server in every cell (issue 4)' % (kind, limit),
                      '—' if worst is None else '%.2f× (lowest, %s)' % (worst[0], n_label(worst[1])),
                      status(None if worst is None else worst[0] >= limit)])
     md.append(table(['target', 'measured (median)', ''], rows))
