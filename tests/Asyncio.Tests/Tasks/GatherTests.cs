@@ -58,24 +58,64 @@ public class GatherTests
         Assert.Equal([10, 20, 30], results);
     });
 
-    [Fact]
-    public void Gather_RunningCoroutinesOnRealTime_FirstFailureEndsItAndTheRestFinishQuietly()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(ChildSet.WatchEachLimit)] // past the limit: watched through one pump
+    public void Gather_RunningCoroutinesOnRealTime_FirstFailureEndsItAndTheRestFinishQuietly(int more)
     {
-        // The gather ends with the first failure; its pump over the other .NET Tasks is cut loose and ends
-        // at their next completion without reaching the finished gather.
+        // The gather ends with the first failure; what watches the other .NET Tasks (a continuation each, or
+        // one pump) is cut loose and ends at their completion without reaching the finished gather.
         static async Task<int> Fail(double seconds) { await Aio.Sleep(seconds); throw new InvalidTimeZoneException("first"); }
         var errors = AioTest.RunCollectingErrors(async () =>
         {
             var slow = After(0.2, 2);
             var slower = After(0.3, 3);
-            var g = Aio.Gather(Fail(0.001), slow, slower);
+            var rest = Enumerable.Range(0, more).Select(i => After(0.2, i)).ToArray();
+            var g = Aio.Gather([Fail(0.001), slow, slower, .. rest]);
             await Assert.ThrowsAsync<InvalidTimeZoneException>(async () => await g);
             Assert.Equal(2, await slow);
             Assert.Equal(3, await slower);
+            await Task.WhenAll(rest);
             for (int i = 0; i < 3; i++) await Aio.Sleep(0.001);
         }, new LoopOptions());
         Assert.Empty(errors);
     }
+
+    [Fact]
+    public void Gather_FewRunningCoroutinesOnRealTime_LearnsOfTheirEndOnTheLoopAtOnce() => AioTest.RunReal(async () =>
+    {
+        // A gather of a few coroutines is told of each one's end by the loop itself, in the step that ends
+        // it: the gathering task resumes on the very next iteration, whatever the machine's load, and no
+        // other thread takes part. A ticker task counts the iterations meanwhile (it is always ready, so the
+        // loop never waits).
+        static async Task<int> Child(int v)
+        {
+            for (int i = 0; i < 3; i++) await Aio.Sleep(0);
+            return v;
+        }
+        int ticks = 0;
+        bool stop = false;
+        var ticker = Aio.CreateTask(async () =>
+        {
+            while (!stop)
+            {
+                ticks++;
+                await Aio.Sleep(0);
+            }
+        });
+        await Aio.Sleep(0); // the ticker has started
+        for (int round = 0; round < 3; round++)
+        {
+            int start = ticks;
+            int[] results = await Aio.Gather(Child(1), Child(2), Child(3));
+            Assert.Equal([1, 2, 3], results);
+            // Iterations 1-3: the children pass their three Sleep(0)s, and in the third they end and the gather
+            // is done; 4: this task resumes.
+            Assert.Equal(4, ticks - start);
+        }
+        stop = true;
+        await ticker;
+    });
 
     [Theory]
     [InlineData(true)]

@@ -11,36 +11,40 @@ public class WaitTests
     static AioTask<int> FailingTask(double seconds) =>
         Aio.CreateTask<int>(async () => { await Aio.Sleep(seconds); throw new InvalidOperationException("boom"); });
 
-    [Fact]
-    public void Wait_RunningCoroutinesOnRealTime_FirstCompletedThenTheRestFinishQuietly()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(ChildSet.WatchEachLimit)] // past the limit: watched through one pump
+    public void Wait_RunningCoroutinesOnRealTime_FirstCompletedThenTheRestFinishQuietly(int more)
     {
-        // On the real clock .NET Tasks are watched by one pump over Task.WhenEach. Once wait() has its
-        // answer the pump is cut loose: later completions end it without reaching the finished wait. (The
-        // pump hears of completions through the thread pool, so which tasks are done when wait() returns
-        // depends on thread timing; only the first is sure to be.)
+        // On the real clock a few .NET Tasks are watched one by one, many by one pump over Task.WhenEach.
+        // Once wait() has its answer the watch is cut loose: later completions end it without reaching the
+        // finished wait. (The pump hears of completions through the thread pool, so which tasks are done
+        // when wait() returns depends on thread timing; only the first is sure to be.)
         static async Task<int> After(double seconds, int value) { await Aio.Sleep(seconds); return value; }
         IReadOnlySet<Task<int>>? done = null, pending = null;
         var errors = AioTest.RunCollectingErrors(async () =>
         {
-            Task<int>[] all = [After(0.001, 1), After(0.2, 2), After(0.3, 3)];
+            Task<int>[] all = [After(0.001, 1), After(0.2, 2), After(0.3, 3), .. Enumerable.Range(4, more).Select(i => After(0.2, i))];
             (done, pending) = await Aio.Wait(all, returnWhen: ReturnWhen.FirstCompleted);
             Assert.Contains(all[0], done);
-            Assert.Equal(3, done.Count + pending.Count);
+            Assert.Equal(all.Length, done.Count + pending.Count);
             int[] results = await Task.WhenAll(all);
-            Assert.Equal(new[] { 1, 2, 3 }, results);
+            Assert.Equal(Enumerable.Range(1, all.Length), results);
             for (int i = 0; i < 3; i++) await Aio.Sleep(0.001);
         }, new LoopOptions());
         Assert.Empty(errors);
-        Assert.Equal(3, done!.Count + pending!.Count);
+        Assert.Equal(3 + more, done!.Count + pending!.Count);
     }
 
-    [Fact]
-    public void Wait_RunningCoroutinesOnRealTime_AnsweredWaitIsNotKeptAliveByAChildThatNeverEnds() => AioTest.RunReal(async () =>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(ChildSet.WatchEachLimit)] // past the limit: watched through one pump
+    public void Wait_RunningCoroutinesOnRealTime_AnsweredWaitIsNotKeptAliveByAChildThatNeverEnds(int more) => AioTest.RunReal(async () =>
     {
-        // The pump that watched the .NET Tasks stays suspended while one of them never completes; what it
-        // holds must no longer lead to the wait (its future, its children, its results).
-        var never = new TaskCompletionSource<int>();
-        var weak = await WaitAndForget(Task.FromResult(1), never.Task);
+        // What watches the .NET Tasks (a continuation on each, or the pump) stays while one of them never
+        // completes; what it holds must no longer lead to the wait (its future, its children, its results).
+        var never = Enumerable.Range(0, 1 + more).Select(_ => new TaskCompletionSource<int>()).ToArray();
+        var weak = await WaitAndForget(Task.FromResult(1), never.Select(s => s.Task));
         for (int i = 0; i < 3; i++) await Aio.Sleep(0.001);
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -50,9 +54,9 @@ public class WaitTests
     });
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    static async Task<WeakReference> WaitAndForget(Task<int> quick, Task<int> never)
+    static async Task<WeakReference> WaitAndForget(Task<int> quick, IEnumerable<Task<int>> never)
     {
-        var wait = Aio.Wait(new[] { quick, never }, returnWhen: ReturnWhen.FirstCompleted);
+        var wait = Aio.Wait([quick, .. never], returnWhen: ReturnWhen.FirstCompleted);
         var (done, _) = await wait;
         Assert.Equal(1, Assert.Single(done).Result);
         return new WeakReference(wait);
