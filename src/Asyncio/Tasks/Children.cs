@@ -109,9 +109,10 @@ internal static class Child
 /// usually does), and is posted to the loop otherwise. The combinator therefore learns of the child at a
 /// moment fixed by the program alone, and no other thread takes part. This costs a delegate, a node and
 /// a continuation object per child (about 150 bytes and 100 ns to register). Used on virtual time, and on
-/// the real clock while at most <see cref="WatchEachLimit"/> Tasks are pending: the gathers most programs
-/// write (<c>await Aio.Gather(A(), B())</c>).</item>
-/// <item>Together, through <see cref="Task.WhenEach(Task[])"/>, on the real clock when more are pending:
+/// the real clock for up to <see cref="WatchEachLimit"/> Tasks (an array of Tasks longer than that, or more
+/// pending Tasks in a mixed list, take the pump): the gathers most programs write
+/// (<c>await Aio.Gather(A(), B())</c>).</item>
+/// <item>Together, through <see cref="Task.WhenEach(Task[])"/>, on the real clock for more:
 /// its one completion action serves every Task, so that gathering a million running coroutines costs a
 /// slot in an array each, and registering them takes a fraction of a millisecond instead of a hundred.
 /// WhenEach hands each batch of completions to the thread pool, which posts it back to the loop: the
@@ -125,8 +126,8 @@ internal static class Child
 internal sealed class ChildSet : IFutureObserver
 {
     /// <summary>
-    /// On the real clock, up to this many pending Task children are watched one by one, beyond it through
-    /// one <see cref="Task.WhenEach(Task[])"/> pump (see the remarks).
+    /// On the real clock, up to this many Task children (an array of Tasks), or pending Task children (a mixed
+    /// list), are watched one by one; more through one <see cref="Task.WhenEach(Task[])"/> pump (see the remarks).
     /// </summary>
     internal const int WatchEachLimit = 64;
 
@@ -146,7 +147,7 @@ internal sealed class ChildSet : IFutureObserver
         bool hook = loop.IsVirtualTime;
         if (!hook && children is Task[] allTasks)
         {
-            if (!FewPending(allTasks))
+            if (allTasks.Length > WatchEachLimit)
             {
                 // Completed ones come out of the first MoveNext of the pump, which starts on the next iteration.
                 StartPumpLater(allTasks);
@@ -178,15 +179,6 @@ internal sealed class ChildSet : IFutureObserver
         if (pumped == null) return;
         if (pumped.Count > WatchEachLimit) StartPumpLater(pumped.ToArray());
         else foreach (var t in pumped) Watch(t);
-    }
-
-    /// <summary>Whether at most <see cref="WatchEachLimit"/> of <paramref name="tasks"/> are pending (stops counting there).</summary>
-    static bool FewPending(Task[] tasks)
-    {
-        int pending = 0;
-        foreach (var t in tasks)
-            if (!t.IsCompleted && ++pending > WatchEachLimit) return false;
-        return true;
     }
 
     /// <summary>Watches a pending Task one by one (see the remarks).</summary>

@@ -151,7 +151,7 @@ public static partial class Aio
     /// <see cref="Gather{T}(AioTask{T}[])"/>. A <see cref="Task"/> cannot be cancelled from outside: its
     /// awaits belong to the task that started it and are cancelled with that task. Cancelling the gather
     /// therefore does not stop them; it ends with <see cref="CancelledError"/> once they are done.
-    /// <para>The gather learns of each Task's end in the loop step that ends it. Past 64 pending Tasks on the
+    /// <para>The gather learns of each Task's end in the loop step that ends it. Past 64 Tasks on the
     /// real clock it watches them all through one <see cref="Task.WhenEach(Task[])"/> instead, which costs a
     /// few bytes each rather than a continuation each, and hears of their ends through the thread pool, a few
     /// microseconds late (or later, if the pool is starved). To keep a large gather on the loop alone, gather
