@@ -81,8 +81,10 @@ public class GatherTests
         Assert.Empty(errors);
     }
 
-    [Fact]
-    public void Gather_FewRunningCoroutinesOnRealTime_LearnsOfTheirEndOnTheLoopAtOnce() => AioTest.RunReal(async () =>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // a list, not an array: copied, and watched like a mixed list of children
+    public void Gather_FewRunningCoroutinesOnRealTime_LearnsOfTheirEndOnTheLoopAtOnce(bool asList) => AioTest.RunReal(async () =>
     {
         // A gather of a few coroutines is told of each one's end by the loop itself, in the step that ends
         // it: the gathering task resumes on the very next iteration, whatever the machine's load, and no
@@ -107,7 +109,8 @@ public class GatherTests
         for (int round = 0; round < 3; round++)
         {
             int start = ticks;
-            int[] results = await Aio.Gather(Child(1), Child(2), Child(3));
+            Task<int>[] children = [Child(1), Child(2), Child(3)];
+            int[] results = asList ? await Aio.Gather(children.ToList()) : await Aio.Gather(children);
             Assert.Equal([1, 2, 3], results);
             // Iterations 1-3: the children pass their three Sleep(0)s, and in the third they end and the gather
             // is done; 4: this task resumes.

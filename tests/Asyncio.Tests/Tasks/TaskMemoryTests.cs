@@ -47,6 +47,21 @@ public class TaskMemoryTests
     });
 
     [Fact]
+    public void Gather_OfManyCompletedTasksOnRealTime_TakesNoNodePerChild() => AioTest.RunReal(async () =>
+    {
+        // Past ChildSet.WatchEachLimit Tasks a gather on the real clock watches them through one pump, done or
+        // not: a million completed Tasks must not cost a node and a queued callback each (32 bytes and more).
+        const int N = 10_000;
+        var tasks = new Task[N];
+        for (int i = 0; i < N; i++) tasks[i] = Task.CompletedTask;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var gather = Aio.Gather(tasks);
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        await gather;
+        Assert.True(bytes < 4096, $"{bytes} bytes to start a gather of {N} completed Tasks");
+    });
+
+    [Fact]
     public void Gather_OfRunningCoroutines_WaitsForEachCompletionWithoutAllocatingOnTheLoop() => AioTest.RunReal(async () =>
     {
         // On the real clock the .NET Tasks a gather watches are pumped through Task.WhenEach. Each wait of
