@@ -35,4 +35,21 @@ public class CancelledError : OperationCanceledException
     public string? CancelMessage { get; }
 
     internal const string DefaultMessage = "The operation was cancelled.";
+
+    /// <summary>
+    /// A wait refused at its call because <paramref name="token"/> is already cancelled. It ends as a wait
+    /// that the token cancels later does: canceled, throwing a <see cref="CancelledError"/> that carries the
+    /// token (<see cref="CancelledError.Refused(CancellationToken)"/> would throw a
+    /// <see cref="TaskCanceledException"/>, which a <c>catch (CancelledError)</c> misses).
+    /// </summary>
+    internal static ValueTask Refused(CancellationToken token) => new(RefusedTask<bool>(token));
+
+    /// <inheritdoc cref="Refused(CancellationToken)"/>
+    internal static ValueTask<T> Refused<T>(CancellationToken token) => new(RefusedTask<T>(token));
+
+    // An async method that throws an OperationCanceledException ends canceled and rethrows that very
+    // exception when awaited: the one public way to make such a Task.
+#pragma warning disable CS1998 // no await: it only throws
+    static async Task<T> RefusedTask<T>(CancellationToken token) => throw new CancelledError(null, token);
+#pragma warning restore CS1998
 }

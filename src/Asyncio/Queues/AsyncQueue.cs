@@ -130,7 +130,7 @@ public class AsyncQueue<T>
 
     ValueTask PutSlow(T item, CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused(cancellationToken);
         if (_shutdown) return ValueTask.FromException(new QueueShutDownError());
         var w = PutWaiter<T>.Rent(LoopBinding.Bind(ref _loop, this), this, item);
         _putters.Append(w);
@@ -194,7 +194,7 @@ public class AsyncQueue<T>
 
     ValueTask<T> GetSlow(CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<T>(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused<T>(cancellationToken);
         if (_shutdown) return ValueTask.FromException<T>(new QueueShutDownError());
         var w = GetWaiter<T>.Rent(LoopBinding.Bind(ref _loop, this), this);
         _getters.Append(w);
@@ -270,7 +270,7 @@ public class AsyncQueue<T>
     /// <param name="cancellationToken">Cancels the wait.</param>
     public ValueTask JoinAsync(CancellationToken cancellationToken = default)
     {
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused(cancellationToken);
         if (_unfinished == 0) return default;
         var finished = _finished ??= new AsyncEvent();
         finished.Clear(); // items were put since it was last set

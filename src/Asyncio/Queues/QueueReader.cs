@@ -38,7 +38,7 @@ internal sealed class QueueReader<T> : IAsyncEnumerable<T>, IAsyncEnumerator<T>
     public ValueTask<bool> MoveNextAsync()
     {
         var token = _token;
-        if (token.IsCancellationRequested) return ValueTask.FromCanceled<bool>(token);
+        if (token.IsCancellationRequested) return CancelledError.Refused<bool>(token);
         var q = _queue;
         if (q.TryGet(out var item))
         {

@@ -77,7 +77,7 @@ public sealed class AsyncBarrier
     /// <exception cref="CancelledError">The task or <paramref name="cancellationToken"/> was cancelled while waiting.</exception>
     public ValueTask<int> WaitAsync(CancellationToken cancellationToken = default)
     {
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused<int>(cancellationToken);
         _loop?.CheckThread(nameof(WaitAsync));
         switch (_state)
         {

@@ -70,7 +70,7 @@ public sealed class AsyncCondition
     public ValueTask WaitAsync(CancellationToken cancellationToken = default)
     {
         if (!_lock.IsLocked) ThrowUnacquired("wait");
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused(cancellationToken);
         var loop = LoopBinding.Bind(ref _loop, this);
         _lock.BindTo(loop); // the wait continues in the lock's queue
         var w = ConditionWaiter.Rent(loop, this);
@@ -90,10 +90,14 @@ public sealed class AsyncCondition
     /// Waits until <paramref name="predicate"/> is true, calling <see cref="WaitAsync"/> while it is false;
     /// asyncio's <c>wait_for()</c>. The predicate is checked first, with the lock held.
     /// </summary>
+    /// <param name="predicate">The condition to wait for.</param>
+    /// <param name="cancellationToken">Cancels the wait as in <see cref="WaitAsync"/>; a token already cancelled fails the call even when the predicate is true.</param>
     /// <exception cref="InvalidOperationException">The predicate is false and the lock is not held.</exception>
+    /// <exception cref="CancelledError">The task or <paramref name="cancellationToken"/> was cancelled; the lock is held again.</exception>
     public ValueTask WaitForAsync(Func<bool> predicate, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(predicate);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused(cancellationToken);
         return predicate() ? default : WaitForSlow(predicate, cancellationToken);
     }
 

@@ -42,7 +42,7 @@ public sealed class AsyncEvent
 
     ValueTask WaitSlow(CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused(cancellationToken);
         var loop = LoopBinding.Bind(ref _loop, this);
         var w = EventWaiter.Rent(loop, this);
         _waiters.Append(w);

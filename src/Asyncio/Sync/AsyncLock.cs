@@ -64,7 +64,7 @@ public sealed class AsyncLock
 
     ValueTask<Releaser> AcquireSlow(CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<Releaser>(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused<Releaser>(cancellationToken);
         var loop = LoopBinding.Bind(ref _loop, this);
         var w = LockWaiter.Rent(loop, this);
         _waiters.Append(w);

@@ -79,7 +79,7 @@ public class AsyncSemaphore
 
     ValueTask<Releaser> AcquireSlow(CancellationToken cancellationToken)
     {
-        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<Releaser>(cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return CancelledError.Refused<Releaser>(cancellationToken);
         var loop = LoopBinding.Bind(ref _loop, this);
         var w = SemaphoreWaiter.Rent(loop, this);
         _waiters.Append(w);

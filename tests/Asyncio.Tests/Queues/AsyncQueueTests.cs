@@ -402,6 +402,61 @@ public class AsyncQueueTests
         await j2;
     });
 
+    [Fact]
+    public void Join_TaskCancelledWhileWaiting_EndsCancelled_OtherJoinersStillWait() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>();
+        q.PutNowait(1);
+        var cancelled = Spawn(async () => await q.JoinAsync());
+        var other = Spawn(async () => await q.JoinAsync());
+        await Yield();
+        cancelled.Cancel("enough");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await cancelled);
+        Assert.Equal("enough", e.CancelMessage);
+        await Yield(3);
+        Assert.False(other.IsDone);
+        q.GetNowait();
+        q.TaskDone();
+        await other;
+        await q.JoinAsync(); // the cancelled join left nothing behind
+    });
+
+    [Fact]
+    public void Join_TokenCancelledWhileWaiting_ThrowsCancelledErrorCarryingTheToken() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>();
+        q.PutNowait(1);
+        using var cts = new CancellationTokenSource();
+        var join = Spawn(async () => await Assert.ThrowsAsync<CancelledError>(async () => await q.JoinAsync(cts.Token)));
+        await Yield();
+        Assert.False(join.IsDone);
+        cts.Cancel();
+        var e = await join;
+        Assert.Equal(cts.Token, e.CancellationToken);
+        Assert.Equal(1, q.Count);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_shutdown_nonempty")]
+    public void Join_PlainShutdown_DoesNotEndAJoinWhileItemsAreNotDone() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>();
+        q.PutNowait(1);
+        q.PutNowait(2);
+        var join = Spawn(async () => await q.JoinAsync());
+        await Yield();
+        q.Shutdown();
+        await Yield(3);
+        Assert.False(join.IsDone);
+        q.GetNowait();
+        q.TaskDone();
+        await Yield(3);
+        Assert.False(join.IsDone);
+        q.GetNowait();
+        q.TaskDone();
+        await join;
+    });
+
     // ---- shutdown (asyncio 3.13) ----
 
     [Fact]

@@ -492,4 +492,46 @@ public class AsyncConditionTests
         await t;
         Assert.False(cond.IsLocked);
     });
+    [Fact]
+    public void Notify_WaiterHandedTheLockThenCancelledBeforeItRuns_PassesTheNotificationOn() => AioTest.Run(async () =>
+    {
+        var cond = new AsyncCondition();
+        var woke = new List<int>();
+        AioTask Waiter(int k) => Spawn(async () =>
+        {
+            using (await cond.AcquireAsync())
+            {
+                await cond.WaitAsync();
+                woke.Add(k);
+            }
+        });
+        var first = Waiter(1);
+        var second = Waiter(2);
+        await Yield();
+        Assert.Equal(2, cond.WaiterCount);
+
+        await cond.AcquireAsync();
+        cond.Notify(1);   // the first waiter now waits for the lock
+        cond.Release();   // ...and is handed it, to resume on a later iteration
+        Assert.True(cond.IsLocked);
+        first.Cancel();   // before it runs: it keeps the lock, to release it, and passes the notification on
+        await AssertCancelled(first);
+        await Yield(3);
+        Assert.Equal([2], woke);
+        await second;
+        Assert.False(cond.IsLocked);
+    });
+
+    [Fact]
+    public void Wait_CancelledWhileWaitingForANotification_LeavesTheWaitListAtOnce() => AioTest.Run(async () =>
+    {
+        var cond = new AsyncCondition();
+        var wait = Spawn(async () => { using (await cond.AcquireAsync()) await cond.WaitAsync(); });
+        await Yield();
+        Assert.Equal(1, cond.WaiterCount);
+        wait.Cancel();
+        Assert.Equal(0, cond.WaiterCount); // at once, before the task resumes
+        await AssertCancelled(wait);
+        Assert.False(cond.IsLocked);
+    });
 }

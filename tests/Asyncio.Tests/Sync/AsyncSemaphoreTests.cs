@@ -67,9 +67,11 @@ public class AsyncSemaphoreTests
         var sem = new AsyncSemaphore();
         await sem.AcquireAsync();
         var acquire = Spawn(async () => { await sem.AcquireAsync(); });
-        Aio.GetRunningLoop().CallSoon(() => acquire.Cancel());
+        await Yield();
+        Assert.Equal(1, sem.WaiterCount);
+        acquire.Cancel();
+        Assert.Equal(0, sem.WaiterCount); // at once, before the task resumes
         await AssertCancelled(acquire);
-        Assert.Equal(0, sem.WaiterCount);
         Assert.Equal(0, sem.Value);
     });
 

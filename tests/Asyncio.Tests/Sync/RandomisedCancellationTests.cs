@@ -250,20 +250,19 @@ public class RandomisedCancellationTests
                 await Aio.Timeout(60, async () =>
                 {
                     await producer;
-                    // Every item is taken even though consumers were cancelled mid-wait: no notification lost.
-                    while (true)
+                    chaos.Cancel();
+                    try { await chaos; } catch (OperationCanceledException) { }
+                    // Every item is taken with no notification beyond the producer's one per item, although
+                    // consumers were cancelled mid-wait: a notification lost on the way would leave an item
+                    // behind with every consumer waiting, until the timeout fails the test.
+                    while (available > 0) await Aio.Sleep(0.001);
+                    using (await cond.AcquireAsync())
                     {
-                        using (await cond.AcquireAsync())
-                        {
-                            if (available == 0) { done = true; cond.NotifyAll(); break; }
-                            cond.Notify();
-                        }
-                        await Aio.Sleep(0.001);
+                        done = true;
+                        cond.NotifyAll();
                     }
                     foreach (var c in consumers) await c;
                 });
-                chaos.Cancel();
-                try { await chaos; } catch (OperationCanceledException) { }
 
                 Assert.Equal(items, taken);
                 Assert.False(cond.IsLocked);
