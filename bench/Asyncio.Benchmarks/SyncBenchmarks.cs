@@ -32,7 +32,7 @@ public class SyncBenchmarks : IOpsBenchmark
     readonly AsyncQueue<int> _bounded = new(1);
     int _turn;
 
-    Func<Task> _lockUncontended = null!, _lockContended = null!, _semaphoreContended = null!, _eventSet = null!,
+    Func<Task> _lockUncontended = null!, _lockContended = null!, _semaphoreUncontended = null!, _semaphoreContended = null!, _eventSet = null!,
         _eventPingPong = null!, _conditionPingPong = null!, _queuePutGet = null!, _queuePingPong = null!, _boundedQueue = null!;
 
     [GlobalSetup]
@@ -43,6 +43,7 @@ public class SyncBenchmarks : IOpsBenchmark
         _queue.PutNowait(-1);
         _lockUncontended = LockUncontendedLoop;
         _lockContended = () => Both(LockSide, LockSide);
+        _semaphoreUncontended = SemaphoreUncontendedLoop;
         _semaphoreContended = () => Both(SemaphoreSide, SemaphoreSide);
         _eventSet = EventSetLoop;
         _eventPingPong = () => Both(EventPing, EventPong);
@@ -86,6 +87,16 @@ public class SyncBenchmarks : IOpsBenchmark
     public void LockContended() => _loop.RunUntilComplete(_lockContended);
 
     // ---- semaphore ----
+
+    async Task SemaphoreUncontendedLoop()
+    {
+        var s = _semaphore;
+        for (int i = 0, n = N; i < n; i++) using (await s.AcquireAsync()) { }
+    }
+
+    /// <summary><c>using (await semaphore.AcquireAsync()) { }</c> with a permit free.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void SemaphoreUncontended() => _loop.RunUntilComplete(_semaphoreUncontended);
 
     async Task SemaphoreSide()
     {
