@@ -10,7 +10,7 @@ public static partial class Aio
     /// <param name="limit">The reader's line limit (default 64 KiB).</param>
     /// <param name="ssl">TLS client options to open a TLS connection (validation on unless the options turn it off).</param>
     /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
-    /// <param name="sslShutdownTimeout">TLS shutdown time limit (default 30 s).</param>
+    /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
     /// <param name="happyEyeballsDelay">Enables Happy Eyeballs with this connection attempt delay; see <see cref="EventLoop.CreateConnection{TProtocol}(Func{TProtocol}, string, int, System.Net.EndPoint?, System.Net.Security.SslClientAuthenticationOptions?, TimeSpan?, TimeSpan?, TimeSpan?, int?, bool)"/>.</param>
     /// <param name="interleave">Reorders the addresses by family (default 1 with Happy Eyeballs, else 0); see <c>CreateConnection</c>.</param>
     /// <param name="allErrors">On failure, throw an <see cref="ExceptionGroup"/> with every attempt's error.</param>
@@ -50,7 +50,7 @@ public static partial class Aio
     /// <param name="backlog">Listen backlog (default 100).</param>
     /// <param name="ssl">TLS server options to serve TLS.</param>
     /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
-    /// <param name="sslShutdownTimeout">TLS shutdown time limit (default 30 s).</param>
+    /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
     /// <param name="reusePort">SO_REUSEPORT.</param>
     public static Task<Server> StartServer(Func<AsyncStreamReader, AsyncStreamWriter, Task> clientConnected, string? host, int port,
         int limit = AsyncStreamReader.DefaultLimit, int backlog = 100, System.Net.Security.SslServerAuthenticationOptions? ssl = null,

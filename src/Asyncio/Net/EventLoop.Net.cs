@@ -28,7 +28,7 @@ public sealed partial class EventLoop
     /// <param name="localEndPoint">An address to bind the socket to first, or <see langword="null"/>.</param>
     /// <param name="ssl">TLS client options to wrap the connection in TLS (certificate validation stays on unless the options turn it off).</param>
     /// <param name="sslHandshakeTimeout">The TLS handshake's time limit (default 60 s).</param>
-    /// <param name="sslShutdownTimeout">The TLS shutdown's time limit on close (default 30 s).</param>
+    /// <param name="sslShutdownTimeout">The time limit on a TLS close, from Close to the socket closed, flushing included (default 30 s); on expiry the connection is aborted and ConnectionLost gets a <see cref="TimeoutException"/>.</param>
     /// <param name="happyEyeballsDelay">Enables Happy Eyeballs (RFC 8305; asyncio's <c>happy_eyeballs_delay</c>): the
     /// time to give a connection attempt before the next address is tried beside it (the RFC recommends 250 ms).
     /// The first attempt to connect wins and the others are cancelled. <see langword="null"/> (the default): one

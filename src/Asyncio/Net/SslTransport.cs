@@ -20,7 +20,11 @@ namespace Asyncio;
 // ssl_handshake_timeout); ConnectionMade runs after it succeeds; a failure fails CreateConnection (the
 // client's waiter) or, on a server, closes the connection without troubling the exception handler (TLS and
 // socket errors are OSError-like in asyncio's terms). Close flushes the buffer, sends close_notify
-// (ShutdownAsync, bounded by the shutdown timeout, 30 s by default) and closes the socket.
+// (ShutdownAsync) and closes the socket. The shutdown timeout (30 s by default) bounds that whole close, from
+// the moment Close is called, flushing included (asyncio's _start_shutdown arms the timer before _do_flush):
+// a peer that stops reading would otherwise hold the write pump (and the raw socket's close) forever. On
+// expiry the raw transport is aborted and the protocol's ConnectionLost gets a TimeoutException (asyncio's
+// _check_shutdown_timeout: "SSL shutdown timed out").
 //
 // Differences from asyncio: WriteEof is not supported (as in asyncio, CanWriteEof is false); Write after
 // Close throws, as for plain transports.
@@ -47,6 +51,8 @@ internal sealed class SslTransport : TransportBase
     bool _connLost;
     bool _protocolConnected;
     bool _shutdownStarted;
+    /// <summary>The shutdown timeout's timer, armed by <see cref="Close"/>; cancelled once the connection is lost.</summary>
+    TimerHandle? _shutdownTimer;
     AioTask? _readPump;
     readonly bool _callConnectionMade;
 
@@ -309,7 +315,21 @@ internal sealed class SslTransport : TransportBase
         Closing = true;
         if (_resume is { IsDone: false } f) f.SetResult();
         if (!_protocolConnected) { ForceClose(null, callProtocol: false); return; }
+        _shutdownTimer = Loop.CallLater(_shutdownTimeout.TotalSeconds, s_shutdownTimedOut, this);
         if (!_writing) StartShutdown();
+    }
+
+    static readonly Action<object?> s_shutdownTimedOut = static o =>
+    {
+        var t = (SslTransport)o!;
+        t._shutdownTimer = null;
+        t.ForceClose(new TimeoutException("SSL shutdown timed out"), callProtocol: true);
+    };
+
+    void CancelShutdownTimer()
+    {
+        _shutdownTimer?.Cancel();
+        _shutdownTimer = null;
     }
 
     void StartShutdown()
@@ -321,15 +341,15 @@ internal sealed class SslTransport : TransportBase
 
     async Task Shutdown()
     {
-        try
-        {
-            await Aio.Timeout(_shutdownTimeout.TotalSeconds, async () => await _ssl.ShutdownAsync());
-        }
+        // No time limit here: the shutdown timer armed by Close aborts the raw transport on expiry, which
+        // ends both awaits (the raw writes' drain and the raw close).
+        try { await _ssl.ShutdownAsync(); }
         catch (Exception e) when (e is not CancelledError) { }
         if (_connLost) return;
         _raw.Close();
         try { await _rawProtocol.WaitClosed(); } catch (Exception e) when (e is not CancelledError) { }
         if (_connLost) return;
+        CancelShutdownTimer();
         _connLost = true;
         CallConnectionLost(null, true);
     }
@@ -347,6 +367,7 @@ internal sealed class SslTransport : TransportBase
         if (_connLost) return;
         _connLost = true;
         Closing = true;
+        CancelShutdownTimer();
         _buffer.Release();
         if (_resume is { IsDone: false } f) f.SetResult();
         _readPump?.Cancel();

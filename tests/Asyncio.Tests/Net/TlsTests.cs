@@ -160,6 +160,36 @@ public abstract class TlsTests
     }
 
     [Fact]
+    public void CloseClients_PeerNeverReads_ShutdownTimeoutAbortsWithTimeoutError()
+    {
+        Run(async () =>
+        {
+            // asyncio (sslproto _start_shutdown/_check_shutdown_timeout): the shutdown timer starts when the
+            // close begins, flushing included; on expiry the connection is aborted and connection_lost gets a
+            // TimeoutError. Here the flush can never end: the client stops reading, so its socket's buffers
+            // fill and the server's TLS writes wait forever.
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? sp = null;
+            var server = await loop.CreateServer(() => sp = new RecordingProtocol(), ["127.0.0.1"], 0,
+                ssl: ServerOptions(), sslShutdownTimeout: TimeSpan.FromMilliseconds(300));
+            var (ct, cp) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: TrustingClient());
+            ct.PauseReading();
+            while (sp?.Made is not { IsDone: true }) await Aio.Sleep(0.001);
+            sp.Transport!.Write(new byte[32 << 20]);
+            await Aio.Sleep(0.05);
+            server.Close();
+            server.CloseClients();
+            Assert.True(sp.Transport.IsClosing);
+            // Bounded, so that a close that never ends fails the test instead of hanging it.
+            await Aio.WaitFor(server.WaitClosed, TimeSpan.FromSeconds(10));
+            Assert.True(sp.Lost!.IsDone);
+            Assert.IsType<TimeoutException>(sp.LostWith);
+            ct.Abort();
+            await cp.Lost!;
+        });
+    }
+
+    [Fact]
     public void SslStreamOverStreamView_ClientSide_Works()
     {
         Run(async () =>
