@@ -209,6 +209,14 @@ internal sealed class SslTransport : TransportBase
                 }
                 int n = await _ssl.ReadAsync(buf);
                 if (_connLost || Closing) return;
+                // Paused while the read was pending: asyncio calls no data_received (nor eof_received) while
+                // reading is paused, so the chunk waits here for ResumeReading, and newer data waits behind it.
+                while (_paused)
+                {
+                    _resume = Loop.CreateFuture();
+                    await _resume;
+                    if (_connLost || Closing) return;
+                }
                 if (n == 0)
                 {
                     bool keepOpen = false;

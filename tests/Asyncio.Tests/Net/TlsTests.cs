@@ -190,6 +190,36 @@ public abstract class TlsTests
     }
 
     [Fact]
+    public void PauseReading_ReadAlreadyPending_DataHeldUntilResumeThenInOrder()
+    {
+        Run(async () =>
+        {
+            // asyncio: no data_received while reading is paused. The read pump is already waiting in a read
+            // when the pause comes; what that read returns is held and delivered on resume, before newer data.
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: TrustingClient());
+            await Aio.Sleep(0.02); // the read pump now waits in SslStream.ReadAsync
+            t.PauseReading();
+            Assert.False(t.IsReading);
+            t.Write(B("ping"));
+            await Aio.Sleep(0.2); // the echo arrives and completes the pending read
+            Assert.Equal(0, p.Received.Length);
+            t.Write(B("pong"));
+            await Aio.Sleep(0.05);
+            Assert.Equal(0, p.Received.Length);
+            t.ResumeReading();
+            Assert.True(t.IsReading);
+            await p.WaitForBytes(8);
+            Assert.Equal("pingpong", p.Text);
+            t.Close();
+            await p.Lost!;
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
     public void SslStreamOverStreamView_ClientSide_Works()
     {
         Run(async () =>
