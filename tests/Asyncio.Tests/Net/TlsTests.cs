@@ -14,6 +14,15 @@ public abstract class TlsTests
 
     void Run(Func<Task> body) => NetTest.Run(Portable, body);
 
+    /// <summary>
+    /// Runs on virtual time, where I/O has a second of real time to happen before the clock jumps to the next
+    /// timer (generous: a loaded machine's thread pool can be slow to report a completion); bounded by 600 s
+    /// of virtual time. A test whose only timer is the one it measures reads that timer's delay off the clock,
+    /// whatever the machine's load.
+    /// </summary>
+    void RunVirtual(Func<Task> body) => AioTest.Run(() => Aio.Timeout(600, body),
+        new LoopOptions { VirtualTime = true, AutojumpThreshold = TimeSpan.FromSeconds(1), PortableReactor = Portable });
+
     static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
     static byte[] B(string s) => Encoding.ASCII.GetBytes(s);
     static string S(byte[] b) => Encoding.ASCII.GetString(b);
@@ -214,6 +223,49 @@ public abstract class TlsTests
             Assert.Equal("pingpong", p.Text);
             t.Close();
             await p.Lost!;
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void OpenConnection_NoHandshakeTimeoutGiven_TimesOutAfter60Seconds()
+    {
+        RunVirtual(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var hold = loop.CreateFuture();
+            var server = await Aio.StartServer(async (r, w) => { await hold; w.Close(); }, "127.0.0.1", 0);
+            double start = loop.Time();
+            await Assert.ThrowsAsync<TimeoutException>(() => Aio.OpenConnection("localhost", PortOf(server), ssl: TrustingClient()));
+            double took = loop.Time() - start;
+            Assert.InRange(took, 60, 61); // asyncio's ssl_handshake_timeout default (constants.SSL_HANDSHAKE_TIMEOUT)
+            hold.SetResult();
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void Close_NoShutdownTimeoutGiven_PeerNeverReads_AbortedAfter30Seconds()
+    {
+        RunVirtual(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? sp = null;
+            var server = await loop.CreateServer(() => sp = new RecordingProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
+            var (ct, cp) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: TrustingClient());
+            ct.PauseReading();
+            while (sp?.Made is not { IsDone: true }) await Aio.Sleep(0);
+            sp.Transport!.Write(new byte[32 << 20]);
+            double start = loop.Time();
+            sp.Transport.Close();
+            await sp.Lost!;
+            double took = loop.Time() - start;
+            Assert.IsType<TimeoutException>(sp.LostWith);
+            Assert.InRange(took, 30, 31); // asyncio's ssl_shutdown_timeout default (constants.SSL_SHUTDOWN_TIMEOUT)
+            ct.Abort();
+            await cp.Lost!;
             server.Close();
             await server.WaitClosed();
         });
