@@ -112,6 +112,7 @@ internal sealed class DatagramTransport : IDatagramTransport
 
     public void SendTo(ReadOnlySpan<byte> data, EndPoint? remote = null)
     {
+        _loop.CheckThread(nameof(SendTo));
         if (_address != null)
         {
             if (remote != null && !remote.Equals(_address))
@@ -193,6 +194,7 @@ internal sealed class DatagramTransport : IDatagramTransport
 
     public void Close()
     {
+        _loop.CheckThread(nameof(Close));
         if (_closing) return;
         _closing = true;
         _loop.SetWatchActive(_source.Reader, false);
@@ -203,7 +205,11 @@ internal sealed class DatagramTransport : IDatagramTransport
         }
     }
 
-    public void Abort() => ForceClose(null);
+    public void Abort()
+    {
+        _loop.CheckThread(nameof(Abort));
+        ForceClose(null);
+    }
 
     void FatalError(Exception e, string message)
     {

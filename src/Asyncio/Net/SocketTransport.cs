@@ -316,7 +316,11 @@ internal sealed unsafe class SocketTransport : TransportBase
         }
     }
 
-    public override void Abort() => ForceClose(null);
+    public override void Abort()
+    {
+        Loop.CheckThread(nameof(Abort));
+        ForceClose(null);
+    }
 
     void FatalError(Exception e, string message)
     {

@@ -271,6 +271,7 @@ internal sealed class SslTransport : TransportBase
 
     public override void Write(ReadOnlySpan<byte> data)
     {
+        Loop.CheckThread(nameof(Write));
         if (Closing || _connLost) ThrowClosed(null);
         if (data.IsEmpty) return;
         _buffer.Append(data);
@@ -319,6 +320,7 @@ internal sealed class SslTransport : TransportBase
 
     public override void Close()
     {
+        Loop.CheckThread(nameof(Close));
         if (Closing) return;
         Closing = true;
         if (_resume is { IsDone: false } f) f.SetResult();
@@ -362,7 +364,11 @@ internal sealed class SslTransport : TransportBase
         CallConnectionLost(null, true);
     }
 
-    public override void Abort() => ForceClose(null, callProtocol: true);
+    public override void Abort()
+    {
+        Loop.CheckThread(nameof(Abort));
+        ForceClose(null, callProtocol: true);
+    }
 
     void FatalError(Exception e, string message)
     {

@@ -53,6 +53,32 @@ public abstract class DatagramTests
     }
 
     [Fact]
+    public void SendToCloseAbort_FromAnotherThread_ThrowNamingThreadsafeAlternative()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (st, server) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0));
+            var serverEp = (IPEndPoint)st.GetExtraInfo("sockname")!;
+            var (ct, client) = await loop.CreateDatagramEndpoint(() => new Recorder(), remoteEndPoint: serverEp);
+            foreach (var call in (Action[])[() => ct.SendTo("x"u8), ct.Close, ct.Abort])
+            {
+                var e = await Task.Run(() => Record.Exception(call));
+                Assert.IsType<InvalidOperationException>(e);
+                Assert.Contains("CallSoonThreadsafe", e.Message);
+            }
+            Assert.False(ct.IsClosing);
+            ct.SendTo("ok"u8);
+            while (server.Got.Count < 1) await Aio.Sleep(0.001);
+            Assert.Equal(["ok"], server.Got.Select(g => g.Text)); // the refused SendTo sent nothing
+            ct.Close();
+            st.Close();
+            await client.Lost;
+            await server.Lost;
+        });
+    }
+
+    [Fact]
     public void ConnectedEndpoint_PeerPortClosed_ErrorReceivedAndStaysOpen()
     {
         Run(async () =>

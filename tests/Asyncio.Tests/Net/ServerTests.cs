@@ -143,6 +143,29 @@ public abstract class ServerTests
     }
 
     [Fact]
+    public void CloseClientsAbortClients_FromAnotherThread_ThrowNamingThreadsafeAlternative()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            foreach (var call in (Action[])[server.CloseClients, server.AbortClients])
+            {
+                var e = await Task.Run(() => Record.Exception(call));
+                Assert.IsType<InvalidOperationException>(e);
+                Assert.Contains("CallSoonThreadsafe", e.Message);
+            }
+            t.Write("echo"u8); // the client is still served
+            await p.WaitForBytes(4);
+            server.Close();
+            server.CloseClients();
+            await server.WaitClosed();
+            await p.Lost!;
+        });
+    }
+
+    [Fact]
     public void AbortClients_ActiveClient_AbortsIt()
     {
         Run(async () =>

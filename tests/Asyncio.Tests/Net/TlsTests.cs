@@ -272,6 +272,32 @@ public abstract class TlsTests
     }
 
     [Fact]
+    public void WriteCloseAbort_FromAnotherThread_ThrowNamingThreadsafeAlternative()
+    {
+        Run(async () =>
+        {
+            // DESIGN: loop APIs called from another thread throw InvalidOperationException naming the bridges.
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: TrustingClient());
+            foreach (var call in (Action[])[() => t.Write(B("x")), t.Close, t.Abort])
+            {
+                var e = await Task.Run(() => Record.Exception(call));
+                Assert.IsType<InvalidOperationException>(e);
+                Assert.Contains("CallSoonThreadsafe", e.Message);
+            }
+            Assert.False(t.IsClosing); // the refused calls changed nothing
+            t.Write(B("still open"));
+            await p.WaitForBytes(10);
+            Assert.Equal("still open", p.Text);
+            t.Close();
+            await p.Lost!;
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
     public void SslStreamOverStreamView_ClientSide_Works()
     {
         Run(async () =>

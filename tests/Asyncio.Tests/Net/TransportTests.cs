@@ -495,4 +495,24 @@ public class TransportThreadTests
             await p.Lost!;
         });
     }
+
+    [Fact]
+    public void CloseAbort_FromAnotherThread_ThrowInvalidOperationAndChangeNothing()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port);
+            foreach (var call in (Action[])[t.Close, t.Abort])
+            {
+                var e = await Task.Run(() => Record.Exception(call));
+                Assert.IsType<InvalidOperationException>(e);
+                Assert.Contains("CallSoonThreadsafe", e.Message);
+            }
+            Assert.False(t.IsClosing);
+            t.Close();
+            await p.Lost!;
+        });
+    }
 }
