@@ -52,15 +52,40 @@ public static partial class Aio
     /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
     /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
     /// <param name="reusePort">SO_REUSEPORT.</param>
+    /// <param name="reuseAddress">SO_REUSEADDR (default on, as asyncio on Unix).</param>
+    /// <param name="startServing">Whether to accept at once; otherwise call <see cref="Server.StartServing"/> or <see cref="Server.ServeForever"/>.</param>
     public static Task<Server> StartServer(Func<AsyncStreamReader, AsyncStreamWriter, Task> clientConnected, string? host, int port,
         int limit = AsyncStreamReader.DefaultLimit, int backlog = 100, System.Net.Security.SslServerAuthenticationOptions? ssl = null,
-        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null, bool reusePort = false)
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null, bool reusePort = false,
+        bool reuseAddress = true, bool startServing = true) =>
+        StartServer(clientConnected, host == null ? null : [host], port, limit, backlog, ssl, sslHandshakeTimeout, sslShutdownTimeout,
+            reusePort, reuseAddress, startServing);
+
+    /// <summary>
+    /// As <see cref="StartServer(Func{AsyncStreamReader, AsyncStreamWriter, Task}, string?, int, int, int, System.Net.Security.SslServerAuthenticationOptions?, TimeSpan?, TimeSpan?, bool, bool, bool)"/>,
+    /// listening on several hosts (one socket per address); asyncio's <c>start_server</c> with a sequence of hosts.
+    /// <paramref name="hosts"/> <see langword="null"/>, or an empty host name in it, means every interface.
+    /// </summary>
+    /// <param name="clientConnected">The connection handler.</param>
+    /// <param name="hosts">Addresses or hosts to listen on.</param>
+    /// <param name="port">Port (0 for a free one, chosen per socket).</param>
+    /// <param name="limit">Each reader's line limit (default 64 KiB).</param>
+    /// <param name="backlog">Listen backlog (default 100).</param>
+    /// <param name="ssl">TLS server options to serve TLS.</param>
+    /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
+    /// <param name="reusePort">SO_REUSEPORT.</param>
+    /// <param name="reuseAddress">SO_REUSEADDR (default on, as asyncio on Unix).</param>
+    /// <param name="startServing">Whether to accept at once; otherwise call <see cref="Server.StartServing"/> or <see cref="Server.ServeForever"/>.</param>
+    public static Task<Server> StartServer(Func<AsyncStreamReader, AsyncStreamWriter, Task> clientConnected, IEnumerable<string>? hosts, int port,
+        int limit = AsyncStreamReader.DefaultLimit, int backlog = 100, System.Net.Security.SslServerAuthenticationOptions? ssl = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null, bool reusePort = false,
+        bool reuseAddress = true, bool startServing = true)
     {
         ArgumentNullException.ThrowIfNull(clientConnected);
         var loop = EventLoop.GetRunningLoop();
         return loop.CreateServer(() => new StreamProtocol(new AsyncStreamReader(limit), clientConnected),
-            host == null ? null : [host], port, backlog, reusePort: reusePort, ssl: ssl,
-            sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout);
+            hosts, port, backlog, reuseAddress, reusePort, startServing, ssl, sslHandshakeTimeout, sslShutdownTimeout);
     }
 
     /// <summary>Starts a Unix domain socket server; asyncio's <c>start_unix_server</c>.</summary>

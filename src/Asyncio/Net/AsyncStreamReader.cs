@@ -24,7 +24,7 @@ namespace Asyncio;
 
 /// <summary>
 /// Reads from a connection; asyncio's <c>StreamReader</c>. Made by <see cref="Aio.OpenConnection"/> and
-/// <see cref="Aio.StartServer"/>; loop thread only.
+/// <see cref="Aio.StartServer(Func{AsyncStreamReader, AsyncStreamWriter, Task}, string?, int, int, int, System.Net.Security.SslServerAuthenticationOptions?, TimeSpan?, TimeSpan?, bool, bool, bool)"/>; loop thread only.
 /// </summary>
 public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
 {

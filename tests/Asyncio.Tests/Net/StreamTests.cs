@@ -109,6 +109,29 @@ public abstract class StreamTests
     }
 
     [Fact]
+    public void StartServer_SeveralHostsStartServingFalse_ListensOnEachOnceStarted()
+    {
+        Run(async () =>
+        {
+            // asyncio's start_server forwards create_server's options: a sequence of hosts, start_serving.
+            await using var server = await Aio.StartServer(EchoLines, ["127.0.0.1", "::1"], 0, startServing: false, reuseAddress: true);
+            Assert.Equal(2, server.Sockets.Count);
+            Assert.False(server.IsServing);
+            await server.StartServing();
+            Assert.True(server.IsServing);
+            foreach (var sock in server.Sockets.ToArray())
+            {
+                var ep = (IPEndPoint)sock.LocalEndPoint!;
+                var (r, w) = await Aio.OpenConnection(ep.Address.ToString(), ep.Port);
+                w.Write(B($"hi {ep.AddressFamily}\n"));
+                Assert.Equal($"hi {ep.AddressFamily}\n", S(await r.ReadLine()));
+                w.Close();
+                await w.WaitClosed();
+            }
+        });
+    }
+
+    [Fact]
     public void HalfClose_ClientWritesEof_ServerReadsToEndAndReplies()
     {
         Run(async () =>
