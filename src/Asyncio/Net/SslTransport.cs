@@ -196,7 +196,11 @@ internal sealed class SslTransport : TransportBase
 
     async Task ReadPump()
     {
-        var buf = new byte[64 * 1024];
+        // Rented for the life of the pump and returned when it ends. Safe: the pump only ends after its
+        // await of SslStream.ReadAsync has finished (a foreign await is not cut short by cancelling the pump;
+        // cancellation reaches the raw reader's wait inside SslStream, which then fails the read), so no
+        // read still writes into the buffer once it is back in the pool.
+        var buf = System.Buffers.ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         try
         {
             while (!_connLost && !Closing)
@@ -238,7 +242,14 @@ internal sealed class SslTransport : TransportBase
         {
             FatalError(e, "Fatal read error on TLS transport");
         }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buf);
+        }
     }
+
+    /// <summary>The size of the read pump's buffer, rented from the shared pool (four TLS records' payload).</summary>
+    const int ReadBufferSize = 64 * 1024;
 
     void Deliver(ReadOnlySpan<byte> data)
     {

@@ -298,6 +298,36 @@ public abstract class TlsTests
     }
 
     [Fact]
+    public void ReadPump_ConnectionAfterConnection_ReadBufferRentedFromPoolNotAllocated()
+    {
+        Run(async () =>
+        {
+            // Each connection has two read pumps here (client and server side). Allocating their 64 KiB
+            // buffers would cost 128 KiB a connection on the loop thread; rented and returned on close they
+            // cost nothing once the pool holds them, and the rest of a connection is about 30 KiB.
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
+            async Task OneConnection()
+            {
+                var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: TrustingClient());
+                t.Write(B("x"));
+                await p.WaitForBytes(1);
+                t.Close();
+                await p.Lost!;
+                await Aio.Sleep(0.01); // the server side ends too
+            }
+            for (int i = 0; i < 5; i++) await OneConnection();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            const int n = 20;
+            for (int i = 0; i < n; i++) await OneConnection();
+            long perConnection = (GC.GetAllocatedBytesForCurrentThread() - before) / n;
+            Assert.True(perConnection < 64 * 1024, $"{perConnection} bytes allocated a connection on the loop thread");
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
     public void SslStreamOverStreamView_ClientSide_Works()
     {
         Run(async () =>
