@@ -74,7 +74,9 @@ public class AioTask : Future
     /// <summary>
     /// Requests cancellation; asyncio's <c>Task.cancel(msg)</c>. Every await of a loop primitive pending in
     /// the task (or, if none, the next one) throws <see cref="CancelledError"/> with <paramref name="message"/>;
-    /// an awaited future or task is itself cancelled. A task cancelled before it starts never runs.
+    /// an awaited future or task is itself cancelled. A task cancelled before it starts never runs. A task
+    /// that ends through a foreign API stopped by its <see cref="CancellationToken"/> (a plain
+    /// <see cref="OperationCanceledException"/>) ends with <paramref name="message"/> too.
     /// </summary>
     /// <returns><see langword="false"/> if the task is already done.</returns>
     public override bool Cancel(string? message = null)
@@ -200,8 +202,16 @@ public class AioTask : Future
 
     void FinishFromException(Exception e)
     {
-        if (e is OperationCanceledException oce)
-            Finish(FinishKind.Cancelled, null, (oce as CancelledError)?.CancelMessage);
+        if (e is CancelledError ce)
+            Finish(FinishKind.Cancelled, null, ce.CancelMessage);
+        else if (e is OperationCanceledException)
+        {
+            // A foreign API stopped by the task's token (Task.Delay(t, Aio.CancellationToken)) throws a plain
+            // OperationCanceledException, which carries no message: if the task was asked to cancel, it ends
+            // with that request's message, as if the CancelledError had come out (Runner's "interrupted").
+            var message = _cancelRequests > 0 ? ScopeIfAny?.CancelMessage : null;
+            Finish(FinishKind.Cancelled, null, message);
+        }
         else
             Finish(FinishKind.Exception, e, null);
     }

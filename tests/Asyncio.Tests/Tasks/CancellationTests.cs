@@ -241,6 +241,34 @@ public class CancellationTests
     });
 
     [Fact]
+    public void Cancel_WithMessage_TaskEndsThroughTokenOfForeignApi_KeepsMessage() => AioTest.RunReal(async () =>
+    {
+        // Task.Delay stopped by the task's token throws a plain TaskCanceledException, without the message.
+        var t = Aio.CreateTask(async () => await Task.Delay(TimeSpan.FromMinutes(5), Aio.CancellationToken));
+        await Aio.Sleep(0.01);
+        t.Cancel("bye");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        Assert.Equal("bye", e.CancelMessage);
+        Assert.True(t.IsCancelled);
+    });
+
+    [Fact]
+    public void Cancel_OperationCanceledExceptionWithoutRequest_EndsCancelledWithoutMessage() => AioTest.Run(async () =>
+    {
+        // No cancellation was requested: there is no message to take, even if an old one is on record.
+        var t = Aio.CreateTask(async () =>
+        {
+            var me = Aio.CurrentTask!;
+            try { await Aio.Sleep(10); } catch (CancelledError) { me.Uncancel(); }
+            throw new OperationCanceledException();
+        });
+        await Aio.Sleep(1);
+        t.Cancel("old");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        Assert.Null(e.CancelMessage);
+    });
+
+    [Fact]
     public void CancellationToken_AfterUncancelToZero_IsFresh() => AioTest.Run(async () =>
     {
         var t = Aio.CreateTask(async () =>
