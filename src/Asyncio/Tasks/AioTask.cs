@@ -67,9 +67,13 @@ public class AioTask : Future
     /// The token signalled when the task is cancelled: pass it to APIs that take a
     /// <see cref="System.Threading.CancellationToken"/> so that they stop too. Reachable ambiently as
     /// <see cref="Aio.CancellationToken"/>. Once <see cref="Uncancel"/> brings the count back to zero, later
-    /// reads return a fresh token.
+    /// reads return a fresh token. Once the task is done, the token is already cancelled if the task was
+    /// cancelled (<see cref="Future.IsCancelled"/>, or <see cref="Cancelling"/> above zero), and otherwise one
+    /// that is never cancelled (<see cref="System.Threading.CancellationToken.None"/>).
     /// </summary>
-    public CancellationToken CancellationToken => Scope.Token;
+    public CancellationToken CancellationToken =>
+        // A done task has let go of its scope (Finish): reading the token must not make a new one.
+        IsDone ? new CancellationToken(canceled: IsCancelled || _cancelRequests > 0) : Scope.Token;
 
     /// <summary>
     /// Requests cancellation; asyncio's <c>Task.cancel(msg)</c>. Every await of a loop primitive pending in

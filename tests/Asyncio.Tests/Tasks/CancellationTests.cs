@@ -269,6 +269,57 @@ public class CancellationTests
     });
 
     [Fact]
+    public void CancellationToken_TaskDoneCancelled_IsCancelled() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(async () => await Aio.Sleep(10));
+        await Aio.Sleep(1);
+        t.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        Assert.True(t.CancellationToken.IsCancellationRequested);
+
+        var never = Aio.CreateTask(async () => await Aio.Sleep(10));
+        never.Cancel();   // before it starts: it never runs, and never had a token
+        await Assert.ThrowsAsync<CancelledError>(async () => await never);
+        Assert.True(never.CancellationToken.IsCancellationRequested);
+    });
+
+    [Fact]
+    public void CancellationToken_TaskDoneWithCancelRequestPending_IsCancelled() => AioTest.Run(async () =>
+    {
+        // The coroutine swallows the cancellation without Uncancel and returns: the request is still pending.
+        var t = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); } catch (CancelledError) { }
+        });
+        await Aio.Sleep(1);
+        t.Cancel();
+        await t;
+        Assert.False(t.IsCancelled);
+        Assert.True(t.CancellationToken.IsCancellationRequested);
+    });
+
+    [Fact]
+    public void CancellationToken_TaskDoneNormally_IsNeverCancelledAndReadWithoutAllocating() => AioTest.Run(async () =>
+    {
+        async Task Body()
+        {
+            _ = Aio.CancellationToken;   // the task had a token while it ran
+            await Aio.Sleep(1);
+        }
+        var warm = Aio.CreateTask(Body);
+        var t = Aio.CreateTask(Body);
+        await warm;
+        await t;
+        _ = warm.CancellationToken;   // the first read of t is the one measured
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var token = t.CancellationToken;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);   // no new scope (nor token source) for a task that is done
+        Assert.False(token.IsCancellationRequested);
+        Assert.False(token.CanBeCanceled);
+    });
+
+    [Fact]
     public void CancellationToken_AfterUncancelToZero_IsFresh() => AioTest.Run(async () =>
     {
         var t = Aio.CreateTask(async () =>
