@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Asyncio.Tests.Bench;
@@ -43,43 +42,6 @@ public class WorkloadSmokeTests
         return JsonDocument.Parse(line!["RESULT ".Length..]).RootElement.Clone();
     }
 
-    static (int Code, string Stdout, string Stderr) Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(WorkloadsDll());
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"Workloads {string.Join(' ', args)} did not finish within 60 s");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    static readonly Lazy<string> s_dll = new(LocateOrBuild);
-
-    static string WorkloadsDll() => s_dll.Value;
-
-    /// <summary>
-    /// The Workloads program built in this test run's configuration (the solution builds it beside the
-    /// tests); built here if it is missing, for example when only the test project was built.
-    /// </summary>
-    static string LocateOrBuild()
-    {
-        string config = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Asyncio.slnx"))) dir = dir.Parent;
-        Assert.True(dir != null, "repository root (Asyncio.slnx) not found above " + AppContext.BaseDirectory);
-        string project = Path.Combine(dir!.FullName, "bench", "workloads", "Workloads");
-        string dll = Path.Combine(project, "bin", config, "net10.0", "Workloads.dll");
-        if (File.Exists(dll)) return dll;
-        var psi = new ProcessStartInfo("dotnet", ["build", project, "-c", config, "-nologo", "-v", "q"]) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        Assert.True(p.WaitForExit(300_000) && p.ExitCode == 0, "building Workloads failed:\n" + (p.HasExited ? output.Result : "timeout"));
-        return dll;
-    }
+    static (int Code, string Stdout, string Stderr) Start(params string[] args) =>
+        RepoProgram.Run("bench/workloads/Workloads", 60, args);
 }
