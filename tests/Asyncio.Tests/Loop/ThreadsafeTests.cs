@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Asyncio.Tests.Loop;
@@ -15,6 +16,24 @@ public class ThreadsafeTests
         Assert.Null(AioTest.RunForeverUntilStoppedFromAnotherThread(loop, () => ranOn = Environment.CurrentManagedThreadId));
         Assert.NotEqual(0, ranOn);
         Assert.Equal(loopThread, ranOn);
+    }
+
+    [Fact]
+    public void CallSoonThreadsafe_LoopWaitingForATimerAMinuteAway_WakesItAtOnce()
+    {
+        // The loop blocks in the reactor until a timer 60 s away on the real clock: the post must wake it at
+        // once, not when the timer is due. The bound is loose (a loaded machine); it fails only if the
+        // wake-up is broken and the loop sleeps on until the timer.
+        using var loop = new EventLoop();
+        bool ran = false, timerFired = false;
+        loop.CallLater(60, () => { timerFired = true; loop.Stop(); });
+        var watch = Stopwatch.StartNew();
+        Assert.Null(AioTest.RunForeverUntilStoppedFromAnotherThread(loop, () => ran = true));
+        watch.Stop();
+        Assert.True(ran);
+        Assert.False(timerFired);
+        Assert.True(loop.BlockingPolls >= 1, "the loop never blocked");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"the loop woke after {watch.Elapsed.TotalSeconds:F1} s");
     }
 
     [Fact]

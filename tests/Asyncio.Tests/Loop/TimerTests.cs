@@ -109,6 +109,26 @@ public class TimerTests
     }
 
     [Fact]
+    public void IdleLoop_NextTimerAFewHundredMsAway_BlocksUntilItWithoutPolling()
+    {
+        // With nothing to do, the loop waits in the reactor until the next deadline: one blocking wait (a
+        // few more if a signal interrupts it), not a busy loop (no blocking wait at all) nor a polling
+        // interval (one wait per tick: any interval below ~60 ms makes more than 5 here).
+        using var loop = new EventLoop();
+        double due = 0, firedAt = 0;
+        int pollsBefore = 0;
+        loop.CallSoon(() =>
+        {
+            pollsBefore = loop.BlockingPolls;
+            due = loop.Time() + 0.3;
+            loop.CallLater(0.3, () => { firedAt = loop.Time(); loop.Stop(); });
+        });
+        loop.RunForever();
+        Assert.True(firedAt >= due, $"fired at {firedAt}, due {due}");
+        Assert.InRange(loop.BlockingPolls - pollsBefore, 1, 5);
+    }
+
+    [Fact]
     public void Timer_MonthsAway_LoopWaitsForItWithoutOverflowing()
     {
         // The portable reactor waits in whole milliseconds of an int: a deadline 200 days away is more

@@ -26,14 +26,19 @@ public static class AioTest
     }
 
     /// <summary>
-    /// Runs <paramref name="loop"/> forever until another thread, once the loop has had time to block in its
-    /// reactor (20 ms), posts <paramref name="fromOtherThread"/> (if any) and a stop; a 30 s watchdog bounds
+    /// Runs <paramref name="loop"/> forever until another thread, once the loop has blocked in its reactor
+    /// (and 20 ms more), posts <paramref name="fromOtherThread"/> (if any) and a stop; a 30 s watchdog bounds
     /// the run. Returns what <see cref="EventLoop.RunForever"/> threw, or <see langword="null"/>.
     /// </summary>
     public static Exception? RunForeverUntilStoppedFromAnotherThread(EventLoop loop, Action? fromOtherThread = null)
     {
+        int pollsBefore = loop.BlockingPolls;
         var poster = new Thread(() =>
         {
+            // On a loaded machine the loop may take a while to reach its wait: post only once it has
+            // blocked, so that the post has to wake it (give up waiting after 10 s and post anyway).
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (loop.BlockingPolls == pollsBefore && waited.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
             Thread.Sleep(20);
             loop.CallSoonThreadsafe(() => { fromOtherThread?.Invoke(); loop.Stop(); });
         });
