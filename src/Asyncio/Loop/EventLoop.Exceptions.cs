@@ -11,7 +11,12 @@ public sealed partial class EventLoop
     /// exception was never retrieved); <see langword="null"/> restores the default, which writes to the
     /// standard error and keeps the loop running. asyncio's <c>set_exception_handler</c>.
     /// </summary>
-    public void SetExceptionHandler(Action<EventLoop, ExceptionContext>? handler) => _exceptionHandler = handler;
+    /// <exception cref="InvalidOperationException">Called from another thread while the loop runs.</exception>
+    public void SetExceptionHandler(Action<EventLoop, ExceptionContext>? handler)
+    {
+        CheckThread(nameof(SetExceptionHandler));
+        _exceptionHandler = handler;
+    }
 
     /// <summary>The handler set by <see cref="SetExceptionHandler"/>, or <see langword="null"/> for the default.</summary>
     public Action<EventLoop, ExceptionContext>? GetExceptionHandler() => _exceptionHandler;
@@ -22,9 +27,12 @@ public sealed partial class EventLoop
     /// the default handler reports (an exception whose <c>ToString</c> throws) is reduced to a line on the
     /// standard error: reporting an error never stops the loop.
     /// </summary>
+    /// <exception cref="InvalidOperationException">Called from another thread while the loop runs (the handler
+    /// runs on the loop thread); from there, use <see cref="CallSoonThreadsafe(Action)"/>.</exception>
     public void CallExceptionHandler(ExceptionContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        CheckThread(nameof(CallExceptionHandler));
         var handler = _exceptionHandler;
         if (handler != null)
         {

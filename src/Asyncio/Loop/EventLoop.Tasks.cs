@@ -122,8 +122,11 @@ public sealed partial class EventLoop
     public AioTask? CurrentTask => _current.Task;
 
     /// <summary>The tasks of this loop that are not done yet; asyncio's <c>all_tasks()</c>.</summary>
+    /// <exception cref="InvalidOperationException">Called from another thread while the loop runs (the list
+    /// it walks changes on the loop thread); from there, ask the loop with <see cref="RunCoroutineThreadsafe{T}(Func{Task{T}}, CancellationToken)"/>.</exception>
     public IReadOnlyList<AioTask> AllTasks()
     {
+        CheckThread(nameof(AllTasks));
         var list = new List<AioTask>(_liveCount);
         for (var t = _firstLive; t != null; t = t.NextLive)
             if (!t.IsDone) list.Add(t);

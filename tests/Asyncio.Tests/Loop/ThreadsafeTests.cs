@@ -107,6 +107,39 @@ public class ThreadsafeTests
     });
 
     [Fact]
+    public void AllTasksAndExceptionHandler_FromAnotherThread_ThrowNamingTheThreadsafeAlternative() => AioTest.RunReal(async () =>
+    {
+        // asyncio's all_tasks() belongs to the loop thread: the list it walks changes there. So do the
+        // exception handler's setter and its call, which runs the handler.
+        var loop = Aio.GetRunningLoop();
+        var task = Aio.CreateTask(async () => await Aio.Sleep(10));
+        var e = await Task.Run(() => Assert.Throws<InvalidOperationException>(() => loop.AllTasks()));
+        Assert.Contains("AllTasks", e.Message);
+        Assert.Contains("RunCoroutineThreadsafe", e.Message);
+        e = await Task.Run(() => Assert.Throws<InvalidOperationException>(() => loop.SetExceptionHandler(null)));
+        Assert.Contains("SetExceptionHandler", e.Message);
+        Assert.Contains("CallSoonThreadsafe", e.Message);
+        e = await Task.Run(() => Assert.Throws<InvalidOperationException>(() => loop.CallExceptionHandler(new ExceptionContext("from a thread"))));
+        Assert.Contains("CallExceptionHandler", e.Message);
+        Assert.Contains("CallSoonThreadsafe", e.Message);
+        Assert.NotNull(loop.GetExceptionHandler());   // AioTest's handler is still set
+        Assert.Contains(task, loop.AllTasks());      // on the loop thread it works
+        task.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await task);
+    });
+
+    [Fact]
+    public async Task AllTasks_LoopNotRunning_AnyThreadMayAsk()
+    {
+        // Runner's shutdown asks from the thread that ran the loop, once it has stopped.
+        using var loop = new EventLoop();
+        var task = loop.CreateTask(() => Task.CompletedTask);
+        var tasks = await Task.Run(() => loop.AllTasks());
+        Assert.Equal([task], tasks);
+        loop.RunUntilComplete(task);
+    }
+
+    [Fact]
     public void GetRunningLoop_FindsEachThreadsOwnLoop_WhileAnotherStartedLater()
     {
         // The running loop is the calling thread's own: a loop that started earlier than another one, on
