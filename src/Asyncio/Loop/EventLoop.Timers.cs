@@ -141,7 +141,7 @@ public sealed partial class EventLoop
     internal void CancelTimer(TimerEntry entry)
     {
         if (entry.Cancelled) return;
-        CheckThread(nameof(TimerHandle.Cancel));
+        CheckThread(nameof(TimerHandle), nameof(TimerHandle.Cancel));
         entry.Cancelled = true;
         entry.Callback = null;
         entry.State = null;

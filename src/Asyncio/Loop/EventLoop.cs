@@ -514,13 +514,21 @@ public sealed partial class EventLoop : IDisposable
 
     // ---- checks ----
 
-    /// <summary>Throws unless called on the loop's thread (or the loop is not running).</summary>
+    /// <summary>Throws unless called on the loop's thread (or the loop is not running); for the loop's own members.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void CheckThread(string member)
+    internal void CheckThread(string member) => CheckThread(nameof(EventLoop), member);
+
+    /// <summary>
+    /// Throws unless called on the loop's thread (or the loop is not running); for a member of an object of
+    /// the loop, named in the error as <paramref name="type"/>.<paramref name="member"/> (the public type a
+    /// user calls, e.g. <c>AioTask.Cancel</c>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CheckThread(string type, string member)
     {
         if (OnLoopStack()) return;
         int id = _threadId;
-        if (id != 0 && id != Environment.CurrentManagedThreadId) ThrowWrongThread(member);
+        if (id != 0 && id != Environment.CurrentManagedThreadId) ThrowWrongThread(type, member);
     }
 
     /// <summary>
@@ -577,10 +585,10 @@ public sealed partial class EventLoop : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    void ThrowWrongThread(string member) =>
+    void ThrowWrongThread(string type, string member) =>
         throw new InvalidOperationException(
-            $"EventLoop.{member} was called from thread {Environment.CurrentManagedThreadId}, but the loop is running on thread {_threadId}. " +
-            "Loop methods are not thread-safe: use CallSoonThreadsafe or RunCoroutineThreadsafe from other threads.");
+            $"{type}.{member} was called from thread {Environment.CurrentManagedThreadId}, but {(type == nameof(EventLoop) ? "the loop" : "its event loop")} is running on thread {_threadId}. " +
+            "The loop and its objects are not thread-safe: use CallSoonThreadsafe or RunCoroutineThreadsafe from other threads.");
 
     internal void CheckNotClosed()
     {

@@ -28,7 +28,7 @@ public readonly struct Handle : IEquatable<Handle>
     {
         var e = _entry;
         if (e == null || e.Version != _version || e.Cancelled) return;
-        e.Loop.CheckThread(nameof(Cancel));
+        e.Loop.CheckThread(nameof(Handle), nameof(Cancel));
         e.Cancelled = true;
         e.Callback = null;
         e.State = null;

@@ -64,7 +64,7 @@ public sealed class Server : IAsyncDisposable
 
     internal void StartServingCore()
     {
-        _loop.CheckThread(nameof(StartServing));
+        _loop.CheckThread(nameof(Server), nameof(StartServing));
         if (_serving || _sockets == null) return;
         _serving = true;
         foreach (var sock in _sockets)
@@ -134,7 +134,7 @@ public sealed class Server : IAsyncDisposable
     /// </summary>
     public void Close()
     {
-        _loop.CheckThread(nameof(Close));
+        _loop.CheckThread(nameof(Server), nameof(Close));
         var sockets = _sockets;
         if (sockets == null) return;
         _sockets = null;

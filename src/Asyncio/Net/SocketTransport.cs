@@ -235,7 +235,7 @@ internal sealed unsafe class SocketTransport : TransportBase
 
     public override void Write(ReadOnlySpan<byte> data)
     {
-        Loop.CheckThread(nameof(Write));
+        Loop.CheckThread(nameof(ITransport), nameof(Write));
         if (_eof) ThrowWriteAfterEof();
         if (Closing || _connLost) ThrowClosed(_lostBecause);
         if (data.IsEmpty) return;
@@ -304,7 +304,7 @@ internal sealed unsafe class SocketTransport : TransportBase
 
     public override void Close()
     {
-        Loop.CheckThread(nameof(Close));
+        Loop.CheckThread(nameof(ITransport), nameof(Close));
         if (Closing) return;
         Closing = true;
         Loop.SetWatchActive(_source.Reader, false);

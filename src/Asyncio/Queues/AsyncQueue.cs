@@ -168,7 +168,7 @@ public class AsyncQueue<T>
             _unfinished++;
             return;
         }
-        _loop!.CheckThread(nameof(PutAsync)); // before any change: a wrong-thread call loses nothing
+        _loop!.CheckThread("AsyncQueue", nameof(PutAsync)); // before any change: a wrong-thread call loses nothing
         PutItem(item);
         _stored++;
         _unfinished++;
@@ -242,7 +242,7 @@ public class AsyncQueue<T>
 
     T TakeAndReserve()
     {
-        _loop!.CheckThread(nameof(GetAsync));
+        _loop!.CheckThread("AsyncQueue", nameof(GetAsync));
         var item = TakeItem();
         _stored--;
         _reserved++;
@@ -287,7 +287,7 @@ public class AsyncQueue<T>
     /// </summary>
     public void Shutdown(bool immediate = false)
     {
-        if (!_getters.IsEmpty || !_putters.IsEmpty) _loop!.CheckThread(nameof(Shutdown));
+        if (!_getters.IsEmpty || !_putters.IsEmpty) _loop!.CheckThread("AsyncQueue", nameof(Shutdown));
         _shutdown = true;
         if (immediate && !_drained)
         {

@@ -78,7 +78,7 @@ public sealed class AsyncBarrier
     public ValueTask<int> WaitAsync(CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested) return CancelledError.Refused<int>(cancellationToken);
-        _loop?.CheckThread(nameof(WaitAsync));
+        _loop?.CheckThread(nameof(AsyncBarrier), nameof(WaitAsync));
         switch (_state)
         {
             case BarrierState.Broken:
@@ -114,7 +114,7 @@ public sealed class AsyncBarrier
     /// </summary>
     public void Reset()
     {
-        _loop?.CheckThread(nameof(Reset));
+        _loop?.CheckThread(nameof(AsyncBarrier), nameof(Reset));
         if (_count > 0)
         {
             _state = BarrierState.Resetting;
@@ -133,7 +133,7 @@ public sealed class AsyncBarrier
     /// </summary>
     public void Abort()
     {
-        _loop?.CheckThread(nameof(Abort));
+        _loop?.CheckThread(nameof(AsyncBarrier), nameof(Abort));
         _state = BarrierState.Broken;
         WakeAll(ref _filling);
         WakeAll(ref _blocked);

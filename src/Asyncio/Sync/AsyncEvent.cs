@@ -54,7 +54,7 @@ public sealed class AsyncEvent
     public void Set()
     {
         if (_set) return;
-        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(Set)); // before any change: a wrong-thread call loses nothing
+        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(AsyncEvent), nameof(Set)); // before any change: a wrong-thread call loses nothing
         _set = true;
         while (!_waiters.IsEmpty) _waiters.PopFirst().Wake();
     }

@@ -101,7 +101,7 @@ public sealed class AsyncLock
     {
         AssertInvariants();
         if (_waiters.IsEmpty) { _locked = false; return; }
-        _loop!.CheckThread(nameof(Release));
+        _loop!.CheckThread(nameof(AsyncLock), nameof(Release));
         var w = _waiters.PopFirst();
         // A new hold from the hand-over on, so that a stale releaser of the previous holder cannot release
         // it; a condition waiter gets back the hold it had before it waited.

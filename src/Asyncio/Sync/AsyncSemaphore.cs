@@ -104,7 +104,7 @@ public class AsyncSemaphore
     public void Release()
     {
         if (_value >= _bound) ThrowFull();
-        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(Release)); // before any change: a wrong-thread call loses nothing
+        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(AsyncSemaphore), nameof(Release)); // before any change: a wrong-thread call loses nothing
         _value++;
         if (!_waiters.IsEmpty) WakeNext();
     }

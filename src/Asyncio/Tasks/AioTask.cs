@@ -85,7 +85,7 @@ public class AioTask : Future
     /// <returns><see langword="false"/> if the task is already done.</returns>
     public override bool Cancel(string? message = null)
     {
-        Loop.CheckThread(nameof(Cancel));
+        Loop.CheckThread(nameof(AioTask), nameof(Cancel));
         if (IsDone) return false;
         _cancelRequests++;
         Scope.Cancel(message);
@@ -101,7 +101,7 @@ public class AioTask : Future
     /// </summary>
     public int Uncancel()
     {
-        Loop.CheckThread(nameof(Uncancel));
+        Loop.CheckThread(nameof(AioTask), nameof(Uncancel));
         if (_cancelRequests > 0 && --_cancelRequests == 0)
         {
             Scope.ClearMustCancel();

@@ -152,7 +152,7 @@ public static partial class Aio
     static (EventLoop, CompletionOrder, int) StartCompletionOrder<TItem>(IEnumerable<TItem> items, double? timeout) where TItem : class
     {
         var loop = EventLoop.GetRunningLoop();
-        loop.CheckThread(nameof(AsCompleted));
+        loop.CheckThread(nameof(Aio), nameof(AsCompleted));
         var children = Distinct(CollectAwaitables(loop, items, nameof(items)));
         if (timeout is double t && double.IsNaN(t)) throw new ArgumentException("The timeout cannot be NaN.", nameof(timeout));
         return (loop, new CompletionOrder(loop, children, timeout), children.Length);

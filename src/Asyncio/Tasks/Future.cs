@@ -84,7 +84,7 @@ public class Future
     /// <returns><see langword="false"/> if the future was already done.</returns>
     public virtual bool Cancel(string? message = null)
     {
-        Loop.CheckThread(nameof(Cancel));
+        Loop.CheckThread(nameof(Future), nameof(Cancel));
         if (_state != FutureState.Pending) return false;
         SetCancelledCore(message);
         return true;
@@ -102,7 +102,7 @@ public class Future
     private protected void BeginComplete(string member)
     {
         if (this is AioTask) ThrowTaskCompletion(member);
-        Loop.CheckThread(member);
+        Loop.CheckThread(nameof(Future), member);
         if (_state != FutureState.Pending) ThrowInvalidState($"{member}: the future is already done ({StateName}).");
     }
 
@@ -186,7 +186,7 @@ public class Future
     public void AddDoneCallback(Action<Future> callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        Loop.CheckThread(nameof(AddDoneCallback));
+        Loop.CheckThread(nameof(Future), nameof(AddDoneCallback));
         if (_state != FutureState.Pending)
         {
             Loop.EnqueueInternal(DoneCallbackNode.Invoke, new DoneCallbackNode(this, callback));
@@ -200,7 +200,7 @@ public class Future
     public int RemoveDoneCallback(Action<Future> callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
-        Loop.CheckThread(nameof(RemoveDoneCallback));
+        Loop.CheckThread(nameof(Future), nameof(RemoveDoneCallback));
         int removed = 0;
         for (var n = _first; n != null;)
         {
@@ -305,7 +305,7 @@ public class Future
         if (_state != FutureState.Pending) return TaskNode<TResult>.Completed(this);
         for (var n = _first; n != null; n = n.Next)
             if (n is TaskNode<TResult> existing) return existing.Task;
-        Loop.CheckThread(nameof(AsTask));
+        Loop.CheckThread(nameof(Future), nameof(AsTask));
         var node = new TaskNode<TResult>(this);
         Append(node);
         return node.Task;

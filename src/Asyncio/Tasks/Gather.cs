@@ -39,7 +39,7 @@ internal sealed class GatheringFuture<TResult> : Future<TResult[]>, IChildObserv
     /// <summary>Cancels the children that are not done; the gather ends once they have.</summary>
     public override bool Cancel(string? message = null)
     {
-        Loop.CheckThread(nameof(Cancel));
+        Loop.CheckThread(nameof(Future), nameof(Cancel));
         return !IsDone && _core.CancelChildren(message);
     }
 }
@@ -62,7 +62,7 @@ internal sealed class GatheringFuture : Future, IChildObserver
 
     public override bool Cancel(string? message = null)
     {
-        Loop.CheckThread(nameof(Cancel));
+        Loop.CheckThread(nameof(Future), nameof(Cancel));
         return !IsDone && _core.CancelChildren(message);
     }
 }
@@ -206,7 +206,7 @@ public static partial class Aio
     static Future<TResult[]> GatherTyped<TItem, TResult>(IEnumerable<TItem> items, bool outcomes, Func<object, TResult> read) where TItem : class
     {
         var loop = EventLoop.GetRunningLoop();
-        loop.CheckThread("Gather");
+        loop.CheckThread(nameof(Aio), "Gather");
         var children = Child.Collect(loop, items, nameof(items));
         if (children.Length == 0)
         {
@@ -220,7 +220,7 @@ public static partial class Aio
     static Future GatherUntyped<TItem>(IEnumerable<TItem> items) where TItem : class
     {
         var loop = EventLoop.GetRunningLoop();
-        loop.CheckThread("Gather");
+        loop.CheckThread(nameof(Aio), "Gather");
         var children = Child.Collect(loop, items, nameof(items));
         if (children.Length == 0)
         {

@@ -165,7 +165,7 @@ public sealed class TaskGroup
 
     void CheckOpen()
     {
-        _loop.CheckThread(nameof(CreateTask));
+        _loop.CheckThread(nameof(TaskGroup), nameof(CreateTask));
         if (_finished || (_exited && _tasks.Count == 0)) throw new InvalidOperationException("This TaskGroup is finished.");
         if (_aborting) throw new InvalidOperationException("This TaskGroup is shutting down.");
     }

@@ -40,7 +40,7 @@ public sealed class TimeoutScope
     /// <exception cref="InvalidOperationException">The timeout has expired or its body has ended.</exception>
     public void Reschedule(double? when)
     {
-        _loop.CheckThread(nameof(Reschedule));
+        _loop.CheckThread(nameof(TimeoutScope), nameof(Reschedule));
         if (_exited) throw new InvalidOperationException("Cannot reschedule a timeout whose body has ended.");
         if (Expired) throw new InvalidOperationException("Cannot reschedule a timeout that has already expired.");
         SetDeadline(when is double w ? _loop.WhenToTicks(w, nameof(when)) : null);

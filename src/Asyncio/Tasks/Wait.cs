@@ -90,7 +90,7 @@ public static partial class Aio
         where T : class
     {
         var loop = EventLoop.GetRunningLoop();
-        loop.CheckThread(nameof(Wait));
+        loop.CheckThread(nameof(Aio), nameof(Wait));
         var children = CollectAwaitables(loop, awaitables, nameof(awaitables));
         if (children.Length == 0) throw new ArgumentException("The set of awaitables must not be empty.", nameof(awaitables));
         if (!Enum.IsDefined(returnWhen)) throw new ArgumentOutOfRangeException(nameof(returnWhen));

@@ -107,6 +107,38 @@ public class ThreadsafeTests
     });
 
     [Fact]
+    public void ObjectApi_FromAnotherThread_ErrorNamesTheTypeAndMember() => AioTest.RunReal(async () =>
+    {
+        // The error names what the caller called, not an EventLoop method. The loop thread waits for the
+        // other thread (Join), so that the handle of CallSoon has not run yet when it is cancelled there.
+        static InvalidOperationException FromOtherThread(Action call)
+        {
+            Exception? caught = null;
+            var thread = new Thread(() => caught = Record.Exception(call));
+            thread.Start();
+            thread.Join();
+            return Assert.IsType<InvalidOperationException>(caught);
+        }
+        var loop = Aio.GetRunningLoop();
+        var task = Aio.CreateTask(async () => await Aio.Sleep(10));
+        var future = loop.CreateFuture<int>();
+        var handle = loop.CallSoon(() => { });
+        var timer = loop.CallLater(10, () => { });
+        var e = FromOtherThread(() => task.Cancel());
+        Assert.StartsWith("AioTask.Cancel was called from thread", e.Message);
+        Assert.Contains("CallSoonThreadsafe", e.Message);
+        Assert.StartsWith("Future.SetResult was called from thread", FromOtherThread(() => future.SetResult(1)).Message);
+        Assert.StartsWith("Handle.Cancel was called from thread", FromOtherThread(handle.Cancel).Message);
+        Assert.StartsWith("TimerHandle.Cancel was called from thread", FromOtherThread(timer.Cancel).Message);
+        Assert.StartsWith("EventLoop.CallSoon was called from thread", FromOtherThread(() => loop.CallSoon(() => { })).Message);
+        handle.Cancel();
+        timer.Cancel();
+        future.SetResult(1);
+        task.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await task);
+    });
+
+    [Fact]
     public void AllTasksAndExceptionHandler_FromAnotherThread_ThrowNamingTheThreadsafeAlternative() => AioTest.RunReal(async () =>
     {
         // asyncio's all_tasks() belongs to the loop thread: the list it walks changes there. So do the
