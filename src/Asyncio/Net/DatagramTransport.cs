@@ -112,7 +112,7 @@ internal sealed class DatagramTransport : IDatagramTransport
 
     public void SendTo(ReadOnlySpan<byte> data, EndPoint? remote = null)
     {
-        _loop.CheckThread(nameof(SendTo));
+        _loop.CheckThread(nameof(IDatagramTransport), nameof(SendTo));
         if (_address != null)
         {
             if (remote != null && !remote.Equals(_address))
@@ -194,7 +194,7 @@ internal sealed class DatagramTransport : IDatagramTransport
 
     public void Close()
     {
-        _loop.CheckThread(nameof(Close));
+        _loop.CheckThread(nameof(IDatagramTransport), nameof(Close));
         if (_closing) return;
         _closing = true;
         _loop.SetWatchActive(_source.Reader, false);
@@ -207,7 +207,7 @@ internal sealed class DatagramTransport : IDatagramTransport
 
     public void Abort()
     {
-        _loop.CheckThread(nameof(Abort));
+        _loop.CheckThread(nameof(IDatagramTransport), nameof(Abort));
         ForceClose(null);
     }
 

@@ -150,14 +150,14 @@ public sealed class Server : IAsyncDisposable
     /// <summary>Closes every connection the server accepted (buffered data is still sent); asyncio's <c>close_clients()</c>.</summary>
     public void CloseClients()
     {
-        _loop.CheckThread(nameof(CloseClients));
+        _loop.CheckThread(nameof(Server), nameof(CloseClients));
         foreach (var t in _clients.ToArray()) t.Close();
     }
 
     /// <summary>Aborts every connection the server accepted; asyncio's <c>abort_clients()</c>.</summary>
     public void AbortClients()
     {
-        _loop.CheckThread(nameof(AbortClients));
+        _loop.CheckThread(nameof(Server), nameof(AbortClients));
         foreach (var t in _clients.ToArray()) t.Abort();
     }
 

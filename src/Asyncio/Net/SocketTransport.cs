@@ -318,7 +318,7 @@ internal sealed unsafe class SocketTransport : TransportBase
 
     public override void Abort()
     {
-        Loop.CheckThread(nameof(Abort));
+        Loop.CheckThread(nameof(ITransport), nameof(Abort));
         ForceClose(null);
     }
 

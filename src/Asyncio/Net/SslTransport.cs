@@ -282,7 +282,7 @@ internal sealed class SslTransport : TransportBase
 
     public override void Write(ReadOnlySpan<byte> data)
     {
-        Loop.CheckThread(nameof(Write));
+        Loop.CheckThread(nameof(ITransport), nameof(Write));
         if (Closing || _connLost) ThrowClosed(null);
         if (data.IsEmpty) return;
         _buffer.Append(data);
@@ -331,7 +331,7 @@ internal sealed class SslTransport : TransportBase
 
     public override void Close()
     {
-        Loop.CheckThread(nameof(Close));
+        Loop.CheckThread(nameof(ITransport), nameof(Close));
         if (Closing) return;
         Closing = true;
         if (_resume is { IsDone: false } f) f.SetResult();
@@ -377,7 +377,7 @@ internal sealed class SslTransport : TransportBase
 
     public override void Abort()
     {
-        Loop.CheckThread(nameof(Abort));
+        Loop.CheckThread(nameof(ITransport), nameof(Abort));
         ForceClose(null, callProtocol: true);
     }
 
