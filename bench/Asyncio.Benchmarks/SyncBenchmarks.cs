@@ -28,12 +28,13 @@ public class SyncBenchmarks : IOpsBenchmark
     readonly AsyncSemaphore _semaphore = new(1);
     readonly AsyncEvent _set = new(), _ping = new(), _pong = new();
     readonly AsyncCondition _condition = new();
+    readonly AsyncBarrier _barrier = new(2);
     readonly AsyncQueue<int> _queue = new(), _q1 = new(), _q2 = new();
     readonly AsyncQueue<int> _bounded = new(1);
     int _turn;
 
     Func<Task> _lockUncontended = null!, _lockContended = null!, _semaphoreUncontended = null!, _semaphoreContended = null!, _eventSet = null!,
-        _eventPingPong = null!, _conditionPingPong = null!, _queuePutGet = null!, _queuePingPong = null!, _boundedQueue = null!;
+        _eventPingPong = null!, _conditionPingPong = null!, _barrierTwoParties = null!, _queuePutGet = null!, _queuePingPong = null!, _boundedQueue = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -48,6 +49,7 @@ public class SyncBenchmarks : IOpsBenchmark
         _eventSet = EventSetLoop;
         _eventPingPong = () => Both(EventPing, EventPong);
         _conditionPingPong = () => Both(() => ConditionSide(0), () => ConditionSide(1));
+        _barrierTwoParties = () => Both(BarrierSide, BarrierSide);
         _queuePutGet = QueuePutGetLoop;
         _queuePingPong = () => Both(QueuePing, QueuePong);
         _boundedQueue = () => Both(BoundedProducer, BoundedConsumer);
@@ -163,6 +165,18 @@ public class SyncBenchmarks : IOpsBenchmark
     /// <summary>Two tasks take turns under a condition (wait, notify).</summary>
     [Benchmark(OperationsPerInvoke = Ops)]
     public void ConditionPingPong() => _loop.RunUntilComplete(_conditionPingPong);
+
+    // ---- barrier ----
+
+    async Task BarrierSide()
+    {
+        var b = _barrier;
+        for (int i = 0, n = N; i < n; i++) await b.WaitAsync();
+    }
+
+    /// <summary>Two tasks pass a barrier of two parties together, round after round: the first to arrive waits.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void BarrierTwoParties() => _loop.RunUntilComplete(_barrierTwoParties);
 
     // ---- queues ----
 
