@@ -3,9 +3,13 @@ using System.Text;
 
 namespace Asyncio.Tests.Net;
 
-/// <summary>The System.IO.Stream view of a connection.</summary>
-public class AsyncConnectionStreamTests
+/// <summary>The System.IO.Stream view of a connection, on each reactor.</summary>
+public abstract class AsyncConnectionStreamTests
 {
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
     static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
 
     static async Task Echo(AsyncStreamReader r, AsyncStreamWriter w)
@@ -24,7 +28,7 @@ public class AsyncConnectionStreamTests
     [Fact]
     public void StreamReaderAndWriterOfSystemIO_OverView_RoundTrip()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             await using var server = await Aio.StartServer(Echo, "127.0.0.1", 0);
             var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
@@ -42,7 +46,7 @@ public class AsyncConnectionStreamTests
     [Fact]
     public void ReadAsync_EndOfStream_ReturnsZero()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             await using var server = await Aio.StartServer(async (r, w) => { w.Write("bye"u8); w.Close(); await Task.CompletedTask; }, "127.0.0.1", 0);
             var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
@@ -57,7 +61,7 @@ public class AsyncConnectionStreamTests
     [Fact]
     public void ReadAsync_TokenCancelled_ThrowsAndConsumesNothing()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             var send = loop.CreateFuture();
@@ -79,7 +83,7 @@ public class AsyncConnectionStreamTests
     [Fact]
     public void SyncReadAndSeek_Throw()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             await using var server = await Aio.StartServer(Echo, "127.0.0.1", 0);
             var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
@@ -90,4 +94,14 @@ public class AsyncConnectionStreamTests
             Assert.Throws<NotSupportedException>(() => stream.Length);
         });
     }
+}
+
+public sealed class EpollAsyncConnectionStreamTests : AsyncConnectionStreamTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableAsyncConnectionStreamTests : AsyncConnectionStreamTests
+{
+    protected override bool Portable => true;
 }

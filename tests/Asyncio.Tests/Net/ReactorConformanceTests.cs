@@ -424,6 +424,7 @@ public sealed class EpollReactorTests : ReactorConformanceTests
 {
     protected override bool Portable => false;
 
+    // Epoll only: raw file descriptors are an epoll feature (the portable reactor refuses them, tested below).
     [Fact]
     public void AddReader_RawDescriptor_CallbackRuns()
     {

@@ -315,13 +315,17 @@ public sealed class PortableTransportTests : TransportTests
     protected override bool Portable => true;
 }
 
-/// <summary>loop.Sendfile over a stream transport.</summary>
-public class SendfileTests
+/// <summary>loop.Sendfile over a stream transport, on each reactor.</summary>
+public abstract class SendfileTests
 {
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
     [Fact]
     public void Sendfile_LargeFileRange_PeerReceivesExactlyThatRange()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             var path = Path.GetTempFileName();
@@ -351,7 +355,7 @@ public class SendfileTests
     [Fact]
     public void SockSendfile_FileRange_PeerReceivesExactlyThatRangeAndPositionFollows()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             var path = Path.GetTempFileName();
@@ -416,7 +420,7 @@ public class SendfileTests
     [Fact]
     public void SockSendfile_CancelledWhileTheExecutorReads_LeavesBufferAndFileToTheReadUntilItEnds()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             var (a, b) = NetTest.SocketPair();
@@ -439,7 +443,7 @@ public class SendfileTests
     [Fact]
     public void SockSendfile_BadArguments_Throw()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             var (a, b) = NetTest.SocketPair();
@@ -456,13 +460,27 @@ public class SendfileTests
     }
 }
 
-/// <summary>loop.ConnectAcceptedSocket: a socket accepted outside the loop gets a transport and protocol.</summary>
-public class ConnectAcceptedSocketTests
+public sealed class EpollSendfileTests : SendfileTests
 {
+    protected override bool Portable => false;
+}
+
+public sealed class PortableSendfileTests : SendfileTests
+{
+    protected override bool Portable => true;
+}
+
+/// <summary>loop.ConnectAcceptedSocket: a socket accepted outside the loop gets a transport and protocol, on each reactor.</summary>
+public abstract class ConnectAcceptedSocketTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
     [Fact]
     public void ConnectAcceptedSocket_SocketAcceptedElsewhere_ServesIt()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             var (a, b) = NetTest.SocketPair();
@@ -478,13 +496,27 @@ public class ConnectAcceptedSocketTests
     }
 }
 
-/// <summary>Transports are loop-thread objects.</summary>
-public class TransportThreadTests
+public sealed class EpollConnectAcceptedSocketTests : ConnectAcceptedSocketTests
 {
+    protected override bool Portable => false;
+}
+
+public sealed class PortableConnectAcceptedSocketTests : ConnectAcceptedSocketTests
+{
+    protected override bool Portable => true;
+}
+
+/// <summary>Transports are loop-thread objects, on each reactor.</summary>
+public abstract class TransportThreadTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
     [Fact]
     public void Write_FromAnotherThread_ThrowsInvalidOperation()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
@@ -499,7 +531,7 @@ public class TransportThreadTests
     [Fact]
     public void CloseAbort_FromAnotherThread_ThrowInvalidOperationAndChangeNothing()
     {
-        NetTest.Run(false, async () =>
+        Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
@@ -515,4 +547,14 @@ public class TransportThreadTests
             await p.Lost!;
         });
     }
+}
+
+public sealed class EpollTransportThreadTests : TransportThreadTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableTransportThreadTests : TransportThreadTests
+{
+    protected override bool Portable => true;
 }
