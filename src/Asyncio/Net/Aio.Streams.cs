@@ -30,11 +30,22 @@ public static partial class Aio
     }
 
     /// <summary>Opens a Unix domain stream connection; asyncio's <c>open_unix_connection</c>.</summary>
-    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenUnixConnection(string path, int limit = AsyncStreamReader.DefaultLimit)
+    /// <param name="path">The socket's path.</param>
+    /// <param name="limit">The reader's line limit (default 64 KiB).</param>
+    /// <param name="ssl">TLS client options to open a TLS connection (validation on unless the options turn it off).</param>
+    /// <param name="serverHostname">The host name the server's certificate is checked against; required with
+    /// <paramref name="ssl"/> unless the options' <c>TargetHost</c> is set (see <see cref="EventLoop.CreateUnixConnection{TProtocol}"/>).</param>
+    /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
+    /// <exception cref="ArgumentException"><paramref name="ssl"/> without a host name, or a TLS argument without <paramref name="ssl"/>.</exception>
+    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenUnixConnection(string path, int limit = AsyncStreamReader.DefaultLimit,
+        System.Net.Security.SslClientAuthenticationOptions? ssl = null, string? serverHostname = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
     {
         var loop = EventLoop.GetRunningLoop();
         var reader = new AsyncStreamReader(limit);
-        var (transport, protocol) = await loop.CreateUnixConnection(() => new StreamProtocol(reader), path);
+        var (transport, protocol) = await loop.CreateUnixConnection(() => new StreamProtocol(reader), path,
+            ssl, serverHostname, sslHandshakeTimeout, sslShutdownTimeout);
         return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
     }
 
@@ -89,10 +100,20 @@ public static partial class Aio
     }
 
     /// <summary>Starts a Unix domain socket server; asyncio's <c>start_unix_server</c>.</summary>
+    /// <param name="clientConnected">The connection handler.</param>
+    /// <param name="path">The socket's path (a stale socket file there is removed first).</param>
+    /// <param name="limit">Each reader's line limit (default 64 KiB).</param>
+    /// <param name="backlog">Listen backlog (default 100).</param>
+    /// <param name="ssl">TLS server options to serve TLS.</param>
+    /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
+    /// <exception cref="ArgumentException">A TLS time limit without <paramref name="ssl"/>.</exception>
     public static Task<Server> StartUnixServer(Func<AsyncStreamReader, AsyncStreamWriter, Task> clientConnected, string path,
-        int limit = AsyncStreamReader.DefaultLimit, int backlog = 100)
+        int limit = AsyncStreamReader.DefaultLimit, int backlog = 100, System.Net.Security.SslServerAuthenticationOptions? ssl = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(clientConnected);
-        return EventLoop.GetRunningLoop().CreateUnixServer(() => new StreamProtocol(new AsyncStreamReader(limit), clientConnected), path, backlog);
+        return EventLoop.GetRunningLoop().CreateUnixServer(() => new StreamProtocol(new AsyncStreamReader(limit), clientConnected), path,
+            backlog, ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout);
     }
 }

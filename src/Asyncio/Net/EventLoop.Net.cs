@@ -243,27 +243,65 @@ public sealed partial class EventLoop
     /// <summary>
     /// Opens a Unix domain stream connection to <paramref name="path"/>; asyncio's <c>create_unix_connection</c>.
     /// </summary>
-    public async Task<(ITransport Transport, TProtocol Protocol)> CreateUnixConnection<TProtocol>(Func<TProtocol> protocolFactory, string path)
+    /// <param name="protocolFactory">Makes the protocol of the connection.</param>
+    /// <param name="path">The socket's path (a leading NUL names a Linux abstract socket).</param>
+    /// <param name="ssl">TLS client options to wrap the connection in TLS (certificate validation stays on unless the options turn it off).</param>
+    /// <param name="serverHostname">The host name the server's certificate is checked against (asyncio's
+    /// <c>server_hostname</c>); a path gives none, so with <paramref name="ssl"/> this or the options'
+    /// <see cref="System.Net.Security.SslClientAuthenticationOptions.TargetHost"/> (which wins when set) is required.</param>
+    /// <param name="sslHandshakeTimeout">The TLS handshake's time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">The time limit on a TLS close, flushing included (default 30 s); on expiry the connection is aborted.</param>
+    /// <returns>The transport and the protocol.</returns>
+    /// <exception cref="ArgumentException"><paramref name="ssl"/> without a host name, or a TLS argument without
+    /// <paramref name="ssl"/> (asyncio's ValueError).</exception>
+    /// <exception cref="SocketException">The connection failed.</exception>
+    public async Task<(ITransport Transport, TProtocol Protocol)> CreateUnixConnection<TProtocol>(Func<TProtocol> protocolFactory, string path,
+        System.Net.Security.SslClientAuthenticationOptions? ssl = null, string? serverHostname = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
         where TProtocol : BaseProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // asyncio's create_unix_connection: a path is no host name, so TLS needs one given.
+        if (ssl != null && serverHostname == null && string.IsNullOrEmpty(ssl.TargetHost))
+            throw new ArgumentException("you have to pass server_hostname when using ssl", nameof(serverHostname));
+        if (ssl == null && serverHostname != null)
+            throw new ArgumentException("server_hostname is only meaningful with ssl", nameof(serverHostname));
+        CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(CreateUnixConnection));
         CheckNotClosed();
         var sock = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
         try { await SockConnect(sock, new UnixDomainSocketEndPoint(path)); }
         catch { sock.Dispose(); throw; }
-        return await CreateConnectionTransport(sock, protocolFactory, null, null, null, null);
+        return await CreateConnectionTransport(sock, protocolFactory, ssl, serverHostname, sslHandshakeTimeout, sslShutdownTimeout);
+    }
+
+    /// <summary>asyncio's ValueError "ssl_handshake_timeout is only meaningful with ssl" (and the same for the shutdown timeout).</summary>
+    static void CheckTlsOnlyArguments(bool ssl, TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout)
+    {
+        if (ssl) return;
+        if (handshakeTimeout != null) throw new ArgumentException("ssl_handshake_timeout is only meaningful with ssl", "sslHandshakeTimeout");
+        if (shutdownTimeout != null) throw new ArgumentException("ssl_shutdown_timeout is only meaningful with ssl", "sslShutdownTimeout");
     }
 
     /// <summary>
     /// Listens on the Unix domain socket <paramref name="path"/>; asyncio's <c>create_unix_server</c>. A stale
     /// socket file at the path is removed first.
     /// </summary>
-    public Task<Server> CreateUnixServer(Func<BaseProtocol> protocolFactory, string path, int backlog = 100, bool startServing = true)
+    /// <param name="protocolFactory">Makes the protocol of each connection.</param>
+    /// <param name="path">The socket's path (a leading NUL names a Linux abstract socket).</param>
+    /// <param name="backlog">The listen backlog, and the most connections accepted per readiness (asyncio's default 100).</param>
+    /// <param name="startServing">Whether to accept at once; otherwise call <see cref="Server.StartServing"/> or <see cref="Server.ServeForever"/>.</param>
+    /// <param name="ssl">TLS server options to serve TLS.</param>
+    /// <param name="sslHandshakeTimeout">The TLS handshake's time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">The time limit on a TLS close, flushing included (default 30 s); on expiry the connection is aborted.</param>
+    /// <exception cref="ArgumentException">A TLS time limit without <paramref name="ssl"/> (asyncio's ValueError).</exception>
+    public Task<Server> CreateUnixServer(Func<BaseProtocol> protocolFactory, string path, int backlog = 100, bool startServing = true,
+        System.Net.Security.SslServerAuthenticationOptions? ssl = null, TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(CreateUnixServer));
         CheckNotClosed();
         var sock = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -278,6 +316,6 @@ public sealed partial class EventLoop
             sock.Blocking = false;
         }
         catch { sock.Dispose(); throw; }
-        return MakeServer([sock], protocolFactory, backlog, startServing, null, null, null);
+        return MakeServer([sock], protocolFactory, backlog, startServing, ssl, sslHandshakeTimeout, sslShutdownTimeout);
     }
 }

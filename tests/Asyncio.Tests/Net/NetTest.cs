@@ -50,6 +50,9 @@ public static class NetTest
         return ((IPEndPoint)s.LocalEndPoint!).Port;
     }
 
+    /// <summary>A fresh path for a Unix domain socket in the temporary directory (the caller deletes the file).</summary>
+    public static string UnixSocketPath() => Path.Combine(Path.GetTempPath(), $"aio-{Guid.NewGuid():N}.sock");
+
     /// <summary>Deterministic test data of <paramref name="n"/> bytes.</summary>
     public static byte[] Data(int n, int seed = 1)
     {

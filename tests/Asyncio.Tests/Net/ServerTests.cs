@@ -329,7 +329,7 @@ public abstract class ServerTests
         Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
-            var path = Path.Combine(Path.GetTempPath(), $"aio-{Guid.NewGuid():N}.sock");
+            var path = NetTest.UnixSocketPath();
             try
             {
                 var first = await loop.CreateUnixServer(() => new EchoProtocol(), path);

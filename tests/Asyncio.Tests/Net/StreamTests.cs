@@ -428,7 +428,7 @@ public abstract class StreamTests
     {
         Run(async () =>
         {
-            var path = Path.Combine(Path.GetTempPath(), $"aio-{Guid.NewGuid():N}.sock");
+            var path = NetTest.UnixSocketPath();
             try
             {
                 await using var server = await Aio.StartUnixServer(EchoLines, path);

@@ -347,6 +347,82 @@ public abstract class TlsTests
             Assert.Equal("via view\n", S(buf[..n]));
         });
     }
+
+    /// <summary>Runs <paramref name="body"/> with the path of a TLS line-echo server on a Unix socket.</summary>
+    void RunWithUnixTlsServer(Func<string, Task> body)
+    {
+        Run(async () =>
+        {
+            var path = NetTest.UnixSocketPath();
+            try
+            {
+                await using var server = await Aio.StartUnixServer(EchoLines, path, ssl: ServerOptions());
+                await body(path);
+            }
+            finally { File.Delete(path); }
+        });
+    }
+
+    [Fact]
+    public void UnixStreams_TlsEcho_RoundTripsWithServerHostnameOrTargetHost()
+    {
+        RunWithUnixTlsServer(async path =>
+        {
+            var (r, w) = await Aio.OpenUnixConnection(path, ssl: TrustingClient(), serverHostname: "localhost");
+            w.Write(B("over unix tls\n"));
+            Assert.Equal("over unix tls\n", S(await r.ReadLine()));
+            Assert.True(Assert.IsType<SslStream>(w.GetExtraInfo("ssl_object")).IsAuthenticated);
+            w.Close();
+            await w.WaitClosed();
+            // The options' TargetHost is an explicit host name too.
+            var options = TrustingClient();
+            options.TargetHost = "localhost";
+            (r, w) = await Aio.OpenUnixConnection(path, ssl: options);
+            w.Write(B("again\n"));
+            Assert.Equal("again\n", S(await r.ReadLine()));
+            w.Close();
+            await w.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void OpenUnixConnection_ServerHostnameNotInCertificate_FailsValidation()
+    {
+        RunWithUnixTlsServer(async path =>
+        {
+            await Assert.ThrowsAsync<AuthenticationException>(() =>
+                Aio.OpenUnixConnection(path, ssl: TrustingClient(), serverHostname: "not-localhost.example"));
+        });
+    }
+
+    [Fact]
+    public void OpenUnixConnection_SslWithoutServerHostname_ThrowsArgumentException()
+    {
+        RunWithUnixTlsServer(async path =>
+        {
+            var e = await Assert.ThrowsAsync<ArgumentException>(() => Aio.OpenUnixConnection(path, ssl: TrustingClient()));
+            Assert.Contains("you have to pass server_hostname when using ssl", e.Message);
+            Assert.Equal("serverHostname", e.ParamName);
+        });
+    }
+
+    [Fact]
+    public void UnixConnectionAndServer_TlsArgumentWithoutSsl_ThrowArgumentException()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var path = NetTest.UnixSocketPath();
+            var one = TimeSpan.FromSeconds(1);
+            Assert.Contains("server_hostname is only meaningful with ssl", (await Assert.ThrowsAsync<ArgumentException>(() =>
+                Aio.OpenUnixConnection(path, serverHostname: "localhost"))).Message);
+            Assert.Contains("ssl_handshake_timeout is only meaningful with ssl", (await Assert.ThrowsAsync<ArgumentException>(() =>
+                loop.CreateUnixConnection(() => new RecordingProtocol(), path, sslHandshakeTimeout: one))).Message);
+            Assert.Contains("ssl_shutdown_timeout is only meaningful with ssl", (await Assert.ThrowsAsync<ArgumentException>(() =>
+                Aio.StartUnixServer(EchoLines, path, sslShutdownTimeout: one))).Message);
+            Assert.False(File.Exists(path));   // refused before anything was bound
+        });
+    }
 }
 
 public sealed class EpollTlsTests : TlsTests
