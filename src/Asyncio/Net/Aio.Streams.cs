@@ -14,17 +14,18 @@ public static partial class Aio
     /// <param name="happyEyeballsDelay">Enables Happy Eyeballs with this connection attempt delay; see <see cref="EventLoop.CreateConnection{TProtocol}(Func{TProtocol}, string, int, System.Net.EndPoint?, System.Net.Security.SslClientAuthenticationOptions?, TimeSpan?, TimeSpan?, TimeSpan?, int?, bool)"/>.</param>
     /// <param name="interleave">Reorders the addresses by family (default 1 with Happy Eyeballs, else 0); see <c>CreateConnection</c>.</param>
     /// <param name="allErrors">On failure, throw an <see cref="ExceptionGroup"/> with every attempt's error.</param>
+    /// <param name="localEndPoint">A local address to bind to before connecting (asyncio's <c>local_addr</c>); see <c>CreateConnection</c>.</param>
     /// <exception cref="System.Net.Sockets.SocketException">The connection failed (the first attempt's error).</exception>
     /// <exception cref="ExceptionGroup">The connection failed, with <paramref name="allErrors"/>.</exception>
     public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(string host, int port,
         int limit = AsyncStreamReader.DefaultLimit, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
         TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null,
-        TimeSpan? happyEyeballsDelay = null, int? interleave = null, bool allErrors = false)
+        TimeSpan? happyEyeballsDelay = null, int? interleave = null, bool allErrors = false, System.Net.EndPoint? localEndPoint = null)
     {
         var loop = EventLoop.GetRunningLoop();
         var reader = new AsyncStreamReader(limit);
         var (transport, protocol) = await loop.CreateConnection(() => new StreamProtocol(reader), host, port,
-            ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout,
+            localEndPoint: localEndPoint, ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout,
             happyEyeballsDelay: happyEyeballsDelay, interleave: interleave, allErrors: allErrors);
         return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
     }

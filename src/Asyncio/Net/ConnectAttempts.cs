@@ -52,28 +52,63 @@ internal static class ConnectAttempts
     /// </summary>
     /// <param name="loop">The running loop.</param>
     /// <param name="endpoints">The addresses, in the order to try them.</param>
-    /// <param name="local">An address to bind each socket to first, or <see langword="null"/>.</param>
+    /// <param name="locals">The local addresses to bind each socket to first (the first of the socket's family
+    /// that binds), or <see langword="null"/> not to bind.</param>
     /// <param name="delay">Happy Eyeballs' connection attempt delay, or <see langword="null"/> to try one at a time.</param>
     /// <param name="errors">Receives the error of each failed attempt, at the attempt's index.</param>
     /// <returns>The connected socket, or <see langword="null"/> if every attempt failed.</returns>
-    public static async Task<Socket?> Connect(EventLoop loop, IReadOnlyList<IPEndPoint> endpoints, EndPoint? local, TimeSpan? delay, Exception?[] errors)
+    public static async Task<Socket?> Connect(EventLoop loop, IReadOnlyList<IPEndPoint> endpoints, IReadOnlyList<IPEndPoint>? locals, TimeSpan? delay, Exception?[] errors)
     {
         if (delay is not { } d)
         {
             for (int i = 0; i < endpoints.Count; i++)
-                if (await TryConnect(loop, endpoints[i], local, errors, i, null) is { } sock) return sock;
+                if (await TryConnect(loop, endpoints[i], locals, errors, i, null) is { } sock) return sock;
             return null;
         }
-        return await new Race(loop, endpoints, local, errors).Run(d);
+        return await new Race(loop, endpoints, locals, errors).Run(d);
+    }
+
+    /// <summary>
+    /// The addresses a local end point stands for: an <see cref="IPEndPoint"/> itself, a <see cref="DnsEndPoint"/>
+    /// what its host resolves to (asyncio resolves <c>local_addr</c> as well).
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="local"/> is neither.</exception>
+    /// <exception cref="SocketException">The host could not be resolved.</exception>
+    public static async Task<IReadOnlyList<IPEndPoint>> ResolveLocal(EventLoop loop, EndPoint local) => local switch
+    {
+        IPEndPoint ip => [ip],
+        DnsEndPoint dns => (await loop.GetAddrInfo(dns.Host, dns.Port, dns.AddressFamily, SocketType.Stream)).Select(i => i.EndPoint).ToList(),
+        _ => throw new ArgumentException($"A local end point must be an IPEndPoint or a DnsEndPoint, got {local.GetType().Name}.", "localEndPoint"),
+    };
+
+    /// <summary>
+    /// Binds <paramref name="sock"/> to the first of <paramref name="locals"/> of its family that it can be
+    /// bound to, as asyncio's <c>_connect_sock</c>: addresses of another family are skipped; if none binds, the
+    /// last bind error is thrown, or, with none of the family, an error saying so.
+    /// </summary>
+    static void Bind(Socket sock, IReadOnlyList<IPEndPoint> locals)
+    {
+        SocketException? last = null;
+        foreach (var local in locals)
+        {
+            if (local.AddressFamily != sock.AddressFamily) continue;
+            try
+            {
+                sock.Bind(local);
+                return;
+            }
+            catch (SocketException e) { last = EventLoop.BindFailure(local, e); }
+        }
+        throw last ?? new SocketException((int)SocketError.AddressNotAvailable, $"no matching local address with family={sock.AddressFamily} found");
     }
 
     /// <summary>One attempt: a socket connected to <paramref name="endpoint"/>, or <see langword="null"/> with its error recorded.</summary>
-    static async Task<Socket?> TryConnect(EventLoop loop, IPEndPoint endpoint, EndPoint? local, Exception?[] errors, int index, Race? race)
+    static async Task<Socket?> TryConnect(EventLoop loop, IPEndPoint endpoint, IReadOnlyList<IPEndPoint>? locals, Exception?[] errors, int index, Race? race)
     {
         var sock = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false };
         try
         {
-            if (local != null) sock.Bind(local);
+            if (locals != null) Bind(sock, locals);
             await loop.SockConnect(sock, endpoint);
         }
         catch (SocketException e)
@@ -96,7 +131,7 @@ internal static class ConnectAttempts
         return sock;
     }
 
-    sealed class Race(EventLoop loop, IReadOnlyList<IPEndPoint> endpoints, EndPoint? local, Exception?[] errors)
+    sealed class Race(EventLoop loop, IReadOnlyList<IPEndPoint> endpoints, IReadOnlyList<IPEndPoint>? locals, Exception?[] errors)
     {
         readonly List<AioTask<Socket?>> _attempts = new(endpoints.Count);
 
@@ -111,7 +146,7 @@ internal static class ConnectAttempts
                 for (int i = 0; i < endpoints.Count; i++)
                 {
                     int index = i;
-                    var attempt = loop.CreateTask(() => TryConnect(loop, endpoints[index], local, errors, index, this));
+                    var attempt = loop.CreateTask(() => TryConnect(loop, endpoints[index], locals, errors, index, this));
                     _attempts.Add(attempt);
                     if (i == endpoints.Count - 1) break;
                     // The next attempt starts when this one has failed or the delay has passed, unless one connects.

@@ -25,7 +25,9 @@ public sealed partial class EventLoop
     /// <param name="protocolFactory">Makes the protocol of the connection.</param>
     /// <param name="host">A host name or address.</param>
     /// <param name="port">The port.</param>
-    /// <param name="localEndPoint">An address to bind the socket to first, or <see langword="null"/>.</param>
+    /// <param name="localEndPoint">A local address to bind the socket to before connecting (asyncio's <c>local_addr</c>),
+    /// or <see langword="null"/>: an <see cref="IPEndPoint"/>, or a <see cref="DnsEndPoint"/> resolved first. Each
+    /// connection attempt binds to the first of its addresses of the attempt's family; an attempt with none fails.</param>
     /// <param name="ssl">TLS client options to wrap the connection in TLS (certificate validation stays on unless the options turn it off).</param>
     /// <param name="sslHandshakeTimeout">The TLS handshake's time limit (default 60 s).</param>
     /// <param name="sslShutdownTimeout">The time limit on a TLS close, from Close to the socket closed, flushing included (default 30 s); on expiry the connection is aborted and ConnectionLost gets a <see cref="TimeoutException"/>.</param>
@@ -42,6 +44,7 @@ public sealed partial class EventLoop
     /// <exception cref="SocketException">No address could be connected to (the error of the first attempt), or the host has none.</exception>
     /// <exception cref="ExceptionGroup">No address could be connected to, with <paramref name="allErrors"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="happyEyeballsDelay"/> or <paramref name="interleave"/> is negative.</exception>
+    /// <exception cref="ArgumentException"><paramref name="localEndPoint"/> is neither an <see cref="IPEndPoint"/> nor a <see cref="DnsEndPoint"/>.</exception>
     public async Task<(ITransport Transport, TProtocol Protocol)> CreateConnection<TProtocol>(Func<TProtocol> protocolFactory, string host, int port,
         EndPoint? localEndPoint = null, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
         TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null,
@@ -54,10 +57,11 @@ public sealed partial class EventLoop
         CheckThread(nameof(CreateConnection));
         CheckNotClosed();
         IReadOnlyList<AddrInfo> infos = await GetAddrInfo(host, port, type: SocketType.Stream);
+        var locals = localEndPoint == null ? null : await ConnectAttempts.ResolveLocal(this, localEndPoint);
         int firstFamilyCount = interleave ?? (happyEyeballsDelay != null ? 1 : 0);
         if (firstFamilyCount > 0) infos = ConnectAttempts.Interleave(infos, i => i.Family, firstFamilyCount);
         var errors = new Exception?[infos.Count];
-        var sock = await ConnectAttempts.Connect(this, infos.Select(i => i.EndPoint).ToList(), localEndPoint, happyEyeballsDelay, errors);
+        var sock = await ConnectAttempts.Connect(this, infos.Select(i => i.EndPoint).ToList(), locals, happyEyeballsDelay, errors);
         if (sock == null) ConnectAttempts.ThrowFailure(errors, allErrors, host, port);
         return await CreateConnectionTransport(sock, protocolFactory, ssl, host, sslHandshakeTimeout, sslShutdownTimeout);
     }
@@ -179,10 +183,7 @@ public sealed partial class EventLoop
                 // As asyncio: an IPv6 socket does not also take IPv4, so that both can be bound on one port.
                 if (ep.AddressFamily == AddressFamily.InterNetworkV6) s.DualMode = false;
                 try { s.Bind(ep); }
-                catch (SocketException e)
-                {
-                    throw new SocketException((int)e.SocketErrorCode, $"error while attempting to bind on address {ep}: {e.Message}");
-                }
+                catch (SocketException e) { throw BindFailure(ep, e); }
                 s.Blocking = false;
             }
         }
@@ -222,6 +223,10 @@ public sealed partial class EventLoop
         }
         return server;
     }
+
+    /// <summary>A bind error that names the address (asyncio's "error while attempting to bind on address ...").</summary>
+    internal static SocketException BindFailure(EndPoint address, SocketException e) =>
+        new((int)e.SocketErrorCode, $"error while attempting to bind on address {address}: {e.Message}");
 
     static void SetReusePort(Socket s)
     {

@@ -191,6 +191,108 @@ public abstract class ConnectAttemptsTests
                 loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", 1, interleave: -1));
         });
     }
+
+    [Fact]
+    public void OpenConnection_LocalEndPoint_ServerSeesThatPort()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var peer = loop.CreateFuture<object?>();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                peer.SetResult(w.GetExtraInfo("peername"));
+                w.Close();
+                await w.WaitClosed();
+            }, "127.0.0.1", 0);
+            int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+            var local = V4(NetTest.ClosedPort());
+            var (_, writer) = await Aio.OpenConnection("127.0.0.1", port, localEndPoint: local);
+            Assert.Equal(local, await peer);
+            Assert.Equal(local, writer.GetExtraInfo("sockname"));
+            writer.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateConnection_LocalEndPointDnsName_ResolvedAndBound()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            int port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port, localPort = NetTest.ClosedPort();
+            var (t, _) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", port,
+                localEndPoint: new DnsEndPoint("localhost", localPort));
+            Assert.Equal(V4(localPort), t.GetExtraInfo("sockname"));
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateConnection_LocalEndPointNotAnIPOrDnsEndPoint_ThrowsArgumentException()
+    {
+        Run(async () =>
+        {
+            var e = await Assert.ThrowsAsync<ArgumentException>(() => Aio.GetRunningLoop().CreateConnection(() => new RecordingProtocol(),
+                "127.0.0.1", 1, localEndPoint: new UnixDomainSocketEndPoint("/tmp/nowhere.sock")));
+            Assert.Equal("localEndPoint", e.ParamName);
+        });
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LocalAddresses_OtherFamilyListedFirst_EachAttemptBindsItsOwnFamily(bool happyEyeballs)
+    {
+        using var good = NetTest.Listener();
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var errors = new Exception?[2];
+            int localPort = NetTest.ClosedPort();
+            // The first attempt is refused, the second connects: both bind the IPv4 local address, not the IPv6 one.
+            using var sock = await ConnectAttempts.Connect(loop, [V4(NetTest.ClosedPort()), (IPEndPoint)good.LocalEndPoint!],
+                [new IPEndPoint(IPAddress.IPv6Loopback, 0), V4(localPort)], happyEyeballs ? TimeSpan.FromSeconds(20) : null, errors);
+            Assert.NotNull(sock);
+            Assert.Equal(V4(localPort), sock.LocalEndPoint);
+            Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(errors[0]).SocketErrorCode);
+        });
+    }
+
+    [Fact]
+    public void LocalAddresses_NoneOfTheAttemptsFamily_AttemptFails()
+    {
+        using var good = NetTest.Listener();
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var errors = new Exception?[1];
+            var sock = await ConnectAttempts.Connect(loop, [(IPEndPoint)good.LocalEndPoint!], [new IPEndPoint(IPAddress.IPv6Loopback, 0)], null, errors);
+            Assert.Null(sock);
+            Assert.Contains("no matching local address with family=InterNetwork found", Assert.IsType<SocketException>(errors[0]).Message);
+        });
+    }
+
+    [Fact]
+    public void LocalAddresses_FirstInUse_NextBoundElseTheBindErrorNamesTheAddress()
+    {
+        using var good = NetTest.Listener();
+        using var busy = NetTest.Listener();
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var inUse = (IPEndPoint)busy.LocalEndPoint!;
+            var errors = new Exception?[1];
+            Assert.Null(await ConnectAttempts.Connect(loop, [(IPEndPoint)good.LocalEndPoint!], [inUse], null, errors));
+            var e = Assert.IsType<SocketException>(errors[0]);
+            Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+            Assert.Contains($"error while attempting to bind on address {inUse}", e.Message);
+            var free = V4(NetTest.ClosedPort());
+            using var sock = await ConnectAttempts.Connect(loop, [(IPEndPoint)good.LocalEndPoint!], [inUse, free], null, new Exception?[1]);
+            Assert.Equal(free, sock!.LocalEndPoint);
+        });
+    }
 }
 
 public sealed class EpollConnectAttemptsTests : ConnectAttemptsTests
