@@ -211,9 +211,14 @@ internal sealed class PortableReactor : IReactor
             }
             if (reads.Contains(_wakeRecv!))
             {
-                Volatile.Write(ref _pollerWakePending, 0);
+                // Drain first, then let the next WakePoller send again. The other order loses wake-ups for
+                // good: a datagram sent between the clearing and the draining would be drained with the flag
+                // left set, and every later WakePoller would then skip its send, leaving interest changes,
+                // re-arming and Detach to wait for Select's one-second timeout. A WakePoller that finds the
+                // flag still set meanwhile needs no datagram: the poller takes its next snapshot after this.
                 try { while (_wakeRecv!.Available > 0) _wakeRecv.Receive(drain); }
                 catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+                Volatile.Write(ref _pollerWakePending, 0);
             }
             if (any) _event.Set();
         }
