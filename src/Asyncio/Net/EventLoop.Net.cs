@@ -44,7 +44,8 @@ public sealed partial class EventLoop
     /// <exception cref="SocketException">No address could be connected to (the error of the first attempt), or the host has none.</exception>
     /// <exception cref="ExceptionGroup">No address could be connected to, with <paramref name="allErrors"/>.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="happyEyeballsDelay"/> or <paramref name="interleave"/> is negative.</exception>
-    /// <exception cref="ArgumentException"><paramref name="localEndPoint"/> is neither an <see cref="IPEndPoint"/> nor a <see cref="DnsEndPoint"/>.</exception>
+    /// <exception cref="ArgumentException"><paramref name="localEndPoint"/> is neither an <see cref="IPEndPoint"/> nor a <see cref="DnsEndPoint"/>,
+    /// or a TLS time limit is given without <paramref name="ssl"/> (asyncio's ValueError "... is only meaningful with ssl").</exception>
     public async Task<(ITransport Transport, TProtocol Protocol)> CreateConnection<TProtocol>(Func<TProtocol> protocolFactory, string host, int port,
         EndPoint? localEndPoint = null, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
         TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null,
@@ -54,6 +55,7 @@ public sealed partial class EventLoop
         ArgumentNullException.ThrowIfNull(host);
         if (happyEyeballsDelay is { } delay) ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero, nameof(happyEyeballsDelay));
         if (interleave is { } n) ArgumentOutOfRangeException.ThrowIfNegative(n, nameof(interleave));
+        CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(CreateConnection));
         CheckNotClosed();
         IReadOnlyList<AddrInfo> infos = await GetAddrInfo(host, port, type: SocketType.Stream);
@@ -76,6 +78,7 @@ public sealed partial class EventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(socket);
+        CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(CreateConnection));
         CheckNotClosed();
         return CreateConnectionTransport(socket, protocolFactory, ssl, ssl?.TargetHost, sslHandshakeTimeout, sslShutdownTimeout);
@@ -91,6 +94,7 @@ public sealed partial class EventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(socket);
+        CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(ConnectAcceptedSocket));
         CheckNotClosed();
         var protocol = protocolFactory();
@@ -168,6 +172,7 @@ public sealed partial class EventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentOutOfRangeException.ThrowIfNegative(backlog);
+        CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(CreateServer));
         CheckNotClosed();
         var endpoints = await ListenEndpoints(hosts, port).ConfigureAwait(true);
@@ -201,6 +206,7 @@ public sealed partial class EventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(socket);
+        CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(CreateServer));
         CheckNotClosed();
         if (socket.SocketType != SocketType.Stream) throw new ArgumentException($"A stream socket was expected, got {socket.SocketType}.", nameof(socket));

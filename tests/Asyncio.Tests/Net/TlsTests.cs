@@ -423,6 +423,32 @@ public abstract class TlsTests
             Assert.False(File.Exists(path));   // refused before anything was bound
         });
     }
+
+    [Fact]
+    public void TcpConnectionsAndServers_TlsTimeLimitWithoutSsl_ThrowArgumentException()
+    {
+        Run(async () =>
+        {
+            // asyncio: ValueError "ssl_handshake_timeout is only meaningful with ssl" (and the shutdown
+            // timeout's), from create_connection, create_server and connect_accepted_socket alike.
+            var loop = Aio.GetRunningLoop();
+            var one = TimeSpan.FromSeconds(1);
+            await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0);
+            int port = PortOf(server);
+            async Task Refused(string what, Func<Task> call) =>
+                Assert.Contains(what + " is only meaningful with ssl", (await Assert.ThrowsAsync<ArgumentException>(call)).Message);
+
+            await Refused("ssl_handshake_timeout", () => loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", port, sslHandshakeTimeout: one));
+            await Refused("ssl_shutdown_timeout", () => Aio.OpenConnection("127.0.0.1", port, sslShutdownTimeout: one));
+            await Refused("ssl_handshake_timeout", () => loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1"], 0, sslHandshakeTimeout: one));
+            await Refused("ssl_shutdown_timeout", () => Aio.StartServer(EchoLines, "127.0.0.1", 0, sslShutdownTimeout: one));
+            using var sock = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await Refused("ssl_handshake_timeout", () => loop.CreateConnection(() => new RecordingProtocol(), sock, sslHandshakeTimeout: one));
+            await Refused("ssl_shutdown_timeout", () => loop.ConnectAcceptedSocket(() => new EchoProtocol(), sock, sslShutdownTimeout: one));
+            await Refused("ssl_handshake_timeout", () => loop.CreateServer(() => new EchoProtocol(), sock, sslHandshakeTimeout: one));
+            Assert.False(sock.IsBound); // refused before the socket was touched
+        });
+    }
 }
 
 public sealed class EpollTlsTests : TlsTests
