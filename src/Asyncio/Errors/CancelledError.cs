@@ -39,7 +39,7 @@ public class CancelledError : OperationCanceledException
     /// <summary>
     /// A wait refused at its call because <paramref name="token"/> is already cancelled. It ends as a wait
     /// that the token cancels later does: canceled, throwing a <see cref="CancelledError"/> that carries the
-    /// token (<see cref="CancelledError.Refused(CancellationToken)"/> would throw a
+    /// token (<see cref="ValueTask.FromCanceled(CancellationToken)"/> would throw a
     /// <see cref="TaskCanceledException"/>, which a <c>catch (CancelledError)</c> misses).
     /// </summary>
     internal static ValueTask Refused(CancellationToken token) => new(RefusedTask<bool>(token));

@@ -205,22 +205,12 @@ internal sealed class SslTransport : TransportBase
         {
             while (!_connLost && !Closing)
             {
-                if (_paused)
-                {
-                    _resume = Loop.CreateFuture();
-                    await _resume;
-                    continue;
-                }
+                if (!await WaitWhilePaused()) return;
                 int n = await _ssl.ReadAsync(buf);
                 if (_connLost || Closing) return;
                 // Paused while the read was pending: asyncio calls no data_received (nor eof_received) while
                 // reading is paused, so the chunk waits here for ResumeReading, and newer data waits behind it.
-                while (_paused)
-                {
-                    _resume = Loop.CreateFuture();
-                    await _resume;
-                    if (_connLost || Closing) return;
-                }
+                if (!await WaitWhilePaused()) return;
                 if (n == 0)
                 {
                     bool keepOpen = false;
@@ -246,6 +236,18 @@ internal sealed class SslTransport : TransportBase
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(buf);
         }
+    }
+
+    /// <summary>Waits while reading is paused (until <see cref="ResumeReading"/>); <see langword="false"/> once the connection is closing or lost.</summary>
+    async ValueTask<bool> WaitWhilePaused()
+    {
+        while (_paused)
+        {
+            _resume = Loop.CreateFuture();
+            await _resume;
+            if (_connLost || Closing) return false;
+        }
+        return true;
     }
 
     /// <summary>The size of the read pump's buffer, rented from the shared pool (four TLS records' payload).</summary>
