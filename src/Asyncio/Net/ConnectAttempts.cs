@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
@@ -72,14 +73,25 @@ internal static class ConnectAttempts
     /// The addresses a local end point stands for: an <see cref="IPEndPoint"/> itself, a <see cref="DnsEndPoint"/>
     /// what its host resolves to (asyncio resolves <c>local_addr</c> as well).
     /// </summary>
-    /// <exception cref="ArgumentException"><paramref name="local"/> is neither.</exception>
+    /// <remarks>Check the end point's type first with <see cref="CheckLocal"/>.</remarks>
     /// <exception cref="SocketException">The host could not be resolved.</exception>
     public static async Task<IReadOnlyList<IPEndPoint>> ResolveLocal(EventLoop loop, EndPoint local) => local switch
     {
         IPEndPoint ip => [ip],
         DnsEndPoint dns => (await loop.GetAddrInfo(dns.Host, dns.Port, dns.AddressFamily, SocketType.Stream)).Select(i => i.EndPoint).ToList(),
-        _ => throw new ArgumentException($"A local end point must be an IPEndPoint or a DnsEndPoint, got {local.GetType().Name}.", "localEndPoint"),
+        _ => throw new UnreachableException(),
     };
+
+    /// <summary>
+    /// Refuses a local end point that <see cref="ResolveLocal"/> cannot use, before anything is looked up or
+    /// connected: bad input fails at once rather than after a name lookup that may fail for another reason.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="local"/> is neither an <see cref="IPEndPoint"/> nor a <see cref="DnsEndPoint"/>.</exception>
+    public static void CheckLocal(EndPoint? local)
+    {
+        if (local is not (null or IPEndPoint or DnsEndPoint))
+            throw new ArgumentException($"A local end point must be an IPEndPoint or a DnsEndPoint, got {local.GetType().Name}.", "localEndPoint");
+    }
 
     /// <summary>
     /// Binds <paramref name="sock"/> to the first of <paramref name="locals"/> of its family that it can be

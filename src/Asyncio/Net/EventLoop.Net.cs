@@ -56,6 +56,7 @@ public sealed partial class EventLoop
         if (happyEyeballsDelay is { } delay) ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero, nameof(happyEyeballsDelay));
         if (interleave is { } n) ArgumentOutOfRangeException.ThrowIfNegative(n, nameof(interleave));
         CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
+        ConnectAttempts.CheckLocal(localEndPoint);
         CheckThread(nameof(CreateConnection));
         CheckNotClosed();
         IReadOnlyList<AddrInfo> infos = await GetAddrInfo(host, port, type: SocketType.Stream);

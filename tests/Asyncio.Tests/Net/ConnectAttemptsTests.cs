@@ -230,12 +230,16 @@ public abstract class ConnectAttemptsTests
     }
 
     [Fact]
-    public void CreateConnection_LocalEndPointNotAnIPOrDnsEndPoint_ThrowsArgumentException()
+    public void CreateConnection_LocalEndPointNotAnIPOrDnsEndPoint_ThrowsArgumentExceptionBeforeTheLookup()
     {
         Run(async () =>
         {
-            var e = await Assert.ThrowsAsync<ArgumentException>(() => Aio.GetRunningLoop().CreateConnection(() => new RecordingProtocol(),
-                "127.0.0.1", 1, localEndPoint: new UnixDomainSocketEndPoint("/tmp/nowhere.sock")));
+            // A host name (not a literal address) makes the lookup asynchronous: a check after it would leave
+            // the call pending here.
+            var call = Aio.GetRunningLoop().CreateConnection(() => new RecordingProtocol(),
+                "localhost", 1, localEndPoint: new UnixDomainSocketEndPoint("/tmp/nowhere.sock"));
+            Assert.True(call.IsFaulted, "refused before the host lookup, not after it");
+            var e = await Assert.ThrowsAsync<ArgumentException>(() => call);
             Assert.Equal("localEndPoint", e.ParamName);
         });
     }
