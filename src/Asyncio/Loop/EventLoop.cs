@@ -383,12 +383,7 @@ public sealed partial class EventLoop : IDisposable
                 timeout = next > now ? next - now : 0;
                 if (timeout > 0 && IsVirtualTime)
                 {
-                    // Virtual time: give outside events (thread-safe callbacks, I/O) the threshold to
-                    // arrive - all the time they need while executor work is out - then, if still
-                    // nothing is ready, jump the clock to the deadline.
-                    PollReactor(_externalPending != 0 ? -1 : _autojumpTicks);
-                    if (_externalPending == 0 && _ready.Count == 0 && Volatile.Read(ref _threadsafeCount) == 0)
-                        _virtualNow = next;
+                    if (AwaitOutsideEvents()) _virtualNow = next;
                     poll = false;
                 }
             }
@@ -451,6 +446,30 @@ public sealed partial class EventLoop : IDisposable
         _busyCallbacks += n;
     }
 
+    /// <summary>
+    /// Virtual time, nothing ready, a timer pending: gives outside events (I/O, thread-safe callbacks) the
+    /// autojump threshold of real time to arrive, and executor work all the time it needs to report back.
+    /// </summary>
+    /// <returns>Whether the loop stayed idle throughout, so that the clock may jump to the next deadline.</returns>
+    /// <remarks>
+    /// Only something to run ends the wait early. A poll can return with nothing to run - a signal
+    /// interrupted the wait (the runtime suspends threads that way for a collection), a wake-up whose
+    /// callback an earlier iteration already ran, readiness of a watch no longer active - and the wait then
+    /// goes on for the rest of the threshold: jumping there would fire timers (a TLS handshake's time
+    /// limit, say) while I/O is still under way.
+    /// </remarks>
+    bool AwaitOutsideEvents()
+    {
+        long start = Stopwatch.GetTimestamp();
+        while (true)
+        {
+            bool executorBusy = Volatile.Read(ref _externalPending) != 0;
+            PollReactor(executorBusy ? -1 : Math.Max(0, _autojumpTicks - (Stopwatch.GetTimestamp() - start)));
+            if (_ready.Count != 0 || Volatile.Read(ref _threadsafeCount) != 0) return false;
+            if (Volatile.Read(ref _externalPending) == 0 && Stopwatch.GetTimestamp() - start >= _autojumpTicks) return true;
+        }
+    }
+
     void PollReactor(long timeout)
     {
         _busyCallbacks = 0;
@@ -495,6 +514,9 @@ public sealed partial class EventLoop : IDisposable
 
     /// <summary>Waits of the reactor that blocked (tests of <see cref="LoopOptions.IdleSpin"/>).</summary>
     internal int BlockingPolls => _blockingPolls;
+
+    /// <summary>Makes the reactor's current or next wait return with nothing to run (tests of spurious wake-ups).</summary>
+    internal void WakeReactorWithNothingToRun() => _reactor.Wake();
 
     void FireTimer(in TimerSlot slot)
     {

@@ -12,7 +12,8 @@ public sealed class LoopOptions
 
     /// <summary>
     /// With <see cref="VirtualTime"/>, how long to wait in real time for outside events (thread-safe
-    /// callbacks, I/O) before jumping the clock. Default: zero, jump as soon as nothing is ready. Work
+    /// callbacks, I/O) before jumping the clock: the clock jumps only once the loop has had nothing to run
+    /// for this long. Default: zero, jump as soon as nothing is ready. Work
     /// handed to threads through <see cref="EventLoop.RunInExecutor{T}(TaskScheduler?, Func{T})"/> always
     /// holds the clock until it reports back.
     /// </summary>

@@ -111,4 +111,37 @@ public class VirtualTimeTests
         t.Join();
         Assert.Equal(["outside", "timer"], order);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AutojumpThreshold_AWaitThatEndsWithNothingToRun_KeepsWaitingForTheRestOfTheThreshold(bool portable)
+    {
+        // A wait of the reactor can end with nothing to run: a signal interrupts it (the runtime's collections
+        // do), or a wake-up arrives whose callback already ran. That is no outside event: the clock must not
+        // jump before the whole threshold has passed (it once fired a TLS handshake's 60 s limit in 8 ms).
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true, AutojumpThreshold = TimeSpan.FromSeconds(5), PortableReactor = portable });
+        var order = new List<string>();
+        loop.CallLater(100, () => { order.Add("timer"); loop.Stop(); });
+        var t = new Thread(() =>
+        {
+            // Once the loop blocks before jumping, wake it with nothing to run; once it blocks again (or after
+            // 2 s, if it never does), send the outside event.
+            WaitForBlockingPolls(loop, 1);
+            loop.WakeReactorWithNothingToRun();
+            WaitForBlockingPolls(loop, 2);
+            loop.CallSoonThreadsafe(() => { order.Add("outside"); loop.Stop(); });
+        });
+        t.Start();
+        loop.RunForever();
+        t.Join();
+        Assert.Equal(["outside"], order);
+        Assert.Equal(0.0, loop.Time());
+    }
+
+    static void WaitForBlockingPolls(EventLoop loop, int count)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (loop.BlockingPolls < count && waited.Elapsed < TimeSpan.FromSeconds(2)) Thread.Sleep(1);
+    }
 }
