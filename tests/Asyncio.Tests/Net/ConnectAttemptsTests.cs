@@ -254,9 +254,11 @@ public abstract class ConnectAttemptsTests
         {
             var loop = Aio.GetRunningLoop();
             var errors = new Exception?[2];
-            int localPort = NetTest.ClosedPort();
+            // Distinct ports: a socket bound to the port it connects to would connect to itself.
+            var ports = NetTest.ClosedPorts(2);
+            int localPort = ports[0];
             // The first attempt is refused, the second connects: both bind the IPv4 local address, not the IPv6 one.
-            using var sock = await ConnectAttempts.Connect(loop, [V4(NetTest.ClosedPort()), (IPEndPoint)good.LocalEndPoint!],
+            using var sock = await ConnectAttempts.Connect(loop, [V4(ports[1]), (IPEndPoint)good.LocalEndPoint!],
                 [new IPEndPoint(IPAddress.IPv6Loopback, 0), V4(localPort)], happyEyeballs ? TimeSpan.FromSeconds(20) : null, errors);
             Assert.NotNull(sock);
             Assert.Equal(V4(localPort), sock.LocalEndPoint);

@@ -43,11 +43,29 @@ public static class NetTest
     }
 
     /// <summary>A port on 127.0.0.1 that nothing listens on (bound then released).</summary>
-    public static int ClosedPort()
+    public static int ClosedPort() => ClosedPorts(1)[0];
+
+    /// <summary>
+    /// <paramref name="count"/> distinct ports of 127.0.0.1 that nothing listens on. Two calls of
+    /// <see cref="ClosedPort"/> may return the same port, and a socket bound to a port and connected to that
+    /// same port connects to itself (TCP's simultaneous open) instead of being refused.
+    /// </summary>
+    public static int[] ClosedPorts(int count)
     {
-        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)s.LocalEndPoint!).Port;
+        var sockets = new Socket[count];
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                sockets[i] = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                sockets[i].Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            }
+            return sockets.Select(s => ((IPEndPoint)s.LocalEndPoint!).Port).ToArray();
+        }
+        finally
+        {
+            foreach (var s in sockets) s?.Dispose();
+        }
     }
 
     /// <summary>A fresh path for a Unix domain socket in the temporary directory (the caller deletes the file).</summary>
