@@ -17,14 +17,17 @@ namespace Asyncio;
 // continuation would then touch the loop from the wrong thread. A waiter resumes through the ready queue.
 //
 // A CancellationToken is honoured by running the operation as a child task of the loop and cancelling
-// that task when the token fires; a cancelled read consumes nothing (the streams layer's guarantee).
+// that task when the token fires; a cancelled read consumes nothing (the streams layer's guarantee). A token
+// cancelled before the call gives a cancelled task and does nothing (no byte written or taken), as .NET's
+// streams do. Dispose and DisposeAsync from another thread hand the close to the loop, as the I/O calls do.
 
 /// <summary>
 /// A <see cref="Stream"/> view of a connection (its <see cref="AsyncStreamReader"/> and
 /// <see cref="AsyncStreamWriter"/>); use it with .NET APIs that take a <see cref="Stream"/>.
 /// </summary>
 /// <remarks>Asynchronous methods only (called off the loop thread they are marshalled to it). Reading returns 0 at the end of the stream;
-/// disposing closes the connection.</remarks>
+/// a read into an empty buffer waits until data has arrived (or the stream has ended) and returns 0 without taking any, as
+/// .NET's network streams do; disposing closes the connection.</remarks>
 public sealed class AsyncConnectionStream : Stream
 {
     readonly AsyncStreamReader _reader;
@@ -67,9 +70,16 @@ public sealed class AsyncConnectionStream : Stream
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
         var loop = _reader.Loop;
         if (!loop.IsAwaitableHere)
             return new ValueTask<int>(loop.RunCoroutineThreadsafe(() => ReadAsync(buffer, cancellationToken).AsTask(), cancellationToken));
+        if (buffer.IsEmpty)
+        {
+            // A zero-byte read waits for data and takes none, as NetworkStream's and SslStream's do.
+            if (!cancellationToken.CanBeCanceled) return _reader.WaitReadable(nameof(ReadAsync));
+            return new ValueTask<int>(WithToken(() => _reader.WaitReadable(nameof(ReadAsync)).AsTask(), cancellationToken));
+        }
         if (!cancellationToken.CanBeCanceled) return _reader.ReadInto(buffer);
         return new ValueTask<int>(WithToken(() => _reader.ReadInto(buffer).AsTask(), cancellationToken));
     }
@@ -82,6 +92,7 @@ public sealed class AsyncConnectionStream : Stream
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
         var loop = _reader.Loop;
         if (!loop.IsAwaitableHere)
             return new ValueTask(loop.RunCoroutineThreadsafe(() => WriteAsync(buffer, cancellationToken).AsTask(), cancellationToken));
@@ -97,6 +108,7 @@ public sealed class AsyncConnectionStream : Stream
     /// <inheritdoc />
     public override Task FlushAsync(CancellationToken cancellationToken)
     {
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
         if (_disposed) return Task.CompletedTask;
         var loop = _reader.Loop;
         if (!loop.IsAwaitableHere) return loop.RunCoroutineThreadsafe(() => FlushAsync(cancellationToken), cancellationToken);
@@ -135,19 +147,37 @@ public sealed class AsyncConnectionStream : Stream
     /// <inheritdoc />
     public override void SetLength(long value) => throw new NotSupportedException("A connection has no length.");
 
-    /// <summary>Closes the connection (when the view owns it).</summary>
+    /// <summary>Closes the connection (when the view owns it); from another thread than the running loop's, the close is handed to the loop.</summary>
     protected override void Dispose(bool disposing)
     {
-        if (!_disposed && disposing && _ownsConnection) _writer.Close();
+        if (!_disposed && disposing && _ownsConnection)
+        {
+            var loop = _reader.Loop;
+            if (loop.IsRunning && !loop.IsLoopThread)
+            {
+                // A closed loop has already dropped its connections: nothing is left to close.
+                try { loop.CallSoonThreadsafe(_writer.Close); } catch (InvalidOperationException) { }
+            }
+            else _writer.Close();
+        }
         _disposed = true;
         base.Dispose(disposing);
     }
 
-    /// <summary>Closes the connection (when the view owns it) and waits for it to close.</summary>
+    /// <summary>Closes the connection (when the view owns it) and waits for it to close; from another thread than the running loop's, on the loop.</summary>
     public override async ValueTask DisposeAsync()
     {
         if (_disposed) return;
         _disposed = true;
-        if (_ownsConnection) await _writer.DisposeAsync();
+        if (!_ownsConnection) return;
+        var loop = _reader.Loop;
+        if (!loop.IsRunning || loop.IsLoopThread)
+        {
+            await _writer.DisposeAsync();
+            return;
+        }
+        // A loop closed before it took the close has already dropped its connections.
+        try { await loop.RunCoroutineThreadsafe(() => _writer.DisposeAsync().AsTask()).ConfigureAwait(false); }
+        catch (InvalidOperationException) when (loop.IsClosed) { }
     }
 }

@@ -257,6 +257,22 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
     }
 
     /// <summary>
+    /// Completes once data is buffered or the stream has ended, and takes nothing: the zero-byte read of
+    /// .NET's network streams (a caller waits for data before it rents a buffer), for
+    /// <see cref="AsyncConnectionStream"/>.
+    /// </summary>
+    internal async ValueTask<int> WaitReadable(string member)
+    {
+        ThrowIfFaulted();
+        while (_start == _end && !_eof)
+        {
+            await WaitForData(member);
+            ThrowIfFaulted();
+        }
+        return 0;
+    }
+
+    /// <summary>
     /// Reads up to <paramref name="buffer"/>.Length bytes into <paramref name="buffer"/>, waiting until at
     /// least one is available; returns 0 at the end of the stream. Allocates nothing: the wait is a pooled
     /// waiter. Data that arrives while it waits goes straight into <paramref name="buffer"/> (for a buffer of

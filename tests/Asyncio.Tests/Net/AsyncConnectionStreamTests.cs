@@ -81,6 +81,105 @@ public abstract class AsyncConnectionStreamTests
     }
 
     [Fact]
+    public void UsedFromAThreadPoolThread_CallsAreHandedToTheLoopAndDisposeClosesTheConnection()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(Echo, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            var stream = new AsyncConnectionStream(r, w);
+            // The code a .NET library runs: its continuations are on the thread pool, not on the loop.
+            string? line = await Task.Run(async () =>
+            {
+                var writer = new System.IO.StreamWriter(stream, leaveOpen: true);
+                await writer.WriteLineAsync("off the loop");
+                await writer.FlushAsync();
+                var reader = new System.IO.StreamReader(stream, leaveOpen: true);
+                string? l = await reader.ReadLineAsync();
+                stream.Dispose();
+                return l;
+            });
+            Assert.Equal("off the loop", line);
+            Assert.False(stream.CanRead);
+            await w.WaitClosed();
+            Assert.True(w.IsClosing);
+        });
+    }
+
+    [Fact]
+    public void DisposeAsync_FromAThreadPoolThread_ClosesTheConnectionAndWaitsForIt()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(Echo, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            var stream = new AsyncConnectionStream(r, w);
+            await Task.Run(async () => await stream.DisposeAsync());
+            Assert.True(w.IsClosing);
+            Assert.True(w.WaitClosed().IsCompleted);
+        });
+    }
+
+    [Fact]
+    public void WriteAsync_TokenAlreadyCancelled_ReturnsACancelledTaskAndWritesNothing()
+    {
+        Run(async () =>
+        {
+            var got = Aio.GetRunningLoop().CreateFuture<string>();
+            await using var server = await Aio.StartServer(async (r, w) => { got.SetResult(Encoding.ASCII.GetString(await r.Read())); w.Close(); }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var stream = new AsyncConnectionStream(r, w);
+            var cancelled = new CancellationToken(canceled: true);
+            var write = stream.WriteAsync("lost"u8.ToArray(), cancelled);
+            Assert.True(write.IsCanceled);
+            Assert.True(stream.FlushAsync(cancelled).IsCanceled);
+            await stream.WriteAsync("kept"u8.ToArray());
+            w.WriteEof();
+            Assert.Equal("kept", await got);
+        });
+    }
+
+    [Fact]
+    public void ReadAsync_TokenAlreadyCancelled_ReturnsACancelledTaskAndConsumesNothing()
+    {
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(async (r, w) => { w.Write("data"u8); await w.Drain(); w.Close(); }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var stream = new AsyncConnectionStream(r, w);
+            await Aio.Sleep(0.05); // let the data arrive, so that a read would take it at once
+            var read = stream.ReadAsync(new byte[10], new CancellationToken(canceled: true));
+            Assert.True(read.IsCanceled);
+            var buf = new byte[10];
+            int n = await stream.ReadAsync(buf);
+            Assert.Equal("data", Encoding.ASCII.GetString(buf, 0, n));
+        });
+    }
+
+    [Fact]
+    public void ReadAsync_EmptyBuffer_WaitsForDataAndTakesNone()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var send = loop.CreateFuture();
+            await using var server = await Aio.StartServer(async (r, w) => { await send; w.Write("data"u8); await w.Drain(); w.Close(); }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            await using var stream = new AsyncConnectionStream(r, w);
+            var waiting = stream.ReadAsync(Memory<byte>.Empty).AsTask();
+            await Aio.Sleep(0.02);
+            Assert.False(waiting.IsCompleted);
+            send.SetResult();
+            Assert.Equal(0, await waiting);
+            var buf = new byte[10];
+            int n = await stream.ReadAsync(buf);
+            Assert.Equal("data", Encoding.ASCII.GetString(buf, 0, n));
+            Assert.Equal(0, await stream.ReadAsync(buf)); // the end of the stream
+            Assert.Equal(0, await stream.ReadAsync(Memory<byte>.Empty)); // at the end, at once
+        });
+    }
+
+    [Fact]
     public void SyncReadAndSeek_Throw()
     {
         Run(async () =>
