@@ -260,6 +260,8 @@ public class AsyncQueue<T>
     public void TaskDone()
     {
         if (_unfinished <= 0) throw new InvalidOperationException("TaskDone() called more times than there were items put in the queue.");
+        // Before any change: a wrong-thread call that would wake joiners loses nothing (JoinAsync bound _loop).
+        if (_unfinished == 1 && _finished is { WaiterCount: > 0 }) _loop!.CheckThread("AsyncQueue", nameof(TaskDone));
         if (--_unfinished == 0) _finished?.Set();
     }
 
@@ -272,6 +274,7 @@ public class AsyncQueue<T>
     {
         if (cancellationToken.IsCancellationRequested) return CancelledError.Refused(cancellationToken);
         if (_unfinished == 0) return default;
+        LoopBinding.Bind(ref _loop, this); // for the thread checks of TaskDone and Shutdown, which wake joiners
         var finished = _finished ??= new AsyncEvent();
         finished.Clear(); // items were put since it was last set
         return finished.WaitAsync(cancellationToken);
@@ -287,9 +290,12 @@ public class AsyncQueue<T>
     /// </summary>
     public void Shutdown(bool immediate = false)
     {
-        if (!_getters.IsEmpty || !_putters.IsEmpty) _loop!.CheckThread("AsyncQueue", nameof(Shutdown));
+        bool drain = immediate && !_drained;
+        bool endsJoins = drain && _unfinished <= _stored && _finished is { WaiterCount: > 0 };
+        if (!_getters.IsEmpty || !_putters.IsEmpty || endsJoins)
+            _loop!.CheckThread("AsyncQueue", nameof(Shutdown)); // before any change: a wrong-thread call loses nothing
         _shutdown = true;
-        if (immediate && !_drained)
+        if (drain)
         {
             _drained = true;
             while (_stored > 0)

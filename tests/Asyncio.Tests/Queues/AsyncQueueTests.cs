@@ -276,21 +276,86 @@ public class AsyncQueueTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_get_cancel_drop_many_pending_readers")]
+    public void Get_OneOfTwoGettersPromisedAnItemCancelled_TheWaitingThirdGetsIt() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>();
+        var r1 = Spawn(async () => await q.GetAsync());
+        var r2 = Spawn(async () => await q.GetAsync());
+        var r3 = Spawn(async () => await q.GetAsync());
+        await Yield();
+        q.PutNowait(1);   // promised to r1
+        q.PutNowait(2);   // promised to r2; r3 still waits
+        r1.Cancel();      // r1's item goes to r3
+        await AssertCancelled(r1);
+        Assert.Equal(new[] { 1, 2 }, new[] { await r2, await r3 }.Order());
+        Assert.True(q.IsEmpty);
+        Assert.Equal(0, q.GetterCount);
+    });
+
+    [Theory]
     [Trait("asyncio", "test_cancelled_put_silence_value_error_exception")]
-    public void Put_CancelledAfterASlotWasPromisedToIt_SlotGoesToTheNextPutter() => AioTest.Run(async () =>
+    [Trait("asyncio", "test_put_cancel_drop")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Put_CancelledAfterASlotWasPromisedToIt_SlotGoesToTheNextPutterOrStaysFree(bool anotherPutterWaits) => AioTest.Run(async () =>
     {
         var q = new AsyncQueue<int>(1);
         q.PutNowait(0);
         var t1 = Spawn(async () => { await q.PutAsync(1); });
-        var t2 = Spawn(async () => { await q.PutAsync(2); });
+        var t2 = anotherPutterWaits ? Spawn(async () => { await q.PutAsync(2); }) : null;
         await Yield();
         Assert.Equal(0, q.GetNowait()); // the slot is promised to t1
-        t1.Cancel();                     // t1 gives it to t2; its own item is not put
+        t1.Cancel();                     // t1 passes it on; its own item is not put
         await AssertCancelled(t1);
-        await t2;
+        if (t2 != null) await t2;
+        else
+        {
+            Assert.False(q.IsFull);      // the slot is free again: a put takes it at once
+            var put = q.PutAsync(2);
+            Assert.True(put.IsCompletedSuccessfully);
+            await put;
+        }
         Assert.Equal(2, q.GetNowait());
         Assert.True(q.IsEmpty);
         Assert.Equal(2, q.Unfinished);   // 0 and 2 were put; 1 never was
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_put_cancelled_race")]
+    public void Put_LastWaitingPutterCancelled_TheOtherPutsInTurn() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<string>(1);
+        var putA = Spawn(async () => { await q.PutAsync("a"); });
+        var putB = Spawn(async () => { await q.PutAsync("b"); });
+        var putC = Spawn(async () => { await q.PutAsync("X"); });
+        await Yield();
+        Assert.True(putA.IsDone);
+        Assert.False(putB.IsDone);
+        putC.Cancel();
+        await AssertCancelled(putC);
+        Assert.Equal(1, q.PutterCount);
+        Assert.Equal("a", q.GetNowait());
+        await putB;
+        Assert.Equal("b", q.GetNowait());
+        Assert.True(q.IsEmpty);
+        Assert.Equal(0, q.PutterCount);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_why_are_putters_waiting")]
+    public void GetNowait_TwiceInARowWithTwoPuttersWaiting_BothPut() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>(2);
+        var putters = Enumerable.Range(0, 4).Select(k => Spawn(async () => { await q.PutAsync(k); })).ToList();
+        await Yield();
+        Assert.Equal(2, q.PutterCount);
+        Assert.Equal(0, q.GetNowait()); // a slot for the first waiting putter
+        Assert.Equal(1, q.GetNowait()); // and one for the second
+        Assert.Equal(0, q.PutterCount);
+        foreach (var p in putters) await p;
+        Assert.Equal(2, q.GetNowait());
+        Assert.Equal(3, q.GetNowait());
     });
 
     [Fact]
@@ -342,6 +407,23 @@ public class AsyncQueueTests
     {
         var q = new AsyncQueue<int>();
         Assert.Throws<InvalidOperationException>(q.TaskDone);
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_shutdown_nonempty")]
+    public void TaskDone_OnceMoreThanItemsPut_ThrowsAndKeepsTheCount()
+    {
+        var q = new AsyncQueue<int>();
+        q.PutNowait(1);
+        q.PutNowait(2);
+        q.GetNowait();
+        q.GetNowait();
+        q.TaskDone();
+        q.TaskDone();
+        Assert.Throws<InvalidOperationException>(q.TaskDone);
+        Assert.Equal(0, q.Unfinished);
+        q.PutNowait(3);                  // the count goes on from zero
+        Assert.Equal(1, q.Unfinished);
     }
 
     [Fact]
@@ -507,20 +589,35 @@ public class AsyncQueueTests
         Assert.Throws<InvalidOperationException>(q.TaskDone);
     });
 
-    [Fact]
-    public void Shutdown_Immediate_OnlyDrainedItemsCountAsDone() => AioTest.Run(async () =>
+    [Theory]
+    [Trait("asyncio", "test_shutdown_immediate_with_unfinished")]
+    [InlineData("fifo", false)]
+    [InlineData("lifo", false)]
+    [InlineData("priority", false)]
+    [InlineData("fifo", true)]
+    public void Shutdown_Immediate_DiscardsTheItemsLeftAndCountsThemDone(string kind, bool plainShutdownFirst) => AioTest.Run(async () =>
     {
-        var q = new AsyncQueue<int>();
-        q.PutNowait(1);
-        q.PutNowait(2);
-        q.GetNowait();        // taken, not yet done
-        q.Shutdown(immediate: true);
-        Assert.Equal(1, q.Unfinished);
+        AsyncQueue<int> q = kind switch
+        {
+            "fifo" => new AsyncQueue<int>(),
+            "lifo" => new AsyncLifoQueue<int>(),
+            _ => new AsyncPriorityQueue<int>(),
+        };
+        foreach (var i in new[] { 3, 1, 4, 0, 2 }) q.PutNowait(i);
+        if (plainShutdownFirst) q.Shutdown();
+        q.GetNowait();                   // taken, not yet done; the four others are drained and count as done
         var join = Spawn(async () => await q.JoinAsync());
+        await Yield();
+        q.Shutdown(immediate: true);
+        Assert.True(q.IsEmpty);
+        Assert.Equal(1, q.Unfinished);
+        Assert.Throws<QueueShutDownError>(() => q.GetNowait());
+        await Assert.ThrowsAsync<QueueShutDownError>(async () => await q.PutAsync(9));
         await Yield(2);
         Assert.False(join.IsDone);
         q.TaskDone();
         await join;
+        Assert.Throws<InvalidOperationException>(q.TaskDone);
     });
 
     [Fact]
@@ -588,15 +685,18 @@ public class AsyncQueueTests
 
     // ---- IAsyncEnumerable view ----
 
+    /// <summary>Starts a task that enumerates <paramref name="q"/> into <paramref name="seen"/> until the enumeration ends.</summary>
+    static AioTask StartReader(AsyncQueue<int> q, List<int> seen) => Spawn(async () =>
+    {
+        await foreach (var item in q.ReadAllAsync()) seen.Add(item);
+    });
+
     [Fact]
     public void ReadAllAsync_YieldsItemsAndEndsAtShutdown() => AioTest.Run(async () =>
     {
         var q = new AsyncQueue<int>();
         var seen = new List<int>();
-        var reader = Spawn(async () =>
-        {
-            await foreach (var item in q.ReadAllAsync()) seen.Add(item);
-        });
+        var reader = StartReader(q, seen);
         q.PutNowait(1);
         await Yield(2);
         q.PutNowait(2);
@@ -608,20 +708,38 @@ public class AsyncQueueTests
         Assert.Equal([1, 2, 3, 4], seen);
     });
 
-    [Fact]
-    public void ReadAllAsync_ImmediateShutdown_EndsAtOnce() => AioTest.Run(async () =>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReadAllAsync_WaitingWhenShutDown_EndsWithoutAnItem(bool immediateAfterAPut) => AioTest.Run(async () =>
     {
         var q = new AsyncQueue<int>();
         var seen = new List<int>();
-        var reader = Spawn(async () =>
-        {
-            await foreach (var item in q.ReadAllAsync()) seen.Add(item);
-        });
+        var reader = StartReader(q, seen);
         await Yield();
-        q.PutNowait(1);
-        q.Shutdown(immediate: true);
+        Assert.Equal(1, q.GetterCount);
+        if (immediateAfterAPut)
+        {
+            q.PutNowait(1);              // promised to the reader, then drained
+            q.Shutdown(immediate: true);
+        }
+        else q.Shutdown();
         await reader;
         Assert.Empty(seen);
+        Assert.Equal(0, q.GetterCount);
+    });
+
+    [Fact]
+    public void ReadAllAsync_StartedAfterAPlainShutdown_YieldsTheItemsLeftThenEnds() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>();
+        q.PutNowait(1);
+        q.PutNowait(2);
+        q.Shutdown();
+        var seen = new List<int>();
+        await foreach (var item in q.ReadAllAsync()) seen.Add(item);
+        Assert.Equal([1, 2], seen);
+        Assert.True(q.IsEmpty);
     });
 
     [Fact]
@@ -670,6 +788,25 @@ public class AsyncQueueTests
         Assert.Equal(1, q.GetterCount);
         q.PutNowait(2);
         Assert.Equal(2, await getter);
+    });
+
+    [Theory]
+    [InlineData("TaskDone")]
+    [InlineData("Shutdown(immediate)")]
+    public void CallFromAnotherThreadThatWouldEndAJoin_ThrowsAndChangesNothing(string call) => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>();
+        q.PutNowait(1);
+        if (call == "TaskDone") q.GetNowait();
+        Action act = call == "TaskDone" ? q.TaskDone : () => q.Shutdown(immediate: true);
+        var join = Spawn(async () => await q.JoinAsync());
+        await Yield();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Task.Run(act));
+        Assert.False(q.IsShutDown);      // the wrong-thread call changed nothing
+        Assert.Equal(1, q.Unfinished);
+        Assert.False(join.IsDone);
+        act();                           // on the loop's thread
+        await join;
     });
 
     [Fact]
