@@ -25,7 +25,9 @@ namespace Asyncio;
 //
 // Shutdown (asyncio 3.13): every waiting getter and putter is woken with "shut down" and throws
 // QueueShutDownError; an immediate shutdown also drains the storage (claims included) and counts the
-// drained items as done for Join.
+// drained items as done for Join. A getter woken by a plain shutdown still takes an item that is unclaimed
+// when it resumes (one whose claimed getter was cancelled after the shutdown), as asyncio's getter checks
+// the queue again: only an empty queue makes a get throw.
 
 /// <summary>
 /// A first-in, first-out queue for the tasks of one event loop; asyncio's <c>Queue</c>.
@@ -481,13 +483,13 @@ internal abstract class QueueGetter<T, TResult> : Waiter<TResult>, ITokenWaiter,
         if (!_shutdown) Queue!.ClaimCancelled();
     }
 
-    /// <summary>Takes the item claimed for this getter; <see langword="false"/> if a shutdown woke it or drained the item.</summary>
-    protected bool TryTakeClaimed([MaybeNullWhen(false)] out T item)
-    {
-        if (!_shutdown && Queue!.TryTakeClaimed(out item)) return true;
-        item = default;
-        return false;
-    }
+    /// <summary>
+    /// Takes the item claimed for this getter; woken by a shutdown, it takes an item if one is unclaimed now (as
+    /// asyncio's getter checks the queue again). <see langword="false"/> if there is none, or the claimed item
+    /// was drained.
+    /// </summary>
+    protected bool TryTakeClaimed([MaybeNullWhen(false)] out T item) =>
+        _shutdown ? Queue!.TryGet(out item) : Queue!.TryTakeClaimed(out item);
 
     /// <summary>
     /// Clears the waiter for its next use, its queue aside (the caller forgets it unless the waiter stays that

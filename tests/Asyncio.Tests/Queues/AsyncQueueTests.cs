@@ -672,6 +672,23 @@ public class AsyncQueueTests
     });
 
     [Fact]
+    public void Shutdown_GetterItWokeResumesAfterAClaimWasGivenBack_TakesTheItem() => AioTest.Run(async () =>
+    {
+        // asyncio: a get throws only once the queue is empty; the getter woken by the shutdown looks again.
+        var q = new AsyncQueue<int>();
+        var first = Spawn(async () => await q.GetAsync());
+        var second = Spawn(async () => await q.GetAsync());
+        await Yield();
+        q.PutNowait(7);    // promised to first
+        q.Shutdown();      // wakes second
+        first.Cancel();    // first gives 7 back before second resumes
+        await AssertCancelled(first);
+        Assert.Equal(7, await second);
+        Assert.True(q.IsEmpty);
+        await Assert.ThrowsAsync<QueueShutDownError>(async () => await q.GetAsync());
+    });
+
+    [Fact]
     public void Shutdown_Immediate_GetterPromisedAnItemRaises() => AioTest.Run(async () =>
     {
         var q = new AsyncQueue<int>();
@@ -740,6 +757,33 @@ public class AsyncQueueTests
         await foreach (var item in q.ReadAllAsync()) seen.Add(item);
         Assert.Equal([1, 2], seen);
         Assert.True(q.IsEmpty);
+    });
+
+    [Fact]
+    public void ReadAllAsync_ShutDownWhileAnotherGetterHeldTheItem_ReadsItWhenGivenBack() => AioTest.Run(async () =>
+    {
+        // The item must not be stranded: a consumer that stops at the end of the enumeration would leave it
+        // unprocessed, and a join would never return.
+        var q = new AsyncQueue<int>();
+        var seen = new List<int>();
+        var getter = Spawn(async () => await q.GetAsync());
+        await Yield();
+        var reader = Spawn(async () =>
+        {
+            await foreach (var item in q.ReadAllAsync())
+            {
+                seen.Add(item);
+                q.TaskDone();
+            }
+        });
+        await Yield();
+        q.PutNowait(7);    // promised to the getter
+        q.Shutdown();      // wakes the reader
+        getter.Cancel();   // the getter gives 7 back before the reader resumes
+        await AssertCancelled(getter);
+        await reader;
+        Assert.Equal([7], seen);
+        await q.JoinAsync();
     });
 
     [Fact]
