@@ -27,4 +27,6 @@ public sealed class AsyncLifoQueue<T> : AsyncQueue<T>
         slot = default!;
         return item;
     }
+
+    private protected override void ClearCustom() => Array.Clear(_stack, 0, _stored);
 }

@@ -9,7 +9,9 @@ namespace Asyncio;
 /// <remarks>
 /// Items are ordered by the comparer given (default: <see cref="Comparer{T}.Default"/>), so a tuple
 /// <c>(priority, data)</c> works as in asyncio. Unlike asyncio's heap, items that compare equal come out in
-/// the order they were put (the queue is stable).
+/// the order they were put (the queue is stable). If the comparer throws (a tuple whose data is not
+/// comparable, when two priorities tie), the put or get that called it throws its exception and the queue
+/// is left as it was.
 /// </remarks>
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed class AsyncPriorityQueue<T> : AsyncQueue<T>
@@ -48,38 +50,65 @@ public sealed class AsyncPriorityQueue<T> : AsyncQueue<T>
         if (n == _heap.Length) Array.Resize(ref _heap, Math.Max(4, _heap.Length * 2));
         var entry = new Entry(item, _sequence++);
         var heap = _heap;
+        // Find the entry's place first and move the items only then, so that a comparer that throws leaves
+        // the heap as it was.
+        int at = n;
+        while (at > 0)
+        {
+            int parent = (at - 1) >> 1;
+            if (!Less(entry, heap[parent])) break;
+            at = parent;
+        }
         int i = n;
-        while (i > 0)
+        while (i > at)
         {
             int parent = (i - 1) >> 1;
-            if (!Less(entry, heap[parent])) break;
             heap[i] = heap[parent];
             i = parent;
         }
-        heap[i] = entry;
+        heap[at] = entry;
     }
 
     private protected override T TakeCustom()
     {
         var heap = _heap;
-        var top = heap[0].Item;
+        var top = heap[0];
         int n = _stored - 1;
         var last = heap[n];
         heap[n] = default;
         if (n > 0)
         {
             int i = 0;
-            while (true)
+            try
             {
-                int child = 2 * i + 1;
-                if (child >= n) break;
-                if (child + 1 < n && Less(heap[child + 1], heap[child])) child++;
-                if (!Less(heap[child], last)) break;
-                heap[i] = heap[child];
-                i = child;
+                while (true)
+                {
+                    int child = 2 * i + 1;
+                    if (child >= n) break;
+                    if (child + 1 < n && Less(heap[child + 1], heap[child])) child++;
+                    if (!Less(heap[child], last)) break;
+                    heap[i] = heap[child];
+                    i = child;
+                }
+            }
+            catch
+            {
+                // The comparer threw: move the items on the path back down and put the top and the last
+                // entry back, so that the heap is as it was and the queue loses nothing.
+                while (i > 0)
+                {
+                    int parent = (i - 1) >> 1;
+                    heap[i] = heap[parent];
+                    i = parent;
+                }
+                heap[0] = top;
+                heap[n] = last;
+                throw;
             }
             heap[i] = last;
         }
-        return top;
+        return top.Item;
     }
+
+    private protected override void ClearCustom() => Array.Clear(_heap, 0, _stored);
 }

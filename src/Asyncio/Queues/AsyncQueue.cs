@@ -28,6 +28,10 @@ namespace Asyncio;
 // drained items as done for Join. A getter woken by a plain shutdown still takes an item that is unclaimed
 // when it resumes (one whose claimed getter was cancelled after the shutdown), as asyncio's getter checks
 // the queue again: only an empty queue makes a get throw.
+//
+// The priority queue's order runs user code (its comparer), which may throw: its storage is left as it
+// was, and the claim or reservation being turned into a take or a put passes on as a cancelled waiter's
+// would. A drain does not compare.
 
 /// <summary>
 /// A first-in, first-out queue for the tasks of one event loop; asyncio's <c>Queue</c>.
@@ -300,12 +304,10 @@ public class AsyncQueue<T>
         if (drain)
         {
             _drained = true;
-            while (_stored > 0)
-            {
-                TakeItem();
-                _stored--;
-                if (_unfinished > 0) _unfinished--;
-            }
+            // Each drained item counts as done (asyncio calls task_done for it), down to zero at most.
+            _unfinished = Math.Max(0, _unfinished - _stored);
+            ClearItems();
+            _stored = 0;
             _claimed = 0; // the claimed items were drained too: their getters throw when they resume
             if (_unfinished == 0) _finished?.Set();
         }
@@ -351,9 +353,36 @@ public class AsyncQueue<T>
             item = default;
             return false;
         }
+        if (_customStorage)
+        {
+            item = TakeClaimedCustom();
+            return true;
+        }
         _claimed--;
         item = TakeCore();
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryTakeClaimed"/> from a subclass's storage, whose order may run user code that throws (a
+    /// priority queue's comparer): the storage is then unchanged, and the claim passes on as a cancelled
+    /// getter's does, so that no getter is left waiting beside an unclaimed item.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    T TakeClaimedCustom()
+    {
+        T item;
+        try
+        {
+            item = TakeCore();
+        }
+        catch
+        {
+            ClaimCancelled();
+            throw;
+        }
+        _claimed--;
+        return item;
     }
 
     /// <summary>A woken getter was cancelled before it resumed: its claim goes to the next getter, or the item stays available.</summary>
@@ -371,9 +400,37 @@ public class AsyncQueue<T>
     /// <summary>A woken putter resumes and puts its item into the slot reserved for it.</summary>
     internal void PutReserved(T item)
     {
+        if (_shutdown)
+        {
+            _reserved--;
+            throw new QueueShutDownError();
+        }
+        if (_customStorage)
+        {
+            PutReservedCustom(item);
+            return;
+        }
         _reserved--;
-        if (_shutdown) throw new QueueShutDownError();
         PutCore(item);
+    }
+
+    /// <summary>
+    /// <see cref="PutReserved"/> into a subclass's storage, whose order may run user code that throws: the
+    /// item is then not put, and the slot passes on as a cancelled putter's does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void PutReservedCustom(T item)
+    {
+        try
+        {
+            PutCore(item);
+        }
+        catch
+        {
+            ReservationCancelled();
+            throw;
+        }
+        _reserved--;
     }
 
     /// <summary>A woken putter was cancelled before it resumed: its slot goes to the next putter, or stays free.</summary>
@@ -430,11 +487,32 @@ public class AsyncQueue<T>
         return item;
     }
 
-    /// <summary>A subclass's storage: adds an item; the storage holds <see cref="_stored"/> items and has room.</summary>
+    /// <summary>Empties the storage, which holds <see cref="_stored"/> items, in no particular order (an immediate shutdown).</summary>
+    void ClearItems()
+    {
+        if (_customStorage)
+        {
+            ClearCustom();
+            return;
+        }
+        Array.Clear(_ring);
+        _head = 0;
+    }
+
+    /// <summary>
+    /// A subclass's storage: adds an item; the storage holds <see cref="_stored"/> items and has room. If it
+    /// throws, the storage must be as it was.
+    /// </summary>
     private protected virtual void PutCustom(T item) => throw new UnreachableException();
 
-    /// <summary>A subclass's storage: removes the next item in its order; the storage is not empty.</summary>
+    /// <summary>
+    /// A subclass's storage: removes the next item in its order; the storage is not empty. If it throws, the
+    /// storage must be as it was.
+    /// </summary>
     private protected virtual T TakeCustom() => throw new UnreachableException();
+
+    /// <summary>A subclass's storage: forgets its <see cref="_stored"/> items (an immediate shutdown), comparing none.</summary>
+    private protected virtual void ClearCustom() => throw new UnreachableException();
 
     T[] GrowRing()
     {

@@ -87,4 +87,111 @@ public class AsyncPriorityQueueTests
         Assert.Equal(1, await getter);
         Assert.Equal(5, q.GetNowait());
     });
+
+    // ---- a comparer that throws (a (priority, data) tuple whose data is not comparable, on a tie) ----
+
+    /// <summary>An int comparer that throws on the compare <c>FailIn</c> from now (0: the next), then works again.</summary>
+    sealed class FailingComparer : IComparer<int>
+    {
+        public int FailIn = -1;
+
+        public int Compare(int a, int b)
+        {
+            if (FailIn >= 0 && FailIn-- == 0) throw new ArgumentException("not comparable");
+            return a.CompareTo(b);
+        }
+    }
+
+    [Fact]
+    public void PutAndGet_ComparerThrowsPartWay_TheCallThrowsAndTheQueueIsAsItWas()
+    {
+        var cmp = new FailingComparer();
+        var q = new AsyncPriorityQueue<int>(comparer: cmp);
+        var model = new List<int>();
+        var rnd = new Random(11);
+        int failures = 0, puts = 0;
+        for (int step = 0; step < 4000; step++)
+        {
+            cmp.FailIn = rnd.Next(3) == 0 ? rnd.Next(5) : -1;
+            if (model.Count < 3 || rnd.Next(2) == 0)
+            {
+                int v = rnd.Next(50);
+                try
+                {
+                    q.PutNowait(v);
+                    model.Add(v);
+                    puts++;
+                }
+                catch (ArgumentException) { failures++; }
+            }
+            else
+            {
+                try
+                {
+                    int got = q.GetNowait();
+                    Assert.Equal(model.Min(), got);
+                    model.Remove(got);
+                }
+                catch (ArgumentException) { failures++; }
+            }
+            Assert.Equal(model.Count, q.Count);
+        }
+        cmp.FailIn = -1;
+        Assert.True(failures > 200, $"only {failures} compares failed");
+        Assert.Equal(puts, q.Unfinished);
+        var rest = new List<int>();
+        while (q.TryGet(out var x)) rest.Add(x);
+        Assert.Equal(model.Order(), rest);
+    }
+
+    [Fact]
+    public void Get_ComparerThrowsForAGetterPromisedAnItem_ThePromisePassesToTheNextGetter() => AioTest.Run(async () =>
+    {
+        var cmp = new FailingComparer();
+        var q = new AsyncPriorityQueue<int>(comparer: cmp);
+        var getters = Enumerable.Range(0, 4).Select(_ => Spawn(async () => await q.GetAsync())).ToList();
+        await Yield();
+        q.PutNowait(3);
+        q.PutNowait(1);
+        q.PutNowait(2);    // promised to the first three getters; the fourth waits
+        cmp.FailIn = 0;    // the first getter's take throws
+        await Assert.ThrowsAsync<ArgumentException>(async () => await getters[0]);
+        await Yield(3);
+        Assert.All(getters, g => Assert.True(g.IsDone));
+        Assert.Equal(new[] { 1, 2, 3 }, new[] { await getters[1], await getters[2], await getters[3] });
+        Assert.True(q.IsEmpty);
+        Assert.Equal(0, q.GetterCount);
+    });
+
+    [Fact]
+    public void Put_ComparerThrowsForAPutterPromisedASlot_TheSlotPassesToTheNextPutter() => AioTest.Run(async () =>
+    {
+        var cmp = new FailingComparer();
+        var q = new AsyncPriorityQueue<int>(maxSize: 3, comparer: cmp);
+        foreach (var i in new[] { 1, 2, 3 }) q.PutNowait(i);
+        var p1 = Spawn(async () => { await q.PutAsync(4); });
+        var p2 = Spawn(async () => { await q.PutAsync(5); });
+        await Yield();
+        Assert.Equal(1, q.GetNowait());  // the slot is promised to p1
+        cmp.FailIn = 0;                   // p1's put throws
+        await Assert.ThrowsAsync<ArgumentException>(async () => await p1);
+        await Yield(3);
+        Assert.True(p2.IsDone);
+        await p2;
+        Assert.Equal(4, q.Unfinished);    // 1, 2, 3 and 5; 4 was never put
+        Assert.Equal(new[] { 2, 3, 5 }, new[] { q.GetNowait(), q.GetNowait(), q.GetNowait() });
+    });
+
+    [Fact]
+    public void Shutdown_ImmediateWithAComparerThatThrows_DrainsWithoutComparing()
+    {
+        var cmp = new FailingComparer();
+        var q = new AsyncPriorityQueue<int>(comparer: cmp);
+        foreach (var i in new[] { 3, 1, 4, 0, 2 }) q.PutNowait(i);
+        cmp.FailIn = 0;
+        q.Shutdown(immediate: true);
+        Assert.True(q.IsEmpty);
+        Assert.Equal(0, q.Unfinished);
+        Assert.Equal(0, cmp.FailIn);      // nothing was compared
+    }
 }
