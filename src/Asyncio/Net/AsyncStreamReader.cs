@@ -404,7 +404,8 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
 
     /// <summary>
     /// Reads up to and including whichever of <paramref name="separators"/> ends the shortest chunk (asyncio
-    /// 3.13's <c>readuntil</c> with a tuple of separators). Errors as <see cref="ReadUntil(ReadOnlyMemory{byte})"/>.
+    /// 3.13's <c>readuntil</c> with a tuple of separators). Errors as <see cref="ReadUntil(ReadOnlyMemory{byte})"/>;
+    /// when several separators end the chunk, the limit is checked against the data before the shortest of them.
     /// </summary>
     public ValueTask<byte[]> ReadUntil(params ReadOnlyMemory<byte>[] separators) => ReadUntilCore(separators);
 
@@ -437,7 +438,9 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
                     if (i < 0) continue;
                     i += offset;
                     int end = i + s.Length;
-                    if (matchEnd < 0 || end < matchEnd) { matchEnd = end; matchStart = i; }
+                    // The shortest chunk wins; of separators ending it together, the shortest is the one that
+                    // matched (asyncio sorts them by length), which sets the chunk length the limit checks.
+                    if (matchEnd < 0 || end < matchEnd || (end == matchEnd && i > matchStart)) { matchEnd = end; matchStart = i; }
                 }
                 if (matchEnd >= 0) break;
                 offset = Math.Max(0, buflen + 1 - maxLen);

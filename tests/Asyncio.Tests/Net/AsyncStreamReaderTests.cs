@@ -79,6 +79,226 @@ public class AsyncStreamReaderTests
         Assert.Equal(1, r.BufferedCount);
     });
 
+    /// <summary>
+    /// Starts <paramref name="read"/> in a task, then feeds <paramref name="chunks"/> one loop iteration apart,
+    /// checking that the read still waits before each; returns what it read.
+    /// </summary>
+    static async Task<string> ReadFedInTurns(AsyncStreamReader reader, Func<AsyncStreamReader, ValueTask<byte[]>> read, params string[] chunks)
+    {
+        var t = Aio.CreateTask(async () => S(await read(reader)));
+        foreach (var c in chunks)
+        {
+            await Aio.Sleep(0);
+            Assert.False(t.IsDone);
+            reader.FeedData(B(c));
+        }
+        return await t;
+    }
+
+    [Fact]
+    public void ReadUntil_SeparatorSplitAcrossChunks_FoundOnceComplete() => AioTest.Run(async () =>
+    {
+        // asyncio's test_readuntil_multi_chunks_1: the chunks arrive while the read waits, so each search
+        // starts where the previous one could not have missed a match (a separator's first bytes may already
+        // be there).
+        var r = new AsyncStreamReader();
+        var aaa = B("aaa");
+        Assert.Equal("QWEaaXYaaa", await ReadFedInTurns(r, x => x.ReadUntil(aaa), "QWEaa", "XYaa", "a"));
+        Assert.Equal("QWEaaXYaaa", await ReadFedInTurns(r, x => x.ReadUntil(aaa), "QWEaa", "XYa", "aa"));
+        Assert.Equal("XXXaaa", await ReadFedInTurns(r, x => x.ReadUntil(aaa), "XXX", "a", "a", "a"));
+        Assert.Equal(0, r.BufferedCount);
+        // Several separators of different lengths, the longer one split: the shortest chunk still wins.
+        Assert.Equal("abEND", await ReadFedInTurns(r, x => x.ReadUntil(B("!"), B("END")), "abE", "N", "D!"));
+        Assert.Equal("!", S(await r.ReadUntil(B("!"))));
+    });
+
+    [Fact]
+    public void ReadUntil_ChunkOfExactlyLimit_ReturnedAndOneByteMoreRaisesKeepingBuffer() => AioTest.Run(async () =>
+    {
+        // The limit counts the bytes before the separator (asyncio's test_readuntil_limit_found_sep).
+        var r = new AsyncStreamReader(limit: 3);
+        r.FeedData(B("abcAAA"));
+        Assert.Equal("abcAAA", S(await r.ReadUntil(B("AAA"))));
+        r.FeedData(B("some dataAA"));
+        var notFound = await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadUntil(B("AAA")));
+        Assert.Contains("not found", notFound.Message);
+        Assert.Equal(11, r.BufferedCount);
+        r.FeedData(B("A"));
+        var found = await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadUntil(B("AAA")));
+        Assert.Contains("is found", found.Message);
+        Assert.Equal(9, found.Consumed);
+        Assert.Equal("some dataAAA", S(await r.ReadExactly(12)));
+    });
+
+    [Fact]
+    public void ReadUntil_SeparatorsEndingTogether_LimitCountsFromTheShorterOne() => AioTest.Run(async () =>
+    {
+        // asyncio 3.13: "for the purposes of LimitOverrunError, the shortest possible separator is considered
+        // to be the one that matched". "\r\n" and "\n" both end "ab\r\n": the chunk before "\n" is 3 bytes,
+        // over a limit of 2, whichever order the separators are listed in.
+        var r = new AsyncStreamReader(limit: 2);
+        r.FeedData(B("ab\r\n"));
+        var e = await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadUntil(B("\r\n"), B("\n")));
+        Assert.Equal(3, e.Consumed);
+        e = await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadUntil(B("\n"), B("\r\n")));
+        Assert.Equal(3, e.Consumed);
+        Assert.Equal(4, r.BufferedCount);
+        var wide = new AsyncStreamReader(limit: 3);
+        wide.FeedData(B("ab\r\n"));
+        Assert.Equal("ab\r\n", S(await wide.ReadUntil(B("\r\n"), B("\n"))));
+    });
+
+    [Fact]
+    public void ReadLine_LineOfExactlyLimit_WaitsForNewlineAndReturnsIt() => AioTest.Run(async () =>
+    {
+        // asyncio's test_readline_limit: a line of exactly the limit (newline not counted) is accepted, even
+        // when its newline comes later; one byte more is over the limit, with or without the newline.
+        var r = new AsyncStreamReader(limit: 7);
+        Assert.Equal("1234567\n", await ReadFedInTurns(r, x => x.ReadLine(), "1234567", "\n"));
+        r.FeedData(B("12345678"));
+        await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadLine());
+        r.FeedData(B("\n"));
+        await Assert.ThrowsAsync<LimitOverrunError>(async () => await r.ReadLine());
+        Assert.Equal("12345678\n", S(await r.ReadExactly(9)));
+    });
+
+    [Fact]
+    public void FeedEof_ReadsWaiting_EachWokenWithItsEndOfStreamOutcome() => AioTest.Run(async () =>
+    {
+        // asyncio: feed_eof wakes the waiting read, which then ends as it does at the end of the stream.
+        async Task<T> Waiting<T>(string data, Func<AsyncStreamReader, Task<T>> read)
+        {
+            var r = new AsyncStreamReader();
+            r.FeedData(B(data));
+            var t = Aio.CreateTask(() => read(r));
+            await Aio.Sleep(0);
+            Assert.False(t.IsDone);
+            r.FeedEof();
+            try { return await t; }
+            finally { Assert.True(r.AtEof); }
+        }
+        Assert.Empty(await Waiting("", async r => await r.Read(10)));
+        Assert.Equal(0, await Waiting("", async r => await r.ReadInto(new byte[10])));
+        Assert.Equal("part", S(await Waiting("part", async r => await r.ReadLine())));
+        Assert.Equal("all", S(await Waiting("all", async r => await r.ReadToEnd())));
+        var e = await Assert.ThrowsAsync<IncompleteReadError>(() => Waiting("abc", async r => await r.ReadExactly(5)));
+        Assert.Equal("abc", S(e.Partial));
+        e = await Assert.ThrowsAsync<IncompleteReadError>(() => Waiting("abc", async r => await r.ReadUntil(B("|"))));
+        Assert.Equal("abc", S(e.Partial));
+    });
+
+    [Fact]
+    public void SetException_DataBuffered_EveryReadThrowsIt() => AioTest.Run(async () =>
+    {
+        // asyncio's test_read_exception, test_readline_exception, test_readexactly_exception: the error wins
+        // over data still in the buffer.
+        var r = new AsyncStreamReader();
+        r.FeedData(B("line\nmore"));
+        Assert.Equal("li", S(await r.Read(2)));
+        var error = new IOException("reset");
+        r.SetException(error);
+        Assert.Same(error, await Assert.ThrowsAsync<IOException>(async () => await r.Read(2)));
+        Assert.Same(error, await Assert.ThrowsAsync<IOException>(async () => await r.Read(0)));
+        Assert.Same(error, await Assert.ThrowsAsync<IOException>(async () => await r.ReadLine()));
+        Assert.Same(error, await Assert.ThrowsAsync<IOException>(async () => await r.ReadExactly(2)));
+        Assert.Same(error, await Assert.ThrowsAsync<IOException>(async () => await r.ReadUntil(B("\n"))));
+        Assert.Same(error, await Assert.ThrowsAsync<IOException>(async () => await r.ReadInto(new byte[2])));
+        Assert.Same(error, await Assert.ThrowsAsync<IOException>(async () => await r.ReadToEnd()));
+    });
+
+    [Fact]
+    public void SetException_AfterWaitingReadCancelled_NextReadThrowsIt() => AioTest.Run(async () =>
+    {
+        // asyncio's test_exception_cancel: the cancelled read has left, so the error wakes nobody and is kept.
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => await r.ReadLine());
+        await Aio.Sleep(0);
+        t.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        r.SetException(new IOException("late"));
+        await Aio.Sleep(0);
+        Assert.Equal("late", (await Assert.ThrowsAsync<IOException>(async () => await r.ReadLine())).Message);
+    });
+
+    sealed class FakeReadTransport : IReadTransport
+    {
+        public int PauseCalls, Pauses, Resumes;
+        public bool Unsupported;
+        public bool IsReading { get; private set; } = true;
+        public bool IsClosing => false;
+        public BaseProtocol Protocol { get; set; } = null!;
+        public object? GetExtraInfo(string name, object? defaultValue = null) => defaultValue;
+        public void Close() { }
+
+        public void PauseReading()
+        {
+            PauseCalls++;
+            if (Unsupported) throw new NotSupportedException();
+            Pauses++;
+            IsReading = false;
+        }
+
+        public void ResumeReading()
+        {
+            Resumes++;
+            IsReading = true;
+        }
+    }
+
+    [Fact]
+    public void FeedData_OverTwiceTheLimit_PausesTransportOnceAndReadingDownToTheLimitResumesIt() => AioTest.Run(async () =>
+    {
+        // asyncio's StreamReader flow control: paused when the buffer goes over 2 * limit, resumed once a read
+        // brings it down to the limit.
+        var r = new AsyncStreamReader(limit: 10);
+        var t = new FakeReadTransport();
+        r.SetTransport(t);
+        r.FeedData(new byte[20]);
+        Assert.Equal(0, t.Pauses);          // exactly twice the limit: not over it
+        r.FeedData(new byte[1]);
+        Assert.Equal(1, t.Pauses);
+        r.FeedData(new byte[5]);
+        Assert.Equal(1, t.Pauses);          // already paused
+        await r.ReadExactly(15);            // 11 left: above the limit
+        Assert.Equal(0, t.Resumes);
+        await r.ReadExactly(1);             // 10 left: down to the limit
+        Assert.Equal(1, t.Resumes);
+        Assert.True(t.IsReading);
+        await r.ReadExactly(10);
+        Assert.Equal(1, t.Resumes);
+    });
+
+    [Fact]
+    public void Read_WaitingWhileTransportPaused_ResumesItFirst() => AioTest.Run(async () =>
+    {
+        // asyncio's _wait_for_data: a read that must wait resumes a paused transport, or it would wait forever.
+        var r = new AsyncStreamReader(limit: 4);
+        var t = new FakeReadTransport();
+        r.SetTransport(t);
+        r.FeedData(B("abcdefghi"));          // over 2 * 4: paused
+        Assert.False(t.IsReading);
+        var exactly = Aio.CreateTask(async () => S(await r.ReadExactly(10)));
+        await Aio.Sleep(0);
+        Assert.Equal(1, t.Resumes);
+        Assert.True(t.IsReading);
+        r.FeedData(B("j"));
+        Assert.Equal("abcdefghij", await exactly);
+    });
+
+    [Fact]
+    public void FeedData_TransportCannotPause_ReaderStopsTryingAndKeepsData() => AioTest.Run(async () =>
+    {
+        // asyncio: a transport whose pause_reading raises NotImplementedError is dropped from flow control.
+        var r = new AsyncStreamReader(limit: 2);
+        var t = new FakeReadTransport { Unsupported = true };
+        r.SetTransport(t);
+        r.FeedData(B("12345"));
+        r.FeedData(B("678"));
+        Assert.Equal(1, t.PauseCalls);
+        Assert.Equal("12345678", S(await r.ReadExactly(8)));
+        Assert.Equal(0, t.Resumes);
+    });
+
     [Fact]
     public void ReadUntil_EmptySeparator_ThrowsArgumentException() => AioTest.Run(async () =>
     {
