@@ -27,7 +27,8 @@ namespace Asyncio;
 //
 // Differences from asyncio: Write on a closed or closing transport throws InvalidOperationException
 // (asyncio silently counts and logs such writes); the data span passed to DataReceived must be copied if
-// kept.
+// kept; a half-closed transport (EofReceived returned true) that is paused and resumed does not read the
+// end of stream again (asyncio's does, and calls eof_received a second time, against its protocol contract).
 
 /// <summary>A stream transport over a non-blocking socket; see the file's opening comment.</summary>
 internal sealed unsafe class SocketTransport : TransportBase
@@ -42,6 +43,7 @@ internal sealed unsafe class SocketTransport : TransportBase
     WriteBuffer _buffer;
     bool _paused;                 // reading paused by PauseReading
     bool _eof;                    // WriteEof called
+    bool _eofReceived;            // the peer's end of stream was read: nothing more to read, ever
     bool _connLost;               // _force_close or the final close has run
     bool _protocolConnected;
     Exception? _lostBecause;
@@ -117,7 +119,9 @@ internal sealed unsafe class SocketTransport : TransportBase
     {
         if (Closing || !_paused) return;
         _paused = false;
-        if (_protocolConnected) Loop.SetWatchActive(_source.Reader, true);
+        // After the end of stream the reader stays off: the socket would report it again, and EofReceived is
+        // called at most once (asyncio's resume_reading re-adds the reader and calls eof_received again).
+        if (_protocolConnected && !_eofReceived) Loop.SetWatchActive(_source.Reader, true);
     }
 
     static readonly Action<object?> s_readReady = static o => ((SocketTransport)o!).ReadReady();
@@ -209,6 +213,7 @@ internal sealed unsafe class SocketTransport : TransportBase
 
     void OnEof()
     {
+        _eofReceived = true;
         bool keepOpen;
         try
         {

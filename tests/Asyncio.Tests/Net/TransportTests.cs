@@ -156,8 +156,10 @@ public abstract class TransportTests
     }
 
     [Fact]
-    public void WriteEof_ServerHalfCloses_ClientStillWrites()
+    public void WriteEof_ServerHalfCloses_ClientStillWritesAndGetsEofReceivedOnce()
     {
+        // asyncio's protocol contract: EofReceived is called at most once, so a half-closed transport that is
+        // paused and resumed must not read the end of the stream a second time.
         Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
@@ -168,34 +170,39 @@ public abstract class TransportTests
             s.Transport!.Write("banner"u8);
             s.Transport.WriteEof();
             await p.Eof!;
+            t.PauseReading();
+            t.ResumeReading();
+            await Aio.Sleep(0.02);           // a second end of stream would have been read by now
+            Assert.Equal(["made", "data", "eof"], p.Events);
             t.Write("late data"u8);
             await s.WaitForBytes(9);
             Assert.Equal("late data", s.Text);
             t.Close();
             await s.Lost!;
+            await p.Lost!;
+            Assert.Equal(["made", "data", "eof", "lost"], p.Events);
         });
     }
 
     [Fact]
-    public void Abort_WithBufferedData_DropsItAndCallsConnectionLostWithNull()
+    public void Abort_WithBufferedDataClosingOrNot_DropsItAndCallsConnectionLostOnceWithNull()
     {
         Run(async () =>
         {
-            var loop = Aio.GetRunningLoop();
-            RecordingProtocol? s = null;
-            await using var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
-            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
-            await s!.Made!;
-            s.Transport!.PauseReading();
-            var chunk = new byte[64 * 1024];
-            for (int i = 0; i < 200 && t.WriteBufferSize == 0; i++) t.Write(chunk);
-            Assert.NotEqual(0, t.WriteBufferSize);
-            t.Abort();
-            Assert.Equal(0, t.WriteBufferSize);
-            await p.Lost!;
-            Assert.Null(p.LostWith);
-            s.Transport.ResumeReading();
-            await s.Lost!;
+            foreach (bool closeFirst in new[] { false, true })
+            {
+                await using var c = await StalledPeer();
+                c.Fill();
+                if (closeFirst) c.T.Close();     // a close still flushing is cut short
+                c.T.Abort();
+                Assert.Equal(0, c.T.WriteBufferSize);
+                await c.P.Lost!;
+                Assert.Null(c.P.LostWith);
+                await Aio.Sleep(0.01);
+                Assert.Equal(["made", "lost"], c.P.Events);
+                c.S.Transport!.ResumeReading();
+                await c.S.Lost!;
+            }
         });
     }
 
@@ -218,6 +225,152 @@ public abstract class TransportTests
             await p.WaitForBytes(4);
             Assert.Equal("ping", p.Text);
             t.Close();
+        });
+    }
+
+    sealed class PausingOnConnect : RecordingProtocol
+    {
+        public bool? ReadingInConnectionMade;
+
+        public override void ConnectionMade(IBaseTransport transport)
+        {
+            base.ConnectionMade(transport);
+            Transport!.PauseReading();
+            ReadingInConnectionMade = Transport.IsReading;
+        }
+    }
+
+    /// <summary>Waits (bounded by the test's timeout) until <paramref name="n"/> bytes wait unread in the transport's socket.</summary>
+    static async Task UntilUnread(ITransport t, int n)
+    {
+        var sock = (Socket)t.GetExtraInfo("socket")!;
+        while (sock.Available < n) await Aio.Sleep(0.001);
+    }
+
+    [Fact]
+    public void PauseReading_InConnectionMade_NothingDeliveredUntilResumed()
+    {
+        // asyncio's test_pause_reading_connection_made and test_pause_resume_reading: a transport paused in
+        // ConnectionMade never starts reading; pause and resume are idempotent; a closed transport is not reading.
+        Run(async () =>
+        {
+            await using var c = await Peers<PausingOnConnect>.Open(() => new PausingOnConnect());
+            var (t, p) = (c.T, c.P);
+            Assert.False(p.ReadingInConnectionMade);
+            Assert.False(t.IsReading);
+            c.S.Transport!.Write("hello"u8);
+            await UntilUnread(t, 5);
+            await Aio.Sleep(0.02);           // a reading transport would have delivered it by now
+            Assert.Equal(0, p.Received.Length);
+            t.ResumeReading();
+            t.ResumeReading();
+            Assert.True(t.IsReading);
+            await p.WaitForBytes(5);
+            Assert.Equal("hello", p.Text);
+            t.PauseReading();
+            t.PauseReading();
+            Assert.False(t.IsReading);
+            t.ResumeReading();
+            Assert.True(t.IsReading);
+            t.Close();
+            Assert.False(t.IsReading);
+            t.ResumeReading();
+            Assert.False(t.IsReading);
+            await p.Lost!;
+            Assert.Equal(["made", "data", "lost"], p.Events);
+        });
+    }
+
+    /// <summary>
+    /// A client connection, with a protocol of type <typeparamref name="TClient"/>, to a recording server.
+    /// Disposing closes the server and waits for its connection to end.
+    /// </summary>
+    sealed record Peers<TClient>(Server Server, RecordingProtocol S, ITransport T, TClient P) : IAsyncDisposable
+        where TClient : BaseProtocol
+    {
+        public static async Task<Peers<TClient>> Open(Func<TClient> client)
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? s = null;
+            var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(client, "127.0.0.1", PortOf(server));
+            await s!.Made!;
+            return new Peers<TClient>(server, s, t, p);
+        }
+
+        /// <summary>With the server side stalled: writes until some of it waits in the client transport's buffer; returns how much was written.</summary>
+        public long Fill()
+        {
+            var chunk = new byte[64 * 1024];
+            long written = 0;
+            for (int i = 0; i < 1000 && T.WriteBufferSize == 0; i++) { T.Write(chunk); written += chunk.Length; }
+            Assert.NotEqual(0, T.WriteBufferSize);
+            return written;
+        }
+
+        public ValueTask DisposeAsync() => Server.DisposeAsync();
+    }
+
+    /// <summary>A connection whose server side does not read: what the client writes beyond the sockets' buffers stays in its transport.</summary>
+    static async Task<Peers<RecordingProtocol>> StalledPeer()
+    {
+        var c = await Peers<RecordingProtocol>.Open(() => new RecordingProtocol());
+        c.S.Transport!.PauseReading();
+        return c;
+    }
+
+    [Fact]
+    public void SetWriteBufferLimits_HighBelowBufferedSize_PausesProtocolAtOnce()
+    {
+        // asyncio's test_flowcontrol_mixin_set_write_limits: new limits apply to what is already buffered, and
+        // the protocol is paused only when the buffer is strictly over the high-water mark.
+        Run(async () =>
+        {
+            await using var c = await StalledPeer();
+            var (t, p) = (c.T, c.P);
+            t.SetWriteBufferLimits(high: int.MaxValue);
+            long written = c.Fill();
+            int buffered = t.WriteBufferSize;
+            t.SetWriteBufferLimits(high: buffered, low: 0);
+            Assert.Equal(0, p.Pauses);
+            Assert.Throws<ArgumentException>(() => t.SetWriteBufferLimits(high: 10, low: -1));
+            Assert.Equal((0, buffered), t.GetWriteBufferLimits());
+            t.SetWriteBufferLimits(high: buffered - 1, low: 0);
+            Assert.Equal(1, p.Pauses);
+            Assert.Equal((0, buffered - 1), t.GetWriteBufferLimits());
+            c.S.Transport!.ResumeReading();
+            await c.S.WaitForBytes(written);
+            Assert.Equal(1, p.Resumes);
+            Assert.Equal(0, p.BufferAtResume);
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void Close_WithBufferedData_SendsItAllThenConnectionLostOnce()
+    {
+        // asyncio's close(): reading stops at once, the buffer is still sent, and ConnectionLost(null) comes
+        // once it is; later Close and Abort calls change nothing.
+        Run(async () =>
+        {
+            await using var c = await StalledPeer();
+            var (t, p) = (c.T, c.P);
+            long written = c.Fill();
+            t.Close();
+            Assert.True(t.IsClosing);
+            Assert.False(t.IsReading);
+            await Aio.Sleep(0.02);
+            Assert.False(p.Lost!.IsDone);    // still flushing: the peer does not read
+            Assert.NotEqual(0, t.WriteBufferSize);
+            c.S.Transport!.ResumeReading();
+            await p.Lost!;
+            Assert.Null(p.LostWith);
+            await c.S.Eof!;
+            Assert.Equal(written, c.S.Received.Length);
+            t.Close();
+            t.Abort();
+            await Aio.Sleep(0.01);
+            Assert.Equal(["made", "lost"], p.Events);
         });
     }
 
@@ -245,6 +398,101 @@ public abstract class TransportTests
             Assert.True(p.Calls >= 100 / 7);
             t.Close();
         });
+    }
+
+    sealed class FailingBuffered(string how) : BufferedProtocol
+    {
+        readonly byte[] _buffer = new byte[16];
+        public readonly Future Lost = Aio.GetRunningLoop().CreateFuture();
+        public Exception? LostWith;
+
+        public override Memory<byte> GetBuffer(int sizeHint) => how switch
+        {
+            "empty" => Memory<byte>.Empty,
+            "throws" => throw new FormatException("GetBuffer"),
+            _ => _buffer,
+        };
+
+        public override void BufferUpdated(int count) => throw new FormatException("BufferUpdated");
+
+        public override void ConnectionLost(Exception? exception)
+        {
+            LostWith = exception;
+            Lost.SetResult();
+        }
+    }
+
+    sealed class ThrowingOnEof : RecordingProtocol
+    {
+        public override bool EofReceived()
+        {
+            base.EofReceived();
+            throw new FormatException("EofReceived");
+        }
+    }
+
+    [Fact]
+    public void ReadCallbacks_Throw_ReportedAndConnectionLostWithTheError()
+    {
+        // asyncio's test_read_ready_get_buffer_exception, ..._zero_sized, test_read_ready_buffer_updated_exception
+        // and the eof_received error: a failing read callback is a fatal error of that connection.
+        var errors = NetTest.RunCollectingErrors(Portable, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            foreach (var how in new[] { "empty", "throws", "updated" })
+            {
+                var (t, p) = await loop.CreateConnection(() => new FailingBuffered(how), "127.0.0.1", PortOf(server));
+                t.Write("x"u8);
+                await p.Lost;
+                Assert.IsType(how == "empty" ? typeof(InvalidOperationException) : typeof(FormatException), p.LostWith);
+            }
+            var (et, ep) = await loop.CreateConnection(() => new ThrowingOnEof(), "127.0.0.1", PortOf(server));
+            et.WriteEof();                   // the echo server closes in turn: the end of stream reaches ThrowingOnEof
+            await ep.Lost!;
+            Assert.IsType<FormatException>(ep.LostWith);
+            Assert.Equal(["made", "eof", "lost"], ep.Events);
+        });
+        Assert.Equal(4, errors.Count);
+        Assert.IsType<InvalidOperationException>(errors[0].Exception);
+        Assert.All(errors.Skip(1), e => Assert.IsType<FormatException>(e.Exception));
+        Assert.Contains("GetBuffer", errors[1].Message);
+        Assert.Contains("BufferUpdated", errors[2].Message);
+        Assert.Contains("EofReceived", errors[3].Message);
+    }
+
+    sealed class ThrowingOnConnect : RecordingProtocol
+    {
+        public override void ConnectionMade(IBaseTransport transport)
+        {
+            base.ConnectionMade(transport);
+            throw new FormatException("ConnectionMade");
+        }
+    }
+
+    [Fact]
+    public void ConnectionMade_Throws_ClientCallFailsAndServerReportsAndCloses()
+    {
+        // Differences from asyncio (docs/differences.md): the error fails CreateConnection, and a server reports
+        // it and closes that connection; ConnectionLost is not called for a protocol that never started.
+        ThrowingOnConnect? client = null;
+        var errors = NetTest.RunCollectingErrors(Portable, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new ThrowingOnConnect(), "127.0.0.1", 0);
+            var (_, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            await p.Lost!;                   // the server closed it
+            Assert.Null(p.LostWith);
+            await using var echo = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var e = await Assert.ThrowsAsync<FormatException>(() =>
+                loop.CreateConnection(() => client = new ThrowingOnConnect(), "127.0.0.1", PortOf(echo)));
+            Assert.Equal("ConnectionMade", e.Message);
+            await Aio.Sleep(0.01);
+        });
+        Assert.Equal(["made"], client!.Events);
+        var error = Assert.Single(errors);
+        Assert.IsType<FormatException>(error.Exception);
+        Assert.Contains("ConnectionMade", error.Message);
     }
 
     sealed class Throwing : RecordingProtocol
