@@ -17,7 +17,7 @@ internal sealed class StreamProtocol : Protocol
     bool _connectionLost;
     Exception? _lostWith;
     bool _closed;
-    Future? _closedFuture;
+    List<Future>? _closeWaiters;  // one future per pending WaitClosed, so that cancelling one cancels no other
     DrainWaiter? _firstDrain, _lastDrain;
 
     public StreamProtocol(AsyncStreamReader reader, Func<AsyncStreamReader, AsyncStreamWriter, Task>? clientConnected = null)
@@ -67,10 +67,16 @@ internal sealed class StreamProtocol : Protocol
         }
         _closed = true;
         _lostWith = exception;
-        if (_closedFuture is { IsDone: false } f)
+        var waiters = _closeWaiters;
+        _closeWaiters = null;
+        if (waiters != null)
         {
-            if (exception == null) f.SetResult();
-            else f.SetException(exception);
+            foreach (var f in waiters)
+            {
+                if (f.IsDone) continue;
+                if (exception == null) f.SetResult();
+                else f.SetException(exception);
+            }
         }
         _connectionLost = true;
         WakeDrainers(exception);
@@ -150,15 +156,24 @@ internal sealed class StreamProtocol : Protocol
         }
     }
 
-    /// <summary>asyncio's <c>_get_close_waiter</c>: completes when the connection is lost (with its error).</summary>
+    /// <summary>
+    /// asyncio's <c>_get_close_waiter</c>: completes when the connection is lost (with its error). Each call
+    /// waits on its own future: asyncio's callers share one, which a cancelled <c>wait_closed()</c> cancels
+    /// for every other caller, present and future.
+    /// </summary>
     internal Task WaitClosed()
     {
         if (_closed) return _lostWith == null ? Task.CompletedTask : Task.FromException(_lostWith);
-        _closedFuture ??= _loop.CreateFuture();
-        return AwaitClosed(_closedFuture);
+        var f = _loop.CreateFuture();
+        (_closeWaiters ??= new()).Add(f);
+        return AwaitClosed(f);
     }
 
-    static async Task AwaitClosed(Future f) => await f;
+    async Task AwaitClosed(Future f)
+    {
+        try { await f; }
+        finally { _closeWaiters?.Remove(f); }
+    }
 }
 
 /// <summary>A drain waiting for the transport to resume writing (pooled).</summary>

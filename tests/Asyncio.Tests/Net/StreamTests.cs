@@ -248,8 +248,10 @@ public abstract class StreamTests
     }
 
     [Fact]
-    public void Drain_CancelledWhileWaiting_ConnectionStaysUsable()
+    public void Drain_OneOfSeveralWaitersCancelled_OthersResumeAndConnectionStaysUsable()
     {
+        // asyncio's test_multiple_drain (gh-74116): every task waiting in Drain is woken, not only the first;
+        // and a drain cancelled while it waits changes nothing for the others or for the connection.
         Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
@@ -272,7 +274,13 @@ public abstract class StreamTests
             for (int i = 0; i < 100 && total != seen; i++) { seen = total; await Aio.Sleep(0.05); }
             t.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await t);
+            int drained = 0;
+            var others = Enumerable.Range(0, 10).Select(_ => loop.CreateTask(async () => { await w.Drain(); drained++; })).ToList();
+            await Aio.Sleep(0.02);
+            Assert.Equal(0, drained);        // still above the high-water mark: the peer does not read yet
             go.SetResult();
+            foreach (var d in others) await d;
+            Assert.Equal(10, drained);
             await w.Drain();
             w.WriteEof();
             Assert.Equal(total.ToString(), S(await r.ReadToEnd()));
@@ -306,26 +314,28 @@ public abstract class StreamTests
     }
 
     [Fact]
-    public void Drain_PeerReset_RaisesConnectionError()
+    public void PeerReset_DrainReadAndWaitClosed_RaiseTheConnectionError()
     {
         Run(async () =>
         {
             // asyncio's drain raises the connection error once the peer is gone; it must not return quietly.
             // The server's Drain is waiting (32 MiB buffered, far above what the socket buffers take, and the
-            // client reads only 1000 bytes) when the client resets the connection.
+            // client reads only 1000 bytes) when the client resets the connection. As StreamReaderProtocol's
+            // connection_lost(exc), the reader and WaitClosed raise the same error.
             var loop = Aio.GetRunningLoop();
             var waiting = loop.CreateFuture();
             var drained = loop.CreateFuture<Exception?>();
+            Exception? readError = null, closedError = null;
             var server = await Aio.StartServer(async (r, w) =>
             {
                 w.Write(new byte[32 << 20]);
                 waiting.SetResult();
-                try
-                {
-                    await w.Drain();
-                    drained.SetResult(null);
-                }
-                catch (Exception e) { drained.SetResult(e); }
+                Exception? error = null;
+                try { await w.Drain(); }
+                catch (Exception e) { error = e; }
+                try { await r.Read(); } catch (Exception e) { readError = e; }
+                try { await w.WaitClosed(); } catch (Exception e) { closedError = e; }
+                drained.SetResult(error);
             }, "127.0.0.1", 0);
             var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
             await r.ReadExactly(1000);
@@ -338,6 +348,8 @@ public abstract class StreamTests
             var se = Assert.IsType<SocketException>(e);
             Assert.True(se.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted,
                 $"got {se.SocketErrorCode}");
+            Assert.Same(e, readError);
+            Assert.Same(e, closedError);
             server.Close();
             await server.WaitClosed();
         });
@@ -359,16 +371,68 @@ public abstract class StreamTests
     }
 
     [Fact]
-    public void Write_AfterClose_Throws()
+    public void Close_ThenWriteDrainAndRead_WriteThrowsDrainRaisesReaderEnds()
     {
+        // asyncio's test_async_writer_api_exception_after_close: drain() on a closing writer yields so that
+        // ConnectionLost can run, then raises (it must not return as if the data were on its way); and
+        // test_eof_feed_when_closing_writer (bpo-35065): once closed, the reader is at the end of its stream.
         Run(async () =>
         {
             await using var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0);
-            var (_, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            Assert.False(w.IsClosing);
             w.Close();
             Assert.True(w.IsClosing);
             Assert.Throws<InvalidOperationException>(() => w.Write(B("x")));
+            var e = await Assert.ThrowsAsync<SocketException>(async () => await w.Drain());
+            Assert.Equal(SocketError.ConnectionReset, e.SocketErrorCode);
             await w.WaitClosed();
+            Assert.True(r.AtEof);
+            Assert.Empty(await r.Read());
+        });
+    }
+
+    [Fact]
+    public void WaitClosed_OneCallerCancelled_OtherAndLaterCallersStillWaitForTheClose()
+    {
+        // Cancellation loses nothing: a WaitClosed given up (a timeout around it, say) must not end the other
+        // callers' waits, nor make later ones, DisposeAsync's included, fail with a cancellation of their own.
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await Aio.StartServer(EchoLines, "127.0.0.1", 0);
+            var (_, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            var cancelled = loop.CreateTask(w.WaitClosed);
+            var other = loop.CreateTask(w.WaitClosed);
+            await Aio.Sleep(0.01);
+            cancelled.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await cancelled);
+            var later = loop.CreateTask(w.WaitClosed);
+            await Aio.Sleep(0.01);
+            Assert.False(other.IsDone || later.IsDone);
+            w.Close();
+            await other;
+            await later;
+            await w.DisposeAsync();
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void ClientConnectedCallback_Cancelled_ConnectionClosedAndNothingReported()
+    {
+        // asyncio 3.12+: a handler task that ends cancelled closes its connection, and is not an error.
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                Aio.CurrentTask!.Cancel();
+                await Aio.Sleep(NetTest.Bound);
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            Assert.Empty(await r.Read());
+            w.Close();
         });
     }
 
