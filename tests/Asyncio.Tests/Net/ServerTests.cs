@@ -125,6 +125,64 @@ public abstract class ServerTests
     }
 
     [Fact]
+    public void WaitClosed_NotClosedYetOrClientsActive_WaitsForBothThenReturnsAtOnce()
+    {
+        // asyncio 3.12+'s test_wait_closed_basic: an open server is waited for even without clients, a closed
+        // one until its last connection ends; after that WaitClosed returns at once.
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var beforeClients = loop.CreateTask(server.WaitClosed);
+            await Aio.Sleep(0.01);
+            Assert.False(beforeClients.IsDone);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.Write("1"u8);
+            await p.WaitForBytes(1);
+            server.Close();
+            var afterClose = loop.CreateTask(server.WaitClosed);
+            await Aio.Sleep(0.01);
+            Assert.False(beforeClients.IsDone);
+            Assert.False(afterClose.IsDone);
+            t.Close();
+            await beforeClients;
+            await afterClose;
+            Assert.True(server.WaitClosed().IsCompletedSuccessfully);
+        });
+    }
+
+    [Fact]
+    public void AbortClients_ClientNotReadingWhileItsCloseFlushes_EndsItAndWaitClosedReturns()
+    {
+        // asyncio's test_abort_clients: CloseClients waits for buffered data to be sent, which a client that
+        // does not read never takes; AbortClients drops it.
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? s = null;
+            var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            t.PauseReading();
+            await s!.Made!;
+            var chunk = new byte[64 * 1024];
+            for (int i = 0; i < 1000 && s.Transport!.WriteBufferSize == 0; i++) s.Transport.Write(chunk);
+            Assert.NotEqual(0, s.Transport!.WriteBufferSize);
+            server.Close();
+            server.CloseClients();
+            var closed = loop.CreateTask(server.WaitClosed);
+            await Aio.Sleep(0.02);
+            Assert.False(closed.IsDone);     // the close is still flushing
+            server.AbortClients();
+            await closed;
+            await s.Lost!;
+            Assert.Null(s.LostWith);
+            Assert.Equal(0, s.Transport.WriteBufferSize);
+            t.Abort();
+            await p.Lost!;
+        });
+    }
+
+    [Fact]
     public void CloseClients_ActiveClients_ClosesThem()
     {
         Run(async () =>
@@ -166,25 +224,6 @@ public abstract class ServerTests
     }
 
     [Fact]
-    public void AbortClients_ActiveClient_AbortsIt()
-    {
-        Run(async () =>
-        {
-            var loop = Aio.GetRunningLoop();
-            RecordingProtocol? s = null;
-            var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
-            var (_, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
-            await s!.Made!;
-            server.Close();
-            server.AbortClients();
-            await s.Lost!;
-            Assert.Null(s.LostWith);
-            await p.Lost!;
-            await server.WaitClosed();
-        });
-    }
-
-    [Fact]
     public void ServeForever_Cancelled_ClosesServerAndPropagates()
     {
         Run(async () =>
@@ -200,6 +239,26 @@ public abstract class ServerTests
             Assert.False(server.IsServing);
             await server.WaitClosed();
             await Assert.ThrowsAsync<InvalidOperationException>(server.ServeForever);
+        });
+    }
+
+    [Fact]
+    public void ServeForever_ServerClosedElsewhere_EndsCancelled()
+    {
+        // asyncio: close() cancels the future serve_forever() waits on, so serve_forever raises CancelledError.
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0, startServing: false);
+            var serve = loop.CreateTask(server.ServeForever);
+            await Aio.Sleep(0.01);
+            Assert.True(server.IsServing);
+            server.Close();
+            await Assert.ThrowsAsync<CancelledError>(async () => await serve);
+            Assert.True(serve.IsCancelled);
+            Assert.False(server.IsServing);
+            Assert.Empty(server.Sockets);
+            await server.WaitClosed();
         });
     }
 
