@@ -371,6 +371,23 @@ public abstract class StreamTests
     }
 
     [Fact]
+    public void ClientConnectedCallback_Cancelled_ConnectionClosedAndNothingReported()
+    {
+        // asyncio 3.12+: a handler task that ends cancelled closes its connection, and is not an error.
+        Run(async () =>
+        {
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                Aio.CurrentTask!.Cancel();
+                await Aio.Sleep(NetTest.Bound);
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            Assert.Empty(await r.Read());
+            w.Close();
+        });
+    }
+
+    [Fact]
     public void Close_ThenWriteDrainAndRead_WriteThrowsDrainRaisesReaderEnds()
     {
         // asyncio's test_async_writer_api_exception_after_close: drain() on a closing writer yields so that
@@ -416,23 +433,6 @@ public abstract class StreamTests
             await w.DisposeAsync();
             server.Close();
             await server.WaitClosed();
-        });
-    }
-
-    [Fact]
-    public void ClientConnectedCallback_Cancelled_ConnectionClosedAndNothingReported()
-    {
-        // asyncio 3.12+: a handler task that ends cancelled closes its connection, and is not an error.
-        Run(async () =>
-        {
-            await using var server = await Aio.StartServer(async (r, w) =>
-            {
-                Aio.CurrentTask!.Cancel();
-                await Aio.Sleep(NetTest.Bound);
-            }, "127.0.0.1", 0);
-            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
-            Assert.Empty(await r.Read());
-            w.Close();
         });
     }
 
