@@ -167,6 +167,7 @@ public abstract class ServerTests
             var chunk = new byte[64 * 1024];
             for (int i = 0; i < 1000 && s.Transport!.WriteBufferSize == 0; i++) s.Transport.Write(chunk);
             Assert.NotEqual(0, s.Transport!.WriteBufferSize);
+            s.Transport.Write(new byte[32 << 20]);   // far more than the sockets' buffers can grow to take meanwhile
             server.Close();
             server.CloseClients();
             var closed = loop.CreateTask(server.WaitClosed);

@@ -274,6 +274,8 @@ public abstract class StreamTests
             for (int i = 0; i < 100 && total != seen; i++) { seen = total; await Aio.Sleep(0.05); }
             t.Cancel();
             await Assert.ThrowsAsync<CancelledError>(async () => await t);
+            w.Write(new byte[32 << 20]);     // far more than the sockets' buffers can grow to take meanwhile
+            total += 32 << 20;
             int drained = 0;
             var others = Enumerable.Range(0, 10).Select(_ => loop.CreateTask(async () => { await w.Drain(); drained++; })).ToList();
             await Aio.Sleep(0.02);

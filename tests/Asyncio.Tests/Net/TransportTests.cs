@@ -356,6 +356,8 @@ public abstract class TransportTests
             await using var c = await StalledPeer();
             var (t, p) = (c.T, c.P);
             long written = c.Fill();
+            t.Write(new byte[32 << 20]);     // far more than the sockets' buffers can grow to take meanwhile
+            written += 32 << 20;
             t.Close();
             Assert.True(t.IsClosing);
             Assert.False(t.IsReading);
