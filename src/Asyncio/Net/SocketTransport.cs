@@ -286,6 +286,13 @@ internal sealed unsafe class SocketTransport : TransportBase
         }
         _buffer.Consume(n);
         MaybeResumeProtocol();
+        if (_connLost)
+        {
+            // ResumeWriting ended the connection (Abort, Close, a write that failed): the ConnectionLost it
+            // queued carries the outcome. Calling ConnectionLost(null) here would drop a write's error.
+            Loop.SetWatchActive(_source.Writer, false);
+            return;
+        }
         if (_buffer.Count != 0) return;
         Loop.SetWatchActive(_source.Writer, false);
         if (Closing) CallConnectionLost(null);

@@ -376,6 +376,35 @@ public abstract class TransportTests
         });
     }
 
+    sealed class FailingWriteOnResume : RecordingProtocol
+    {
+        public override void ResumeWriting()
+        {
+            base.ResumeWriting();
+            ((Socket)Transport!.GetExtraInfo("socket")!).Shutdown(SocketShutdown.Send); // the next send fails at once
+            Transport.Write("more"u8);
+        }
+    }
+
+    [Fact]
+    public void ResumeWriting_WriteFailsInside_ConnectionLostGetsTheError()
+    {
+        // A write that fails in ResumeWriting, which the transport calls as its buffer drains, ends the
+        // connection with that error: the drained buffer must not make it look like a clean close.
+        Run(async () =>
+        {
+            await using var c = await Peers<FailingWriteOnResume>.Open(() => new FailingWriteOnResume());
+            c.S.Transport!.PauseReading();
+            c.T.SetWriteBufferLimits(high: 1, low: 0);
+            c.Fill();
+            Assert.Equal(1, c.P.Pauses);
+            c.S.Transport.ResumeReading();
+            await c.P.Lost!;
+            Assert.Equal(1, c.P.Resumes);
+            Assert.IsType<SocketException>(c.P.LostWith);
+        });
+    }
+
     sealed class IntoBuffer : BufferedProtocol
     {
         public readonly byte[] Buffer = new byte[7];
