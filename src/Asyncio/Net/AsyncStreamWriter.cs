@@ -43,7 +43,10 @@ public sealed class AsyncStreamWriter : IAsyncDisposable
     /// <summary>Whether the connection is closing or closed.</summary>
     public bool IsClosing => _transport.IsClosing;
 
-    /// <summary>Completes when the connection is closed; throws the error that ended it, if any; asyncio's <c>wait_closed</c>.</summary>
+    /// <summary>
+    /// Completes when the connection is closed; throws the error that ended it, if any; asyncio's <c>wait_closed</c>.
+    /// Cancelling one wait leaves every other one waiting (in asyncio it cancels them all).
+    /// </summary>
     public Task WaitClosed() => _protocol.WaitClosed();
 
     /// <summary>Transport information by asyncio's names (see <see cref="IBaseTransport.GetExtraInfo"/>).</summary>
