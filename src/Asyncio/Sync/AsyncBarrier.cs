@@ -11,13 +11,15 @@ namespace Asyncio;
 // The last arrival switches to draining and wakes _filling. Each task leaving the barrier decrements
 // _count; when it reaches zero a draining or resetting barrier fills again and, on the next iteration
 // (when asyncio's blocked tasks would resume and re-check), admits _blocked in FIFO order as arrivals.
-// The one that completes the barrier is woken as its releaser (_releaser) and opens the barrier only when
-// it resumes, as asyncio's blocked task arrives and releases only then: if it is cancelled before, it
-// never arrived and the others go on waiting; a reset or abort before then breaks it like the others.
-// While a releaser is on its way, new arrivals wait as they do while the barrier drains. As in asyncio a
-// woken task decides at resumption what it got: the barrier's state then (draining: its arrival index;
-// resetting or broken: BrokenBarrierError), so a reset or abort between the wake-up and the resumption
-// still reaches it. A task cancelled while waiting just leaves (asyncio does not break the barrier).
+// The one that would complete the barrier waits in _filling as its releaser (_releaser) and arrives one
+// iteration later (ReleaserArrives), as asyncio's blocked task arrives and releases only when it
+// resumes: if it is cancelled before, it never arrived and the others go on waiting; if another party
+// left meanwhile, the barrier is no longer full and the releaser waits like any party (the barrier opens
+// only with all its parties); a reset or abort before then breaks it like the others. While a releaser
+// is on its way, new arrivals wait as they do while the barrier drains. As in asyncio a woken task
+// decides at resumption what it got: the barrier's state then (draining: its arrival index; resetting or
+// broken: BrokenBarrierError), so a reset or abort between the wake-up and the resumption still reaches
+// it. A task cancelled while waiting just leaves (asyncio does not break the barrier).
 
 /// <summary>
 /// A barrier for the tasks of one event loop; asyncio's <c>Barrier</c>. Each of <see cref="Parties"/>
@@ -43,7 +45,7 @@ public sealed class AsyncBarrier
     BarrierState _state;
     int _count;                 // tasks inside the barrier: arrived in this round and not yet left
     WaitList _filling, _blocked;
-    BarrierWaiter? _releaser;   // admitted from _blocked as the last party, woken, not yet resumed
+    BarrierWaiter? _releaser;   // admitted from _blocked as the last party, in _filling, not yet arrived
     bool _admitScheduled;
     EventLoop? _loop;
     /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
@@ -118,6 +120,7 @@ public sealed class AsyncBarrier
         if (_count > 0)
         {
             _state = BarrierState.Resetting;
+            _releaser = null; // woken with the others: it throws as they do
             WakeAll(ref _filling);
         }
         else
@@ -135,6 +138,7 @@ public sealed class AsyncBarrier
     {
         _loop?.CheckThread(nameof(AsyncBarrier), nameof(Abort));
         _state = BarrierState.Broken;
+        _releaser = null;
         WakeAll(ref _filling);
         WakeAll(ref _blocked);
     }
@@ -189,15 +193,35 @@ public sealed class AsyncBarrier
             var w = (BarrierWaiter)_blocked.PopFirst();
             int index = _count++;
             w.Arrive(index);
+            _filling.Append(w);
             if (index + 1 == _parties)
             {
-                // It opens the barrier when it resumes (Resume), not now: see the opening comment.
-                w.IsReleaser = true;
+                // It opens the barrier on the next iteration, not now: see the opening comment.
                 _releaser = w;
-                w.Wake();
+                _loop!.EnqueueInternal(s_releaserArrives, w);
             }
-            else _filling.Append(w);
         }
+    }
+
+    static readonly Action<object?> s_releaserArrives = static o =>
+    {
+        var w = (BarrierWaiter)o!;
+        w.Barrier?.ReleaserArrives(w);
+    };
+
+    /// <summary>
+    /// The releaser admitted an iteration ago arrives, if it is still the releaser (not cancelled, and no
+    /// reset or abort came in between): it opens the barrier if the barrier is still full; if a party left
+    /// meanwhile it waits like any other, with the index of its arrival now.
+    /// </summary>
+    void ReleaserArrives(BarrierWaiter w)
+    {
+        if (!ReferenceEquals(_releaser, w)) return;
+        _releaser = null;
+        Debug.Assert(_state == BarrierState.Filling && _count <= _parties);
+        w.Index = _count - 1;
+        if (_count == _parties) Open();
+        else AdmitBlocked(); // tasks that arrived while it was on its way come in behind it
     }
 
     /// <summary>A woken arrival resumes: the barrier's state now decides its outcome; see the opening comment.</summary>
@@ -206,11 +230,6 @@ public sealed class AsyncBarrier
         broken = false;
         if (!w.Arrived) { broken = true; return 0; } // woken from _blocked by Abort
         var state = _state;
-        if (w.IsReleaser)
-        {
-            _releaser = null;
-            if (state == BarrierState.Filling) Open();
-        }
         _count--;
         Leave();
         if (state is BarrierState.Broken or BarrierState.Resetting) broken = true;
@@ -228,17 +247,20 @@ public sealed class AsyncBarrier
         _filling.Remove(w);
         _count--;
         Leave();
+        if (ReferenceEquals(w, _releaser))
+        {
+            // It never arrived: the others go on waiting, and tasks that arrived meanwhile come in.
+            _releaser = null;
+            ScheduleAdmit();
+        }
     }
 
     /// <summary>A woken waiter was cancelled before it resumed: it leaves the barrier.</summary>
     internal void WokenCancelled(BarrierWaiter w)
     {
         if (!w.Arrived) return;
-        if (w.IsReleaser) _releaser = null;
         _count--;
         Leave();
-        // A releaser that never opened the barrier: the others go on waiting, and tasks that arrived meanwhile come in.
-        if (w.IsReleaser && _state == BarrierState.Filling) ScheduleAdmit();
     }
 
     internal BarrierState State => _state;
@@ -258,9 +280,10 @@ internal sealed class BarrierWaiter : Waiter<int>, ITokenWaiter
     TokenHook _hook;
     /// <summary>Counted in the barrier (in _filling, or woken from it); else blocked.</summary>
     public bool Arrived;
-    /// <summary>Admitted from _blocked as the last party: it opens the barrier when it resumes.</summary>
-    public bool IsReleaser;
     public int Index;
+
+    /// <summary>The barrier it waits on (<see langword="null"/> once it is back in its pool).</summary>
+    public AsyncBarrier? Barrier => _barrier;
 
     public static BarrierWaiter Rent(EventLoop loop, AsyncBarrier b)
     {
@@ -296,7 +319,7 @@ internal sealed class BarrierWaiter : Waiter<int>, ITokenWaiter
     {
         var b = _barrier!;
         _barrier = null;
-        Arrived = IsReleaser = false;
+        Arrived = false;
         Index = 0;
         if (_hook.TryDetach()) SpareWaiter.Return(ref b.Spare, this);
     }

@@ -130,6 +130,22 @@ public class AsyncBarrierTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_filling_tasks_check_return_value")]
+    public void Wait_TwiceInARow_SecondRoundGivesEachArrivalIndexOnce() => AioTest.Run(async () =>
+    {
+        // Most of the second round arrives while the first drains, and is let in afterwards.
+        var barrier = new AsyncBarrier(N);
+        var results = await GatherTasks(N, async () =>
+        {
+            await barrier.WaitAsync();
+            return await barrier.WaitAsync();
+        });
+        Assert.Equal(Enumerable.Range(0, N), results.Order());
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_draining_state")]
     public void Wait_WhileDraining_StateIsDrainingUntilTheLastLeaves() => AioTest.Run(async () =>
     {
@@ -243,6 +259,62 @@ public class AsyncBarrierTests
         Assert.Equal(0, await a);
     });
 
+    // b and c wait and the main task opens the first round; d, e and f arrive while it drains. When c, the
+    // last out, has left, they are let in, f last. d is cancelled before f arrives: the barrier is no longer
+    // full, so f must not open it for e and itself (asyncio's f arrives when it resumes, as the second
+    // party). Regression: f opened the barrier with two of its three parties.
+    [Fact]
+    public void Wait_PartyLeavesBeforeTheLastPartyLetInAfterDrainingArrives_BarrierStaysClosed() => AioTest.Run(async () =>
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var barrier = new AsyncBarrier(3);
+        AioTask<int>? d = null;
+        var b = Spawn(async () => await barrier.WaitAsync());
+        var c = Spawn(async () =>
+        {
+            int i = await barrier.WaitAsync();
+            loop.CallSoon(() => d!.Cancel()); // runs after d, e and f are let in, before f arrives
+            return i;
+        });
+        await Yield();
+        d = Spawn(async () => await barrier.WaitAsync());
+        var e = Spawn(async () => await barrier.WaitAsync());
+        var f = Spawn(async () => await barrier.WaitAsync());
+        Assert.Equal(2, await barrier.WaitAsync()); // opens the first round; d, e and f start while it drains
+        await AssertCancelled(d);
+        await Yield(5);
+        Assert.False(e.IsDone);
+        Assert.False(f.IsDone);
+        Assert.Equal(2, barrier.WaitingCount);
+        Assert.Contains("filling, waiters:2/3", barrier.ToString());
+        Assert.Equal(2, await barrier.WaitAsync()); // the third party opens the second round
+        // f arrived after d had left, when one task (e) was in the barrier.
+        Assert.Equal(1, await e);
+        Assert.Equal(1, await f);
+        Assert.Equal(0, await b);
+        Assert.Equal(1, await c);
+    });
+
+    [Fact]
+    public void Wait_CancelledBeforeItIsLetInAfterDraining_NeverArrives() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(2);
+        var first = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        var late = Spawn(async () => await barrier.WaitAsync()); // starts while the round below drains
+        Assert.Equal(1, await barrier.WaitAsync());
+        await Yield();   // first has left; late, blocked until now, would be let in on the next iteration
+        Assert.Equal(0, await first);
+        late.Cancel();
+        await AssertCancelled(late);
+        await Yield(2);
+        Assert.Equal("<AsyncBarrier [filling, waiters:0/2]>", barrier.ToString()); // late was not let in
+        var next = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(1, await barrier.WaitAsync());
+        Assert.Equal(0, await next);
+    });
+
     // The same, aborted instead: asyncio's blocked task that has not resumed yet gets BrokenBarrierError,
     // as does every other task waiting in the barrier.
     [Fact]
@@ -296,6 +368,27 @@ public class AsyncBarrierTests
     });
 
     [Fact]
+    public void Reset_WaiterCancelledBeforeItResumes_EndsCancelledAndTheBarrierRefills() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(3);
+        var a = Spawn(async () => await barrier.WaitAsync());
+        var b = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        barrier.Reset(); // wakes a and b, to throw BrokenBarrierError
+        a.Cancel();      // before it resumes: it ends cancelled instead, and still leaves the barrier
+        Assert.Contains("resetting", barrier.ToString());
+        await AssertCancelled(a);
+        await Assert.ThrowsAsync<BrokenBarrierError>(async () => await b);
+        Assert.Equal("<AsyncBarrier [filling, waiters:0/3]>", barrier.ToString());
+        var c = Spawn(async () => await barrier.WaitAsync());
+        var d = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        Assert.Equal(2, await barrier.WaitAsync());
+        Assert.Equal(0, await c);
+        Assert.Equal(1, await d);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_reset_barrier_when_tasks_half_draining")]
     public void Reset_WhileHalfTheTasksHaveDrained_TheRestThrow() => AioTest.Run(async () =>
     {
@@ -311,6 +404,42 @@ public class AsyncBarrierTests
             if (N - drained == restOfTasks) barrier.Reset();   // tasks still inside the barrier
         });
         Assert.Equal(Enumerable.Repeat(true, restOfTasks), results1);
+        Assert.Equal(0, barrier.WaitingCount);
+        Assert.DoesNotContain("resetting", barrier.ToString());
+        Assert.False(barrier.IsBroken);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_reset_barrier_when_tasks_half_draining_half_blocking")]
+    public void Reset_WhileSomeDrainAndSomeBlock_BlockedTasksPassTheNextRound() => AioTest.Run(async () =>
+    {
+        // N / 2 tasks are still draining when the barrier is reset; the others wait again before that.
+        var stillDraining = new List<bool>();
+        var blockedBroken = new List<bool>();
+        var barrier = new AsyncBarrier(N);
+        int passed = 0;
+        await GatherTasks(N, async () =>
+        {
+            try { await barrier.WaitAsync(); }
+            catch (BrokenBarrierError)
+            {
+                stillDraining.Add(true);
+                await barrier.WaitAsync(); // makes up the next round
+                return;
+            }
+            if (++passed > N / 2)
+            {
+                barrier.Reset();
+                await barrier.WaitAsync();
+            }
+            else
+            {
+                try { await barrier.WaitAsync(); } // blocked by the draining, not in the barrier: not broken
+                catch (BrokenBarrierError) { blockedBroken.Add(true); }
+            }
+        });
+        Assert.Equal(Enumerable.Repeat(true, N / 2), stillDraining);
+        Assert.Empty(blockedBroken);
         Assert.Equal(0, barrier.WaitingCount);
         Assert.DoesNotContain("resetting", barrier.ToString());
         Assert.False(barrier.IsBroken);
