@@ -30,8 +30,13 @@ namespace Asyncio;
 public sealed class AsyncLock
 {
     bool _locked;
-    /// <summary>Counts acquisitions, so that a <see cref="Releaser"/> releases only the hold it was made for.</summary>
+    /// <summary>The current hold, so that a <see cref="Releaser"/> releases only the hold it was made for.</summary>
     int _hold;
+    /// <summary>
+    /// The last hold handed out. Holds only grow: a condition wait gets back the hold it had before it
+    /// waited, so counting on from the restored one would hand a stale releaser's hold out again.
+    /// </summary>
+    int _lastHold;
     WaitList _waiters;
     EventLoop? _loop;
     /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
@@ -57,7 +62,7 @@ public sealed class AsyncLock
         if (!_locked && !cancellationToken.IsCancellationRequested)
         {
             _locked = true;
-            return new ValueTask<Releaser>(new Releaser(this, ++_hold));
+            return new ValueTask<Releaser>(new Releaser(this, _hold = ++_lastHold));
         }
         return AcquireSlow(cancellationToken);
     }
@@ -81,7 +86,7 @@ public sealed class AsyncLock
     {
         if (_locked) return false;
         _locked = true;
-        ++_hold;
+        _hold = ++_lastHold;
         return true;
     }
 
@@ -105,7 +110,7 @@ public sealed class AsyncLock
         var w = _waiters.PopFirst();
         // A new hold from the hand-over on, so that a stale releaser of the previous holder cannot release
         // it; a condition waiter gets back the hold it had before it waited.
-        _hold = w is ConditionWaiter c ? c.Hold : _hold + 1;
+        _hold = w is ConditionWaiter c ? c.Hold : ++_lastHold;
         w.Wake();
     }
 

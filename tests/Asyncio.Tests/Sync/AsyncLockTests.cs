@@ -197,6 +197,30 @@ public class AsyncLockTests
         Assert.False(l.IsLocked);
     });
 
+    // A condition wait gets back the hold it had before it waited. Regression: the next acquisition then
+    // reused the hold of a releaser disposed in between, which could release the new holder's lock.
+    [Fact]
+    public void Releaser_DisposedTwiceAfterAConditionWaitGotTheLockBack_ThrowsAndKeepsTheNextHolder() => AioTest.Run(async () =>
+    {
+        var cond = new AsyncCondition();
+        var l = cond.Lock;
+        var waiter = Spawn(async () =>
+        {
+            using (await cond.AcquireAsync()) await cond.WaitAsync();
+        });
+        await Yield();               // the waiter waits; the lock is free
+        var notifier = await l.AcquireAsync();
+        cond.Notify();
+        notifier.Dispose();          // hands the lock back to the waiter, with its old hold
+        await waiter;                // which releases it
+        Assert.False(l.IsLocked);
+        var next = await l.AcquireAsync();
+        Assert.Throws<InvalidOperationException>(notifier.Dispose);
+        Assert.True(l.IsLocked);
+        next.Dispose();
+        Assert.False(l.IsLocked);
+    });
+
     [Fact]
     public void Releaser_OfAWaiterHandedTheLock_ReleasesIt() => AioTest.Run(async () =>
     {
