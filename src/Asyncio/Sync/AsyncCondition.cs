@@ -112,10 +112,11 @@ public sealed class AsyncCondition
     /// Wakes up to <paramref name="n"/> waiting tasks (default 1); asyncio's <c>notify()</c>. They resume
     /// once they get the lock, after the caller releases it. The caller must hold the lock.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The lock is not held (asyncio's <c>RuntimeError</c>).</exception>
+    /// <exception cref="InvalidOperationException">The lock is not held (asyncio's <c>RuntimeError</c>), or tasks wait and the call is not on the loop's thread.</exception>
     public void Notify(int n = 1)
     {
         if (!_lock.IsLocked) ThrowUnacquired("notify");
+        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(AsyncCondition), nameof(Notify)); // before any change: a wrong-thread call loses nothing
         NotifyCore(n);
     }
 

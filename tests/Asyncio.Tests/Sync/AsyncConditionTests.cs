@@ -227,6 +227,53 @@ public class AsyncConditionTests
     }
 
     [Fact]
+    public void Notify_FromAnotherThreadWithWaiters_ThrowsAndLosesNothing() => AioTest.Run(async () =>
+    {
+        var cond = new AsyncCondition();
+        var t = Spawn(async () => { using (await cond.AcquireAsync()) await cond.WaitAsync(); });
+        await Yield();
+        using (await cond.AcquireAsync()) // released even if an assertion fails, so that the waiter can end
+        {
+            await Assert.ThrowsAsync<InvalidOperationException>(() => Task.Run(() => cond.Notify()));
+            Assert.Equal(1, cond.WaiterCount);      // still waiting for a notification
+            Assert.Equal(0, cond.Lock.WaiterCount); // not moved to the lock's queue
+            cond.Notify();
+        }
+        await t;
+        Assert.False(cond.IsLocked);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_ambiguous_loops")]
+    public void Wait_ConditionOrItsLockBoundToAnotherLoop_ThrowsAndKeepsTheLock()
+    {
+        var cond = new AsyncCondition();
+        AioTest.Run(async () =>
+        {
+            var t = Spawn(async () => { using (await cond.AcquireAsync()) await cond.WaitAsync(); }); // binds both to this loop
+            await Yield();
+            using (await cond.AcquireAsync()) cond.Notify();
+            await t;
+        });
+        AioTest.Run(async () =>
+        {
+            Assert.True(cond.Lock.TryAcquire()); // the fast path involves no loop, as in asyncio
+            var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await cond.WaitAsync());
+            Assert.Contains("different event loop", e.Message);
+            Assert.True(cond.IsLocked);          // the failed wait did not release the lock
+            Assert.Equal(0, cond.WaiterCount);
+
+            var overBoundLock = new AsyncCondition(cond.Lock);
+            e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await overBoundLock.WaitAsync());
+            Assert.Contains("different event loop", e.Message);
+            Assert.True(cond.IsLocked);
+            Assert.Equal(0, overBoundLock.WaiterCount);
+            cond.Release();
+            Assert.False(cond.IsLocked);
+        });
+    }
+
+    [Fact]
     [Trait("asyncio", "test_explicit_lock")]
     public void Ctor_ExplicitLock_SharesItsState() => AioTest.Run(async () =>
     {
@@ -256,6 +303,33 @@ public class AsyncConditionTests
             await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(0.5, async () => await cond.WaitAsync()));
             Assert.True(cond.IsLocked);
         }
+        Assert.False(cond.IsLocked);
+    });
+
+    [Fact]
+    public void Wait_TimesOutWhileAnotherTaskHoldsTheLock_ThrowsTimeoutOnceItHoldsTheLockAgain() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var cond = new AsyncCondition();
+        double timedOutAt = -1;
+        bool held = false;
+        var t = Spawn(async () =>
+        {
+            using (await cond.AcquireAsync())
+            {
+                try { await Aio.Timeout(1, async () => await cond.WaitAsync()); }
+                catch (TimeoutException) { timedOutAt = loop.Time(); held = cond.IsLocked; }
+            }
+        });
+        await Yield();
+        double t0 = loop.Time();
+        using (await cond.AcquireAsync())
+        {
+            await Aio.Sleep(5); // holds the lock well past the deadline
+        }
+        await t;
+        Assert.True(held);
+        Assert.True(timedOutAt - t0 >= 5, $"timed out after {timedOutAt - t0}s");
         Assert.False(cond.IsLocked);
     });
 
@@ -398,6 +472,30 @@ public class AsyncConditionTests
         cond.Release();
         await task;
         Assert.Equal(1, cancelledErrors);
+    });
+
+    [Fact]
+    public void Wait_CancelledTwiceWhileReacquiring_ThrowsTheLatestCancellation() => AioTest.Run(async () =>
+    {
+        // asyncio's re-acquire loop re-raises the most recent CancelledError.
+        var cond = new AsyncCondition();
+        string? message = null;
+        var task = Spawn(async () =>
+        {
+            await cond.AcquireAsync();
+            try { await cond.WaitAsync(); }
+            catch (CancelledError e) { message = e.CancelMessage; }
+            cond.Release();
+        });
+        await Yield();
+        await cond.AcquireAsync();  // contest the lock: the cancelled wait queues for it
+        task.Cancel("first");
+        await Yield();
+        task.Cancel("second");
+        cond.Release();
+        await task;
+        Assert.Equal("second", message);
+        Assert.False(cond.IsLocked);
     });
 
     [Fact]
