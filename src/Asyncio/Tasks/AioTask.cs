@@ -105,6 +105,7 @@ public class AioTask : Future
         if (_cancelRequests > 0 && --_cancelRequests == 0)
         {
             Scope.ClearMustCancel();
+            Scope.WithdrawKept();   // one a task group kept for the next await inside a timeout or group body
             Scope.ResetToken();
         }
         return _cancelRequests;

@@ -48,6 +48,9 @@ internal sealed class CancelScope : SynchronizationContext
         public bool Linked;
         public CancellationTokenSource? Cts;
         public string? CancelMessage;
+        // The "must cancel" mark was left by Keep for a cancellation of the task (asyncio's re-cancel after a
+        // task group's errors won): the task's uncancel() reaching zero withdraws it.
+        public bool Kept;
     }
 
     Extras? _x;
@@ -186,6 +189,7 @@ internal sealed class CancelScope : SynchronizationContext
             {
                 for (var inner = this; !ReferenceEquals(inner, s); inner = inner.Parent!) inner.CancelledFromOutside = true;
                 s.MustCancel = false;
+                if (s._x != null) s._x.Kept = false;
                 Loop.MustCancelCount--;
                 message = s.CancelMessage;
                 return true;
@@ -199,6 +203,31 @@ internal sealed class CancelScope : SynchronizationContext
     public void ClearMustCancel()
     {
         if (MustCancel) { MustCancel = false; Loop.MustCancelCount--; }
+        if (_x != null) _x.Kept = false;
+    }
+
+    /// <summary>
+    /// Leaves a cancellation of the task for the next await in this scope without interrupting the awaits
+    /// pending here now (asyncio re-cancels the task when a task group's errors win over its cancellation);
+    /// nothing if a "must cancel" is already waiting here or further out, which the next await takes anyway
+    /// (asyncio has one such mark per task).
+    /// </summary>
+    public void Keep(string? message)
+    {
+        for (var s = this; s != null; s = s.Parent)
+            if (s.MustCancel) return;
+        MustCancel = true;
+        CancelMessage = message;
+        X.Kept = true;
+        Loop.MustCancelCount++;
+    }
+
+    /// <summary>Withdraws the marks <see cref="Keep"/> left here and in the scopes inside (the task's uncancel() reaching zero).</summary>
+    public void WithdrawKept()
+    {
+        if (_x == null) return;
+        if (_x.Kept) ClearMustCancel();
+        for (var c = _x.FirstChild; c != null; c = c._x!.NextSibling) c.WithdrawKept();
     }
 
     // ---- cancellation ----

@@ -15,8 +15,9 @@ namespace Asyncio;
 /// <para>The first child that fails cancels the other children and the body. Once every child is done,
 /// the failures (the body's own included) are thrown together as one <see cref="ExceptionGroup"/>.
 /// Children that end cancelled are not failures. A cancellation from outside cancels the children and is
-/// rethrown as <see cref="CancelledError"/> once they are done; if there are failures, the
-/// <see cref="ExceptionGroup"/> wins and the cancellation is kept for the caller's next await. The body's
+/// rethrown as <see cref="CancelledError"/> once they are done; if there are failures (the body's own
+/// included, even one it raised on being cancelled), the <see cref="ExceptionGroup"/> wins and the
+/// cancellation is kept for the caller's next await, until <see cref="AioTask.Uncancel"/> withdraws it. The body's
 /// own error comes after the children's in the group. Once the group is shutting down it refuses new
 /// tasks.</para>
 /// <para>Differences from asyncio: <c>async with</c> becomes a delegate, because a C# <c>using</c> block
@@ -94,15 +95,19 @@ public sealed class TaskGroup
         {
             cancelledFromOutside = true;
             cancelMessage = (e as CancelledError)?.CancelMessage;
-            group.Abort();
         }
         catch (Exception e)
         {
             bodyError = e;
-            group.Abort();
         }
         Aio.LeaveScope(loop, group._body, parent);
         group._exited = true;
+        // Only the children are left to cancel: cancelling the body that has ended would leave a stray
+        // cancellation in its scope.
+        if (cancelledFromOutside || bodyError != null) group.Abort();
+        // A cancellation from outside that an inner group kept in the body goes on to the wait for the
+        // children, as asyncio's stays on the task and interrupts __aexit__.
+        Aio.PassOnKeptCancellation(group._body, parent, outsideAtEntry);
         while (group._tasks.Count > 0)
         {
             group._allDone = loop.CreateFuture();
@@ -119,30 +124,21 @@ public sealed class TaskGroup
             }
         }
         group._finished = true;
-        group._body.Close();
+        // A cancellation from outside that the body turned into an error of its own still counts (asyncio
+        // looks at the parent task's cancelling() here, not at the type of the body's exception).
+        bool outsideRequests = Aio.OutsideCancels(group._body) > outsideAtEntry;
+        Aio.CloseBodyScope(group._body, parent, outsideAtEntry);
         // asyncio adds the body's own error after the children's.
         if (bodyError != null) group._errors.Add(bodyError);
         if (group._errors.Count > 0)
         {
             // The errors win, but the cancellation must not be lost: the next await of the caller takes it
             // (asyncio uncancels and re-cancels the parent task here).
-            if (cancelledFromOutside) KeepCancellation(parent, cancelMessage);
+            if (cancelledFromOutside || outsideRequests) parent.Keep(cancelMessage);
             throw new ExceptionGroup($"unhandled errors in a TaskGroup ({group._errors.Count} sub-exception{(group._errors.Count == 1 ? "" : "s")})", group._errors);
         }
         if (cancelledFromOutside) throw new CancelledError(cancelMessage);
         return result;
-    }
-
-    /// <summary>
-    /// Leaves a cancellation for the next await in <paramref name="scope"/> without interrupting the awaits
-    /// pending there now (the "must cancel" mark that <see cref="CancelScope.Cancel"/> sets when none is pending).
-    /// </summary>
-    static void KeepCancellation(CancelScope scope, string? message)
-    {
-        if (scope.MustCancel) return;
-        scope.MustCancel = true;
-        scope.CancelMessage = message;
-        scope.Loop.MustCancelCount++;
     }
 
     /// <summary>Starts <paramref name="coroutine"/> as a child task of the group; asyncio's <c>TaskGroup.create_task()</c>.</summary>

@@ -185,9 +185,32 @@ public static partial class Aio
         }
         finally
         {
+            PassOnKeptCancellation(scope, parent, outsideAtEntry);
             timeout.Exit();
             LeaveScope(loop, scope, parent);
         }
+    }
+
+    /// <summary>
+    /// Once the body of a timeout or task group has ended: a cancellation still kept in its scope for the next
+    /// await (an inner task group leaves one when its errors win over a cancellation) moves to
+    /// <paramref name="parent"/> if it came from outside the scope. Closing the scope drops the scope's own,
+    /// as asyncio's <c>uncancel()</c> does; an outer one must reach the caller's next await, as it stays on
+    /// the task in asyncio.
+    /// </summary>
+    internal static void PassOnKeptCancellation(CancelScope scope, CancelScope parent, int outsideAtEntry)
+    {
+        if (!scope.MustCancel || OutsideCancels(scope) <= outsideAtEntry) return;
+        var message = scope.CancelMessage;
+        scope.ClearMustCancel();
+        parent.Keep(message);
+    }
+
+    /// <summary>Closes the scope of a task-group body, passing on a kept cancellation from outside (<see cref="PassOnKeptCancellation"/>).</summary>
+    internal static void CloseBodyScope(CancelScope scope, CancelScope parent, int outsideAtEntry)
+    {
+        PassOnKeptCancellation(scope, parent, outsideAtEntry);
+        scope.Close();
     }
 
     /// <summary>

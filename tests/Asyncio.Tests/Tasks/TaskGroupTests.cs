@@ -355,6 +355,189 @@ public class TaskGroupTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_18 (the body turns the cancellation into an error; the task is re-cancelled)")]
+    public void Run_BodyTurnsAnOutsideCancellationIntoAnError_ExceptionGroupAndTheCancellationIsKept() => AioTest.Run(async () =>
+    {
+        var log = new List<string>();
+        var task = Aio.CreateTask(async () =>
+        {
+            try
+            {
+                await TaskGroup.Run(async tg =>
+                {
+                    try { await Aio.Sleep(10); }
+                    catch (CancelledError) { throw new FormatException("converted"); }
+                });
+            }
+            catch (ExceptionGroup eg) { log.Add(Assert.Single(eg.Exceptions).Message); }
+            try { await Aio.Sleep(1); log.Add("slept"); }
+            catch (CancelledError) { log.Add("cancelled"); }
+        });
+        await Aio.Sleep(1);
+        task.Cancel();
+        await task;
+        Assert.Equal(["converted", "cancelled"], log);
+    });
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_11, test_taskgroup_12 (nested groups cancelled from outside while children fail)")]
+    public void Run_NestedGroupsCancelledFromOutsideAndAnInnerChildFails_TheCancellationOutlivesTheOuterGroup(bool outerBodyCatches) => AioTest.Run(async () =>
+    {
+        var log = new List<string>();
+        var task = Aio.CreateTask(async () =>
+        {
+            try
+            {
+                await TaskGroup.Run(async outer =>
+                {
+                    try
+                    {
+                        await TaskGroup.Run(async inner =>
+                        {
+                            _ = inner.CreateTask(async () =>
+                            {
+                                try { await Aio.Sleep(10); }
+                                finally { throw new FormatException("cleanup failed"); }
+                            });
+                            await Aio.Sleep(10);
+                        });
+                    }
+                    catch (ExceptionGroup) when (outerBodyCatches) { log.Add("inner group caught"); }
+                });
+                log.Add("outer group returned");
+            }
+            catch (ExceptionGroup eg)
+            {
+                var inner = Assert.IsType<ExceptionGroup>(Assert.Single(eg.Exceptions));
+                log.Add(Assert.Single(inner.Exceptions).Message);
+            }
+            try { await Aio.Sleep(1); log.Add("slept"); }
+            catch (CancelledError) { log.Add("cancelled"); }
+        });
+        await Aio.Sleep(1);
+        task.Cancel();
+        await task;
+        string[] expected = outerBodyCatches ? ["inner group caught", "outer group returned", "cancelled"] : ["cleanup failed", "cancelled"];
+        Assert.Equal(expected, log);
+    });
+
+    [Fact]
+    [Trait("asyncio", "uncancel() reaching zero withdraws the cancellation a task group kept (3.13 resets _must_cancel)")]
+    public void Run_KeptCancellationWithdrawnByUncancel_NextAwaitInTheEnclosingTimeoutGoesOn() => AioTest.Run(async () =>
+    {
+        var task = Aio.CreateTask(async () =>
+        {
+            await Aio.Timeout(100, async () =>
+            {
+                try
+                {
+                    await TaskGroup.Run(async tg =>
+                    {
+                        _ = tg.CreateTask(async () =>
+                        {
+                            try { await Aio.Sleep(10); }
+                            finally { throw new FormatException("cleanup failed"); }
+                        });
+                        await Aio.Sleep(10);
+                    });
+                }
+                catch (ExceptionGroup)
+                {
+                    Assert.Equal(0, Aio.CurrentTask!.Uncancel());
+                }
+                await Aio.Sleep(1);   // the withdrawn cancellation does not interrupt this
+            });
+            return "done";
+        });
+        await Aio.Sleep(1);
+        task.Cancel();
+        Assert.Equal("done", await task);
+    });
+
+    [Fact]
+    [Trait("asyncio", "taskgroups: the re-cancelled task interrupts the enclosing group's wait for its children")]
+    public void Run_InnerGroupKeepsACancellationThatTheOuterBodyCatches_OuterChildrenAreCancelled() => AioTest.Run(async () =>
+    {
+        AioTask<int>? outerChild = null;
+        var log = new List<string>();
+        var task = Aio.CreateTask(async () =>
+        {
+            try
+            {
+                await TaskGroup.Run(async outer =>
+                {
+                    outerChild = outer.CreateTask(() => After(100, 1));
+                    try
+                    {
+                        await TaskGroup.Run(async inner =>
+                        {
+                            _ = inner.CreateTask(async () =>
+                            {
+                                try { await Aio.Sleep(10); }
+                                finally { throw new FormatException("cleanup failed"); }
+                            });
+                            await Aio.Sleep(10);
+                        });
+                    }
+                    catch (ExceptionGroup) { log.Add("inner group caught"); }
+                });
+            }
+            catch (CancelledError) { log.Add("outer group cancelled"); }
+            await Aio.Sleep(1);   // one cancellation, one error
+            log.Add("went on");
+        });
+        await Aio.Sleep(1);
+        double t0 = Now;
+        task.Cancel();
+        await task;
+        Assert.Equal(["inner group caught", "outer group cancelled", "went on"], log);
+        Assert.True(outerChild!.IsCancelled);
+        Assert.Equal(1, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_taskgroups: test_taskgroup_15, test_taskgroup_16")]
+    public void Run_ChildFailsWhileTheBodyCleansUpAfterAnOutsideCancellation_ExceptionGroupWins() => AioTest.Run(async () =>
+    {
+        bool cleanupInterrupted = false;
+        var task = Aio.CreateTask(() => TaskGroup.Run(async tg =>
+        {
+            _ = tg.CreateTask(() => FailAfter(3, "crash"));
+            try { await Aio.Sleep(10); }
+            catch (CancelledError)
+            {
+                try { await Aio.Sleep(5); }
+                catch (CancelledError) { cleanupInterrupted = true; throw; }
+            }
+        }));
+        await Aio.Sleep(1);
+        double t0 = Now;
+        task.Cancel();
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(async () => await task);
+        Assert.Equal("crash", Assert.Single(eg.Exceptions).Message);
+        Assert.True(cleanupInterrupted);
+        Assert.Equal(2, Now - t0, 6);
+    });
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    [Trait("asyncio", "test_taskgroups: test_cancellation_does_not_leak_out_of_tg")]
+    public void Run_ChildFailsAfterTheBodyEnded_CallersNextAwaitIsNotCancelled(bool eager) => AioTest.Run(async () =>
+    {
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => TaskGroup.Run(tg =>
+        {
+            tg.CreateTask(() => throw new FormatException("at once"));
+        }));
+        Assert.Equal("at once", Assert.Single(eg.Exceptions).Message);
+        await Aio.Sleep(0);
+        await Aio.Sleep(1);
+        Assert.Equal(0, Aio.CurrentTask!.Cancelling());
+    }, new LoopOptions { VirtualTime = true, EagerTasks = eager });
+
+    [Fact]
     public void Run_InsideATimeoutThatExpires_ChildrenCancelledAndTimeoutRaised() => AioTest.Run(async () =>
     {
         AioTask? child = null;

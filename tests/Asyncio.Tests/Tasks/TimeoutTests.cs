@@ -359,6 +359,56 @@ public class TimeoutTests
         Assert.True(resumedFirst);
     });
 
+    [Fact]
+    [Trait("asyncio", "test_timeouts: test_timeout_taskgroup")]
+    public void Timeout_ExpiresAndAGroupChildFailsInItsCleanup_ExceptionGroupPassesAndNothingIsLeftCancelled() => AioTest.Run(async () =>
+    {
+        double t0 = Now;
+        var eg = await Assert.ThrowsAsync<ExceptionGroup>(() => Aio.Timeout(1, () => TaskGroup.Run(async tg =>
+        {
+            _ = tg.CreateTask(async () =>
+            {
+                try { await Aio.Sleep(2); }
+                finally { throw new DivideByZeroException(); }
+            });
+            try { throw new FormatException(); }
+            finally { await Aio.Sleep(5); }
+        })));
+        Assert.IsType<DivideByZeroException>(Assert.Single(eg.Exceptions));
+        Assert.Equal(1, Now - t0, 6);
+        await Aio.Sleep(1); // the timeout's own cancellation does not outlive it
+        Assert.Equal(0, Aio.CurrentTask!.Cancelling());
+    });
+
+    [Fact]
+    [Trait("asyncio", "taskgroups: errors win over an outside cancellation, which stays on the task (past an enclosing timeout)")]
+    public void Timeout_GroupInsideKeepsAnOutsideCancellation_ItReachesTheNextAwaitAfterTheTimeout() => AioTest.Run(async () =>
+    {
+        var log = new List<string>();
+        var task = Aio.CreateTask(async () =>
+        {
+            try
+            {
+                await Aio.Timeout(10, () => TaskGroup.Run(async tg =>
+                {
+                    _ = tg.CreateTask(async () =>
+                    {
+                        try { await Aio.Sleep(10); }
+                        finally { throw new FormatException("cleanup failed"); }
+                    });
+                    await Aio.Sleep(10);
+                }));
+            }
+            catch (ExceptionGroup eg) { log.Add(Assert.Single(eg.Exceptions).Message); }
+            try { await Aio.Sleep(1); log.Add("slept"); }
+            catch (CancelledError) { log.Add("cancelled"); }
+        });
+        await Aio.Sleep(1);
+        task.Cancel();
+        await task;
+        Assert.Equal(["cleanup failed", "cancelled"], log);
+    });
+
     // ---- nesting ----
 
     [Fact]
