@@ -265,11 +265,13 @@ public static partial class Aio
     /// <summary>
     /// Waits for <paramref name="task"/> with a timeout in seconds (<see langword="null"/>: none); asyncio's
     /// <c>wait_for()</c>. On timeout the task is cancelled, waited for, and <see cref="TimeoutException"/> is
-    /// thrown. Cancelling the caller cancels the task too.
+    /// thrown. Cancelling the caller cancels the task too. A timeout of 0 or less cancels a task that is not
+    /// done at once (one not started yet never runs), as asyncio does.
     /// </summary>
     public static Task<T> WaitFor<T>(AioTask<T> task, double? timeout)
     {
         ArgumentNullException.ThrowIfNull(task);
+        if (IsOver(timeout)) return CancelAndWait(task, static f => ((AioTask<T>)f).Result);
         return TimeoutCore(RelativeDue(timeout), async _ => await task);
     }
 
@@ -277,6 +279,7 @@ public static partial class Aio
     public static Task WaitFor(Future future, double? timeout)
     {
         ArgumentNullException.ThrowIfNull(future);
+        if (IsOver(timeout)) return CancelAndWait(future, static f => { f.GetResult(); return true; });
         return TimeoutCore(RelativeDue(timeout), async _ => { await future; return true; });
     }
 
@@ -284,23 +287,34 @@ public static partial class Aio
     public static Task<T> WaitFor<T>(Future<T> future, double? timeout)
     {
         ArgumentNullException.ThrowIfNull(future);
+        if (IsOver(timeout)) return CancelAndWait(future, static f => ((Future<T>)f).Result);
         return TimeoutCore(RelativeDue(timeout), async _ => await future);
     }
 
     /// <summary>
     /// Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>. The
-    /// coroutine runs at once in the calling task, and its awaits are cancelled on timeout.
+    /// coroutine runs at once in the calling task, and its awaits are cancelled on timeout. With a timeout of
+    /// 0 or less it is not started at all and <see cref="TimeoutException"/> is thrown, as asyncio's
+    /// <c>wait_for()</c> never starts the coroutine then.
     /// </summary>
-    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, double? timeout) => Timeout(timeout, coroutine);
+    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return IsOver(timeout) ? TimedOutAtOnce<T>() : Timeout(timeout, coroutine);
+    }
 
     /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
-    public static Task WaitFor(Func<Task> coroutine, double? timeout) => Timeout(timeout, coroutine);
+    public static Task WaitFor(Func<Task> coroutine, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return IsOver(timeout) ? TimedOutAtOnce<bool>() : Timeout(timeout, coroutine);
+    }
 
     /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
-    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, TimeSpan timeout) => Timeout(Seconds(timeout), coroutine);
+    public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));
 
     /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
-    public static Task WaitFor(Func<Task> coroutine, TimeSpan timeout) => Timeout(Seconds(timeout), coroutine);
+    public static Task WaitFor(Func<Task> coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));
 
     /// <summary>Waits for <paramref name="task"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(AioTask{T}, double?)"/>.</summary>
     public static Task<T> WaitFor<T>(AioTask<T> task, TimeSpan timeout) => WaitFor(task, Seconds(timeout));
@@ -319,13 +333,15 @@ public static partial class Aio
 
     /// <summary>
     /// Waits for a running coroutine with a timeout. A <see cref="Task"/> cannot be cancelled from outside:
-    /// on timeout the wait ends with <see cref="TimeoutException"/> while the Task runs on. Pass a coroutine
-    /// function (<see cref="WaitFor{T}(Func{Task{T}}, double?)"/>) to have it cancelled.
+    /// on timeout the wait ends with <see cref="TimeoutException"/> while the Task runs on (at once for a
+    /// timeout of 0 or less, unless the Task is already complete). Pass a coroutine function
+    /// (<see cref="WaitFor{T}(Func{Task{T}}, double?)"/>) to have it cancelled.
     /// </summary>
     public static Task<T> WaitFor<T>(Task<T> task, double? timeout)
     {
         ArgumentNullException.ThrowIfNull(task);
         if (task.IsCompleted) return task;
+        if (IsOver(timeout)) return TimedOutAtOnce<T>();
         var future = FutureOf<T>(task);
         return TimeoutCore(RelativeDue(timeout), async _ => await future);
     }
@@ -335,8 +351,49 @@ public static partial class Aio
     {
         ArgumentNullException.ThrowIfNull(task);
         if (task.IsCompleted) return task;
+        if (IsOver(timeout)) return TimedOutAtOnce<bool>();
         var future = FutureOf<object?>(task);
         return TimeoutCore(RelativeDue(timeout), async _ => { await future; return true; });
+    }
+
+    /// <summary>Whether a <c>WaitFor</c> timeout is 0 or less: asyncio's <c>wait_for()</c> does not wait for a deadline then.</summary>
+    static bool IsOver(double? timeout)
+    {
+        _ = EventLoop.GetRunningLoop(); // the same error outside a loop as with a deadline
+        return timeout is double t && t <= 0;
+    }
+
+    /// <summary>The outcome of a <c>WaitFor</c> whose timeout was over before it began: nothing is started or awaited.</summary>
+    static Task<T> TimedOutAtOnce<T>() =>
+        Task.FromException<T>(new TimeoutException("The operation timed out.", new CancelledError()));
+
+    /// <summary>
+    /// <c>WaitFor</c> with a timeout of 0 or less, as asyncio's <c>wait_for()</c>: the outcome of a future
+    /// already done; otherwise the future is cancelled at once and waited for (a cancellation of the caller
+    /// meanwhile ends the wait), and <see cref="TimeoutException"/> is thrown if it ended cancelled (a task
+    /// that swallows the cancellation gives its result or exception instead).
+    /// </summary>
+    static async Task<T> CancelAndWait<T>(Future future, Func<Future, T> read)
+    {
+        if (future.IsDone) return read(future); // as it is, even cancelled: not this wait's timeout
+        future.Cancel();
+        if (!future.IsDone)
+        {
+            // Not "await future": a cancellation of the caller would cancel the future again.
+            var done = future.Loop.CreateFuture();
+            Action<Future> onDone = _ => { if (!done.IsDone) done.SetResult(); };
+            future.AddDoneCallback(onDone);
+            try
+            {
+                await done;
+            }
+            finally
+            {
+                future.RemoveDoneCallback(onDone);
+            }
+        }
+        if (future.IsCancelled) throw new TimeoutException("The operation timed out.", future.MakeCancelledError());
+        return read(future);
     }
 }
 

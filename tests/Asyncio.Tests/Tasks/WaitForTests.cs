@@ -88,6 +88,84 @@ public class WaitForTests
         Assert.Equal(0, Now - t0, 6);
     });
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-1.0)]
+    [Trait("asyncio", "wait_for: a timeout of 0 or less cancels the task at once (tasks._cancel_and_wait)")]
+    public void WaitFor_ZeroOrNegativeTimeoutAndATaskNotStartedYet_CancelsItBeforeItRuns(double timeout) => AioTest.Run(async () =>
+    {
+        bool ran = false;
+        var t = Aio.CreateTask(() => { ran = true; return Task.FromResult(1); });
+        await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(t, timeout));
+        Assert.True(t.IsCancelled);
+        Assert.False(ran);
+    });
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-1.0)]
+    [Trait("asyncio", "test_waitfor: test_wait_for_timeout_less_then_0_or_0, test_wait_for_waits_for_task_cancellation_w_timeout_0")]
+    public void WaitFor_ZeroOrNegativeTimeoutAndARunningTask_CancelsItAndWaitsForItsCleanup(double timeout) => AioTest.Run(async () =>
+    {
+        bool cleanedUp = false;
+        var t = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { await Aio.Sleep(2); cleanedUp = true; throw; }
+            return 1;
+        });
+        await Aio.Sleep(1);
+        double t0 = Now;
+        var e = await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(t, timeout));
+        Assert.IsAssignableFrom<OperationCanceledException>(e.InnerException);
+        Assert.True(cleanedUp);
+        Assert.True(t.IsCancelled);
+        Assert.Equal(2, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "wait_for: with a timeout of 0 the caller's own cancellation is not turned into a timeout")]
+    public void WaitFor_ZeroTimeoutAndCallerCancelledWhileTheTaskCleansUp_ThrowsCancelledError() => AioTest.Run(async () =>
+    {
+        var inner = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { await Aio.Sleep(5); throw; }
+            return 1;
+        });
+        await Aio.Sleep(1);
+        var outer = Aio.CreateTask(async () => await Aio.WaitFor(inner, 0));
+        await Aio.Sleep(1);
+        outer.Cancel("outer");
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.Equal("outer", e.CancelMessage);
+        Assert.True(outer.IsCancelled);
+    });
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(-1.0)]
+    [Trait("asyncio", "test_waitfor: test_wait_for_timeout_less_then_0_or_0_coroutine_do_not_started")]
+    public void WaitFor_ZeroOrNegativeTimeoutAndACoroutineFunction_NeverStartsIt(double timeout) => AioTest.Run(async () =>
+    {
+        bool started = false;
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => { started = true; return Task.FromResult(1); }, timeout));
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => { started = true; return Task.CompletedTask; }, TimeSpan.FromSeconds(timeout)));
+        Assert.False(started);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: WaitForShieldTests.test_zero_timeout")]
+    public void WaitFor_ShieldedTaskAndZeroTimeout_ThrowsAndTheTaskRunsOn() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(() => After(1, 5));
+        var shielded = Aio.Shield(t);
+        await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(shielded, 0));
+        Assert.True(shielded.IsCancelled);
+        Assert.False(t.IsDone);
+        Assert.Equal(5, await t);
+    });
+
     [Fact]
     [Trait("asyncio", "test_waitfor: test_cancel_wait_for")]
     public void WaitFor_CallerCancelled_PropagatesCancelledErrorAndCancelsTheTask() => AioTest.Run(async () =>
