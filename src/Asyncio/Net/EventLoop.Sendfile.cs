@@ -94,7 +94,8 @@ public sealed partial class EventLoop
                 int want = (int)Math.Min(SendfileChunk, count is long c ? c - sent : SendfileChunk);
                 if (want == 0) break;
                 reading = RunInExecutor(null, () => file.Read(buffer, 0, want));
-                int n = await Aio.Shield(reading);   // a cancellation must not mark the read done while it runs
+                // A cancellation must not mark the read done while it runs; a late failure is moot (below).
+                int n = await Aio.ShieldQuietly(reading);
                 if (n == 0) break;
                 await send(buffer.AsMemory(0, n));
                 sent += n;

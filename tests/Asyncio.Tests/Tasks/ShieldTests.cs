@@ -35,6 +35,69 @@ public class ShieldTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_cancel_outer_exception, test_shield_duplicate_log_once (3.14)")]
+    public void Shield_OuterCancelledThenInnerFails_ErrorIsReportedOnce()
+    {
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            var inner = Aio.GetRunningLoop().CreateFuture<int>();
+            var first = Aio.Shield(inner);
+            var second = Aio.Shield(inner);
+            await Aio.Sleep(0);
+            first.Cancel();
+            second.Cancel();
+            await Aio.Sleep(0);
+            inner.SetException(new FormatException("lost"));
+            await Aio.Sleep(0);
+            await Aio.Sleep(0);
+        });
+        var report = Assert.Single(errors);
+        Assert.Equal("lost", Assert.IsType<FormatException>(report.Exception).Message);
+        Assert.Contains("shielded", report.Message);
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_cancel_outer_exception (a task shielded by a cancelled awaiter)")]
+    public void Shield_AwaitingTaskCancelledThenShieldedTaskFails_ErrorIsReported()
+    {
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            AioTask? inner = null;
+            var outer = Aio.CreateTask(async () => await Aio.Shield(inner = Aio.CreateTask(async () =>
+            {
+                await Aio.Sleep(2);
+                throw new FormatException("after the awaiter left");
+            })));
+            await Aio.Sleep(1);
+            outer.Cancel();
+            await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+            await Aio.Sleep(2);
+            Assert.True(inner!.IsFaulted);
+        });
+        var report = Assert.Single(errors);
+        Assert.IsType<FormatException>(report.Exception);
+        Assert.NotNull(report.Task);
+    }
+
+    [Fact]
+    [Trait("asyncio", "test_tasks: test_shield_cancel_outer_result")]
+    public void Shield_OuterCancelledThenInnerSucceedsOrIsCancelled_NothingIsReported() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var succeeds = loop.CreateFuture<int>();
+        var cancelled = loop.CreateFuture<int>();
+        var a = Aio.Shield(succeeds);
+        var b = Aio.Shield(cancelled);
+        a.Cancel();
+        b.Cancel();
+        succeeds.SetResult(1);
+        cancelled.Cancel();
+        await Aio.Sleep(0);
+        await Aio.Sleep(0);
+        Assert.True(a.IsCancelled && b.IsCancelled);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_tasks: test_shield_result")]
     public void Shield_InnerSucceeds_MirrorsResult() => AioTest.Run(async () =>
     {
