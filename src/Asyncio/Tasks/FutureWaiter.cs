@@ -34,6 +34,25 @@ internal class FutureWaiter : Waiter
     /// <summary>The awaited task is already being cancelled further up the stack: end this await instead.</summary>
     public override bool CancelFromCycle(string? message) => CancelNow(message);
 
+    /// <summary>
+    /// A cancellation kept for the next await cancels the awaited future, and the await goes on until it is
+    /// done, as asyncio's task step cancels the future it is handed while a cancellation is pending
+    /// (bpo-34872): an awaited task, or a gather's children, are not left running.
+    /// </summary>
+    protected override void CancelAtSuspension(CancelScope scope, string? message) => CancelFuture(this, Future!, scope, message);
+
+    /// <summary>
+    /// <see cref="CancelAtSuspension"/> for both future waiters: registered in the scope first, so that the
+    /// future's completion (at once for a plain future) finds it there, and a later cancellation too.
+    /// </summary>
+    internal static void CancelFuture(Waiter w, Future future, CancelScope scope, string? message)
+    {
+        scope.LinkWaiter(w);
+        // A future that refuses (nothing to cancel) ends the wait at once instead: CancelFromCycle ends a
+        // pending await of a future without cancelling the future again.
+        if (!future.Cancel(message)) w.CancelFromCycle(message);
+    }
+
     protected override void RemoveFromPrimitive() => Future!.Unlink(this);
 
     protected override void ReturnToPool()
@@ -75,6 +94,9 @@ internal sealed class FutureWaiter<T> : Waiter<T>
 
     /// <summary>The awaited task is already being cancelled further up the stack: end this await instead.</summary>
     public override bool CancelFromCycle(string? message) => CancelNow(message);
+
+    /// <summary>Cancels the awaited future and goes on waiting; see <see cref="FutureWaiter.CancelAtSuspension"/>.</summary>
+    protected override void CancelAtSuspension(CancelScope scope, string? message) => FutureWaiter.CancelFuture(this, _future!, scope, message);
 
     protected override void RemoveFromPrimitive() => _future!.Unlink(this);
 

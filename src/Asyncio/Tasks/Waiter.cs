@@ -194,11 +194,20 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
         _contState = state;
         if (loop.MustCancelCount != 0 && scope.TryConsumeCancel(out var message))
         {
-            RemoveFromPrimitive();
-            CancelPending(message);
+            CancelAtSuspension(scope, message);
             return;
         }
         scope.LinkWaiter(this);
+    }
+
+    /// <summary>
+    /// The awaiting code had a cancellation kept for its next await (its scope's "must cancel") when this wait
+    /// suspended in <paramref name="scope"/>. The default ends the wait with <see cref="CancelledError"/> at once.
+    /// </summary>
+    protected virtual void CancelAtSuspension(CancelScope scope, string? message)
+    {
+        RemoveFromPrimitive();
+        CancelPending(message);
     }
 
     void IValueTaskSource.GetResult(short token)

@@ -375,6 +375,24 @@ public class GatherTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_cancel_awaited_task (bpo-34872): a pending cancellation cancels what the task awaits next")]
+    public void Gather_AwaitedWhileTheTasksCancellationIsPending_CancelsTheChildren() => AioTest.Run(async () =>
+    {
+        var a = Aio.CreateTask(() => After(10, 1));
+        var b = Aio.CreateTask(() => After(10, 2));
+        var waiter = Aio.CreateTask(async () =>
+        {
+            Aio.CurrentTask!.Cancel("self");   // nothing pending: kept for the next await
+            await Aio.Gather(a, b);
+        });
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await waiter);
+        Assert.Equal("self", e.CancelMessage);
+        Assert.True(waiter.IsCancelled);
+        Assert.True(a.IsCancelled);
+        Assert.True(b.IsCancelled);
+    });
+
+    [Fact]
     public void Gather_FutureOfAnotherLoop_Throws() => AioTest.Run(() =>
     {
         using var other = new EventLoop();

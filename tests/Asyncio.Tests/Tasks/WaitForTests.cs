@@ -167,6 +167,22 @@ public class WaitForTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_cancel_awaited_task (bpo-34872), through wait_for")]
+    public void WaitFor_CallerCancellationPendingWhenItStarts_CancelsTheTask() => AioTest.Run(async () =>
+    {
+        var inner = Aio.CreateTask(() => After(10, 1));
+        var outer = Aio.CreateTask(async () =>
+        {
+            Aio.CurrentTask!.Cancel("self");   // nothing pending: kept for the next await
+            return await Aio.WaitFor(inner, 5);
+        });
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await outer);
+        Assert.Equal("self", e.CancelMessage);
+        Assert.True(outer.IsCancelled);
+        Assert.True(inner.IsCancelled);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_waitfor: test_cancel_wait_for")]
     public void WaitFor_CallerCancelled_PropagatesCancelledErrorAndCancelsTheTask() => AioTest.Run(async () =>
     {
