@@ -23,13 +23,16 @@ internal sealed class CompletionOrder : IChildObserver
     readonly Queue<object> _finished = new();
     readonly Queue<ICompletionRequest> _requests = new();
     readonly ChildSet _watch;
+    readonly int _count;
     int _remaining;
+    int _handedOut;            // requests submitted: an enumeration resumed after a break goes on from here
     TimerHandle? _timer;
     bool _timedOut;
 
     /// <summary>Starts watching at once: the timeout counts from here, as asyncio's does from the call.</summary>
     public CompletionOrder(EventLoop loop, object[] children, double? timeout)
     {
+        _count = children.Length;
         _remaining = children.Length;
         _watch = new ChildSet(loop, children, this);
         if (timeout is double t && children.Length > 0) _timer = loop.CallLater(t, static o => ((CompletionOrder)o!).TimeOut(), this);
@@ -52,9 +55,16 @@ internal sealed class CompletionOrder : IChildObserver
 
     static TimeoutException NewTimeout() => new("AsCompleted timed out before every awaitable was done.");
 
+    /// <summary>
+    /// Whether every child has had its request. Enumerating again after a <c>break</c> goes on with the children
+    /// left, as asyncio's <c>as_completed</c> iterator resumes, rather than ask for more than there are.
+    /// </summary>
+    public bool AllHandedOut => _handedOut >= _count;
+
     /// <summary>Queues a fresh request: resolved at once by a child already finished, else by the next one.</summary>
     public void Submit(ICompletionRequest request)
     {
+        _handedOut++;
         if (_finished.Count > 0) request.TryDeliver(_finished.Dequeue());
         else if (_timedOut) request.Fail(NewTimeout());
         else _requests.Enqueue(request);
@@ -104,7 +114,8 @@ public static partial class Aio
     /// <see cref="TimeoutException"/>. Nothing is cancelled.
     /// </summary>
     /// <remarks>
-    /// The tasks are watched from this call on; enumerate the result once. A task given more than once
+    /// The tasks are watched from this call on. Enumerating the result again (after a <c>break</c>) goes on
+    /// with the awaitables not handed out yet, as asyncio's iterator resumes. A task given more than once
     /// counts once, as in asyncio (which takes a set). An awaitable whose awaiter is cancelled gives up its
     /// place: the task it would have received goes to the next one.
     /// <para>Differences from asyncio: the awaitables are futures, resolved in the order they were
@@ -131,12 +142,12 @@ public static partial class Aio
 
     static IEnumerable<Future<T>> AsCompletedCore<TItem, T>(IEnumerable<TItem> items, double? timeout) where TItem : class
     {
-        var (loop, order, count) = StartCompletionOrder(items, timeout);
-        return Enumerate(loop, order, count);
+        var (loop, order) = StartCompletionOrder(items, timeout);
+        return Enumerate(loop, order);
 
-        static IEnumerable<Future<T>> Enumerate(EventLoop loop, CompletionOrder order, int count)
+        static IEnumerable<Future<T>> Enumerate(EventLoop loop, CompletionOrder order)
         {
-            for (int i = 0; i < count; i++)
+            while (!order.AllHandedOut)
             {
                 var request = new ResultRequest<T>(loop);
                 order.Submit(request);
@@ -149,13 +160,13 @@ public static partial class Aio
     public static IAsyncEnumerable<T> AsCompletedAsync<T>(IEnumerable<T> awaitables, TimeSpan timeout, CancellationToken cancellationToken = default)
         where T : class => AsCompletedAsync(awaitables, Seconds(timeout), cancellationToken);
 
-    static (EventLoop, CompletionOrder, int) StartCompletionOrder<TItem>(IEnumerable<TItem> items, double? timeout) where TItem : class
+    static (EventLoop, CompletionOrder) StartCompletionOrder<TItem>(IEnumerable<TItem> items, double? timeout) where TItem : class
     {
         var loop = EventLoop.GetRunningLoop();
         loop.CheckThread(nameof(Aio), nameof(AsCompleted));
         var children = Distinct(CollectAwaitables(loop, items, nameof(items)));
         if (timeout is double t && double.IsNaN(t)) throw new ArgumentException("The timeout cannot be NaN.", nameof(timeout));
-        return (loop, new CompletionOrder(loop, children, timeout), children.Length);
+        return (loop, new CompletionOrder(loop, children, timeout));
     }
 
     /// <summary>
@@ -191,13 +202,13 @@ public static partial class Aio
     public static IAsyncEnumerable<T> AsCompletedAsync<T>(IEnumerable<T> awaitables, double? timeout = null,
         CancellationToken cancellationToken = default) where T : class
     {
-        var (loop, order, count) = StartCompletionOrder(awaitables, timeout);
-        return Enumerate(loop, order, count, cancellationToken);
+        var (loop, order) = StartCompletionOrder(awaitables, timeout);
+        return Enumerate(loop, order, cancellationToken);
 
-        static async IAsyncEnumerable<T> Enumerate(EventLoop loop, CompletionOrder order, int count,
+        static async IAsyncEnumerable<T> Enumerate(EventLoop loop, CompletionOrder order,
             [EnumeratorCancellation] CancellationToken cancellationToken)
         {
-            for (int i = 0; i < count; i++)
+            while (!order.AllHandedOut)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var request = new ChildRequest(loop);

@@ -56,6 +56,34 @@ public class AsCompletedTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_as_completed_resume_iterator")]
+    public void AsCompleted_EnumeratedAgainAfterABreak_GoesOnWithTheRest() => AioTest.Run(async () =>
+    {
+        // Bounded waits: an awaitable handed out beyond the children would otherwise wait for ever.
+        var completions = Aio.AsCompleted([SleepTask(1, "a"), SleepTask(2, "b"), SleepTask(3, "c"), SleepTask(4, "d")]);
+        var results = new List<string>();
+        foreach (var next in completions)
+        {
+            results.Add(await Aio.WaitFor(next, 20));
+            if (results.Count == 2) break;
+        }
+        foreach (var next in completions) results.Add(await Aio.WaitFor(next, 20));
+        Assert.Equal(["a", "b", "c", "d"], results);
+
+        using var cts = new CancellationTokenSource();
+        Aio.GetRunningLoop().CallLater(20, cts.Cancel);
+        var ordered = Aio.AsCompletedAsync([SleepTask(1, "e"), SleepTask(2, "f"), SleepTask(3, "g")], cancellationToken: cts.Token);
+        var seen = new List<string>();
+        await foreach (var t in ordered)
+        {
+            seen.Add(t.Result);
+            break;
+        }
+        await foreach (var t in ordered) seen.Add(t.Result);
+        Assert.Equal(["e", "f", "g"], seen);
+    });
+
+    [Fact]
     public void AsCompleted_FailedChild_ItsAwaitableThrows() => AioTest.Run(async () =>
     {
         var ok = SleepTask(2, "ok");
