@@ -393,6 +393,24 @@ public class GatherTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_one_cancellation (a running coroutine ends cancelled)")]
+    public void Gather_RunningCoroutineEndsCancelled_FailsWithItsCancelledErrorAndTheOthersRunOn() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var f = loop.CreateFuture<int>();
+        async Task<int> AwaitIt() => await f;
+        var slow = After(5, 2);
+        var g = Aio.Gather(AwaitIt(), slow);
+        loop.CallLater(1, () => f.Cancel("bye"));
+        var e = await Assert.ThrowsAsync<CancelledError>(async () => await g);
+        Assert.Equal("bye", e.CancelMessage);
+        Assert.False(g.IsCancelled);
+        Assert.Equal(0, Aio.CurrentTask!.Cancelling());
+        Assert.False(slow.IsCompleted);
+        Assert.Equal(2, await slow);   // the awaiting task is not cancelled: it goes on
+    });
+
+    [Fact]
     public void Gather_FutureOfAnotherLoop_Throws() => AioTest.Run(() =>
     {
         using var other = new EventLoop();

@@ -17,6 +17,39 @@ public class TaskGroupTests
         throw new InvalidOperationException(message);
     }
 
+    /// <summary>A child that sleeps until it is cancelled, then fails in its cleanup.</summary>
+    internal static async Task FailInCleanup()
+    {
+        try { await Aio.Sleep(10); }
+        finally { throw new FormatException("cleanup failed"); }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> in a task cancelled a second later, and returns its log: what the body
+    /// logged, the innermost message of an <see cref="ExceptionGroup"/> it threw, then whether the task's next
+    /// await was cancelled.
+    /// </summary>
+    internal static async Task<List<string>> CancelledFromOutside(Func<List<string>, Task> body)
+    {
+        var log = new List<string>();
+        var task = Aio.CreateTask(async () =>
+        {
+            try { await body(log); }
+            catch (ExceptionGroup eg)
+            {
+                Exception e = eg;
+                while (e is ExceptionGroup g) e = Assert.Single(g.Exceptions);
+                log.Add(e.Message);
+            }
+            try { await Aio.Sleep(1); log.Add("slept"); }
+            catch (CancelledError) { log.Add("cancelled"); }
+        });
+        await Aio.Sleep(1);
+        task.Cancel();
+        await task;
+        return log;
+    }
+
     // ---- waiting ----
 
     [Fact]
@@ -329,28 +362,11 @@ public class TaskGroupTests
     [Trait("asyncio", "taskgroups: errors win over a cancellation from outside, which is kept for the next await")]
     public void Run_CancelledFromOutsideAndChildFails_ExceptionGroupWinsAndTheCancellationIsKept() => AioTest.Run(async () =>
     {
-        var log = new List<string>();
-        var task = Aio.CreateTask(async () =>
+        var log = await CancelledFromOutside(steps => TaskGroup.Run(async tg =>
         {
-            try
-            {
-                await TaskGroup.Run(async tg =>
-                {
-                    _ = tg.CreateTask(async () =>
-                    {
-                        try { await Aio.Sleep(10); }
-                        catch (CancelledError) { throw new InvalidOperationException("cleanup failed"); }
-                    });
-                    await Aio.Sleep(10);
-                });
-            }
-            catch (ExceptionGroup eg) { log.Add(eg.Exceptions[0].Message); }
-            try { await Aio.Sleep(1); log.Add("slept"); }
-            catch (CancelledError) { log.Add("cancelled"); }
-        });
-        await Aio.Sleep(1);
-        task.Cancel();
-        await task;
+            _ = tg.CreateTask(FailInCleanup);
+            await Aio.Sleep(10);
+        }));
         Assert.Equal(["cleanup failed", "cancelled"], log);
     });
 
@@ -358,24 +374,11 @@ public class TaskGroupTests
     [Trait("asyncio", "test_taskgroups: test_taskgroup_18 (the body turns the cancellation into an error; the task is re-cancelled)")]
     public void Run_BodyTurnsAnOutsideCancellationIntoAnError_ExceptionGroupAndTheCancellationIsKept() => AioTest.Run(async () =>
     {
-        var log = new List<string>();
-        var task = Aio.CreateTask(async () =>
+        var log = await CancelledFromOutside(steps => TaskGroup.Run(async tg =>
         {
-            try
-            {
-                await TaskGroup.Run(async tg =>
-                {
-                    try { await Aio.Sleep(10); }
-                    catch (CancelledError) { throw new FormatException("converted"); }
-                });
-            }
-            catch (ExceptionGroup eg) { log.Add(Assert.Single(eg.Exceptions).Message); }
-            try { await Aio.Sleep(1); log.Add("slept"); }
-            catch (CancelledError) { log.Add("cancelled"); }
-        });
-        await Aio.Sleep(1);
-        task.Cancel();
-        await task;
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { throw new FormatException("converted"); }
+        }));
         Assert.Equal(["converted", "cancelled"], log);
     });
 
@@ -385,40 +388,23 @@ public class TaskGroupTests
     [Trait("asyncio", "test_taskgroups: test_taskgroup_11, test_taskgroup_12 (nested groups cancelled from outside while children fail)")]
     public void Run_NestedGroupsCancelledFromOutsideAndAnInnerChildFails_TheCancellationOutlivesTheOuterGroup(bool outerBodyCatches) => AioTest.Run(async () =>
     {
-        var log = new List<string>();
-        var task = Aio.CreateTask(async () =>
+        var log = await CancelledFromOutside(async steps =>
         {
-            try
+            await TaskGroup.Run(async outer =>
             {
-                await TaskGroup.Run(async outer =>
+                try
                 {
-                    try
+                    await TaskGroup.Run(async inner =>
                     {
-                        await TaskGroup.Run(async inner =>
-                        {
-                            _ = inner.CreateTask(async () =>
-                            {
-                                try { await Aio.Sleep(10); }
-                                finally { throw new FormatException("cleanup failed"); }
-                            });
-                            await Aio.Sleep(10);
-                        });
-                    }
-                    catch (ExceptionGroup) when (outerBodyCatches) { log.Add("inner group caught"); }
-                });
-                log.Add("outer group returned");
-            }
-            catch (ExceptionGroup eg)
-            {
-                var inner = Assert.IsType<ExceptionGroup>(Assert.Single(eg.Exceptions));
-                log.Add(Assert.Single(inner.Exceptions).Message);
-            }
-            try { await Aio.Sleep(1); log.Add("slept"); }
-            catch (CancelledError) { log.Add("cancelled"); }
+                        _ = inner.CreateTask(FailInCleanup);
+                        await Aio.Sleep(10);
+                    });
+                }
+                catch (ExceptionGroup) when (outerBodyCatches) { steps.Add("inner group caught"); }
+            });
+            steps.Add("outer group returned");
         });
-        await Aio.Sleep(1);
-        task.Cancel();
-        await task;
+        // Not caught, the inner group's ExceptionGroup comes out inside the outer group's.
         string[] expected = outerBodyCatches ? ["inner group caught", "outer group returned", "cancelled"] : ["cleanup failed", "cancelled"];
         Assert.Equal(expected, log);
     });
@@ -435,11 +421,7 @@ public class TaskGroupTests
                 {
                     await TaskGroup.Run(async tg =>
                     {
-                        _ = tg.CreateTask(async () =>
-                        {
-                            try { await Aio.Sleep(10); }
-                            finally { throw new FormatException("cleanup failed"); }
-                        });
+                        _ = tg.CreateTask(FailInCleanup);
                         await Aio.Sleep(10);
                     });
                 }
@@ -473,11 +455,7 @@ public class TaskGroupTests
                     {
                         await TaskGroup.Run(async inner =>
                         {
-                            _ = inner.CreateTask(async () =>
-                            {
-                                try { await Aio.Sleep(10); }
-                                finally { throw new FormatException("cleanup failed"); }
-                            });
+                            _ = inner.CreateTask(FailInCleanup);
                             await Aio.Sleep(10);
                         });
                     }

@@ -384,28 +384,11 @@ public class TimeoutTests
     [Trait("asyncio", "taskgroups: errors win over an outside cancellation, which stays on the task (past an enclosing timeout)")]
     public void Timeout_GroupInsideKeepsAnOutsideCancellation_ItReachesTheNextAwaitAfterTheTimeout() => AioTest.Run(async () =>
     {
-        var log = new List<string>();
-        var task = Aio.CreateTask(async () =>
+        var log = await TaskGroupTests.CancelledFromOutside(steps => Aio.Timeout(10, () => TaskGroup.Run(async tg =>
         {
-            try
-            {
-                await Aio.Timeout(10, () => TaskGroup.Run(async tg =>
-                {
-                    _ = tg.CreateTask(async () =>
-                    {
-                        try { await Aio.Sleep(10); }
-                        finally { throw new FormatException("cleanup failed"); }
-                    });
-                    await Aio.Sleep(10);
-                }));
-            }
-            catch (ExceptionGroup eg) { log.Add(Assert.Single(eg.Exceptions).Message); }
-            try { await Aio.Sleep(1); log.Add("slept"); }
-            catch (CancelledError) { log.Add("cancelled"); }
-        });
-        await Aio.Sleep(1);
-        task.Cancel();
-        await task;
+            _ = tg.CreateTask(TaskGroupTests.FailInCleanup);
+            await Aio.Sleep(10);
+        })));
         Assert.Equal(["cleanup failed", "cancelled"], log);
     });
 

@@ -11,6 +11,19 @@ public class WaitForTests
         return value;
     }
 
+    /// <summary>A task that sleeps until it is cancelled, then cleans up for <paramref name="cleanup"/> seconds and ends cancelled.</summary>
+    static AioTask<int> SlowToCancel(double cleanup, Action? cleanedUp = null) => Aio.CreateTask(async () =>
+    {
+        try { await Aio.Sleep(10); }
+        catch (CancelledError)
+        {
+            await Aio.Sleep(cleanup);
+            cleanedUp?.Invoke();
+            throw;
+        }
+        return 1;
+    });
+
     [Fact]
     [Trait("asyncio", "test_waitfor: test_wait_for_result")]
     public void WaitFor_DoneBeforeTimeout_ReturnsResult() => AioTest.Run(async () =>
@@ -26,17 +39,7 @@ public class WaitForTests
     public void WaitFor_Timeout_CancelsTheTaskAndWaitsForItBeforeThrowing() => AioTest.Run(async () =>
     {
         bool cleanedUp = false;
-        var t = Aio.CreateTask(async () =>
-        {
-            try { await Aio.Sleep(10); }
-            catch (CancelledError)
-            {
-                await Aio.Sleep(2); // slow cleanup
-                cleanedUp = true;
-                throw;
-            }
-            return 1;
-        });
+        var t = SlowToCancel(2, () => cleanedUp = true);
         double t0 = Now;
         var e = await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(t, 1));
         Assert.Equal(3, Now - t0, 6);
@@ -108,12 +111,7 @@ public class WaitForTests
     public void WaitFor_ZeroOrNegativeTimeoutAndARunningTask_CancelsItAndWaitsForItsCleanup(double timeout) => AioTest.Run(async () =>
     {
         bool cleanedUp = false;
-        var t = Aio.CreateTask(async () =>
-        {
-            try { await Aio.Sleep(10); }
-            catch (CancelledError) { await Aio.Sleep(2); cleanedUp = true; throw; }
-            return 1;
-        });
+        var t = SlowToCancel(2, () => cleanedUp = true);
         await Aio.Sleep(1);
         double t0 = Now;
         var e = await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(t, timeout));
@@ -127,12 +125,7 @@ public class WaitForTests
     [Trait("asyncio", "wait_for: with a timeout of 0 the caller's own cancellation is not turned into a timeout")]
     public void WaitFor_ZeroTimeoutAndCallerCancelledWhileTheTaskCleansUp_ThrowsCancelledError() => AioTest.Run(async () =>
     {
-        var inner = Aio.CreateTask(async () =>
-        {
-            try { await Aio.Sleep(10); }
-            catch (CancelledError) { await Aio.Sleep(5); throw; }
-            return 1;
-        });
+        var inner = SlowToCancel(5);
         await Aio.Sleep(1);
         var outer = Aio.CreateTask(async () => await Aio.WaitFor(inner, 0));
         await Aio.Sleep(1);
@@ -164,6 +157,34 @@ public class WaitForTests
         Assert.True(shielded.IsCancelled);
         Assert.False(t.IsDone);
         Assert.Equal(5, await t);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_cancel_suppressed (a coroutine)")]
+    public void WaitFor_CoroutineSwallowsTheTimeoutsCancellation_ReturnsItsValue() => AioTest.Run(async () =>
+    {
+        double t0 = Now;
+        int r = await Aio.WaitFor(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { return 42; }
+            return 1;
+        }, 1);
+        Assert.Equal(42, r);
+        Assert.Equal(1, Now - t0, 6);
+    });
+
+    [Fact]
+    [Trait("asyncio", "test_waitfor: test_wait_for_reraises_exception_during_cancellation")]
+    public void WaitFor_TaskFailsWhileCancelledForTheTimeout_ThrowsItsException() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask(async () =>
+        {
+            try { await Aio.Sleep(10); }
+            finally { throw new FormatException("cleanup failed"); }
+        });
+        var e = await Assert.ThrowsAsync<FormatException>(async () => await Aio.WaitFor(t, 1));
+        Assert.Equal("cleanup failed", e.Message);
     });
 
     [Fact]

@@ -203,6 +203,21 @@ public class WaitTests
     });
 
     [Fact]
+    [Trait("asyncio", "test_tasks: test_wait_duplicate_coroutines")]
+    public void Wait_SameTaskTwice_ReturnsWhenAllAreDoneWithItOnce() => AioTest.Run(async () =>
+    {
+        var a = SleepTask(1, 1);
+        var b = SleepTask(2, 2);
+        double t0 = Now;
+        var (done, pending) = await Aio.Wait([a, a, b]);
+        Assert.Equal(2, Now - t0, 6);
+        Assert.Equal(2, done.Count);
+        Assert.Contains(a, done);
+        Assert.Contains(b, done);
+        Assert.Empty(pending);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_tasks: test_wait_errors (empty set)")]
     public void Wait_NoAwaitables_Throws() => AioTest.Run(() =>
     {
