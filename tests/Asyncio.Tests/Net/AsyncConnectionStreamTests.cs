@@ -25,6 +25,36 @@ public abstract class AsyncConnectionStreamTests
         w.Close();
     }
 
+    /// <summary>One read of the view returns exactly <paramref name="expected"/>.</summary>
+    static async Task ExpectRead(AsyncConnectionStream stream, string expected)
+    {
+        var buf = new byte[64];
+        int n = await stream.ReadAsync(buf);
+        Assert.Equal(expected, Encoding.ASCII.GetString(buf, 0, n));
+    }
+
+    /// <summary>A view of a connection to a server that writes "data" and closes once <see cref="Send"/> is set.</summary>
+    sealed class DataWhenSent : IAsyncDisposable
+    {
+        public required Future Send { get; init; }
+        public required Server Server { get; init; }
+        public required AsyncConnectionStream Stream { get; init; }
+
+        public static async Task<DataWhenSent> Open()
+        {
+            var send = Aio.GetRunningLoop().CreateFuture();
+            var server = await Aio.StartServer(async (r, w) => { await send; w.Write("data"u8); await w.Drain(); w.Close(); }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            return new DataWhenSent { Send = send, Server = server, Stream = new AsyncConnectionStream(r, w) };
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Stream.DisposeAsync();
+            await Server.DisposeAsync();
+        }
+    }
+
     [Fact]
     public void StreamReaderAndWriterOfSystemIO_OverView_RoundTrip()
     {
@@ -63,20 +93,15 @@ public abstract class AsyncConnectionStreamTests
     {
         Run(async () =>
         {
-            var loop = Aio.GetRunningLoop();
-            var send = loop.CreateFuture();
-            await using var server = await Aio.StartServer(async (r, w) => { await send; w.Write("data"u8); await w.Drain(); w.Close(); }, "127.0.0.1", 0);
-            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
-            await using var stream = new AsyncConnectionStream(r, w);
+            await using var c = await DataWhenSent.Open();
+            var (send, stream) = (c.Send, c.Stream);
             using var cts = new CancellationTokenSource();
             var pending = stream.ReadAsync(new byte[10], cts.Token).AsTask();
             await Aio.Sleep(0.01);
             cts.Cancel();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
             send.SetResult();
-            var buf = new byte[10];
-            int n = await stream.ReadAsync(buf);
-            Assert.Equal("data", Encoding.ASCII.GetString(buf, 0, n));
+            await ExpectRead(stream, "data");
         });
     }
 
@@ -144,15 +169,13 @@ public abstract class AsyncConnectionStreamTests
     {
         Run(async () =>
         {
-            await using var server = await Aio.StartServer(async (r, w) => { w.Write("data"u8); await w.Drain(); w.Close(); }, "127.0.0.1", 0);
-            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
-            await using var stream = new AsyncConnectionStream(r, w);
+            await using var c = await DataWhenSent.Open();
+            var stream = c.Stream;
+            c.Send.SetResult();
             await Aio.Sleep(0.05); // let the data arrive, so that a read would take it at once
             var read = stream.ReadAsync(new byte[10], new CancellationToken(canceled: true));
             Assert.True(read.IsCanceled);
-            var buf = new byte[10];
-            int n = await stream.ReadAsync(buf);
-            Assert.Equal("data", Encoding.ASCII.GetString(buf, 0, n));
+            await ExpectRead(stream, "data");
         });
     }
 
@@ -161,20 +184,15 @@ public abstract class AsyncConnectionStreamTests
     {
         Run(async () =>
         {
-            var loop = Aio.GetRunningLoop();
-            var send = loop.CreateFuture();
-            await using var server = await Aio.StartServer(async (r, w) => { await send; w.Write("data"u8); await w.Drain(); w.Close(); }, "127.0.0.1", 0);
-            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
-            await using var stream = new AsyncConnectionStream(r, w);
+            await using var c = await DataWhenSent.Open();
+            var (send, stream) = (c.Send, c.Stream);
             var waiting = stream.ReadAsync(Memory<byte>.Empty).AsTask();
             await Aio.Sleep(0.02);
             Assert.False(waiting.IsCompleted);
             send.SetResult();
             Assert.Equal(0, await waiting);
-            var buf = new byte[10];
-            int n = await stream.ReadAsync(buf);
-            Assert.Equal("data", Encoding.ASCII.GetString(buf, 0, n));
-            Assert.Equal(0, await stream.ReadAsync(buf)); // the end of the stream
+            await ExpectRead(stream, "data");
+            Assert.Equal(0, await stream.ReadAsync(new byte[10])); // the end of the stream
             Assert.Equal(0, await stream.ReadAsync(Memory<byte>.Empty)); // at the end, at once
         });
     }
