@@ -26,6 +26,7 @@ public sealed partial class EventLoop
     /// </summary>
     /// <exception cref="InvalidOperationException">The loop is closed, or <paramref name="executor"/> is
     /// <see langword="null"/> and <see cref="ShutdownDefaultExecutor"/> has been called.</exception>
+    /// <exception cref="TaskSchedulerException">The executor refused the work; nothing was started.</exception>
     public Future<T> RunInExecutor<T>(TaskScheduler? executor, Func<T> func)
     {
         ArgumentNullException.ThrowIfNull(func);
@@ -35,6 +36,22 @@ public sealed partial class EventLoop
             throw new InvalidOperationException("The default executor has been shut down (ShutdownDefaultExecutor was called); pass an executor explicitly.");
         var future = new Future<T>(this);
         Interlocked.Increment(ref _externalPending);
+        try
+        {
+            StartInExecutor(future, func, executor ?? _defaultExecutor);
+        }
+        catch
+        {
+            // The executor refused the work (its QueueTask threw): nothing will report back, so the work must
+            // not hold virtual time or ShutdownDefaultExecutor; the caller gets the error, as from asyncio's submit().
+            if (Interlocked.Decrement(ref _externalPending) == 0) CheckExecutorDrained();
+            throw;
+        }
+        return future;
+    }
+
+    void StartInExecutor<T>(Future<T> future, Func<T> func, TaskScheduler executor)
+    {
         Task.Factory.StartNew(static o =>
         {
             var (loop, f, fn) = ((EventLoop, Future<T>, Func<T>))o!;
@@ -51,8 +68,7 @@ public sealed partial class EventLoop
                 report = o2 => { if (!f.IsDone) f.SetException((Exception)o2!); };
             }
             loop.ReportFromExecutor(report, arg);
-        }, (this, future, func), CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor ?? _defaultExecutor);
-        return future;
+        }, (this, future, func), CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor);
     }
 
     /// <summary>Runs <paramref name="action"/> on <paramref name="executor"/>; see <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>.</summary>

@@ -170,4 +170,102 @@ public class ThreadBridgeTests
         Assert.IsType<InvalidOperationException>(submitted.Exception!.InnerException);
         Assert.False(ran);
     }
+
+    static readonly AsyncLocal<string?> s_context = new();
+
+    [Fact]
+    [Trait("asyncio", "to_thread runs the function in a copy of the caller's context (test_to_thread_contextvars)")]
+    public void ToThread_AsyncLocalOfTheCaller_FlowsToTheFunction() => AioTest.RunReal(async () =>
+    {
+        s_context.Value = "set in the loop";
+        Assert.Equal("set in the loop", await Aio.ToThread(() => s_context.Value));
+        // A change made on the thread stays there.
+        await Aio.ToThread(() => { s_context.Value = "changed on the thread"; });
+        Assert.Equal("set in the loop", s_context.Value);
+    });
+
+    [Fact]
+    [Trait("asyncio", "to_thread calls the function once")]
+    public void ToThread_CallsTheFunctionOnce() => AioTest.RunReal(async () =>
+    {
+        int calls = 0;
+        await Aio.ToThread(() => { Interlocked.Increment(ref calls); });
+        Assert.Equal(1, Volatile.Read(ref calls));
+    });
+
+    sealed class RefusingScheduler : TaskScheduler
+    {
+        protected override void QueueTask(Task task) => throw new InvalidOperationException("refused");
+        protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) => false;
+        protected override IEnumerable<Task> GetScheduledTasks() => [];
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_in_executor: an executor that refuses the work raises from run_in_executor, and the loop goes on")]
+    public void RunInExecutor_ExecutorRefusesTheWork_ThrowsAndLeavesTheClockAndShutdownFree()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        // Bounds the test if the refused work were still counted as running (the clock would never jump).
+        using var watchdog = new Timer(_ => loop.CallSoonThreadsafe(loop.Stop), null, 10_000, Timeout.Infinite);
+        double after = loop.RunUntilComplete(async () =>
+        {
+            var l = Aio.GetRunningLoop();
+            Assert.ThrowsAny<Exception>(() => { _ = l.RunInExecutor(new RefusingScheduler(), () => 1); });
+            await Aio.Sleep(10);
+            await l.ShutdownDefaultExecutor();
+            return l.Time();
+        });
+        Assert.Equal(10.0, after, 6);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe: a task cancelled in the loop cancels the concurrent future (test_run_coroutine_threadsafe_task_cancelled)")]
+    public void RunCoroutineThreadsafe_TaskCancelledInTheLoop_TheTaskEndsCancelled()
+    {
+        using var loop = new EventLoop();
+        Exception? outcome = null;
+        var thread = new Thread(() =>
+        {
+            var t = loop.RunCoroutineThreadsafe<int>(async () =>
+            {
+                Aio.CurrentTask!.Cancel();
+                await Aio.Sleep(3600);
+                return 1;
+            });
+            try { t.Wait(30_000); } catch (AggregateException e) { outcome = e.InnerException; }
+            Assert.True(t.IsCanceled);
+            loop.CallSoonThreadsafe(loop.Stop);
+        });
+        loop.CallSoon(thread.Start);
+        loop.RunForever();
+        thread.Join();
+        Assert.IsAssignableFrom<OperationCanceledException>(outcome);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe: the caller may stop waiting (result(timeout)) and the task goes on in the loop")]
+    public void RunCoroutineThreadsafe_CallerStopsWaiting_TheCoroutineStillCompletes()
+    {
+        using var loop = new EventLoop();
+        using var gate = new ManualResetEventSlim();
+        int? result = null;
+        bool timedOut = false;
+        var thread = new Thread(() =>
+        {
+            var t = loop.RunCoroutineThreadsafe(async () =>
+            {
+                while (!gate.IsSet) await Aio.Sleep(0.001);
+                return 3;
+            });
+            timedOut = !t.Wait(0);
+            gate.Set();
+            result = t.Result;
+            loop.CallSoonThreadsafe(loop.Stop);
+        });
+        loop.CallSoon(thread.Start);
+        loop.RunForever();
+        thread.Join();
+        Assert.True(timedOut);
+        Assert.Equal(3, result);
+    }
 }
