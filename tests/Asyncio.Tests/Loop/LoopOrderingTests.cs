@@ -289,4 +289,77 @@ public class LoopOrderingTests
             Assert.Equal(Enumerable.Range(0, burst), seen);
         }
     }
+
+    [Fact]
+    [Trait("asyncio", "stop() before run_forever(): the loop runs one iteration, then returns")]
+    public void RunForever_StoppedBeforeItRuns_RunsOneIterationThenReturns()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() => { order.Add("ready"); loop.CallSoon(() => order.Add("next")); });
+        loop.Stop();
+        loop.RunForever();
+        Assert.Equal(["ready"], order);
+        // The stop request was used up: the next run goes on until it is stopped again.
+        loop.CallSoon(() => loop.CallSoon(loop.Stop));
+        loop.RunForever();
+        Assert.Equal(["ready", "next"], order);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_until_complete(future of another loop) raises ValueError")]
+    public void RunUntilComplete_FutureOfAnotherLoop_ThrowsWithoutRunning()
+    {
+        using var loop = new EventLoop();
+        using var other = new EventLoop();
+        bool ran = false;
+        loop.CallSoon(() => ran = true);
+        Assert.Throws<ArgumentException>(() => loop.RunUntilComplete(other.CreateFuture()));
+        Assert.False(ran);
+        Assert.False(loop.IsRunning);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_until_complete: a future left pending by a stopped run does not stop a later run (test_run_until_complete_loop_orphan_future_close_loop)")]
+    public void RunUntilComplete_StoppedEarly_TheFutureDoesNotStopALaterRun()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var first = loop.CreateFuture();
+        loop.CallSoon(loop.Stop);
+        Assert.Throws<InvalidOperationException>(() => loop.RunUntilComplete(first));
+        var steps = new List<string>();
+        int result = loop.RunUntilComplete(async () =>
+        {
+            first.SetResult();           // the first run's stop hook must be gone by now
+            await Aio.Sleep(0);
+            await Aio.Sleep(1);
+            steps.Add("after");
+            return 7;
+        });
+        Assert.Equal(7, result);
+        Assert.Equal(["after"], steps);
+    }
+
+    [Fact]
+    [Trait("asyncio", "stop() from a callback: the callbacks already ready in that iteration still run")]
+    public void Stop_FromACallback_TheRestOfTheIterationStillRuns()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() => { order.Add("stop"); loop.Stop(); });
+        loop.CallSoon(() => { order.Add("after stop"); loop.CallSoon(() => order.Add("next iteration")); });
+        loop.RunForever();
+        Assert.Equal(["stop", "after stop"], order);
+    }
+
+    [Fact]
+    [Trait("asyncio", "call_later/call_at on a closed loop raise RuntimeError")]
+    public void CallLaterAndCallAt_ClosedLoop_Throw()
+    {
+        var loop = new EventLoop();
+        loop.Close();
+        Assert.Throws<InvalidOperationException>(() => loop.CallLater(1, () => { }));
+        Assert.Throws<InvalidOperationException>(() => loop.CallAt(loop.Time() + 1, () => { }));
+        Assert.Throws<InvalidOperationException>(() => loop.RunUntilComplete(() => Task.CompletedTask));
+    }
 }

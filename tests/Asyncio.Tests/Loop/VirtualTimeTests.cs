@@ -144,4 +144,26 @@ public class VirtualTimeTests
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (loop.BlockingPolls < count && waited.Elapsed < TimeSpan.FromSeconds(2)) Thread.Sleep(1);
     }
+
+    [Fact]
+    [Trait("dotnet", "ITimer.Change and Dispose of the loop's TimeProvider from another thread take effect on the loop")]
+    public void LoopTimer_ChangedAndDisposedFromAnotherThread_FiresOnlyAsChanged() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var fired = new List<(string Name, double Time, bool OnLoop)>();
+        using var kept = loop.TimeProvider.CreateTimer(
+            _ => fired.Add(("kept", loop.Time(), EventLoop.TryGetRunningLoop() == loop)), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        var dropped = loop.TimeProvider.CreateTimer(_ => fired.Add(("dropped", loop.Time(), true)), null, TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+        // Work on a thread holds the virtual clock until it reports back, after its changes were posted.
+        bool changedAfterDispose = await Aio.ToThread(() =>
+        {
+            dropped.Dispose();
+            bool changed = dropped.Change(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+            kept.Change(TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan);
+            return changed;
+        });
+        await Aio.Sleep(60);
+        Assert.False(changedAfterDispose);
+        Assert.Equal([("kept", 10.0, true)], fired);
+    });
 }

@@ -118,4 +118,46 @@ public class RunnerTests
         });
         Assert.Equal(1, Volatile.Read(ref finished));
     }
+
+    [Fact]
+    [Trait("asyncio", "Runner: close() without a run creates no loop; get_loop()/run() after close raise; close() twice is fine")]
+    public void Runner_ClosedBeforeUse_RefusesGetLoopAndRun()
+    {
+        var runner = new Runner();
+        runner.Close();
+        runner.Close();
+        Assert.Throws<ObjectDisposedException>(() => runner.GetLoop());
+        Assert.Throws<ObjectDisposedException>(() => runner.Run(() => Task.CompletedTask));
+    }
+
+    [Fact]
+    [Trait("asyncio", "asyncio.run(main, debug=True) runs main on a loop in debug mode")]
+    public void Run_DebugOption_MainRunsOnALoopInDebugMode()
+    {
+        Assert.True(Aio.Run(() => Task.FromResult(Aio.GetRunningLoop().Debug), new LoopOptions { Debug = true }));
+        Assert.False(Aio.Run(() => Task.FromResult(Aio.GetRunningLoop().Debug)));
+    }
+
+    static readonly AsyncLocal<int> s_value = new();
+
+    [Fact]
+    [Trait("asyncio", "asyncio.run() runs main in a copy of the caller's context")]
+    public void Run_CallersAsyncLocal_SeenByMainAndItsTasks()
+    {
+        s_value.Value = 5;
+        try
+        {
+            var seen = Aio.Run(async () =>
+            {
+                int inMain = s_value.Value;
+                int inTask = await Aio.CreateTask(async () => { await Aio.Sleep(0); return s_value.Value; });
+                return (inMain, inTask);
+            });
+            Assert.Equal((5, 5), seen);
+        }
+        finally
+        {
+            s_value.Value = 0;
+        }
+    }
 }
