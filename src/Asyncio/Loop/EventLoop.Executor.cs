@@ -117,8 +117,9 @@ public sealed partial class EventLoop
     /// Submits <paramref name="coroutine"/> to this loop from any thread and returns a <see cref="Task{TResult}"/>
     /// that the calling thread can wait on; asyncio's <c>run_coroutine_threadsafe</c>. Cancelling
     /// <paramref name="cancellationToken"/> cancels the task in the loop, and the returned task completes, cancelled,
-    /// once the coroutine has ended (its clean-up included). If the loop is closed before it starts the
-    /// coroutine, the returned task fails with <see cref="InvalidOperationException"/>. Do not block on the result
+    /// once the coroutine has ended (its clean-up included). If the loop is closed before the coroutine has
+    /// ended (not started yet, or suspended when the loop stopped), the returned task fails with
+    /// <see cref="InvalidOperationException"/> instead of never completing. Do not block on the result
     /// from the loop's own thread: the loop could not run the task.
     /// </summary>
     /// <exception cref="InvalidOperationException">The loop is closed.</exception>
@@ -137,10 +138,22 @@ public sealed partial class EventLoop
         return RunCoroutineThreadsafe<bool>(async () => { await coroutine().ConfigureAwait(true); return true; }, cancellationToken);
     }
 
+    /// <summary>Submitted coroutines started and not yet reported back (loop thread; <see cref="Close"/> fails them).</summary>
+    HashSet<IDroppedOnClose>? _runningSubmissions;
+
+    /// <summary>Tells the submitters of coroutines still running that the loop closed (from <see cref="Close"/>).</summary>
+    void FailRunningSubmissions()
+    {
+        if (_runningSubmissions is not { } running) return;
+        _runningSubmissions = null;
+        foreach (var s in running) s.LoopClosed();
+    }
+
     /// <summary>
     /// A coroutine submitted from another thread: started as a task once the loop takes the post, its outcome
-    /// copied to <see cref="Completion"/>. If the loop closes first, <see cref="LoopClosed"/> fails the
-    /// completion instead of leaving the submitter waiting for ever.
+    /// copied to <see cref="Completion"/>. If the loop closes first, before the task starts or while it is still
+    /// running, <see cref="LoopClosed"/> fails the completion instead of leaving the submitter waiting for ever
+    /// (and copies the outcome of a task that ended in the loop's last iteration, whose report was still queued).
     /// </summary>
     sealed class ThreadsafeSubmission<T>(EventLoop loop, Func<Task<T>> coroutine, CancellationToken cancellationToken) : IDroppedOnClose
     {
@@ -148,24 +161,35 @@ public sealed partial class EventLoop
 
         public static readonly Action<object?> s_start = static o => ((ThreadsafeSubmission<T>)o!).Start();
 
+        AioTask<T>? _task;                        // set once the loop has taken the submission
+        CancellationTokenRegistration _cancelReg;
+
         void Start()
         {
-            var task = loop.CreateTask(coroutine);
-            task.AddDoneCallback(f =>
-            {
-                var t = (AioTask<T>)f;
-                if (t.IsCancelled) Completion.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : default);
-                else if (t.RetrieveException() is { } e) Completion.TrySetException(e);
-                else Completion.TrySetResult(t.Result);
-            });
+            var task = _task = loop.CreateTask(coroutine);
+            (loop._runningSubmissions ??= new HashSet<IDroppedOnClose>()).Add(this);
+            task.AddDoneCallback(_ => Finish());
             if (cancellationToken.CanBeCanceled)
-            {
-                var reg = cancellationToken.Register(() => { try { loop.PostThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
-                task.AddDoneCallback(_ => reg.Dispose());
-            }
+                _cancelReg = cancellationToken.Register(() => { try { loop.PostThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
         }
 
-        public void LoopClosed() =>
-            Completion.TrySetException(new InvalidOperationException("The event loop was closed before the submitted coroutine started."));
+        void Finish()
+        {
+            loop._runningSubmissions?.Remove(this);
+            _cancelReg.Dispose();
+            var t = _task!;
+            if (t.IsCancelled) Completion.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : default);
+            else if (t.RetrieveException() is { } e) Completion.TrySetException(e);
+            else Completion.TrySetResult(t.Result);
+        }
+
+        public void LoopClosed()
+        {
+            if (_task is { IsDone: true }) { Finish(); return; }
+            _cancelReg.Dispose();
+            Completion.TrySetException(new InvalidOperationException(_task == null
+                ? "The event loop was closed before the submitted coroutine started."
+                : "The event loop was closed before the submitted coroutine finished."));
+        }
     }
 }

@@ -306,8 +306,8 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>
     /// Closes the loop: drops pending callbacks and timers and releases the reactor; asyncio's <c>close()</c>.
     /// A coroutine submitted with <see cref="RunCoroutineThreadsafe{T}(Func{Task{T}}, CancellationToken)"/> that
-    /// has not started yet is not run: its <see cref="Task{TResult}"/> fails with <see cref="InvalidOperationException"/>
-    /// (in asyncio its future would never complete). Idempotent. Does not wait for the executor
+    /// has not started yet is not run, and one still suspended is abandoned: its <see cref="Task{TResult}"/> fails
+    /// with <see cref="InvalidOperationException"/> (in asyncio its future would never complete). Idempotent. Does not wait for the executor
     /// (<see cref="ShutdownDefaultExecutor"/> does).
     /// </summary>
     /// <exception cref="InvalidOperationException">The loop is running.</exception>
@@ -329,6 +329,7 @@ public sealed partial class EventLoop : IDisposable
             _ready.Dequeue(out var item);
             Drop(item);
         }
+        FailRunningSubmissions();
         _timers.Clear();
         _reactor.Dispose();
 

@@ -268,4 +268,62 @@ public class ThreadBridgeTests
         Assert.True(timedOut);
         Assert.Equal(3, result);
     }
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe with a future cancelled before the loop takes it: the task is cancelled and the future ends cancelled")]
+    public void RunCoroutineThreadsafe_TokenCancelledBeforeSubmitting_TheTaskEndsCancelled()
+    {
+        using var loop = new EventLoop();
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        bool reachedTheEnd = false;
+        Task<int> submitted = null!;
+        var thread = new Thread(() =>
+        {
+            submitted = loop.RunCoroutineThreadsafe(async () => { await Aio.Sleep(3600); reachedTheEnd = true; return 1; }, cts.Token);
+            try { submitted.Wait(30_000); } catch (AggregateException) { }
+            loop.CallSoonThreadsafe(loop.Stop);
+        });
+        loop.CallSoon(thread.Start);
+        loop.RunForever();
+        thread.Join();
+        Assert.True(submitted.IsCanceled);
+        Assert.False(reachedTheEnd);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe: the caller is never left waiting, also when the loop closes while the coroutine is suspended")]
+    public void RunCoroutineThreadsafe_LoopClosedWhileTheCoroutineWaits_TheTaskFailsInsteadOfWaitingForEver()
+    {
+        var loop = new EventLoop();
+        Task<int> submitted = null!;
+        var thread = new Thread(() => submitted = loop.RunCoroutineThreadsafe(async () => { await Aio.Sleep(3600); return 1; }));
+        thread.Start();
+        thread.Join();
+        loop.CallLater(0.01, loop.Stop);   // the coroutine has started and sleeps when the loop stops
+        loop.RunForever();
+        Assert.False(submitted.IsCompleted);
+        loop.Close();
+        Assert.True(submitted.IsFaulted);
+        Assert.IsType<InvalidOperationException>(submitted.Exception!.InnerException);
+    }
+
+    [Fact]
+    public async Task RunCoroutineThreadsafe_CoroutineEndsInTheLoopsLastIteration_CloseStillDeliversTheResult()
+    {
+        var loop = new EventLoop();
+        Task<int> submitted = null!;
+        var thread = new Thread(() => submitted = loop.RunCoroutineThreadsafe(() =>
+        {
+            Aio.GetRunningLoop().Stop();   // the task's done callbacks are still queued when the loop stops
+            return Task.FromResult(5);
+        }));
+        thread.Start();
+        thread.Join();
+        loop.RunForever();
+        Assert.False(submitted.IsCompleted);
+        loop.Close();
+        Assert.True(submitted.IsCompletedSuccessfully);
+        Assert.Equal(5, await submitted);
+    }
 }
