@@ -362,4 +362,61 @@ public class LoopOrderingTests
         Assert.Throws<InvalidOperationException>(() => loop.CallAt(loop.Time() + 1, () => { }));
         Assert.Throws<InvalidOperationException>(() => loop.RunUntilComplete(() => Task.CompletedTask));
     }
+
+    [Fact]
+    [Trait("asyncio", "run_forever() pre-stopped polls for I/O without blocking (test_run_forever_pre_stopped)")]
+    public void RunForever_StoppedBeforeItRunsWithOnlyAFarTimer_ReturnsWithoutBlocking()
+    {
+        using var loop = new EventLoop();
+        loop.CallLater(3600, () => { });
+        // Bounds the test if the loop blocked until the timer.
+        using var watchdog = new Timer(_ => loop.CallSoonThreadsafe(loop.Stop), null, 10_000, Timeout.Infinite);
+        int blockingBefore = loop.BlockingPolls;
+        loop.Stop();
+        loop.RunForever();
+        Assert.Equal(blockingBefore, loop.BlockingPolls);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_until_complete() of a task that failed leaves no stop() pending for the next run (bpo-22429)")]
+    public void RunUntilComplete_TaskFailed_LeavesNoStopForTheNextRun()
+    {
+        using var loop = new EventLoop();
+        Assert.Throws<FormatException>(() => loop.RunUntilComplete(async () => { await Aio.Sleep(0); throw new FormatException(); }));
+        bool called = false;
+        // Stops the loop in its second iteration: a stale stop would end the run in the first.
+        loop.CallSoon(() => loop.CallSoon(() => { called = true; loop.Stop(); }));
+        loop.RunForever();
+        Assert.True(called);
+    }
+
+    [Fact]
+    [Trait("asyncio", "set_exception_handler(None) restores the default handler (test_set_exc_handler_custom)")]
+    public void SetExceptionHandler_Null_RestoresTheDefaultHandler()
+    {
+        using var loop = new EventLoop();
+        int customCalls = 0;
+        Action<EventLoop, ExceptionContext> custom = (_, _) => customCalls++;
+        Assert.Null(loop.GetExceptionHandler());
+        loop.SetExceptionHandler(custom);
+        Assert.Same(custom, loop.GetExceptionHandler());
+        loop.SetExceptionHandler(null);
+        Assert.Null(loop.GetExceptionHandler());
+        var savedErr = Console.Error;
+        var sink = new StringWriter();
+        Console.SetError(sink);
+        try
+        {
+            loop.CallSoon(() => throw new DivideByZeroException("zero"));
+            loop.CallSoon(loop.Stop);
+            loop.RunForever();
+        }
+        finally
+        {
+            Console.SetError(savedErr);
+        }
+        Assert.Equal(0, customCalls);
+        Assert.Contains("Exception in callback", sink.ToString());
+        Assert.Contains("DivideByZeroException", sink.ToString());
+    }
 }

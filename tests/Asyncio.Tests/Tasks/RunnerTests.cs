@@ -160,4 +160,51 @@ public class RunnerTests
             s_value.Value = 0;
         }
     }
+
+    [Fact]
+    [Trait("asyncio", "Runner.run() from its own running loop raises without starting the coroutine (test_recursive_run)")]
+    public void Runner_RunFromItsOwnRunningLoop_ThrowsWithoutStartingTheCoroutine()
+    {
+        using var runner = new Runner();
+        bool innerStarted = false;
+        var e = Assert.Throws<InvalidOperationException>(() => runner.Run(async () =>
+        {
+            await Aio.Sleep(0);
+            runner.Run(() => { innerStarted = true; return Task.CompletedTask; });
+        }));
+        Assert.Contains("await", e.Message);
+        Assert.False(innerStarted);
+        Assert.Equal(1, runner.Run(() => Task.FromResult(1))); // the runner is still usable
+    }
+
+    [Fact]
+    [Trait("asyncio", "asyncio.run(): main's own failure is raised even when a leftover task fails while cancelled")]
+    public void Run_MainFailsAndALeftoverTaskFailsOnCancel_MainsFailureIsRaisedAndTheLeftoverReported()
+    {
+        var errors = new List<ExceptionContext>();
+        AioTask? leftover = null;
+        var runner = new Runner(new LoopOptions { VirtualTime = true });
+        runner.GetLoop().SetExceptionHandler((_, c) => errors.Add(c));
+        var e = Record.Exception(() =>
+        {
+            using (runner)
+            {
+                runner.Run(async () =>
+                {
+                    leftover = Aio.CreateTask(async () =>
+                    {
+                        try { await Aio.Sleep(1); }
+                        catch (CancelledError) { throw new DivideByZeroException(); }
+                    });
+                    await Aio.Sleep(0);
+                    throw new FormatException("main");
+                });
+            }
+        });
+        Assert.IsType<FormatException>(e);
+        Assert.True(leftover!.IsDone);
+        var ctx = Assert.Single(errors);
+        Assert.IsType<DivideByZeroException>(ctx.Exception);
+        Assert.Same(leftover, ctx.Task);
+    }
 }
