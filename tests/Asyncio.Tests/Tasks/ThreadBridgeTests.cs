@@ -326,4 +326,43 @@ public class ThreadBridgeTests
         Assert.True(submitted.IsCompletedSuccessfully);
         Assert.Equal(5, await submitted);
     }
+
+    [Fact]
+    [Trait("asyncio", "run_in_executor: cancelling the future does not stop the function, whose later result is dropped without an error")]
+    public void ToThread_FutureCancelledWhileTheFunctionRuns_TheFunctionFinishesAndItsResultIsDropped() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        using var gate = new ManualResetEventSlim();
+        int finished = 0;
+        var f = Aio.ToThread(() => { gate.Wait(30_000); Interlocked.Exchange(ref finished, 1); return 1; });
+        f.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await f);
+        Assert.Equal(0, Volatile.Read(ref finished));
+        gate.Set();
+        await loop.ShutdownDefaultExecutor();   // completes once the function has returned
+        await Aio.Sleep(0);                     // its report (dropped) has run
+        Assert.Equal(1, Volatile.Read(ref finished));
+        Assert.True(f.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "the function given to to_thread runs with no running loop")]
+    public void ToThread_TheFunction_SeesNoRunningLoop() => AioTest.RunReal(async () =>
+    {
+        Assert.Null(await Aio.ToThread(EventLoop.TryGetRunningLoop));
+        Assert.NotNull(EventLoop.TryGetRunningLoop());
+    });
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe may be called from the loop's own thread if the caller awaits instead of blocking")]
+    public void RunCoroutineThreadsafe_FromTheLoopsOwnThreadAwaited_ReturnsTheResult() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        int loopThread = Environment.CurrentManagedThreadId;
+        int ranOn = 0;
+        int result = await loop.RunCoroutineThreadsafe(async () => { await Aio.Sleep(0); ranOn = Environment.CurrentManagedThreadId; return 3; });
+        Assert.Equal(3, result);
+        Assert.Equal(loopThread, ranOn);
+        Assert.Equal(loopThread, Environment.CurrentManagedThreadId);
+    });
 }
