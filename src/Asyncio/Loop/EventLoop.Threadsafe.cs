@@ -20,7 +20,8 @@ public sealed partial class EventLoop
 
     /// <summary>
     /// Schedules <paramref name="callback"/> from any thread and wakes the loop if it is waiting;
-    /// asyncio's <c>call_soon_threadsafe</c>.
+    /// asyncio's <c>call_soon_threadsafe</c>. It runs before callbacks scheduled later with
+    /// <see cref="CallSoon(Action)"/>, as in asyncio.
     /// </summary>
     /// <returns>A handle that keeps the callback from running if cancelled before it runs (on the loop's thread,
     /// as every <see cref="Handle"/>).</returns>

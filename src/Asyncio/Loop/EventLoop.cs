@@ -136,6 +136,9 @@ public sealed partial class EventLoop : IDisposable
         ArgumentNullException.ThrowIfNull(callback);
         CheckThread(nameof(CallSoon));
         CheckNotClosed();
+        // Callbacks already posted with CallSoonThreadsafe go first: asyncio appends them to the ready queue
+        // as they arrive, so a thread-safe call followed by a CallSoon runs in that order (same thread or not).
+        if (Volatile.Read(ref _threadsafeCount) != 0) DrainThreadsafe();
         var e = RentEntry();
         e.Callback = callback;
         e.State = state;

@@ -400,4 +400,24 @@ public class ThreadsafeTests
         // every hop would come back through the thread-safe queue.
         Assert.Equal(before, loop.ThreadsafePosts);
     });
+
+    [Fact]
+    [Trait("asyncio", "call_soon_threadsafe then call_soon from the same thread run in that order (test_call_soon_threadsafe_same_thread)")]
+    public void CallSoonThreadsafe_ThenCallSoonFromTheSameThread_RunInCallOrder()
+    {
+        using var loop = new EventLoop();
+        var results = new List<string>();
+        // Before the loop runs...
+        loop.CallSoonThreadsafe(() => results.Add("hello"));
+        loop.CallSoon(() => results.Add("world"));
+        // ...and from a callback on the running loop.
+        loop.CallSoon(() =>
+        {
+            loop.CallSoonThreadsafe(() => results.Add("first"));
+            loop.CallSoon(() => results.Add("second"));
+            loop.CallSoon(loop.Stop);
+        });
+        loop.RunForever();
+        Assert.Equal(["hello", "world", "first", "second"], results);
+    }
 }

@@ -323,13 +323,14 @@ public class AsyncLockTests
         cts.Cancel();   // its callback posts to the loop: the wait ends on the next iteration
         int waitersAtCancel = -1;
         bool doneAtCancel = true;
-        // Two iterations on: after the token ended the wait, before the task resumed.
-        loop.CallSoon(() => loop.CallSoon(() =>
+        // Queued behind the token's post (a CallSoon keeps the order of earlier thread-safe posts): runs in the
+        // iteration where the token ends the wait, after it, before the task resumes.
+        loop.CallSoon(() =>
         {
             waitersAtCancel = l.WaiterCount;
             doneAtCancel = t.IsDone;
             t.Cancel("stop");
-        }));
+        });
         await Aio.GatherOutcomes([t]);
         Assert.Equal(0, waitersAtCancel);
         Assert.False(doneAtCancel);
