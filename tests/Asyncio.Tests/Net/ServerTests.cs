@@ -406,6 +406,26 @@ public abstract class ServerTests
             finally { File.Delete(path); }
         });
     }
+
+    [Fact]
+    public void CreateUnixServer_RegularFileAtPath_ThrowsAddressInUseAndKeepsTheFile()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var path = NetTest.UnixSocketPath();
+            File.WriteAllText(path, "not a socket");
+            try
+            {
+                // Connecting to a file that is not a socket is refused, as it is for a stale socket file;
+                // only the latter may be replaced (asyncio checks S_ISSOCK).
+                var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateUnixServer(() => new EchoProtocol(), path));
+                Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+                Assert.Equal("not a socket", File.ReadAllText(path));
+            }
+            finally { File.Delete(path); }
+        });
+    }
 }
 
 public sealed class EpollServerTests : ServerTests
