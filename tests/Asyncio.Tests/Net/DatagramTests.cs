@@ -212,6 +212,115 @@ public abstract class DatagramTests
     }
 
     [Fact]
+    public void SendTo_EmptyDatagram_PeerReceivesAnEmptyDatagram()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (st, server) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0));
+            var (ct, _) = await loop.CreateDatagramEndpoint(() => new Recorder(), remoteEndPoint: (IPEndPoint)st.GetExtraInfo("sockname")!);
+            ct.SendTo(ReadOnlySpan<byte>.Empty);
+            ct.SendTo("after"u8);
+            for (int i = 0; i < 5000 && server.Got.Count < 2; i++) await Aio.Sleep(0.001);
+            Assert.Equal(["", "after"], server.Got.Select(g => g.Text));
+            ct.Close();
+            st.Close();
+            await server.Lost;
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_LocalAndRemote_BoundThereAndConnectedThere()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (st, server) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0));
+            var serverEp = (IPEndPoint)st.GetExtraInfo("sockname")!;
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var local = (IPEndPoint)probe.LocalEndPoint!;
+            probe.Close();
+            var (ct, _) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: local, remoteEndPoint: serverEp);
+            Assert.Equal(local, ct.GetExtraInfo("sockname"));
+            Assert.Equal(serverEp, ct.GetExtraInfo("peername"));
+            ct.SendTo("x"u8);
+            for (int i = 0; i < 5000 && server.Got.Count == 0; i++) await Aio.Sleep(0.001);
+            Assert.Equal(local, Assert.Single(server.Got).From);
+            ct.Close();
+            st.Close();
+            await server.Lost;
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_ReusePort_SecondEndpointBindsTheSamePort()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (first, _) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0), reusePort: true);
+            var ep = (IPEndPoint)first.GetExtraInfo("sockname")!;
+            var (second, _) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: ep, reusePort: true);
+            Assert.Equal(ep, second.GetExtraInfo("sockname"));
+            var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: ep));
+            Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+            first.Close();
+            second.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_AllowBroadcast_EnablesBroadcastOnlyWhenAsked()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (plain, _) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0));
+            var (broadcast, _) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0), allowBroadcast: true);
+            Assert.False(((Socket)plain.GetExtraInfo("socket")!).EnableBroadcast);
+            Assert.True(((Socket)broadcast.GetExtraInfo("socket")!).EnableBroadcast);
+            plain.Close();
+            broadcast.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_UnixDatagramSockets_ExchangeDatagramsWithTheirPaths()
+    {
+        if (!Socket.OSSupportsUnixDomainSockets) return;
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            string serverPath = NetTest.UnixSocketPath(), clientPath = NetTest.UnixSocketPath();
+            try
+            {
+                var ss = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+                ss.Bind(new UnixDomainSocketEndPoint(serverPath));
+                var (st, server) = await loop.CreateDatagramEndpoint(() => new Recorder { Echo = true }, ss);
+                var cs = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+                cs.Bind(new UnixDomainSocketEndPoint(clientPath));
+                cs.Connect(new UnixDomainSocketEndPoint(serverPath));
+                var (ct, client) = await loop.CreateDatagramEndpoint(() => new Recorder(), cs);
+                ct.SendTo("unix"u8);
+                for (int i = 0; i < 5000 && client.Got.Count == 0; i++) await Aio.Sleep(0.001);
+                Assert.Equal("unix", Assert.Single(client.Got).Text);
+                Assert.Equal(clientPath, Assert.Single(server.Got).From.ToString());
+                ct.Close();
+                st.Close();
+                await client.Lost;
+                await server.Lost;
+            }
+            finally
+            {
+                File.Delete(serverPath);
+                File.Delete(clientPath);
+            }
+        });
+    }
+
+    [Fact]
     public void CreateDatagramEndpoint_StreamSocket_ThrowsArgumentExceptionAndLeavesItOpen()
     {
         Run(async () =>

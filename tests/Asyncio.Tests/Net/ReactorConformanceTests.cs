@@ -274,6 +274,68 @@ public abstract class ReactorConformanceTests
     }
 
     [Fact]
+    public void SockMethods_BlockingSocket_ThrowArgumentExceptionAndDoNothing()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                a.Blocking = true;
+                a.ReceiveTimeout = 10_000;
+                b.Send("kept"u8);
+                await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockRecvInto(a, new byte[10]));
+                await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockRecvFrom(a, 10));
+                await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockSendAll(a, "x"u8.ToArray()));
+                await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockSendTo(a, "x"u8.ToArray(), b.LocalEndPoint!));
+                await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockSendfile(a, new MemoryStream([1, 2, 3])));
+                var buf = new byte[10];
+                Assert.Equal(4, a.Receive(buf)); // nothing was read by the refused calls
+                Assert.Equal(0, b.Available);    // nor sent
+            }
+            using var listener = NetTest.Listener();
+            listener.Blocking = true;
+            await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockAccept(listener));
+            using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await Assert.ThrowsAsync<ArgumentException>(async () => await loop.SockConnect(client, listener.LocalEndPoint!));
+            Assert.False(client.Connected);
+        });
+    }
+
+    [Fact]
+    public void SockConnectAndSendAll_UnixPath_RoundTripsWithRecvAndRecvInto()
+    {
+        if (!Socket.OSSupportsUnixDomainSockets) return;
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var path = NetTest.UnixSocketPath();
+            try
+            {
+                using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+                listener.Bind(new UnixDomainSocketEndPoint(path));
+                listener.Listen();
+                using var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+                var accept = loop.CreateTask(async () => await loop.SockAccept(listener));
+                await loop.SockConnect(client, new UnixDomainSocketEndPoint(path));
+                var (server, _) = await accept;
+                using (server)
+                {
+                    await loop.SockSendAll(client, "hello unix"u8.ToArray());
+                    Assert.Equal("hello"u8.ToArray(), await loop.SockRecv(server, 5));
+                    var buf = new byte[16];
+                    int n = await loop.SockRecvInto(server, buf);
+                    Assert.Equal(" unix", System.Text.Encoding.ASCII.GetString(buf, 0, n));
+                    client.Shutdown(SocketShutdown.Send);
+                    Assert.Empty(await loop.SockRecv(server, 5));
+                }
+            }
+            finally { File.Delete(path); }
+        });
+    }
+
+    [Fact]
     public void SockAcceptAndConnect_Loopback_Connects()
     {
         Run(async () =>
