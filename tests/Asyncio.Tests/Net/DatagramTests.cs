@@ -26,6 +26,12 @@ public abstract class DatagramTests
         }
         public override void ErrorReceived(Exception exception) => Errors.Add(exception);
         public override void ConnectionLost(Exception? exception) => Lost.SetResult();
+
+        /// <summary>Waits (boundedly) until <paramref name="count"/> datagrams have arrived.</summary>
+        public async Task WaitForDatagrams(int count)
+        {
+            for (int i = 0; i < 5000 && Got.Count < count; i++) await Aio.Sleep(0.001);
+        }
     }
 
     [Fact]
@@ -221,7 +227,7 @@ public abstract class DatagramTests
             var (ct, _) = await loop.CreateDatagramEndpoint(() => new Recorder(), remoteEndPoint: (IPEndPoint)st.GetExtraInfo("sockname")!);
             ct.SendTo(ReadOnlySpan<byte>.Empty);
             ct.SendTo("after"u8);
-            for (int i = 0; i < 5000 && server.Got.Count < 2; i++) await Aio.Sleep(0.001);
+            await server.WaitForDatagrams(2);
             Assert.Equal(["", "after"], server.Got.Select(g => g.Text));
             ct.Close();
             st.Close();
@@ -245,7 +251,7 @@ public abstract class DatagramTests
             Assert.Equal(local, ct.GetExtraInfo("sockname"));
             Assert.Equal(serverEp, ct.GetExtraInfo("peername"));
             ct.SendTo("x"u8);
-            for (int i = 0; i < 5000 && server.Got.Count == 0; i++) await Aio.Sleep(0.001);
+            await server.WaitForDatagrams(1);
             Assert.Equal(local, Assert.Single(server.Got).From);
             ct.Close();
             st.Close();
@@ -304,7 +310,7 @@ public abstract class DatagramTests
                 cs.Connect(new UnixDomainSocketEndPoint(serverPath));
                 var (ct, client) = await loop.CreateDatagramEndpoint(() => new Recorder(), cs);
                 ct.SendTo("unix"u8);
-                for (int i = 0; i < 5000 && client.Got.Count == 0; i++) await Aio.Sleep(0.001);
+                await client.WaitForDatagrams(1);
                 Assert.Equal("unix", Assert.Single(client.Got).Text);
                 Assert.Equal(clientPath, Assert.Single(server.Got).From.ToString());
                 ct.Close();

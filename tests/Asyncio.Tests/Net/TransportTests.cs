@@ -601,6 +601,18 @@ public abstract class SendfileTests
 
     void Run(Func<Task> body) => NetTest.Run(Portable, body);
 
+    /// <summary>A loopback server whose connections get <paramref name="peer"/>'s protocols, and a client connected to it.</summary>
+    static async Task<(Server Server, ITransport Transport, RecordingProtocol Protocol, Func<RecordingProtocol> Peer)> Connect(Func<RecordingProtocol> peer)
+    {
+        var loop = Aio.GetRunningLoop();
+        RecordingProtocol? s = null;
+        var server = await loop.CreateServer(() => s = peer(), "127.0.0.1", 0);
+        var port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
+        var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", port);
+        for (int i = 0; i < 5000 && s == null; i++) await Aio.Sleep(0.001); // the server accepts on its own schedule
+        return (server, t, p, () => s!);
+    }
+
     [Fact]
     public void Sendfile_LargeFileRange_PeerReceivesExactlyThatRange()
     {
@@ -612,18 +624,16 @@ public abstract class SendfileTests
             {
                 var content = NetTest.Data(3_000_000, seed: 7);
                 await File.WriteAllBytesAsync(path, content);
-                RecordingProtocol? s = null;
-                await using var server = await loop.CreateServer(() => s = new RecordingProtocol(), "127.0.0.1", 0);
-                var port = ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port;
-                var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", port);
+                var (server, t, p, peer) = await Connect(() => new RecordingProtocol());
+                await using var _ = server;
                 await using (var f = File.OpenRead(path))
                 {
                     long sent = await loop.Sendfile(t, f, offset: 1000, count: 2_500_000);
                     Assert.Equal(2_500_000, sent);
                     Assert.Same(p, t.Protocol);
                 }
-                await s!.WaitForBytes(2_500_000);
-                Assert.Equal(content.AsSpan(1000, 2_500_000).ToArray(), s.Received.ToArray());
+                await peer().WaitForBytes(2_500_000);
+                Assert.Equal(content.AsSpan(1000, 2_500_000).ToArray(), peer().Received.ToArray());
                 t.Close();
                 await p.Lost!;
             }
@@ -716,6 +726,69 @@ public abstract class SendfileTests
             for (int i = 0; i < 1000 && file.Position != 10; i++) await Aio.Sleep(0.01);
             Assert.Equal(10, file.Position);         // then put back where nothing was sent
             Assert.False(file.SeekedWhileReading);
+        });
+    }
+
+    [Fact]
+    public void Sendfile_DataWrittenBeforeAndAfter_PeerReceivesAllInOrder()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (server, t, p, peer) = await Connect(() => new RecordingProtocol());
+            await using var _ = server;
+            var content = NetTest.Data(500_000, seed: 5);
+            using var file = new MemoryStream(content);
+            t.Write("PRE"u8);
+            Assert.Equal(content.Length, await loop.Sendfile(t, file));
+            t.Write("POST"u8);
+            await peer().WaitForBytes(content.Length + 7);
+            Assert.Equal([.. "PRE"u8, .. content, .. "POST"u8], peer().Received.ToArray());
+            t.Close();
+            await p.Lost!;
+        });
+    }
+
+    [Fact]
+    public void Sendfile_ClosingTransport_ThrowsInvalidOperationAndSendsNothing()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (server, t, p, peer) = await Connect(() => new RecordingProtocol());
+            await using var _ = server;
+            using var file = new MemoryStream(new byte[1000]);
+            t.Close();
+            await Assert.ThrowsAsync<InvalidOperationException>(() => loop.Sendfile(t, file));
+            Assert.Equal(0, file.Position);
+            Assert.Same(p, t.Protocol);
+            await p.Lost!;
+            await peer().Lost!;
+            Assert.Equal(0, peer().Received.Length);
+        });
+    }
+
+    sealed class AbortOnDataProtocol : RecordingProtocol
+    {
+        protected override void OnData() => Transport!.Abort();
+    }
+
+    [Fact]
+    public void Sendfile_PeerAbortsMidway_ThrowsConnectionErrorAndGivesTheProtocolBack()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (server, t, p, _) = await Connect(() => new AbortOnDataProtocol());
+            await using var _s = server;
+            // Far more than the socket buffers and the transport's high-water mark hold: the peer's abort
+            // comes while the file is being sent.
+            using var file = new MemoryStream(new byte[64 << 20]);
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => loop.Sendfile(t, file));
+            Assert.True(e is SocketException or IOException, $"a connection error was expected, got {e}");
+            Assert.Same(p, t.Protocol);
+            await p.Lost!;
+            Assert.True(file.Position < file.Length);
         });
     }
 
