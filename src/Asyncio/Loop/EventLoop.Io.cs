@@ -312,6 +312,8 @@ public sealed partial class EventLoop
     }
 
     /// <summary>Receives one datagram into <paramref name="buffer"/>; asyncio's <c>sock_recvfrom_into</c>.</summary>
+    /// <remarks>A datagram longer than the buffer is cut to it (the rest is discarded). A sender without an address (an
+    /// unbound Unix datagram socket) is reported as a <see cref="UnixDomainSocketEndPoint"/> without a path, where asyncio gives <c>None</c>.</remarks>
     /// <exception cref="SocketException">The receive failed.</exception>
     public async ValueTask<(int Count, EndPoint RemoteEndPoint)> SockRecvFromInto(Socket socket, Memory<byte> buffer)
     {
@@ -332,12 +334,22 @@ public sealed partial class EventLoop
         }
     }
 
+    /// <summary>
+    /// The end point a receive-from starts with; .NET hands it back unchanged when the kernel reports no
+    /// sender address, as for a Unix datagram from an unbound socket.
+    /// </summary>
     internal static EndPoint AnyEndPoint(AddressFamily family) => family switch
     {
         AddressFamily.InterNetworkV6 => new IPEndPoint(IPAddress.IPv6Any, 0),
-        AddressFamily.Unix => new UnixDomainSocketEndPoint("\0"),
+        AddressFamily.Unix => s_unnamedUnix,
         _ => new IPEndPoint(IPAddress.Any, 0),
     };
+
+    // An unnamed Unix address (no path: ToString() is empty), asyncio's None/'' for such a sender. It cannot
+    // be made with the constructor; it must not be a real name either ("\0" is the abstract name "@", which
+    // a reply would reach). Immutable, so one serves every receive.
+    static readonly EndPoint s_unnamedUnix =
+        new UnixDomainSocketEndPoint("unnamed").Create(new SocketAddress(AddressFamily.Unix, 2));
 
     /// <summary>
     /// Sends all of <paramref name="data"/>, waiting while the socket's buffer is full; asyncio's

@@ -72,6 +72,8 @@ public abstract class BufferedProtocol : BaseProtocol
 public abstract class DatagramProtocol : BaseProtocol
 {
     /// <summary>A datagram arrived from <paramref name="remote"/>; <paramref name="data"/> is valid only during the call.</summary>
+    /// <remarks>A datagram from an unbound Unix domain socket has no sender address: <paramref name="remote"/> is then a
+    /// <see cref="System.Net.Sockets.UnixDomainSocketEndPoint"/> without a path (its <c>ToString()</c> is empty), where asyncio gives <c>None</c>.</remarks>
     public virtual void DatagramReceived(ReadOnlySpan<byte> data, EndPoint remote) { }
 
     /// <summary>A send or receive failed (for example an ICMP port-unreachable); the endpoint stays open.</summary>

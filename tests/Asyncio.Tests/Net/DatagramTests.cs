@@ -11,6 +11,8 @@ public abstract class DatagramTests
 
     void Run(Func<Task> body) => NetTest.Run(Portable, body);
 
+    void RunWithUnixPath(Func<string, Task> body) => NetTest.RunWithUnixPath(Portable, body);
+
     sealed class Recorder : DatagramProtocol
     {
         public IDatagramTransport? Transport;
@@ -278,6 +280,28 @@ public abstract class DatagramTests
     }
 
     [Fact]
+    public void SendTo_SendFails_ErrorReceivedAndEndpointStaysOpen()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (st, server) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0));
+            var (ut, sender) = await loop.CreateDatagramEndpoint(() => new Recorder(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0));
+            // Broadcast without SO_BROADCAST is refused by the send itself (EACCES, or no route from loopback).
+            ut.SendTo("everyone"u8, new IPEndPoint(IPAddress.Broadcast, 9));
+            Assert.IsType<SocketException>(Assert.Single(sender.Errors));
+            Assert.False(ut.IsClosing);
+            Assert.Equal(0, ut.WriteBufferSize);
+            ut.SendTo("still here"u8, (IPEndPoint)st.GetExtraInfo("sockname")!);
+            await server.WaitForDatagrams(1);
+            Assert.Equal("still here", Assert.Single(server.Got).Text);
+            ut.Close();
+            st.Close();
+            await sender.Lost;
+        });
+    }
+
+    [Fact]
     public void CreateDatagramEndpoint_AllowBroadcast_EnablesBroadcastOnlyWhenAsked()
     {
         Run(async () =>
@@ -323,6 +347,29 @@ public abstract class DatagramTests
                 File.Delete(serverPath);
                 File.Delete(clientPath);
             }
+        });
+    }
+
+    [Fact]
+    public void CreateDatagramEndpoint_UnixDatagramFromUnboundSender_ReceivedWithAnUnnamedAddress()
+    {
+        RunWithUnixPath(async path =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var ss = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            ss.Bind(new UnixDomainSocketEndPoint(path));
+            var (st, server) = await loop.CreateDatagramEndpoint(() => new Recorder(), ss);
+            using var sender = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            sender.SendTo("anonymous"u8, new UnixDomainSocketEndPoint(path));
+            await server.WaitForDatagrams(1);
+            var (text, from) = Assert.Single(server.Got);
+            Assert.Equal("anonymous", text);
+            // No sender address (asyncio: None): an unnamed end point, not the abstract name "\0" ("@").
+            Assert.IsType<UnixDomainSocketEndPoint>(from);
+            Assert.Equal("", from.ToString());
+            Assert.Empty(server.Errors);
+            st.Close();
+            await server.Lost;
         });
     }
 

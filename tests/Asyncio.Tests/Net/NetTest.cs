@@ -71,6 +71,15 @@ public static class NetTest
     /// <summary>A fresh path for a Unix domain socket in the temporary directory (the caller deletes the file).</summary>
     public static string UnixSocketPath() => Path.Combine(Path.GetTempPath(), $"aio-{Guid.NewGuid():N}.sock");
 
+    /// <summary>Runs <paramref name="body"/> with a fresh Unix socket path, deleted afterwards; nothing where Unix sockets are unsupported.</summary>
+    public static void RunWithUnixPath(bool portable, Func<string, Task> body)
+    {
+        if (!Socket.OSSupportsUnixDomainSockets) return;
+        var path = UnixSocketPath();
+        try { Run(portable, () => body(path)); }
+        finally { File.Delete(path); }
+    }
+
     /// <summary>Deterministic test data of <paramref name="n"/> bytes.</summary>
     public static byte[] Data(int n, int seed = 1)
     {

@@ -14,6 +14,8 @@ public abstract class ReactorConformanceTests
 
     void Run(Func<Task> body) => NetTest.Run(Portable, body);
 
+    void RunWithUnixPath(Func<string, Task> body) => NetTest.RunWithUnixPath(Portable, body);
+
     [Fact]
     public void AddReader_DataArrives_CallbackRunsUntilRemoved()
     {
@@ -292,32 +294,26 @@ public abstract class ReactorConformanceTests
     [Fact]
     public void SockConnectAndSendAll_UnixPath_RoundTripsWithRecvAndRecvInto()
     {
-        if (!Socket.OSSupportsUnixDomainSockets) return;
-        Run(async () =>
+        RunWithUnixPath(async path =>
         {
             var loop = Aio.GetRunningLoop();
-            var path = NetTest.UnixSocketPath();
-            try
+            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+            listener.Listen();
+            using var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+            var accept = loop.CreateTask(async () => await loop.SockAccept(listener));
+            await loop.SockConnect(client, new UnixDomainSocketEndPoint(path));
+            var (server, _) = await accept;
+            using (server)
             {
-                using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
-                listener.Bind(new UnixDomainSocketEndPoint(path));
-                listener.Listen();
-                using var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
-                var accept = loop.CreateTask(async () => await loop.SockAccept(listener));
-                await loop.SockConnect(client, new UnixDomainSocketEndPoint(path));
-                var (server, _) = await accept;
-                using (server)
-                {
-                    await loop.SockSendAll(client, "hello unix"u8.ToArray());
-                    Assert.Equal("hello"u8.ToArray(), await loop.SockRecv(server, 5));
-                    var buf = new byte[16];
-                    int n = await loop.SockRecvInto(server, buf);
-                    Assert.Equal(" unix", System.Text.Encoding.ASCII.GetString(buf, 0, n));
-                    client.Shutdown(SocketShutdown.Send);
-                    Assert.Empty(await loop.SockRecv(server, 5));
-                }
+                await loop.SockSendAll(client, "hello unix"u8.ToArray());
+                Assert.Equal("hello"u8.ToArray(), await loop.SockRecv(server, 5));
+                var buf = new byte[16];
+                int n = await loop.SockRecvInto(server, buf);
+                Assert.Equal(" unix", System.Text.Encoding.ASCII.GetString(buf, 0, n));
+                client.Shutdown(SocketShutdown.Send);
+                Assert.Empty(await loop.SockRecv(server, 5));
             }
-            finally { File.Delete(path); }
         });
     }
 
@@ -388,22 +384,63 @@ public abstract class ReactorConformanceTests
         });
     }
 
+    /// <summary>A non-blocking UDP socket bound to 127.0.0.1 at a free port.</summary>
+    static Socket BoundUdp()
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return s;
+    }
+
     [Fact]
     public void SockSendToAndRecvFrom_Udp_DeliversDatagramAndSender()
     {
         Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
-            using var rx = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
-            rx.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            using var tx = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { Blocking = false };
-            tx.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            using var rx = BoundUdp();
+            using var tx = BoundUdp();
             var recv = loop.CreateTask(async () => await loop.SockRecvFrom(rx, 100));
             await Aio.Sleep(0.01);
             Assert.Equal(3, await loop.SockSendTo(tx, "abc"u8.ToArray(), rx.LocalEndPoint!));
             var (data, from) = await recv;
             Assert.Equal("abc"u8.ToArray(), data);
             Assert.Equal(tx.LocalEndPoint, from);
+        });
+    }
+
+    [Fact]
+    public void SockRecvFrom_DatagramLargerThanSize_ReturnsItsPrefixAndDropsTheRest()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var rx = BoundUdp();
+            using var tx = BoundUdp();
+            await loop.SockSendTo(tx, "0123456789"u8.ToArray(), rx.LocalEndPoint!);
+            await loop.SockSendTo(tx, "next"u8.ToArray(), rx.LocalEndPoint!);
+            // As recvfrom(2) and asyncio's sock_recvfrom: a datagram is read whole, its excess discarded.
+            var (data, from) = await loop.SockRecvFrom(rx, 4);
+            Assert.Equal("0123"u8.ToArray(), data);
+            Assert.Equal(tx.LocalEndPoint, from);
+            Assert.Equal("next"u8.ToArray(), (await loop.SockRecvFrom(rx, 100)).Data);
+        });
+    }
+
+    [Fact]
+    public void SockRecvFrom_UnixDatagramFromUnboundSender_ReturnsAnUnnamedEndPoint()
+    {
+        RunWithUnixPath(async path =>
+        {
+            var loop = Aio.GetRunningLoop();
+            using var rx = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
+            rx.Bind(new UnixDomainSocketEndPoint(path));
+            using var tx = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
+            await loop.SockSendTo(tx, "hi"u8.ToArray(), new UnixDomainSocketEndPoint(path));
+            var (data, from) = await loop.SockRecvFrom(rx, 10);
+            Assert.Equal("hi"u8.ToArray(), data);
+            Assert.IsType<UnixDomainSocketEndPoint>(from);
+            Assert.Equal("", from.ToString());
         });
     }
 

@@ -10,6 +10,8 @@ public abstract class ServerTests
 
     void Run(Func<Task> body) => NetTest.Run(Portable, body);
 
+    void RunWithUnixPath(Func<string, Task> body) => NetTest.RunWithUnixPath(Portable, body);
+
     static int PortOf(Server s) => ((IPEndPoint)s.Sockets[0].LocalEndPoint!).Port;
 
     [Fact]
@@ -386,44 +388,52 @@ public abstract class ServerTests
     [Fact]
     public void UnixServer_ConnectionAndStaleSocketFile_Works()
     {
-        Run(async () =>
+        RunWithUnixPath(async path =>
         {
             var loop = Aio.GetRunningLoop();
-            var path = NetTest.UnixSocketPath();
-            try
-            {
-                var first = await loop.CreateUnixServer(() => new EchoProtocol(), path);
-                first.Close();
-                await first.WaitClosed();
-                // The socket file is left behind and stale: the next server replaces it.
-                await using var server = await loop.CreateUnixServer(() => new EchoProtocol(), path);
-                var (t, p) = await loop.CreateUnixConnection(() => new RecordingProtocol(), path);
-                t.Write("unix"u8);
-                await p.WaitForBytes(4);
-                Assert.Equal("unix", p.Text);
-                t.Close();
-            }
-            finally { File.Delete(path); }
+            var first = await loop.CreateUnixServer(() => new EchoProtocol(), path);
+            first.Close();
+            await first.WaitClosed();
+            // The socket file is left behind and stale: the next server replaces it.
+            await using var server = await loop.CreateUnixServer(() => new EchoProtocol(), path);
+            var (t, p) = await loop.CreateUnixConnection(() => new RecordingProtocol(), path);
+            t.Write("unix"u8);
+            await p.WaitForBytes(4);
+            Assert.Equal("unix", p.Text);
+            t.Close();
+        });
+    }
+
+    [Fact]
+    public void CreateUnixServer_LiveServerAtPath_ThrowsAddressInUseAndTheFirstKeepsServing()
+    {
+        RunWithUnixPath(async path =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var first = await loop.CreateUnixServer(() => new EchoProtocol(), path);
+            var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateUnixServer(() => new EchoProtocol(), path));
+            Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+            var (t, p) = await loop.CreateUnixConnection(() => new RecordingProtocol(), path);
+            t.Write("still"u8);
+            await p.WaitForBytes(5);
+            Assert.Equal("still", p.Text);
+            t.Close();
+            await p.Lost!;
         });
     }
 
     [Fact]
     public void CreateUnixServer_RegularFileAtPath_ThrowsAddressInUseAndKeepsTheFile()
     {
-        Run(async () =>
+        RunWithUnixPath(async path =>
         {
             var loop = Aio.GetRunningLoop();
-            var path = NetTest.UnixSocketPath();
             File.WriteAllText(path, "not a socket");
-            try
-            {
-                // Connecting to a file that is not a socket is refused, as it is for a stale socket file;
-                // only the latter may be replaced (asyncio checks S_ISSOCK).
-                var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateUnixServer(() => new EchoProtocol(), path));
-                Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
-                Assert.Equal("not a socket", File.ReadAllText(path));
-            }
-            finally { File.Delete(path); }
+            // Connecting to a file that is not a socket is refused, as it is for a stale socket file;
+            // only the latter may be replaced (asyncio checks S_ISSOCK).
+            var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateUnixServer(() => new EchoProtocol(), path));
+            Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+            Assert.Equal("not a socket", File.ReadAllText(path));
         });
     }
 }
