@@ -31,7 +31,8 @@ public sealed partial class EventLoop
     /// <see cref="RemoveReader(Socket)"/>; asyncio's <c>add_reader</c>. A second call replaces the callback.
     /// Loop thread only.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A transport or server of this loop uses the socket.</exception>
+    /// <exception cref="InvalidOperationException">A transport or server of this loop uses the socket, or a sock_* call
+    /// is waiting for it to become readable.</exception>
     public void AddReader(Socket socket, Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
@@ -45,7 +46,7 @@ public sealed partial class EventLoop
         ArgumentNullException.ThrowIfNull(callback);
         CheckThread(nameof(AddReader));
         CheckNotClosed();
-        SetUserWatch(GetSource(socket, nameof(AddReader)).Reader, callback, state);
+        SetUserWatch(GetSource(socket, nameof(AddReader)).Reader, callback, state, nameof(AddReader));
     }
 
     /// <summary>
@@ -65,11 +66,11 @@ public sealed partial class EventLoop
         ArgumentNullException.ThrowIfNull(callback);
         CheckThread(nameof(AddReader));
         CheckNotClosed();
-        SetUserWatch(GetSource(fd, nameof(AddReader)).Reader, callback, state);
+        SetUserWatch(GetSource(fd, nameof(AddReader)).Reader, callback, state, nameof(AddReader));
     }
 
     /// <summary>Stops watching <paramref name="socket"/> for reading; asyncio's <c>remove_reader</c>.</summary>
-    /// <returns>Whether a reader was registered.</returns>
+    /// <returns>Whether a reader was registered (a pending sock_* call's wait is no reader: it is left alone).</returns>
     public bool RemoveReader(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
@@ -84,7 +85,8 @@ public sealed partial class EventLoop
     /// Calls <paramref name="callback"/> whenever <paramref name="socket"/> is writable, until
     /// <see cref="RemoveWriter(Socket)"/>; asyncio's <c>add_writer</c>. Loop thread only.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A transport or server of this loop uses the socket.</exception>
+    /// <exception cref="InvalidOperationException">A transport or server of this loop uses the socket, or a sock_* call
+    /// is waiting for it to become writable.</exception>
     public void AddWriter(Socket socket, Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
@@ -98,7 +100,7 @@ public sealed partial class EventLoop
         ArgumentNullException.ThrowIfNull(callback);
         CheckThread(nameof(AddWriter));
         CheckNotClosed();
-        SetUserWatch(GetSource(socket, nameof(AddWriter)).Writer, callback, state);
+        SetUserWatch(GetSource(socket, nameof(AddWriter)).Writer, callback, state, nameof(AddWriter));
     }
 
     /// <summary>Calls <paramref name="callback"/> whenever descriptor <paramref name="fd"/> is writable; asyncio's <c>add_writer</c>.</summary>
@@ -115,7 +117,7 @@ public sealed partial class EventLoop
         ArgumentNullException.ThrowIfNull(callback);
         CheckThread(nameof(AddWriter));
         CheckNotClosed();
-        SetUserWatch(GetSource(fd, nameof(AddWriter)).Writer, callback, state);
+        SetUserWatch(GetSource(fd, nameof(AddWriter)).Writer, callback, state, nameof(AddWriter));
     }
 
     /// <summary>Stops watching <paramref name="socket"/> for writing; asyncio's <c>remove_writer</c>.</summary>
@@ -130,8 +132,12 @@ public sealed partial class EventLoop
     /// <returns>Whether a writer was registered.</returns>
     public bool RemoveWriter(int fd) => RemoveUserWatch(fd, write: true, nameof(RemoveWriter));
 
-    void SetUserWatch(IoWatch watch, Action<object?> callback, object? state)
+    // A watch that a sock_* call is waiting on belongs to that call: replacing its callback or removing it
+    // would leave the call waiting forever (and its cancellation would then remove the new reader).
+    void SetUserWatch(IoWatch watch, Action<object?> callback, object? state, string member)
     {
+        if (watch.State is IoWaiter)
+            throw new InvalidOperationException($"{member}: a sock_* call is waiting on this socket in the same direction; it cannot be watched at the same time.");
         watch.Callback = callback;
         watch.State = state;
         SetWatchActive(watch, true);
@@ -143,7 +149,7 @@ public sealed partial class EventLoop
         if (IsClosed || !_ioSources.TryGetValue(key, out var source)) return false;
         if (source.Owner != null) ThrowOwned(key, source.Owner);
         var watch = write ? source.Writer : source.Reader;
-        if (!watch.Active) return false;
+        if (!watch.Active || watch.State is IoWaiter) return false;
         watch.Callback = null;
         watch.State = null;
         SetWatchActive(watch, false);

@@ -489,6 +489,73 @@ public abstract class ReactorConformanceTests
     }
 
     [Fact]
+    public void AddReaderAndWriter_SameSocket_RemovingOneKeepsTheOther()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                int reads = 0, writes = 0;
+                loop.AddReader(b, () => { reads++; b.Receive(new byte[16]); });
+                loop.AddWriter(b, () => writes++);
+                for (int i = 0; i < 1000 && writes == 0; i++) await Aio.Sleep(0.001);
+                Assert.True(writes > 0);
+                Assert.True(loop.RemoveWriter(b));
+                int writesThen = writes;
+                a.Send("x"u8);
+                for (int i = 0; i < 1000 && reads == 0; i++) await Aio.Sleep(0.001);
+                Assert.Equal(1, reads);
+                Assert.Equal(writesThen, writes);
+                Assert.False(loop.RemoveWriter(b));
+                Assert.True(loop.RemoveReader(b));
+            }
+        });
+    }
+
+    [Fact]
+    public void AddReaderAndSockRecv_SocketOfATransport_ThrowInvalidOperation()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            await using var server = await loop.CreateServer(() => new EchoProtocol(), "127.0.0.1", 0);
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", ((IPEndPoint)server.Sockets[0].LocalEndPoint!).Port);
+            var sock = (Socket)t.GetExtraInfo("socket")!;
+            Assert.Throws<InvalidOperationException>(() => loop.AddReader(sock, () => { }));
+            Assert.Throws<InvalidOperationException>(() => loop.AddWriter(sock, () => { }));
+            Assert.Throws<InvalidOperationException>(() => loop.RemoveReader(sock));
+            await Assert.ThrowsAsync<InvalidOperationException>(async () => await loop.SockRecv(sock, 10));
+            t.Write("still"u8);   // the transport goes on reading and writing
+            await p.WaitForBytes(5);
+            Assert.Equal("still", p.Text);
+            t.Close();
+            await p.Lost!;
+        });
+    }
+
+    [Fact]
+    public void AddReaderAndRemoveReader_WhileSockRecvWaits_LeaveTheWaitAlone()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                var recv = loop.CreateTask(async () => await loop.SockRecv(b, 10));
+                await Aio.Sleep(0.01);
+                // Replacing or removing the wait's watch would leave SockRecv waiting forever.
+                Assert.Throws<InvalidOperationException>(() => loop.AddReader(b, () => { }));
+                Assert.False(loop.RemoveReader(b));
+                a.Send("x"u8);
+                Assert.Equal("x"u8.ToArray(), await recv);   // NetTest.Run bounds the wait
+            }
+        });
+    }
+
+    [Fact]
     public void AddReader_FromAnotherThread_Throws()
     {
         Run(async () =>
