@@ -196,6 +196,42 @@ public abstract class DatagramTests
     }
 
     [Fact]
+    public void CloseAndAbort_DatagramsQueued_CloseSendsThemFirstAbortDropsThem()
+    {
+        if (!Socket.OSSupportsUnixDomainSockets) return;
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            foreach (bool abort in new[] { false, true })
+            {
+                var (receiver, name) = UnixDatagramReceiver();
+                using var _ = receiver;
+                var sender = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+                sender.Connect(name);
+                var (t, p) = await loop.CreateDatagramEndpoint(() => new Recorder(), sender);
+                int sent = 0;
+                while (t.WriteBufferSize == 0 && sent < 100_000) { t.SendTo(BitConverter.GetBytes(sent)); sent++; }
+                for (int i = 0; i < 10; i++) { t.SendTo(BitConverter.GetBytes(sent)); sent++; }
+                if (abort) t.Abort(); else t.Close();
+                Assert.True(t.IsClosing);
+                Assert.Throws<InvalidOperationException>(() => t.SendTo("late"u8));
+                receiver.Blocking = false;
+                var got = new byte[16];
+                int received = 0;
+                for (int spins = 0; !p.Lost.IsDone && spins < 10_000; spins++)
+                {
+                    while (receiver.Available > 0) { receiver.Receive(got); received++; }
+                    await Aio.Sleep(0.001);
+                }
+                await p.Lost;
+                while (receiver.Available > 0) { receiver.Receive(got); received++; }
+                if (abort) Assert.True(received < sent, $"abort sent all {sent} datagrams");
+                else Assert.Equal(sent, received);  // ConnectionLost only once the queue is empty
+            }
+        });
+    }
+
+    [Fact]
     public void CreateDatagramEndpoint_GivenUnconnectedSocket_ReceivesAndSendsToAddresses()
     {
         Run(async () =>
@@ -371,6 +407,35 @@ public abstract class DatagramTests
             st.Close();
             await server.Lost;
         });
+    }
+
+    sealed class ThrowingReceiver : DatagramProtocol
+    {
+        public Exception? LostWith;
+        public readonly Future Lost = Aio.GetRunningLoop().CreateFuture();
+        public override void DatagramReceived(ReadOnlySpan<byte> data, EndPoint remote) => throw new InvalidTimeZoneException("bad datagram");
+        public override void ConnectionLost(Exception? exception)
+        {
+            LostWith = exception;
+            Lost.SetResult();
+        }
+    }
+
+    [Fact]
+    public void DatagramReceived_Throws_ReportedAndEndpointClosedWithTheError()
+    {
+        var errors = NetTest.RunCollectingErrors(Portable, async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (st, p) = await loop.CreateDatagramEndpoint(() => new ThrowingReceiver(), localEndPoint: new IPEndPoint(IPAddress.Loopback, 0));
+            using var tx = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            tx.SendTo("x"u8, (EndPoint)st.GetExtraInfo("sockname")!);
+            await p.Lost;
+            Assert.IsType<InvalidTimeZoneException>(p.LostWith);
+            Assert.True(st.IsClosing);
+            Assert.Throws<InvalidOperationException>(() => st.SendTo("late"u8, tx.LocalEndPoint));
+        });
+        Assert.IsType<InvalidTimeZoneException>(Assert.Single(errors).Exception);
     }
 
     [Fact]
