@@ -154,10 +154,13 @@ internal sealed class SslTransport : TransportBase
         Extra["peercert"] = _ssl.RemoteCertificate;
         Extra["cipher"] = _ssl.NegotiatedCipherSuite;
         Extra["compression"] = null;
+        // Connected before ConnectionMade runs (asyncio's _on_handshake_complete sets WRAPPED first): a Write
+        // there starts the write pump, and a Close there flushes and shuts down as any other close (it used to
+        // abort, dropping what ConnectionMade had written).
+        _protocolConnected = true;
         try
         {
             if (_callConnectionMade) ProtocolField.ConnectionMade(this);
-            _protocolConnected = true;
         }
         catch (Exception e)
         {

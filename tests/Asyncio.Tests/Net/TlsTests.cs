@@ -348,6 +348,38 @@ public abstract class TlsTests
         });
     }
 
+    /// <summary>Says "bye" and closes, all inside ConnectionMade.</summary>
+    sealed class GreetAndCloseProtocol : Protocol
+    {
+        public override void ConnectionMade(IBaseTransport transport)
+        {
+            var t = (ITransport)transport;
+            t.Write(B("bye"));
+            t.Close();
+        }
+    }
+
+    [Fact]
+    public void Close_InConnectionMadeAfterWrite_DataSentThenPeerGetsEofAndLost()
+    {
+        Run(async () =>
+        {
+            // asyncio (sslproto._on_handshake_complete): the transport is wrapped before connection_made runs,
+            // so a write there is sent and a close there is the ordinary flush-then-shutdown close. The peer
+            // reads the data, then the end of stream (eof_received, whose "keep open" a TLS transport
+            // cannot honour), then connection_lost without error.
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new GreetAndCloseProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
+            var (_, p) = await loop.CreateConnection(() => new RecordingProtocol { KeepOpenOnEof = true }, "localhost", PortOf(server), ssl: TrustingClient());
+            await p.Lost!;
+            Assert.Equal("bye", p.Text);
+            Assert.Equal(["made", "data", "eof", "lost"], p.Events);
+            Assert.Null(p.LostWith);
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
     /// <summary>Runs <paramref name="body"/> with the path of a TLS line-echo server on a Unix socket.</summary>
     void RunWithUnixTlsServer(Func<string, Task> body)
     {
