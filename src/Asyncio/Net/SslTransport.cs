@@ -73,7 +73,6 @@ internal sealed class SslTransport : TransportBase
         if (_shutdownTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(shutdownTimeout), "The shutdown timeout must be positive.");
         _waiter = waiter;
         foreach (var key in (string[])["socket", "sockname", "peername"]) Extra[key] = raw.GetExtraInfo(key);
-        Extra["sslcontext"] = (object?)client ?? serverOptions;
         Extra["ssl_object"] = _ssl;
         loop.CreateTask(Handshake, "TLS handshake");
     }
@@ -86,8 +85,10 @@ internal sealed class SslTransport : TransportBase
         var rawReader = new AsyncStreamReader();
         var rawProtocol = new StreamProtocol(rawReader);
         var raw = new SocketTransport(loop, sock, rawProtocol, null, null);
-        return new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, server,
+        var tls = new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, server,
             clientSsl == null ? null : WithHost(clientSsl, serverHostname), serverSsl, handshakeTimeout, shutdownTimeout);
+        tls.Extra["sslcontext"] = (object?)clientSsl ?? serverSsl; // the caller's options, not WithHost's copy
+        return tls;
     }
 
     /// <summary>A TLS transport over an existing plain transport (start_tls).</summary>
@@ -99,9 +100,11 @@ internal sealed class SslTransport : TransportBase
         raw.Protocol = rawProtocol;
         rawProtocol.ConnectionMade(raw);
         raw.ResumeReading();
-        return new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, null,
+        var tls = new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, null,
             clientSsl == null ? null : WithHost(clientSsl, null), serverSsl, handshakeTimeout, shutdownTimeout,
             callConnectionMade: false); // asyncio's start_tls: the protocol is already connected
+        tls.Extra["sslcontext"] = (object?)clientSsl ?? serverSsl;
+        return tls;
     }
 
     static SslClientAuthenticationOptions WithHost(SslClientAuthenticationOptions o, string? host)

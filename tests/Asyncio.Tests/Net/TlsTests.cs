@@ -380,6 +380,28 @@ public abstract class TlsTests
         });
     }
 
+    [Fact]
+    public void GetExtraInfo_TlsConnection_PeercertCipherAndSslcontext()
+    {
+        Run(async () =>
+        {
+            // asyncio: get_extra_info('peercert'), ('cipher'), ('sslcontext') on a TLS transport.
+            var loop = Aio.GetRunningLoop();
+            var server = await loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
+            var options = TrustingClient();
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: options);
+            var cert = Assert.IsAssignableFrom<X509Certificate>(t.GetExtraInfo("peercert"));
+            Assert.Equal(s_cert.Value.GetCertHashString(), cert.GetCertHashString());
+            var ssl = Assert.IsType<SslStream>(t.GetExtraInfo("ssl_object"));
+            Assert.Equal(ssl.NegotiatedCipherSuite, Assert.IsType<TlsCipherSuite>(t.GetExtraInfo("cipher")));
+            Assert.Same(options, t.GetExtraInfo("sslcontext"));
+            t.Close();
+            await p.Lost!;
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
     /// <summary>Runs <paramref name="body"/> with the path of a TLS line-echo server on a Unix socket.</summary>
     void RunWithUnixTlsServer(Func<string, Task> body)
     {
