@@ -348,6 +348,40 @@ public abstract class TlsTests
         });
     }
 
+    /// <summary>Reads to the end of stream; an aborted peer's reset counts as the end.</summary>
+    static async Task<byte[]> ReadToEndOrReset(AsyncStreamReader r)
+    {
+        try { return await r.ReadToEnd(); }
+        catch (System.Net.Sockets.SocketException) { return []; }
+    }
+
+    /// <summary>A plain server that reads each connection to its end, then completes <paramref name="peerSawEnd"/>.</summary>
+    static Task<Server> PlainServerSignallingEnd(Future peerSawEnd) => Aio.StartServer(async (r, w) =>
+    {
+        await ReadToEndOrReset(r);
+        peerSawEnd.SetResult();
+        w.Close();
+    }, "127.0.0.1", 0);
+
+    /// <summary>A TLS server on 127.0.0.1 whose protocols are recorded in <paramref name="made"/> as the connections are accepted.</summary>
+    static Task<Server> RecordingTlsServer(List<RecordingProtocol> made, TimeSpan? handshakeTimeout = null) =>
+        Aio.GetRunningLoop().CreateServer(() => { var p = new RecordingProtocol(); made.Add(p); return p; }, ["127.0.0.1"], 0,
+            ssl: ServerOptions(), sslHandshakeTimeout: handshakeTimeout);
+
+    /// <summary>
+    /// A TLS server on 127.0.0.1 whose connections get <paramref name="serverProtocol"/>, and a connection to it
+    /// as "localhost" (the test certificate trusted, unless <paramref name="options"/> say otherwise) with
+    /// <paramref name="client"/> (by default a new <see cref="RecordingProtocol"/>).
+    /// </summary>
+    static async Task<(Server Server, ITransport Client, RecordingProtocol ClientProtocol)> TlsServerAndClient(
+        Func<BaseProtocol> serverProtocol, RecordingProtocol? client = null, SslClientAuthenticationOptions? options = null)
+    {
+        var loop = Aio.GetRunningLoop();
+        var server = await loop.CreateServer(serverProtocol, ["127.0.0.1"], 0, ssl: ServerOptions());
+        var (t, p) = await loop.CreateConnection(() => client ?? new RecordingProtocol(), "localhost", PortOf(server), ssl: options ?? TrustingClient());
+        return (server, t, p);
+    }
+
     /// <summary>Says "bye" and closes, all inside ConnectionMade.</summary>
     sealed class GreetAndCloseProtocol : Protocol
     {
@@ -368,9 +402,7 @@ public abstract class TlsTests
             // so a write there is sent and a close there is the ordinary flush-then-shutdown close. The peer
             // reads the data, then the end of stream (eof_received, whose "keep open" a TLS transport
             // cannot honour), then connection_lost without error.
-            var loop = Aio.GetRunningLoop();
-            var server = await loop.CreateServer(() => new GreetAndCloseProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
-            var (_, p) = await loop.CreateConnection(() => new RecordingProtocol { KeepOpenOnEof = true }, "localhost", PortOf(server), ssl: TrustingClient());
+            var (server, _, p) = await TlsServerAndClient(() => new GreetAndCloseProtocol(), new RecordingProtocol { KeepOpenOnEof = true });
             await p.Lost!;
             Assert.Equal("bye", p.Text);
             Assert.Equal(["made", "data", "eof", "lost"], p.Events);
@@ -381,15 +413,251 @@ public abstract class TlsTests
     }
 
     [Fact]
+    public void CreateConnection_CancelledDuringHandshake_SocketClosedAndNothingReported()
+    {
+        RunVirtual(async () =>
+        {
+            // asyncio test_handshake_timeout (bpo-29970, bpo-23197): a connection whose creation is cancelled
+            // in the handshake is closed, and the cancelled handshake logs nothing.
+            var loop = Aio.GetRunningLoop();
+            var peerSawEnd = loop.CreateFuture();
+            var server = await PlainServerSignallingEnd(peerSawEnd);
+            double start = loop.Time();
+            await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => loop.CreateConnection(() => new RecordingProtocol(),
+                "localhost", PortOf(server), ssl: TrustingClient(), sslHandshakeTimeout: TimeSpan.FromSeconds(100)), 5));
+            await peerSawEnd;
+            Assert.InRange(loop.Time() - start, 5, 6); // closed by the cancellation, not by the 100 s handshake limit
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void CreateConnection_PeerClosesDuringHandshake_FailsWithoutWaitingForTimeout()
+    {
+        RunVirtual(async () =>
+        {
+            // asyncio test_eof_received_waiter: the end of stream in the handshake fails the waiter at once
+            // (ConnectionResetError there; SslStream's IOException or AuthenticationException here).
+            var loop = Aio.GetRunningLoop();
+            var server = await Aio.StartServer(async (r, w) => { await r.Read(1); w.Close(); }, "127.0.0.1", 0);
+            double start = loop.Time();
+            RecordingProtocol? p = null;
+            var e = await Record.ExceptionAsync(() => loop.CreateConnection(() => p = new RecordingProtocol(), "localhost", PortOf(server), ssl: TrustingClient()));
+            Assert.True(e is IOException or AuthenticationException, $"{e}");
+            Assert.True(loop.Time() - start < 10, $"failed after {loop.Time() - start} s");
+            Assert.Empty(p!.Events); // a failed handshake calls neither ConnectionMade nor ConnectionLost
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void Server_ClientSendsNonTlsBytes_ProtocolNeverCalledAndNothingReported()
+    {
+        Run(async () =>
+        {
+            // asyncio: a failed server-side handshake never reaches the protocol (no connection_made, so no
+            // connection_lost), the connection is closed, and TLS errors are not reported to the exception handler.
+            var made = new List<RecordingProtocol>();
+            var server = await RecordingTlsServer(made);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            w.Write(B("GET / HTTP/1.0\r\n\r\n"));
+            await ReadToEndOrReset(r);
+            w.Close();
+            server.Close();
+            await server.WaitClosed(); // waits for the failed connection to be let go
+            var p = Assert.Single(made);
+            Assert.Empty(p.Events);
+        });
+    }
+
+    [Fact]
+    public void Server_PlainClientNeverHandshakes_ClosedAfterHandshakeTimeout()
+    {
+        RunVirtual(async () =>
+        {
+            // asyncio: ssl_handshake_timeout bounds the server side too; the connection is aborted, the
+            // protocol never hears of it, nothing is reported.
+            var loop = Aio.GetRunningLoop();
+            var made = new List<RecordingProtocol>();
+            var server = await RecordingTlsServer(made, TimeSpan.FromSeconds(5));
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            double start = loop.Time();
+            Assert.Empty(await ReadToEndOrReset(r));
+            Assert.InRange(loop.Time() - start, 5, 6);
+            w.Close();
+            server.Close();
+            await server.WaitClosed();
+            Assert.Empty(Assert.Single(made).Events);
+        });
+    }
+
+    [Fact]
+    public void StartTls_CancelledDuringHandshake_SocketClosedAndNothingReported()
+    {
+        RunVirtual(async () =>
+        {
+            // asyncio test_start_tls_slow_client_cancel: start_tls under wait_for, the peer never answers the
+            // handshake; the wait times out and the connection is closed.
+            var loop = Aio.GetRunningLoop();
+            var peerSawEnd = loop.CreateFuture();
+            var server = await PlainServerSignallingEnd(peerSawEnd);
+            var (plain, p) = await loop.CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server));
+            var options = TrustingClient();
+            options.TargetHost = "localhost";
+            double start = loop.Time();
+            await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => loop.StartTls(plain, p, options, null), 5));
+            await peerSawEnd;
+            Assert.InRange(loop.Time() - start, 5, 6);
+            Assert.Equal(["made"], p.Events); // start_tls calls no connection_made, and its abort no connection_lost
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void CloseClients_ConnectionInHandshake_ClosedAtOnceProtocolNeverCalled()
+    {
+        RunVirtual(async () =>
+        {
+            // asyncio test_close_during_handshake (bpo-29743): closing a transport whose handshake is not done
+            // aborts its socket at once instead of leaking it until the handshake timeout.
+            var loop = Aio.GetRunningLoop();
+            var made = new List<RecordingProtocol>();
+            var server = await RecordingTlsServer(made);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            while (made.Count == 0) await Aio.Sleep(0.1); // accepted, waiting for the ClientHello
+            double start = loop.Time();
+            server.Close();
+            server.CloseClients();
+            await server.WaitClosed();
+            Assert.Empty(await ReadToEndOrReset(r));
+            Assert.True(loop.Time() - start < 1, $"closed after {loop.Time() - start} s");
+            Assert.Empty(Assert.Single(made).Events);
+            w.Close();
+        });
+    }
+
+    [Fact]
+    public void Abort_DuringShutdown_ConnectionLostOnceWithoutErrorAndTimerCancelled()
+    {
+        RunVirtual(async () =>
+        {
+            // asyncio: abort() while the close is flushing ends the connection at once, connection_lost(None)
+            // once; the shutdown timer is cancelled, so no "SSL shutdown timed out" comes later.
+            var loop = Aio.GetRunningLoop();
+            RecordingProtocol? sp = null;
+            var (server, ct, cp) = await TlsServerAndClient(() => sp = new RecordingProtocol());
+            ct.PauseReading();
+            while (sp?.Made is not { IsDone: true }) await Aio.Sleep(0);
+            sp.Transport!.Write(new byte[32 << 20]);
+            sp.Transport.Close();
+            await Aio.Sleep(1);
+            Assert.False(sp.Lost!.IsDone); // still flushing to a peer that does not read
+            double start = loop.Time();
+            sp.Transport.Abort();
+            await sp.Lost;
+            Assert.True(loop.Time() - start < 1);
+            Assert.Null(sp.LostWith);
+            await Aio.Sleep(60); // past the 30 s shutdown timeout
+            Assert.Equal(["made", "lost"], sp.Events);
+            ct.Abort();
+            await cp.Lost!;
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    /// <summary>A buffered protocol that lends a one-byte buffer and counts ConnectionMade.</summary>
+    sealed class OneByteBufferProtocol : BufferedProtocol
+    {
+        readonly byte[] _buf = new byte[1];
+        public readonly MemoryStream Received = new();
+        public int Made;
+        public override void ConnectionMade(IBaseTransport transport) => Made++;
+        public override Memory<byte> GetBuffer(int sizeHint) => _buf;
+        public override void BufferUpdated(int count) => Received.Write(_buf, 0, count);
+    }
+
+    [Fact]
+    public void StartTls_BufferedProtocolThenSetProtocol_EachReceivesItsDataConnectionMadeOnce()
+    {
+        Run(async () =>
+        {
+            // asyncio test_start_tls_client_buf_proto_1: a buffered protocol over start_tls gets the data
+            // through its (one-byte) buffer; set_protocol switches delivery to a new protocol; start_tls and
+            // set_protocol call no connection_made.
+            var loop = Aio.GetRunningLoop();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                await w.StartTls(server: ServerOptions());
+                w.Write(B("OK"));
+                Assert.Equal("hello", S(await r.ReadExactly(5)));
+                w.Write(B("second"));
+                Assert.Equal("world", S(await r.ReadExactly(5)));
+                w.Close();
+            }, "127.0.0.1", 0);
+            var first = new OneByteBufferProtocol();
+            var (plain, _) = await loop.CreateConnection(() => first, "127.0.0.1", PortOf(server));
+            var options = TrustingClient();
+            options.TargetHost = "localhost";
+            var tls = await loop.StartTls(plain, first, options, null);
+            while (first.Received.Length < 2) await Aio.Sleep(0.001);
+            Assert.Equal("OK", S(first.Received.ToArray()));
+            tls.Write(B("hello"));
+            var second = new RecordingProtocol();
+            tls.Protocol = second;
+            Assert.Same(second, tls.Protocol);
+            await second.WaitForBytes(6);
+            tls.Write(B("world"));
+            await second.Lost!;
+            Assert.Equal("second", second.Text);
+            Assert.Equal(["data", "eof", "lost"], second.Events);
+            Assert.Equal(1, first.Made);
+            Assert.Equal("OK", S(first.Received.ToArray()));
+        });
+    }
+
+    [Fact]
+    public void ReadLine_PeerCorruptsTlsStream_RaisesAndNothingReported()
+    {
+        Run(async () =>
+        {
+            // asyncio test_start_tls_client_corrupted_ssl: plain bytes injected into the TLS stream fail the
+            // pending read with the TLS error.
+            var loop = Aio.GetRunningLoop();
+            var done = loop.CreateFuture();
+            await using var server = await Aio.StartServer(async (r, w) =>
+            {
+                var view = new AsyncConnectionStream(r, w, ownsConnection: false);
+                var ssl = new SslStream(view, leaveInnerStreamOpen: true);
+                await ssl.AuthenticateAsServerAsync(ServerOptions());
+                await ssl.WriteAsync(B("A\n"));
+                Assert.Equal(1, await ssl.ReadAsync(new byte[1]));
+                w.Write(B("please corrupt the SSL connection"));
+                await w.Drain();
+                await done;
+                w.Close();
+            }, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("localhost", PortOf(server), ssl: TrustingClient());
+            Assert.Equal("A\n", S(await r.ReadLine()));
+            w.Write(B("B"));
+            var e = await Record.ExceptionAsync(async () => await r.ReadLine());
+            Assert.True(e is IOException or AuthenticationException, $"{e}");
+            w.Close();
+            done.SetResult();
+        });
+    }
+
+    [Fact]
     public void GetExtraInfo_TlsConnection_PeercertCipherAndSslcontext()
     {
         Run(async () =>
         {
             // asyncio: get_extra_info('peercert'), ('cipher'), ('sslcontext') on a TLS transport.
-            var loop = Aio.GetRunningLoop();
-            var server = await loop.CreateServer(() => new EchoProtocol(), ["127.0.0.1"], 0, ssl: ServerOptions());
             var options = TrustingClient();
-            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), "localhost", PortOf(server), ssl: options);
+            var (server, t, p) = await TlsServerAndClient(() => new EchoProtocol(), options: options);
             var cert = Assert.IsAssignableFrom<X509Certificate>(t.GetExtraInfo("peercert"));
             Assert.Equal(s_cert.Value.GetCertHashString(), cert.GetCertHashString());
             var ssl = Assert.IsType<SslStream>(t.GetExtraInfo("ssl_object"));
