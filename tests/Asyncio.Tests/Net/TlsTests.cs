@@ -382,13 +382,13 @@ public abstract class TlsTests
         return (server, t, p);
     }
 
-    /// <summary>Says "bye" and closes, all inside ConnectionMade.</summary>
-    sealed class GreetAndCloseProtocol : Protocol
+    /// <summary>Writes <paramref name="greeting"/> and closes, all inside ConnectionMade.</summary>
+    sealed class GreetAndCloseProtocol(byte[] greeting) : Protocol
     {
         public override void ConnectionMade(IBaseTransport transport)
         {
             var t = (ITransport)transport;
-            t.Write(B("bye"));
+            t.Write(greeting);
             t.Close();
         }
     }
@@ -402,13 +402,57 @@ public abstract class TlsTests
             // so a write there is sent and a close there is the ordinary flush-then-shutdown close. The peer
             // reads the data, then the end of stream (eof_received, whose "keep open" a TLS transport
             // cannot honour), then connection_lost without error.
-            var (server, _, p) = await TlsServerAndClient(() => new GreetAndCloseProtocol(), new RecordingProtocol { KeepOpenOnEof = true });
+            var (server, _, p) = await TlsServerAndClient(() => new GreetAndCloseProtocol(B("bye")), new RecordingProtocol { KeepOpenOnEof = true });
             await p.Lost!;
             Assert.Equal("bye", p.Text);
             Assert.Equal(["made", "data", "eof", "lost"], p.Events);
             Assert.Null(p.LostWith);
             server.Close();
             await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void Close_WhileMegabytesBuffered_FlushesAllBeforeCloseNotify()
+    {
+        Run(async () =>
+        {
+            // asyncio test_flush_before_shutdown: close() sends what is buffered first, then close_notify; the
+            // peer reads every byte, then the end of stream.
+            var payload = new byte[4 << 20];
+            Random.Shared.NextBytes(payload);
+            var (server, _, p) = await TlsServerAndClient(() => new GreetAndCloseProtocol(payload));
+            await p.Lost!;
+            Assert.Equal(payload, p.Received.ToArray());
+            Assert.Equal(["made", "data", "eof", "lost"], p.Events);
+            Assert.Null(p.LostWith);
+            server.Close();
+            await server.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void ConnectAcceptedSocketAndCreateConnectionOnSocket_Tls_HandshakeAndEcho()
+    {
+        Run(async () =>
+        {
+            // asyncio test_ssl_connect_accepted_socket: TLS over sockets the caller connected, server side
+            // through connect_accepted_socket, client side through create_connection(sock=...), whose host
+            // name comes from the options.
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            var options = TrustingClient();
+            options.TargetHost = "localhost";
+            var serverSide = loop.CreateTask(() => loop.ConnectAcceptedSocket(() => new EchoProtocol(), b, ssl: ServerOptions()));
+            var (t, p) = await loop.CreateConnection(() => new RecordingProtocol(), a, ssl: options);
+            var (st, _) = await serverSide;
+            Assert.IsType<SslStream>(st.GetExtraInfo("ssl_object"));
+            t.Write(B("accepted"));
+            await p.WaitForBytes(8);
+            Assert.Equal("accepted", p.Text);
+            t.Close();
+            await p.Lost!;
+            Assert.Null(p.LostWith);
         });
     }
 
@@ -536,6 +580,24 @@ public abstract class TlsTests
             Assert.True(loop.Time() - start < 1, $"closed after {loop.Time() - start} s");
             Assert.Empty(Assert.Single(made).Events);
             w.Close();
+        });
+    }
+
+    [Fact]
+    public void Runner_EndsWhileServerHandshakePending_CancelledHandshakeReportsNothing()
+    {
+        Run(async () =>
+        {
+            // asyncio (bpo-23197): a cancelled handshake logs nothing. The main task ends while the server's
+            // handshake still waits for the ClientHello; the runner cancels what is left, that handshake included,
+            // and the loop must report nothing (Run fails on any reported error).
+            var made = new List<RecordingProtocol>();
+            var server = await RecordingTlsServer(made);
+            var (_, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            while (made.Count == 0) await Aio.Sleep(0.001); // accepted, its handshake waiting for the ClientHello
+            await Aio.Sleep(0.01);
+            w.Close();
+            server.Close();
         });
     }
 
