@@ -179,8 +179,12 @@ internal sealed class SslTransport : TransportBase
         if (_buffer.Count != 0 && !_writing) StartWritePump();
     }
 
+    // A cancellation is never worth a report: SslStream runs with CancellationToken.None, so it comes from the
+    // loop (an abort or close cancelled the handshake or the pump). It reaches here as our CancelledError, or,
+    // when it ended an await inside SslStream's own pooled async methods, as the TaskCanceledException that
+    // SslStream rethrows (seen as a rare "SSL handshake failed" report when CloseClients aborted a handshake).
     static bool IsOsErrorLike(Exception e) =>
-        e is IOException or SocketException or AuthenticationException or TimeoutException or CancelledError;
+        e is IOException or SocketException or AuthenticationException or TimeoutException or OperationCanceledException;
 
     // ---- reading ----
 
