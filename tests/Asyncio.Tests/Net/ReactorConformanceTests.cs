@@ -498,7 +498,9 @@ public abstract class ReactorConformanceTests
             using (a) using (b)
             {
                 int reads = 0, writes = 0;
-                loop.AddReader(b, () => { reads++; b.Receive(new byte[16]); });
+                // A reader may be called with nothing to read (the portable reactor can report readiness twice
+                // for one arrival, as select-based loops may): count the reads that took data.
+                loop.AddReader(b, () => { if (b.Available > 0) { b.Receive(new byte[16]); reads++; } });
                 loop.AddWriter(b, () => writes++);
                 for (int i = 0; i < 1000 && writes == 0; i++) await Aio.Sleep(0.001);
                 Assert.True(writes > 0);
