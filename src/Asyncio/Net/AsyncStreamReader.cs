@@ -245,11 +245,7 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
         ThrowIfFaulted();
         if (n == 0) return [];
         if (n < 0) return await ReadToEnd();
-        while (_start == _end && !_eof)
-        {
-            await WaitForData(nameof(Read));
-            ThrowIfFaulted();
-        }
+        await WaitReadable(nameof(Read));
         int take = Math.Min(n, _end - _start);
         var data = Buffered[..take].ToArray();
         Consume(take);
@@ -257,10 +253,11 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
     }
 
     /// <summary>
-    /// Completes once data is buffered or the stream has ended, and takes nothing: the zero-byte read of
-    /// .NET's network streams (a caller waits for data before it rents a buffer), for
-    /// <see cref="AsyncConnectionStream"/>.
+    /// Completes once data is buffered or the stream has ended, and takes nothing: <see cref="Read"/>'s wait,
+    /// and the zero-byte read of .NET's network streams (a caller waits for data before it rents a buffer) for
+    /// <see cref="AsyncConnectionStream"/>. Pooled: a wait allocates nothing in steady state.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     internal async ValueTask<int> WaitReadable(string member)
     {
         ThrowIfFaulted();

@@ -332,36 +332,3 @@ public sealed partial class EventLoop
         return MakeServer([sock], protocolFactory, backlog, startServing, ssl, sslHandshakeTimeout, sslShutdownTimeout);
     }
 }
-
-/// <summary>Tells a socket file from other files; .NET's file APIs do not report a file's type.</summary>
-internal static partial class UnixFileProbe
-{
-    /// <summary>
-    /// Whether <paramref name="path"/> names a socket file. On Unix only a socket fails <c>open()</c> with
-    /// ENXIO (Linux) or EOPNOTSUPP (macOS, the BSDs); O_NONBLOCK keeps a FIFO's open from waiting for a
-    /// writer. On Windows a socket file is a reparse point.
-    /// </summary>
-    public static bool IsSocket(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            try { return (File.GetAttributes(path) & FileAttributes.ReparsePoint) != 0; }
-            catch (IOException) { return false; }
-        }
-        bool linux = OperatingSystem.IsLinux();
-        int fd = open(path, linux ? 0x800 : 0x4); // O_RDONLY | O_NONBLOCK
-        if (fd >= 0)
-        {
-            close(fd);
-            return false;
-        }
-        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-        return errno == 6 /* ENXIO */ || errno == (linux ? 95 : 102) /* EOPNOTSUPP */;
-    }
-
-    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
-    private static partial int open(string path, int flags);
-
-    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
-    private static partial int close(int fd);
-}

@@ -57,7 +57,7 @@ internal sealed class SslTransport : TransportBase
     readonly bool _callConnectionMade;
 
     SslTransport(EventLoop loop, ITransport raw, StreamProtocol rawProtocol, AsyncStreamReader rawReader, BaseProtocol protocol,
-        Future? waiter, Server? server, SslClientAuthenticationOptions? client, SslServerAuthenticationOptions? serverOptions,
+        Future? waiter, Server? server, SslClientAuthenticationOptions? client, string? serverHostname, SslServerAuthenticationOptions? serverOptions,
         TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout, bool callConnectionMade = true) : base(loop, protocol, server)
     {
         _callConnectionMade = callConnectionMade;
@@ -65,7 +65,7 @@ internal sealed class SslTransport : TransportBase
         _rawProtocol = rawProtocol;
         _rawStream = new AsyncConnectionStream(rawReader, new AsyncStreamWriter(raw, rawProtocol, rawReader, loop), ownsConnection: false);
         _ssl = new SslStream(_rawStream, leaveInnerStreamOpen: true);
-        _client = client;
+        _client = client == null ? null : WithHost(client, serverHostname);
         _server = serverOptions;
         _handshakeTimeout = handshakeTimeout ?? DefaultHandshakeTimeout;
         _shutdownTimeout = shutdownTimeout ?? DefaultShutdownTimeout;
@@ -73,6 +73,7 @@ internal sealed class SslTransport : TransportBase
         if (_shutdownTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(shutdownTimeout), "The shutdown timeout must be positive.");
         _waiter = waiter;
         foreach (var key in (string[])["socket", "sockname", "peername"]) Extra[key] = raw.GetExtraInfo(key);
+        Extra["sslcontext"] = (object?)client ?? serverOptions; // the caller's options, not WithHost's copy
         Extra["ssl_object"] = _ssl;
         loop.CreateTask(Handshake, "TLS handshake");
     }
@@ -85,10 +86,8 @@ internal sealed class SslTransport : TransportBase
         var rawReader = new AsyncStreamReader();
         var rawProtocol = new StreamProtocol(rawReader);
         var raw = new SocketTransport(loop, sock, rawProtocol, null, null);
-        var tls = new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, server,
-            clientSsl == null ? null : WithHost(clientSsl, serverHostname), serverSsl, handshakeTimeout, shutdownTimeout);
-        tls.Extra["sslcontext"] = (object?)clientSsl ?? serverSsl; // the caller's options, not WithHost's copy
-        return tls;
+        return new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, server,
+            clientSsl, serverHostname, serverSsl, handshakeTimeout, shutdownTimeout);
     }
 
     /// <summary>A TLS transport over an existing plain transport (start_tls).</summary>
@@ -100,11 +99,9 @@ internal sealed class SslTransport : TransportBase
         raw.Protocol = rawProtocol;
         rawProtocol.ConnectionMade(raw);
         raw.ResumeReading();
-        var tls = new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, null,
-            clientSsl == null ? null : WithHost(clientSsl, null), serverSsl, handshakeTimeout, shutdownTimeout,
+        return new SslTransport(loop, raw, rawProtocol, rawReader, protocol, waiter, null,
+            clientSsl, null, serverSsl, handshakeTimeout, shutdownTimeout,
             callConnectionMade: false); // asyncio's start_tls: the protocol is already connected
-        tls.Extra["sslcontext"] = (object?)clientSsl ?? serverSsl;
-        return tls;
     }
 
     static SslClientAuthenticationOptions WithHost(SslClientAuthenticationOptions o, string? host)

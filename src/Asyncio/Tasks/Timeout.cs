@@ -377,21 +377,9 @@ public static partial class Aio
     {
         if (future.IsDone) return read(future); // as it is, even cancelled: not this wait's timeout
         future.Cancel();
-        if (!future.IsDone)
-        {
-            // Not "await future": a cancellation of the caller would cancel the future again.
-            var done = future.Loop.CreateFuture();
-            Action<Future> onDone = _ => { if (!done.IsDone) done.SetResult(); };
-            future.AddDoneCallback(onDone);
-            try
-            {
-                await done;
-            }
-            finally
-            {
-                future.RemoveDoneCallback(onDone);
-            }
-        }
+        // Not "await future": a cancellation of the caller would cancel the future again; cancelling a Wait
+        // cancels only the wait.
+        if (!future.IsDone) await Wait([future]);
         if (future.IsCancelled) throw new TimeoutException("The operation timed out.", future.MakeCancelledError());
         return read(future);
     }
