@@ -19,7 +19,7 @@ def parse(argv):
                     + '; W5 servers are chosen by prefix too (asyncio -> asyncio-streams, asyncio-proto); "none" for only this library')
     ap.add_argument('--sizes', help='W5 message sizes (default 1024,64,102400; 1024 with --quick)')
     ap.add_argument('--w5-idle-spin-us', type=float, metavar='N',
-                    help='W5: also run our two servers with LoopOptions.IdleSpin of N microseconds (opt-in; the targets stay the default servers)')
+                    help='W5: also run our two servers with LoopOptions.IdleSpin fixed at N microseconds (0: never spin, as asyncio; the targets stay the default servers, whose spin is adaptive)')
     ap.add_argument('--micro', action='store_true', help='also run the BenchmarkDotNet micro-benchmarks (their columns go into the report)')
     ap.add_argument('--out', help='report path (default: BENCHMARKS.md for a complete run, bench/results/<stamp>/BENCHMARKS.md otherwise)')
     ap.add_argument('--no-build', action='store_true', help='use the programs already built')
@@ -30,8 +30,8 @@ def parse(argv):
     a.runs = a.runs or (1 if a.quick else 3)
     if a.runs < 1:
         ap.error('--runs must be at least 1')
-    if a.w5_idle_spin_us is not None and not 0 < a.w5_idle_spin_us < 1e6:
-        ap.error('--w5-idle-spin-us must be above 0 and under 1,000,000 (LoopOptions.IdleSpin is under a second)')
+    if a.w5_idle_spin_us is not None and not 0 <= a.w5_idle_spin_us < 1e6:
+        ap.error('--w5-idle-spin-us must be at least 0 and under 1,000,000 (LoopOptions.IdleSpin is under a second)')
     sel = [s.strip() for s in (a.only or ','.join(ALL)).split(',') if s.strip()]
     bad = [s for s in sel if s.upper() not in ALL and s.lower() != 'micro']
     if bad:

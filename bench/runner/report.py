@@ -7,7 +7,7 @@ from common import REPO, BENCH, log, stats
 LABEL = {'ours': '**Asyncio (this library)**', 'asyncio': 'CPython asyncio', 'uvloop': 'uvloop', 'node': 'Node.js',
          'dotnet-tp': '.NET thread pool', 'dotnet-asyncctx': 'Nito AsyncContext', 'tokio-ct': 'Tokio current_thread',
          'ours-proto': '**Asyncio protocol server (ours)**', 'ours-streams': '**Asyncio streams server (ours)**',
-         'ours-proto-spin': 'Asyncio protocol server, IdleSpin (ours, opt-in)', 'ours-streams-spin': 'Asyncio streams server, IdleSpin (ours, opt-in)',
+         'ours-proto-spin': 'Asyncio protocol server, fixed IdleSpin (ours)', 'ours-streams-spin': 'Asyncio streams server, fixed IdleSpin (ours)',
          'asyncio-streams': 'CPython asyncio, streams', 'asyncio-proto': 'CPython asyncio, protocol',
          'uvloop-streams': 'uvloop, streams', 'uvloop-proto': 'uvloop, protocol', 'c-epoll': 'C epoll (the limit)'}
 ORDER = ['ours', 'asyncio', 'uvloop', 'node', 'dotnet-tp', 'dotnet-asyncctx', 'tokio-ct']
@@ -500,7 +500,7 @@ def reproduce(raw):
             'bench/run --micro              # the same plus the BenchmarkDotNet micro-benchmarks (a few minutes more)',
             'bench/run --quick              # 1 run per cell, smaller sizes, short W5 cells: under 5 minutes once built',
             'bench/run --only W1,W3         # a subset of W1..W5 (and "micro"); --peers node,tokio-ct for a subset of peers',
-            'bench/run --only W5 --w5-idle-spin-us 50   # W5 also with our servers on the opt-in LoopOptions.IdleSpin',
+            'bench/run --only W5 --w5-idle-spin-us 0    # W5 also with our servers on a fixed LoopOptions.IdleSpin (0: never spin)',
             'bench/run --runs 5             # more runs per cell',
             'bench/run --report bench/results/<stamp>/results.json   # redraw a report from saved results',
             '```', '',

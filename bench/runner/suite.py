@@ -145,19 +145,23 @@ W5_SIZES_FULL, W5_SIZES_QUICK = [1024, 64, 102400], [1024]
 
 def run_w5(h, results, exes, servers, runs, quick, sizes=None, idle_spin_us=None):
     """W5 with the harness's own loop: every server pinned to core 0, the shared C loadgen on core 1.
-    With idle_spin_us, two more servers of ours run with LoopOptions.IdleSpin (opt-in), beside the default ones."""
+    With idle_spin_us (0 included), two more servers of ours run with LoopOptions.IdleSpin fixed at that value, beside the
+    default ones (whose spin is adaptive)."""
     if exes.get('w5'):
         ours = list(OURS_SERVERS)
         h.SERVERS['ours-proto'] = [exes['w5'], 'proto']        # W5 proto|streams PORT MAX_SECONDS
         h.SERVERS['ours-streams'] = [exes['w5'], 'streams']
-        if idle_spin_us:
+        if idle_spin_us is not None:
             spin = ['--idle-spin-us', '%g' % idle_spin_us]
             h.SERVERS['ours-proto-spin'] = [exes['w5']] + spin + ['proto']
             h.SERVERS['ours-streams-spin'] = [exes['w5']] + spin + ['streams']
             ours += ['ours-proto-spin', 'ours-streams-spin']
             results.setdefault('_notes', []).append(
-                'W5: the servers marked IdleSpin are ours with `LoopOptions.IdleSpin` = %g µs (opt-in, `bench/run --w5-idle-spin-us %g`): '
-                'before blocking, the loop polls without blocking for that long. The targets are the default servers\'.' % (idle_spin_us, idle_spin_us))
+                'W5: the servers marked "fixed IdleSpin" are ours with `LoopOptions.IdleSpin` = %g µs (`bench/run --w5-idle-spin-us %g`): %s '
+                'The default servers\' spin is adaptive (`IdleSpin` = null): up to 50 µs, only after idle waits that ended within 250 µs. '
+                'The targets are the default servers\'.' % (idle_spin_us, idle_spin_us,
+                'the loop never spins and blocks at once, as asyncio, uvloop and Tokio do.' if idle_spin_us == 0 else
+                'before every blocking wait the loop polls without blocking for that long.'))
         servers = ours + servers
     sizes = sizes or (W5_SIZES_QUICK if quick else W5_SIZES_FULL)
     log('== W5 TCP echo: servers %s; sizes %s; C=1,100' % (', '.join(servers), sizes))

@@ -5,8 +5,9 @@
 //
 //   W5 proto   PORT [MAX_SECONDS]   a Protocol whose DataReceived writes the data back (asyncio's EchoProto)
 //   W5 streams PORT [MAX_SECONDS]   Aio.StartServer with a handler that reads up to 64 KiB, writes, drains
-//   --idle-spin-us N (anywhere)      the same with LoopOptions.IdleSpin of N µs (bench/run --w5-idle-spin-us N
-//                                    adds such servers beside the default ones)
+//   --idle-spin-us N (anywhere)      the same with LoopOptions.IdleSpin fixed at N µs, 0 for never (bench/run
+//                                    --w5-idle-spin-us N adds such servers beside the default ones, whose spin
+//                                    is adaptive)
 //
 // Prints LISTENING once it accepts, then serves until MAX_SECONDS (default 600) have passed: the harness
 // normally stops it earlier; the bound makes sure it never outlives a run. Backlog 1024 as the peers.

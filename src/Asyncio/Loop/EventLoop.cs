@@ -48,17 +48,21 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>...provided this much time has passed since the last poll (a system call is not free).</summary>
     static readonly long s_busyPollInterval = Stopwatch.Frequency / 20_000; // 50 us
     long _lastPoll;                // Stopwatch timestamp of the last reactor poll
-    readonly long _idleSpinTicks;  // LoopOptions.IdleSpin
+    IdleSpinPolicy _idleSpin;      // LoopOptions.IdleSpin
     int _blockingPolls;            // waits that blocked (tests of IdleSpin)
+    int _idleSpins;                // spins before blocking (tests of IdleSpin)
 
     /// <summary>Creates an event loop with the given options (defaults when <see langword="null"/>).</summary>
     public EventLoop(LoopOptions? options = null)
     {
         options ??= new LoopOptions();
-        if (options.IdleSpin < TimeSpan.Zero || options.IdleSpin >= TimeSpan.FromSeconds(1))
-            throw new ArgumentOutOfRangeException(nameof(options), options.IdleSpin, "IdleSpin must be at least zero and under a second.");
+        if (options.IdleSpin is { } spin && (spin < TimeSpan.Zero || spin >= TimeSpan.FromSeconds(1)))
+            throw new ArgumentOutOfRangeException(nameof(options), spin, "IdleSpin must be at least zero and under a second.");
         IsVirtualTime = options.VirtualTime;
-        _idleSpinTicks = options.IdleSpin.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
+        _idleSpin = options.IdleSpin is { } fixedSpin
+            ? (fixedSpin == TimeSpan.Zero ? IdleSpinPolicy.Never : IdleSpinPolicy.Fixed(fixedSpin.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond))
+            // a spin cannot catch anything a single core would have to stop it to produce; virtual time does not block
+            : (options.VirtualTime || Environment.ProcessorCount == 1 ? IdleSpinPolicy.Never : IdleSpinPolicy.Adaptive());
         _autojumpTicks = options.AutojumpThreshold.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
         Debug = options.Debug;
         SlowCallbackDuration = options.SlowCallbackDuration;
@@ -478,46 +482,58 @@ public sealed partial class EventLoop : IDisposable
     {
         _busyCallbacks = 0;
         _lastPoll = Stopwatch.GetTimestamp();
-        if (timeout != 0 && _idleSpinTicks != 0 && SpinBeforeBlocking(ref timeout)) return;
-        if (timeout != 0)
+        if (timeout == 0)
         {
+            _reactor.Poll(0);
+        }
+        else
+        {
+            if (_idleSpin.Enabled && _idleSpin.ShouldSpin() && SpinBeforeBlocking(ref timeout)) return;
             _blockingPolls++;
             Volatile.Write(ref _blocked, 1);
             Interlocked.MemoryBarrier();
             if (Volatile.Read(ref _threadsafeCount) != 0) timeout = 0;
+            _reactor.Poll(timeout);
+            Volatile.Write(ref _blocked, 0);
+            if (_idleSpin.Enabled) _idleSpin.Blocked(Stopwatch.GetTimestamp() - _lastPoll);
         }
-        _reactor.Poll(timeout);
-        if (timeout != 0) Volatile.Write(ref _blocked, 0);
         Volatile.Write(ref _wakeSignalled, 0);
     }
 
     /// <summary>
-    /// Polls without blocking for up to <see cref="LoopOptions.IdleSpin"/>, and never past the wait's
+    /// Polls without blocking for up to the idle spin (<see cref="IdleSpinPolicy"/>), and never past the wait's
     /// timeout: <see langword="true"/> once I/O or a thread-safe callback has arrived; otherwise shortens
     /// <paramref name="timeout"/> by the time spent. Thread-safe callbacks are seen by their count (while the
     /// loop spins it is not marked blocked, so they do not write the wake-up descriptor).
     /// </summary>
     bool SpinBeforeBlocking(ref long timeout)
     {
+        _idleSpins++;
         long start = _lastPoll;
-        long end = start + (timeout < 0 ? _idleSpinTicks : Math.Min(_idleSpinTicks, timeout));
+        long spin = _idleSpin.SpinTicks;
+        long end = start + (timeout < 0 ? spin : Math.Min(spin, timeout));
         long now;
         do
         {
             _reactor.Poll(0);
             if (_ready.Count != 0 || Volatile.Read(ref _threadsafeCount) != 0)
             {
+                _idleSpin.Caught();
                 Volatile.Write(ref _wakeSignalled, 0);
                 return true;
             }
             now = Stopwatch.GetTimestamp();
         } while (now < end);
+        _idleSpin.Missed();
         if (timeout > 0) timeout = Math.Max(1, start + timeout - now);
         return false;
     }
 
     /// <summary>Waits of the reactor that blocked (tests of <see cref="LoopOptions.IdleSpin"/>).</summary>
     internal int BlockingPolls => _blockingPolls;
+
+    /// <summary>Spins before a blocking wait, caught or not (tests of <see cref="LoopOptions.IdleSpin"/>).</summary>
+    internal int IdleSpins => _idleSpins;
 
     /// <summary>Makes the reactor's current or next wait return with nothing to run (tests of spurious wake-ups).</summary>
     internal void WakeReactorWithNothingToRun() => _reactor.Wake();

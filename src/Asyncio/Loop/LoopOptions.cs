@@ -38,15 +38,23 @@ public sealed class LoopOptions
     public int? ScheduleSeed { get; init; }
 
     /// <summary>
-    /// How long the loop keeps polling for I/O and thread-safe callbacks, without blocking, before it
-    /// blocks when nothing is ready: latency for CPU. Waking a blocked thread costs tens of microseconds on
-    /// some machines (a virtual machine's inter-processor interrupt and the scheduler), more than serving a
-    /// small request, so a server that answers one client at a time can serve it two to three times as
-    /// often with a spin of about 50 µs (docs/design/performance.md). The loop never spins past its next
-    /// timer. Default: zero, block at once (asyncio, uvloop and Tokio do not spin).
+    /// Whether and how long a loop with nothing to do keeps polling for I/O and thread-safe callbacks,
+    /// without blocking, before it blocks: latency for CPU. Waking a blocked thread costs tens of
+    /// microseconds on some machines (a virtual machine's inter-processor interrupt and the scheduler), more
+    /// than serving a small request, so a server that answers one client at a time serves it two to three
+    /// times as often when its loop spins for about 50 µs (docs/design/performance.md).
+    /// <list type="bullet">
+    /// <item><see langword="null"/> (the default): adaptive. The loop spins for up to 50 µs only after an
+    /// idle wait that ended within 250 µs, and backs off after spins that caught nothing (at most one in 64
+    /// then spins), so loops whose waits are long (timers, idle servers) do not spin at all. Off on virtual
+    /// time and on a single processor.</item>
+    /// <item><see cref="TimeSpan.Zero"/>: never spin; block at once, as asyncio, uvloop and Tokio do.</item>
+    /// <item>A positive span: spin that long before every blocking wait.</item>
+    /// </list>
+    /// The loop never spins past its next timer.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Negative, or a second or more (given to the loop).</exception>
-    public TimeSpan IdleSpin { get; init; }
+    public TimeSpan? IdleSpin { get; init; }
 
     /// <summary>Use the portable reactor even where epoll is available (for tests of the portable path).</summary>
     public bool PortableReactor { get; init; }
