@@ -61,8 +61,7 @@ public sealed partial class EventLoop : IDisposable
         IsVirtualTime = options.VirtualTime;
         _idleSpin = options.IdleSpin is { } fixedSpin
             ? (fixedSpin == TimeSpan.Zero ? IdleSpinPolicy.Never : IdleSpinPolicy.Fixed(fixedSpin.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond))
-            // a spin cannot catch anything a single core would have to stop it to produce; virtual time does not block
-            : (options.VirtualTime || Environment.ProcessorCount == 1 ? IdleSpinPolicy.Never : IdleSpinPolicy.Adaptive());
+            : (options.VirtualTime ? IdleSpinPolicy.Never : IdleSpinPolicy.Adaptive()); // virtual time does not block
         _autojumpTicks = options.AutojumpThreshold.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
         Debug = options.Debug;
         SlowCallbackDuration = options.SlowCallbackDuration;

@@ -45,9 +45,9 @@ public sealed class LoopOptions
     /// times as often when its loop spins for about 50 µs (docs/design/performance.md).
     /// <list type="bullet">
     /// <item><see langword="null"/> (the default): adaptive. The loop spins for up to 50 µs only after an
-    /// idle wait that ended within 250 µs, and backs off after spins that caught nothing (at most one in 64
-    /// then spins), so loops whose waits are long (timers, idle servers) do not spin at all. Off on virtual
-    /// time and on a single processor.</item>
+    /// idle wait that ended within 250 µs, and backs off after spins that caught nothing (after three in a
+    /// row, at most one in 64 then spins), so loops whose waits are long (timers, idle servers) do not spin
+    /// at all. Off on virtual time.</item>
     /// <item><see cref="TimeSpan.Zero"/>: never spin; block at once, as asyncio, uvloop and Tokio do.</item>
     /// <item>A positive span: spin that long before every blocking wait.</item>
     /// </list>
