@@ -23,11 +23,13 @@ namespace Asyncio;
 //   putters waiting  =>  no unreserved free slot     (_putters non-empty => IsFull)
 //   0 <= _claimed <= _stored;  _stored + _reserved <= maxsize (bounded queues)
 //
-// Shutdown (asyncio 3.13): every waiting getter and putter is woken with "shut down" and throws
-// QueueShutDownError; an immediate shutdown also drains the storage (claims included) and counts the
-// drained items as done for Join. A getter woken by a plain shutdown still takes an item that is unclaimed
-// when it resumes (one whose claimed getter was cancelled after the shutdown), as asyncio's getter checks
-// the queue again: only an empty queue makes a get throw.
+// Shutdown (asyncio 3.13): every waiting putter is woken with "shut down" and throws QueueShutDownError; an
+// immediate shutdown also drains the storage (claims included), counts the drained items as done for Join,
+// and wakes every getter with "shut down" too. After a plain shutdown, a get throws only once nothing is
+// stored (asyncio: once the queue is empty). While claimed items are stored, getters wait as before: a
+// claim withdrawn (its getter cancelled) passes to them, and when the last stored item is taken they are
+// woken with "shut down". Throwing at once instead would leave a withdrawn claim's item to nobody, as no
+// item can be put after a shutdown.
 //
 // The priority queue's order runs user code (its comparer), which may throw: its storage is left as it
 // was, and the claim or reservation being turned into a take or a put passes on as a cancelled waiter's
@@ -54,7 +56,9 @@ namespace Asyncio;
 /// once: it no longer counts in <see cref="Count"/>, and a task arriving before the getter resumes cannot
 /// take it (asyncio lets it barge in and sends the woken getter back to wait). Such an item still occupies
 /// its slot until the getter resumes, as in asyncio, so <see cref="IsFull"/> may be true while
-/// <see cref="Count"/> is below <see cref="MaxSize"/>; likewise for slots promised to woken putters.</para>
+/// <see cref="Count"/> is below <see cref="MaxSize"/>; likewise for slots promised to woken putters. After a
+/// plain <see cref="Shutdown"/>, a get waits while every item left is promised (asyncio's would take one), so
+/// that an item whose getter is cancelled still goes to someone.</para>
 /// </remarks>
 [DebuggerDisplay("{ToString(),nq}")]
 public class AsyncQueue<T>
@@ -189,7 +193,8 @@ public class AsyncQueue<T>
     /// are served in FIFO order.
     /// </summary>
     /// <param name="cancellationToken">Cancels the wait; no item is then taken.</param>
-    /// <exception cref="QueueShutDownError">The queue is shut down and empty, or was shut down immediately.</exception>
+    /// <exception cref="QueueShutDownError">The queue is shut down and empty (no item is left, not even one promised
+    /// to a woken getter), or was shut down immediately.</exception>
     /// <exception cref="CancelledError">The task or <paramref name="cancellationToken"/> was cancelled while waiting; no item was taken.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<T> GetAsync(CancellationToken cancellationToken = default)
@@ -201,7 +206,7 @@ public class AsyncQueue<T>
     ValueTask<T> GetSlow(CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested) return CancelledError.Refused<T>(cancellationToken);
-        if (_shutdown) return ValueTask.FromException<T>(new QueueShutDownError());
+        if (IsEnded) return ValueTask.FromException<T>(new QueueShutDownError());
         var w = GetWaiter<T>.Rent(LoopBinding.Bind(ref _loop, this), this);
         _getters.Append(w);
         TokenHook.Register(w, cancellationToken);
@@ -222,8 +227,9 @@ public class AsyncQueue<T>
     }
 
     /// <summary>Removes and returns an item without waiting; asyncio's <c>get_nowait()</c>.</summary>
-    /// <exception cref="QueueEmptyError">No item is available.</exception>
-    /// <exception cref="QueueShutDownError">No item is available and the queue is shut down.</exception>
+    /// <exception cref="QueueEmptyError">No item is available (after a plain shutdown: items are left, all promised to
+    /// woken getters, and one may come back).</exception>
+    /// <exception cref="QueueShutDownError">The queue is shut down and no item is left.</exception>
     public T GetNowait()
     {
         if (_stored == _claimed) ThrowEmpty();
@@ -231,7 +237,10 @@ public class AsyncQueue<T>
     }
 
     [DoesNotReturn]
-    void ThrowEmpty() => throw (_shutdown ? new QueueShutDownError() : new QueueEmptyError());
+    void ThrowEmpty() => throw (IsEnded ? new QueueShutDownError() : new QueueEmptyError());
+
+    /// <summary>Shut down with no item stored: no get can ever succeed (nothing can be put after a shutdown).</summary>
+    internal bool IsEnded => _shutdown && _stored == 0;
 
     /// <summary>Takes an item from the storage and reserves the freed slot for the first waiting putter, if any.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -290,9 +299,11 @@ public class AsyncQueue<T>
 
     /// <summary>
     /// Shuts the queue down; asyncio's <c>shutdown()</c> (3.13). Later puts throw
-    /// <see cref="QueueShutDownError"/>, and so do gets once the queue is empty; waiting putters and getters
-    /// are woken and throw it. With <paramref name="immediate"/> the items left are discarded at once (each
-    /// counted as done for <see cref="JoinAsync"/>), so gets throw at once too.
+    /// <see cref="QueueShutDownError"/>, and so do gets once the queue is empty; waiting putters are woken and
+    /// throw it, and so are waiting getters once no item is left (items promised to woken getters count as
+    /// left: one whose getter is cancelled goes to a waiting getter). With <paramref name="immediate"/> the
+    /// items left are discarded at once (each counted as done for <see cref="JoinAsync"/>), so gets throw at
+    /// once too.
     /// </summary>
     public void Shutdown(bool immediate = false)
     {
@@ -311,18 +322,30 @@ public class AsyncQueue<T>
             _claimed = 0; // the claimed items were drained too: their getters throw when they resume
             if (_unfinished == 0) _finished?.Set();
         }
-        while (!_getters.IsEmpty)
-        {
-            var w = _getters.PopFirst();
-            ((IQueueWaiter)w).WokenByShutdown = true;
-            w.Wake();
-        }
+        if (_stored == 0) WakeGettersShutDown(); // else every stored item is claimed, and getters wait for the claims
         while (!_putters.IsEmpty)
         {
             var w = _putters.PopFirst();
             ((IQueueWaiter)w).WokenByShutdown = true;
             w.Wake();
         }
+    }
+
+    void WakeGettersShutDown()
+    {
+        while (!_getters.IsEmpty)
+        {
+            var w = _getters.PopFirst();
+            ((IQueueWaiter)w).WokenByShutdown = true;
+            w.Wake();
+        }
+    }
+
+    /// <summary>A claim was turned into a take: once a shut-down queue holds nothing, its waiting getters end.</summary>
+    void ClaimTaken()
+    {
+        _claimed--;
+        if (_shutdown && _stored == 0) WakeGettersShutDown();
     }
 
     // ---- enumeration ----
@@ -358,8 +381,8 @@ public class AsyncQueue<T>
             item = TakeClaimedCustom();
             return true;
         }
-        _claimed--;
         item = TakeCore();
+        ClaimTaken();
         return true;
     }
 
@@ -381,7 +404,7 @@ public class AsyncQueue<T>
             ClaimCancelled();
             throw;
         }
-        _claimed--;
+        ClaimTaken();
         return item;
     }
 
@@ -562,9 +585,9 @@ internal abstract class QueueGetter<T, TResult> : Waiter<TResult>, ITokenWaiter,
     }
 
     /// <summary>
-    /// Takes the item claimed for this getter; woken by a shutdown, it takes an item if one is unclaimed now (as
-    /// asyncio's getter checks the queue again). <see langword="false"/> if there is none, or the claimed item
-    /// was drained.
+    /// Takes the item claimed for this getter; <see langword="false"/> if it was drained, or the getter was woken
+    /// by a shutdown (which does so only when no item is left; it still takes one if there is, as asyncio's
+    /// getter checks the queue again).
     /// </summary>
     protected bool TryTakeClaimed([MaybeNullWhen(false)] out T item) =>
         _shutdown ? Queue!.TryGet(out item) : Queue!.TryTakeClaimed(out item);

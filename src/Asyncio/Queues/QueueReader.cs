@@ -45,7 +45,7 @@ internal sealed class QueueReader<T> : IAsyncEnumerable<T>, IAsyncEnumerator<T>
             Current = item;
             return new ValueTask<bool>(true);
         }
-        if (q.IsShutDown)
+        if (q.IsEnded) // else every item left is promised to a woken getter: wait, one may come back
         {
             Current = default!;
             return new ValueTask<bool>(false);

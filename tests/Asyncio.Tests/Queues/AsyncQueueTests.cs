@@ -672,20 +672,86 @@ public class AsyncQueueTests
     });
 
     [Fact]
-    public void Shutdown_GetterItWokeResumesAfterAClaimWasGivenBack_TakesTheItem() => AioTest.Run(async () =>
+    public void Shutdown_GetterWaitingBesideAPromisedItem_TakesItWhenGivenBack() => AioTest.Run(async () =>
     {
-        // asyncio: a get throws only once the queue is empty; the getter woken by the shutdown looks again.
+        // asyncio: a get throws only once the queue is empty; the item promised to first is still in it.
         var q = new AsyncQueue<int>();
         var first = Spawn(async () => await q.GetAsync());
         var second = Spawn(async () => await q.GetAsync());
         await Yield();
         q.PutNowait(7);    // promised to first
-        q.Shutdown();      // wakes second
-        first.Cancel();    // first gives 7 back before second resumes
+        q.Shutdown();      // second waits for the promise
+        Assert.Equal(1, q.GetterCount);
+        first.Cancel();    // first gives 7 back, to second
         await AssertCancelled(first);
         Assert.Equal(7, await second);
         Assert.True(q.IsEmpty);
         await Assert.ThrowsAsync<QueueShutDownError>(async () => await q.GetAsync());
+    });
+
+    /// <summary>A queue of the given kind: "fifo", "lifo" or "priority".</summary>
+    static AsyncQueue<int> NewQueue(string kind) => kind switch
+    {
+        "fifo" => new AsyncQueue<int>(),
+        "lifo" => new AsyncLifoQueue<int>(),
+        _ => new AsyncPriorityQueue<int>(),
+    };
+
+    [Theory]
+    [InlineData("fifo", true)]
+    [InlineData("lifo", true)]
+    [InlineData("priority", true)]
+    [InlineData("fifo", false)]
+    [InlineData("lifo", false)]
+    [InlineData("priority", false)]
+    public void Shutdown_EveryItemLeftPromised_NewGetWaitsForThePromise(string kind, bool promisedGetterCancelled) => AioTest.Run(async () =>
+    {
+        // asyncio throws only once the queue is empty. A promised item is still in the queue: a get must not
+        // give up on it, or a promise withdrawn later (the getter cancelled) leaves the item to nobody.
+        var q = NewQueue(kind);
+        var promised = Spawn(async () => await q.GetAsync());
+        await Yield();
+        q.PutNowait(7);    // promised to the getter, which has not resumed
+        q.Shutdown();
+        var late = q.GetAsync();
+        Assert.False(late.IsCompleted);
+        Assert.Throws<QueueEmptyError>(() => q.GetNowait()); // nothing to take now, but the queue has not ended
+        if (promisedGetterCancelled)
+        {
+            promised.Cancel(); // the promise passes to the waiting get
+            await AssertCancelled(promised);
+            Assert.Equal(7, await late);
+        }
+        else
+        {
+            Assert.Equal(7, await promised);
+            await Assert.ThrowsAsync<QueueShutDownError>(async () => await late);
+        }
+        Assert.Equal(0, q.GetterCount);
+        Assert.Throws<QueueShutDownError>(() => q.GetNowait());
+        await Assert.ThrowsAsync<QueueShutDownError>(async () => await q.GetAsync());
+    });
+
+    [Theory]
+    [InlineData("fifo")]
+    [InlineData("lifo")]
+    [InlineData("priority")]
+    public void Shutdown_GettersWaitingBesidePromisedItems_EachItemTakenOnceTheRestRaise(string kind) => AioTest.Run(async () =>
+    {
+        var q = NewQueue(kind);
+        var getters = Enumerable.Range(0, 4).Select(_ => Spawn(async () => await q.GetAsync())).ToList();
+        await Yield();
+        q.PutNowait(1);    // promised to getters[0]
+        q.PutNowait(2);    // promised to getters[1]
+        q.Shutdown();      // getters[2] and [3] wait while a promise is outstanding
+        Assert.Equal(2, q.GetterCount);
+        getters[0].Cancel(); // its promise passes to getters[2]
+        await AssertCancelled(getters[0]);
+        var got = new List<int> { await getters[1], await getters[2] };
+        Assert.Equal([1, 2], got.Order());
+        await Assert.ThrowsAsync<QueueShutDownError>(async () => await getters[3]);
+        Assert.Equal(0, q.GetterCount);
+        Assert.Equal(2, q.Unfinished);
     });
 
     [Fact]
@@ -778,12 +844,45 @@ public class AsyncQueueTests
         });
         await Yield();
         q.PutNowait(7);    // promised to the getter
-        q.Shutdown();      // wakes the reader
-        getter.Cancel();   // the getter gives 7 back before the reader resumes
+        q.Shutdown();      // the reader waits for the promise
+        getter.Cancel();   // the getter gives 7 back, to the reader
         await AssertCancelled(getter);
         await reader;
         Assert.Equal([7], seen);
         await q.JoinAsync();
+    });
+
+    [Theory]
+    [InlineData("fifo", true)]
+    [InlineData("lifo", true)]
+    [InlineData("priority", true)]
+    [InlineData("fifo", false)]
+    [InlineData("lifo", false)]
+    [InlineData("priority", false)]
+    public void ReadAllAsync_ShutDownWithEveryItemLeftPromised_WaitsForThePromise(string kind, bool promisedGetterCancelled) => AioTest.Run(async () =>
+    {
+        var q = NewQueue(kind);
+        var promised = Spawn(async () => await q.GetAsync());
+        await Yield();
+        q.PutNowait(7);    // promised to the getter
+        q.Shutdown();
+        await using var e = q.ReadAllAsync().GetAsyncEnumerator();
+        var move = e.MoveNextAsync();
+        Assert.False(move.IsCompleted); // the enumeration has not ended while the item may come back
+        if (promisedGetterCancelled)
+        {
+            promised.Cancel();
+            await AssertCancelled(promised);
+            Assert.True(await move);
+            Assert.Equal(7, e.Current);
+            Assert.False(await e.MoveNextAsync());
+        }
+        else
+        {
+            Assert.Equal(7, await promised);
+            Assert.False(await move);
+        }
+        Assert.Equal(0, q.GetterCount);
     });
 
     [Fact]
