@@ -222,12 +222,18 @@ internal sealed class CancelScope : SynchronizationContext
         Loop.MustCancelCount++;
     }
 
-    /// <summary>Withdraws the marks <see cref="Keep"/> left here and in the scopes inside (the task's uncancel() reaching zero).</summary>
-    public void WithdrawKept()
+    /// <summary>
+    /// Withdraws the marks <see cref="Keep"/> left here and in the scopes inside (the task's uncancel() reaching
+    /// zero), except where a timeout or group body that has cancelled itself is still open, at the mark or
+    /// around it: the mark then stands for that cancellation too, which asyncio counts in cancelling() until
+    /// the scope exits, so its count has not reached zero there (<see cref="Aio.OutsideCancels"/>).
+    /// </summary>
+    public void WithdrawKept(bool cancelledAround = false)
     {
         if (_x == null) return;
-        if (_x.Kept) ClearMustCancel();
-        for (var c = _x.FirstChild; c != null; c = c._x!.NextSibling) c.WithdrawKept();
+        cancelledAround |= _x.Parent != null && CancelCalled && !Closed;
+        if (_x.Kept && !cancelledAround) ClearMustCancel();
+        for (var c = _x.FirstChild; c != null; c = c._x!.NextSibling) c.WithdrawKept(cancelledAround);
     }
 
     // ---- cancellation ----

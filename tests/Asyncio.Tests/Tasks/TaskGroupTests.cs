@@ -438,6 +438,86 @@ public class TaskGroupTests
         Assert.Equal("done", await task);
     });
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    [Trait("asyncio", "uncancel() withdraws a kept cancellation only at zero, and a timeout's own request counts until its exit")]
+    public void Run_TimeoutExpiryKeptByAGroup_TheTasksUncancelToZeroDoesNotWithdrawIt(bool cancelledBeforeTheTimeout) => AioTest.Run(async () =>
+    {
+        // The timeout expires inside the group, a child's error wins, and the group keeps the expiry for the
+        // next await. asyncio counts the timeout's request in cancelling(), so the task's own Uncancel leaves
+        // the count above zero and the mark in place: the next await is cancelled and the timeout raises.
+        var me = Aio.CurrentTask!;
+        var log = new List<string>();
+        if (cancelledBeforeTheTimeout)
+        {
+            me.Cancel();
+            try { await Aio.Sleep(1); } catch (CancelledError) { log.Add("swallowed"); }
+        }
+        double t0 = Now;
+        var e = await Record.ExceptionAsync(() => Aio.Timeout(1, async () =>
+        {
+            try
+            {
+                await TaskGroup.Run(async tg =>
+                {
+                    _ = tg.CreateTask(FailInCleanup);
+                    await Aio.Sleep(10);
+                });
+            }
+            catch (ExceptionGroup)
+            {
+                log.Add("group failed");
+                // Without an earlier request, the task cancels itself now (a second "must cancel" beside the
+                // kept one): either way, Uncancel brings the task's own count to zero.
+                if (!cancelledBeforeTheTimeout) me.Cancel();
+                Assert.Equal(0, me.Uncancel());
+            }
+            await Aio.Sleep(5);
+            log.Add("slept");
+        }));
+        Assert.IsType<TimeoutException>(e);
+        Assert.Equal(1, Now - t0, 6);
+        Assert.Equal(cancelledBeforeTheTimeout ? ["swallowed", "group failed"] : ["group failed"], log);
+        await Aio.Sleep(1); // nothing left over
+    });
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [Trait("asyncio", "uncancel() reaching zero withdraws the one pending cancellation; until then it stays, delivered once")]
+    public void Run_KeptCancellationAndASecondCancel_OnePendingUntilUncancelledToZero(int uncancels) => AioTest.Run(async () =>
+    {
+        // The group keeps the task's cancellation in the timeout's scope, then the task cancels itself while
+        // nothing is pending (a mark in its root scope): asyncio has one "must cancel" for both requests.
+        var log = new List<string>();
+        var task = Aio.CreateTask(async () =>
+        {
+            var me = Aio.CurrentTask!;
+            await Aio.Timeout(100, async () =>
+            {
+                try
+                {
+                    await TaskGroup.Run(async tg =>
+                    {
+                        _ = tg.CreateTask(FailInCleanup);
+                        await Aio.Sleep(10);
+                    });
+                }
+                catch (ExceptionGroup) { me.Cancel(); }
+                for (int i = 0; i < uncancels; i++) me.Uncancel();
+                log.Add($"count {me.Cancelling()}");
+                try { await Aio.Sleep(1); log.Add("slept"); } catch (CancelledError) { log.Add("cancelled"); }
+                try { await Aio.Sleep(1); log.Add("slept"); } catch (CancelledError) { log.Add("cancelled again"); }
+            });
+        });
+        await Aio.Sleep(1);
+        task.Cancel();
+        await task;
+        Assert.Equal(uncancels == 2 ? ["count 0", "slept", "slept"] : [$"count {2 - uncancels}", "cancelled", "slept"], log);
+    });
+
     [Fact]
     [Trait("asyncio", "taskgroups: the re-cancelled task interrupts the enclosing group's wait for its children")]
     public void Run_InnerGroupKeepsACancellationThatTheOuterBodyCatches_OuterChildrenAreCancelled() => AioTest.Run(async () =>

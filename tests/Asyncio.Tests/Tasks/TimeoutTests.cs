@@ -314,6 +314,54 @@ public class TimeoutTests
         await Assert.ThrowsAsync(expected, async () => await task);
     });
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    [Trait("asyncio", "uncancel() withdraws a kept cancellation only at zero, and a timeout's own request counts until its exit")]
+    public void Timeout_OuterExpiryKeptByAGroupInAnInnerTimeout_TheTasksUncancelToZeroDoesNotWithdrawIt(bool caughtInTheInnerTimeout) => AioTest.Run(async () =>
+    {
+        // The outer timeout expires inside a group in an inner timeout; a child's error wins and the group
+        // keeps the expiry in the inner timeout's scope, which passes it out if the error leaves it. Either
+        // way the task's own Cancel and Uncancel leave it: the next await is cancelled, the outer timeout raises.
+        var me = Aio.CurrentTask!;
+        var log = new List<string>();
+        void CancelAndUncancel()
+        {
+            log.Add("group failed");
+            me.Cancel();
+            Assert.Equal(0, me.Uncancel());
+        }
+        double t0 = Now;
+        var e = await Record.ExceptionAsync(() => Aio.Timeout(1, async () =>
+        {
+            try
+            {
+                await Aio.Timeout(100, async () =>
+                {
+                    try
+                    {
+                        await TaskGroup.Run(async tg =>
+                        {
+                            _ = tg.CreateTask(TaskGroupTests.FailInCleanup);
+                            await Aio.Sleep(10);
+                        });
+                    }
+                    catch (ExceptionGroup) when (caughtInTheInnerTimeout) { CancelAndUncancel(); }
+                    await Aio.Sleep(5);
+                    log.Add("slept inside");
+                });
+            }
+            catch (ExceptionGroup) when (!caughtInTheInnerTimeout) { CancelAndUncancel(); }
+            await Aio.Sleep(5);
+            log.Add("slept");
+        }));
+        Assert.IsType<TimeoutException>(e);
+        Assert.Equal(1, Now - t0, 6);
+        Assert.Equal(["group failed"], log);
+        Assert.Equal(0, me.Cancelling());
+        await Aio.Sleep(1); // nothing left over
+    });
+
     [Fact]
     [Trait("asyncio", "timeouts: __aexit__ runs as the body ends; a later cancel reaches the next await")]
     public void Timeout_TaskCancelledJustAfterTheBodyTimedOut_TimeoutThenOneCancelledError() => AioTest.Run(async () =>
