@@ -501,7 +501,8 @@ public sealed partial class EventLoop : IDisposable
 
     /// <summary>
     /// Polls without blocking for up to the idle spin (<see cref="IdleSpinPolicy"/>), and never past the wait's
-    /// timeout: <see langword="true"/> once I/O or a thread-safe callback has arrived; otherwise shortens
+    /// timeout: <see langword="true"/> once I/O or a thread-safe callback has arrived, or the wait's timeout
+    /// (the next timer) is reached, the spin having replaced a short blocking wait; otherwise shortens
     /// <paramref name="timeout"/> by the time spent. Thread-safe callbacks are seen by their count (while the
     /// loop spins it is not marked blocked, so they do not write the wake-up descriptor).
     /// </summary>
@@ -510,19 +511,22 @@ public sealed partial class EventLoop : IDisposable
         _idleSpins++;
         long start = _lastPoll;
         long spin = _idleSpin.SpinTicks;
-        long end = start + (timeout < 0 ? spin : Math.Min(spin, timeout));
+        bool untilTimer = timeout > 0 && timeout <= spin;
+        long end = start + (untilTimer ? timeout : spin);
         long now;
+        bool arrived;
         do
         {
             _reactor.Poll(0);
-            if (_ready.Count != 0 || Volatile.Read(ref _threadsafeCount) != 0)
-            {
-                _idleSpin.Caught();
-                Volatile.Write(ref _wakeSignalled, 0);
-                return true;
-            }
+            arrived = _ready.Count != 0 || Volatile.Read(ref _threadsafeCount) != 0;
             now = Stopwatch.GetTimestamp();
-        } while (now < end);
+        } while (!arrived && now < end);
+        if (arrived || untilTimer)
+        {
+            _idleSpin.Caught();
+            Volatile.Write(ref _wakeSignalled, 0);
+            return true;
+        }
         _idleSpin.Missed();
         if (timeout > 0) timeout = Math.Max(1, start + timeout - now);
         return false;

@@ -173,6 +173,22 @@ public class IdleSpinTests
     }
 
     [Fact]
+    public void AdaptiveDefault_TimersSoonerThanTheSpin_SpinsUntilEachInsteadOfBlocking()
+    {
+        // A chain of timers 20 µs apart: after the first short wait, each spin reaches the next timer, which
+        // counts as a catch (the spin replaced a short blocking wait), so the loop never backs off to blocking.
+        using var loop = new EventLoop();
+        const int timers = 2000;
+        int fired = 0;
+        void Next() { if (++fired == timers) loop.Stop(); else loop.CallLater(0.00002, Next); }
+        loop.CallLater(0.00002, Next);
+        loop.RunForever();
+        Assert.Equal(timers, fired);
+        Assert.True(loop.IdleSpins > timers / 2, $"{loop.IdleSpins} spins");
+        Assert.True(loop.BlockingPolls < 20, $"{loop.BlockingPolls} blocking waits for {timers} timers");
+    }
+
+    [Fact]
     public void AdaptiveDefault_VirtualTime_NeverSpins()
     {
         using var loop = new EventLoop(new LoopOptions { VirtualTime = true, AutojumpThreshold = TimeSpan.FromMilliseconds(1) });
