@@ -689,6 +689,13 @@ public class AsyncQueueTests
         await Assert.ThrowsAsync<QueueShutDownError>(async () => await q.GetAsync());
     });
 
+    /// <summary>Each kind of queue, with the promised getter cancelled or not.</summary>
+    public static TheoryData<string, bool> KindsAndPromisedGetterCancelled => new()
+    {
+        { "fifo", true }, { "lifo", true }, { "priority", true },
+        { "fifo", false }, { "lifo", false }, { "priority", false },
+    };
+
     /// <summary>A queue of the given kind: "fifo", "lifo" or "priority".</summary>
     static AsyncQueue<int> NewQueue(string kind) => kind switch
     {
@@ -698,12 +705,7 @@ public class AsyncQueueTests
     };
 
     [Theory]
-    [InlineData("fifo", true)]
-    [InlineData("lifo", true)]
-    [InlineData("priority", true)]
-    [InlineData("fifo", false)]
-    [InlineData("lifo", false)]
-    [InlineData("priority", false)]
+    [MemberData(nameof(KindsAndPromisedGetterCancelled))]
     public void Shutdown_EveryItemLeftPromised_NewGetWaitsForThePromise(string kind, bool promisedGetterCancelled) => AioTest.Run(async () =>
     {
         // asyncio throws only once the queue is empty. A promised item is still in the queue: a get must not
@@ -853,12 +855,7 @@ public class AsyncQueueTests
     });
 
     [Theory]
-    [InlineData("fifo", true)]
-    [InlineData("lifo", true)]
-    [InlineData("priority", true)]
-    [InlineData("fifo", false)]
-    [InlineData("lifo", false)]
-    [InlineData("priority", false)]
+    [MemberData(nameof(KindsAndPromisedGetterCancelled))]
     public void ReadAllAsync_ShutDownWithEveryItemLeftPromised_WaitsForThePromise(string kind, bool promisedGetterCancelled) => AioTest.Run(async () =>
     {
         var q = NewQueue(kind);
