@@ -7,7 +7,7 @@ from common import REPO, BENCH, log, stats
 LABEL = {'ours': '**Asyncio (this library)**', 'asyncio': 'CPython asyncio', 'uvloop': 'uvloop', 'node': 'Node.js',
          'dotnet-tp': '.NET thread pool', 'dotnet-asyncctx': 'Nito AsyncContext', 'tokio-ct': 'Tokio current_thread',
          'ours-proto': '**Asyncio protocol server (ours)**', 'ours-streams': '**Asyncio streams server (ours)**',
-         'ours-proto-spin': 'Asyncio protocol server, fixed IdleSpin (ours)', 'ours-streams-spin': 'Asyncio streams server, fixed IdleSpin (ours)',
+         'ours-proto-spin': 'Asyncio protocol server, IdleSpin set (ours, see notes)', 'ours-streams-spin': 'Asyncio streams server, IdleSpin set (ours, see notes)',
          'asyncio-streams': 'CPython asyncio, streams', 'asyncio-proto': 'CPython asyncio, protocol',
          'uvloop-streams': 'uvloop, streams', 'uvloop-proto': 'uvloop, protocol', 'c-epoll': 'C epoll (the limit)'}
 ORDER = ['ours', 'asyncio', 'uvloop', 'node', 'dotnet-tp', 'dotnet-asyncctx', 'tokio-ct']

@@ -157,7 +157,7 @@ def run_w5(h, results, exes, servers, runs, quick, sizes=None, idle_spin_us=None
             h.SERVERS['ours-streams-spin'] = [exes['w5']] + spin + ['streams']
             ours += ['ours-proto-spin', 'ours-streams-spin']
             results.setdefault('_notes', []).append(
-                'W5: the servers marked "fixed IdleSpin" are ours with `LoopOptions.IdleSpin` = %g µs (`bench/run --w5-idle-spin-us %g`): %s '
+                'W5: the servers marked "IdleSpin set" are ours with `LoopOptions.IdleSpin` = %g µs (`bench/run --w5-idle-spin-us %g`): %s '
                 'The default servers\' spin is adaptive (`IdleSpin` = null): up to 50 µs, only after idle waits that ended within 250 µs. '
                 'The targets are the default servers\'.' % (idle_spin_us, idle_spin_us,
                 'the loop never spins and blocks at once, as asyncio, uvloop and Tokio do.' if idle_spin_us == 0 else
