@@ -45,7 +45,8 @@ internal sealed unsafe class SocketTransport : TransportBase
     bool _eof;                    // WriteEof called
     bool _eofReceived;            // the peer's end of stream was read: nothing more to read, ever
     bool _connLost;               // _force_close or the final close has run
-    bool _protocolConnected;
+    bool _started;                // Start has run: ConnectionMade was called
+    bool _protocolConnected;      // ConnectionMade returned: ConnectionLost is owed
     Exception? _lostBecause;
     Future? _waiter;
 
@@ -84,14 +85,16 @@ internal sealed unsafe class SocketTransport : TransportBase
 
     void Start()
     {
+        if (_started) return;
+        _started = true;
         try
         {
-            if (!_connLost)
-            {
-                ProtocolField.ConnectionMade(this);
-                _protocolConnected = true;
-                if (IsReading) Loop.SetWatchActive(_source.Reader, true);
-            }
+            // Also when the transport was closed before this ran (Server.CloseClients in the accepting
+            // iteration): asyncio queues connection_made first, so a protocol always gets it before
+            // connection_lost. Closing, the transport is not reading and the reader stays off.
+            ProtocolField.ConnectionMade(this);
+            _protocolConnected = true;
+            if (IsReading) Loop.SetWatchActive(_source.Reader, true);
         }
         catch (Exception e)
         {
@@ -372,6 +375,9 @@ internal sealed unsafe class SocketTransport : TransportBase
     void CallConnectionLost(Exception? e)
     {
         if (_finished) return;
+        // A shuffled schedule (LoopOptions.ScheduleSeed) may run the loss before Start when both were queued
+        // in one iteration: ConnectionMade still comes first.
+        Start();
         _finished = true;
         _connLost = true;
         try

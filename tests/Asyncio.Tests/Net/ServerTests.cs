@@ -385,6 +385,86 @@ public abstract class ServerTests
         });
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ClientsClosedBeforeConnectionMadeRuns_ProtocolGetsMadeThenLostOnce(bool abort)
+    {
+        Run(() => ClosedBeforeConnectionMade(abort,
+            factory => Aio.GetRunningLoop().CreateServer(factory, "127.0.0.1", 0),
+            server => Aio.GetRunningLoop().CreateConnection(() => new RecordingProtocol(), "127.0.0.1", PortOf(server))));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void UnixClientsClosedBeforeConnectionMadeRuns_ProtocolGetsMadeThenLostOnce(bool abort)
+    {
+        RunWithUnixPath(path => ClosedBeforeConnectionMade(abort,
+            factory => Aio.GetRunningLoop().CreateUnixServer(factory, path),
+            _ => Aio.GetRunningLoop().CreateUnixConnection(() => new RecordingProtocol(), path)));
+    }
+
+    /// <summary>
+    /// asyncio queues connection_made when it makes the transport, so a close in the accepting iteration still
+    /// comes after it: the protocol gets ConnectionMade, then ConnectionLost once (it used to get neither).
+    /// </summary>
+    static async Task ClosedBeforeConnectionMade(bool abort, Func<Func<BaseProtocol>, Task<Server>> listen,
+        Func<Server, Task<(ITransport, RecordingProtocol)>> connect)
+    {
+        var loop = Aio.GetRunningLoop();
+        var made = new List<RecordingProtocol>();
+        Server? server = null;
+        server = await listen(() =>
+        {
+            var p = new RecordingProtocol();
+            made.Add(p);
+            loop.CallSoon(abort ? server!.AbortClients : server!.CloseClients); // runs before the queued ConnectionMade
+            return p;
+        });
+        var (_, client) = await connect(server);
+        await client.Lost!;
+        server.Close();
+        await server.WaitClosed(); // the connection has ended: its ConnectionLost, if any, has run
+        var s = Assert.Single(made);
+        Assert.Equal(["made", "lost"], s.Events);
+        Assert.Null(s.LostWith);
+    }
+
+    [Fact]
+    public void ClientClosedInTheAcceptingIterationUnderShuffledSchedules_ProtocolGetsMadeThenLostOnce()
+    {
+        // Two connections wait in the accept queue; making the second's protocol closes the first's transport in
+        // the iteration that accepted it, so its ConnectionMade and ConnectionLost are queued in one iteration,
+        // which a schedule seed may run in either order: ConnectionMade must still come first.
+        for (int seed = 0; seed < 16; seed++)
+        {
+            var made = new List<RecordingProtocol>();
+            AioTest.Run(() => Aio.Timeout(NetTest.Bound, async () =>
+            {
+                var loop = Aio.GetRunningLoop();
+                var listener = NetTest.Listener();
+                using var c1 = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                using var c2 = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                c1.Connect(listener.LocalEndPoint!);
+                c2.Connect(listener.LocalEndPoint!);
+                Server? server = null;
+                server = await loop.CreateServer(() =>
+                {
+                    var p = new RecordingProtocol();
+                    made.Add(p);
+                    if (made.Count == 2) server!.CloseClients();
+                    return p;
+                }, listener);
+                while (made.Count < 2) await Aio.Sleep(0.001);
+                server.Close();
+                server.CloseClients();
+                await server.WaitClosed();
+            }), new LoopOptions { PortableReactor = Portable, ScheduleSeed = seed });
+            Assert.All(made, p => Assert.Equal(["made", "lost"], p.Events));
+        }
+    }
+
     [Fact]
     public void UnixServer_ConnectionAndStaleSocketFile_Works()
     {

@@ -583,6 +583,38 @@ public abstract class TlsTests
         });
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CloseClients_InTheAcceptingIteration_HandshakeEndsAtOnceProtocolNeverCalled(bool abort)
+    {
+        RunVirtual(async () =>
+        {
+            // Closed before the plain transport under TLS had run its ConnectionMade: that transport still owes
+            // the stream under SslStream its ConnectionMade and ConnectionLost, which ends the handshake's read
+            // (it used to get neither, and the handshake waited for its 60 s time limit).
+            var loop = Aio.GetRunningLoop();
+            var made = new List<RecordingProtocol>();
+            Server? server = null;
+            server = await loop.CreateServer(() =>
+            {
+                var p = new RecordingProtocol();
+                made.Add(p);
+                loop.CallSoon(abort ? server!.AbortClients : server!.CloseClients); // runs before the queued ConnectionMade
+                return p;
+            }, ["127.0.0.1"], 0, ssl: ServerOptions());
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(server));
+            double start = loop.Time();
+            Assert.Empty(await ReadToEndOrReset(r));
+            server.Close();
+            await server.WaitClosed();
+            foreach (var handshake in Aio.AllTasks().Where(t => t.Name == "TLS handshake").ToList()) await handshake;
+            Assert.True(loop.Time() - start < 1, $"the handshake ended after {loop.Time() - start} s");
+            Assert.Empty(Assert.Single(made).Events); // asyncio: no callback for a connection that never completed its handshake
+            w.Close();
+        });
+    }
+
     [Fact]
     public void Runner_EndsWhileServerHandshakePending_CancelledHandshakeReportsNothing()
     {
