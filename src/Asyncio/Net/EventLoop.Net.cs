@@ -247,7 +247,10 @@ public sealed partial class EventLoop
     {
         // A socket file nobody listens on refuses connections; anything else (a live server, a regular
         // file) is left alone and the bind error stands. A file that is not a socket refuses connections
-        // too, so its type is checked as well (asyncio checks S_ISSOCK before it unlinks).
+        // too, so its type is checked as well (asyncio checks S_ISSOCK before it unlinks). A socket bound to
+        // the path in /proc/net/unix is taken as live without a probe connection, which a live server would
+        // accept (UnixFileProbe.cs says why a path missing there is still probed).
+        if (UnixFileProbe.IsBoundHere(path)) return false;
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try { probe.Connect(new UnixDomainSocketEndPoint(path)); return false; }
         catch (SocketException e) { return e.SocketErrorCode == SocketError.ConnectionRefused && UnixFileProbe.IsSocket(path); }

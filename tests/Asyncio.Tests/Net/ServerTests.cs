@@ -503,6 +503,47 @@ public abstract class ServerTests
     }
 
     [Fact]
+    public void CreateUnixServer_LiveServerAtPath_LiveServerSeesNoProbeConnection()
+    {
+        // Linux: /proc/net/unix shows the path bound, so the check for a stale file does not connect to the
+        // live server (it used to, and the server accepted that short connection).
+        if (!OperatingSystem.IsLinux()) return;
+        RunWithUnixPath(async path =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var made = new List<RecordingProtocol>();
+            await using var first = await loop.CreateUnixServer(() => { var s = new RecordingProtocol(); made.Add(s); return s; }, path);
+            var e = await Assert.ThrowsAsync<SocketException>(() => loop.CreateUnixServer(() => new EchoProtocol(), path));
+            Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+            var (t, p) = await loop.CreateUnixConnection(() => new RecordingProtocol(), path);
+            t.Write("real"u8);
+            // A probe connection would have been queued for accepting before this one.
+            while (!made.Any(s => s.Text == "real")) await Aio.Sleep(0.001);
+            t.Close();
+            await p.Lost!;
+            Assert.Single(made);
+        });
+    }
+
+    [Fact]
+    public void UnixFileProbe_ProcNetUnixTable_FindsBoundPathsOnly()
+    {
+        var table = System.Text.Encoding.UTF8.GetBytes(
+            "Num       RefCount Protocol Flags    Type St Inode Path\n" +
+            "0000000000000000: 00000002 00000000 00010000 0001 01 5369854 /tmp/live.sock\n" +
+            "0000000000000000: 00000003 00000000 00000000 0001 03   660\n" +
+            "0000000000000000: 00000002 00000000 00010000 0001 01    12 /tmp/with space é.sock\n" +
+            "0000000000000000: 00000002 00000000 00010000 0001 01 5369855 @abstract\n");
+        Assert.True(UnixFileProbe.IsListed(table, "/tmp/live.sock"));
+        Assert.True(UnixFileProbe.IsListed(table, "/tmp/with space é.sock"));
+        Assert.False(UnixFileProbe.IsListed(table, "/tmp/live"));
+        Assert.False(UnixFileProbe.IsListed(table, "/tmp/other.sock"));
+        Assert.False(UnixFileProbe.IsListed(table, "660"));
+        Assert.False(UnixFileProbe.IsListed(table, "Path"));
+        Assert.False(UnixFileProbe.IsListed(table, ""));
+    }
+
+    [Fact]
     public void CreateUnixServer_RegularFileAtPath_ThrowsAddressInUseAndKeepsTheFile()
     {
         RunWithUnixPath(async path =>
