@@ -52,6 +52,29 @@ public sealed partial class EventLoop
     internal void PostThreadsafe(Action callback) => Post(s_invokeAction, callback, null, throwIfClosed: true);
 
     /// <summary>
+    /// Runs <paramref name="callback"/> from any thread where it may touch the loop's state: at once on the
+    /// loop's thread, or while the loop is not running (under the post lock, which Close and RunForever also
+    /// take to change the state, so neither interleaves); otherwise posted to the loop. <see langword="false"/>
+    /// once the loop is closed: the callback does not run and nothing throws (a post that Close drops later
+    /// does not run either).
+    /// </summary>
+    internal bool RunOrPostThreadsafe(Action<object?> callback, object? state)
+    {
+        if (IsLoopThread)
+        {
+            callback(state);
+            return true;
+        }
+        lock (_threadsafeLock)
+        {
+            if (_state == LoopState.Closed) return false;
+            if (_state == LoopState.Running) Post(callback, state, null, throwIfClosed: false);
+            else callback(state);
+            return true;
+        }
+    }
+
+    /// <summary>
     /// A continuation posted to a scope's synchronisation context (any thread). One that arrives after the
     /// loop closed has nowhere to run: it is dropped, or with <paramref name="throwIfClosed"/> refused.
     /// </summary>

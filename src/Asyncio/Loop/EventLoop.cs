@@ -198,7 +198,7 @@ public sealed partial class EventLoop : IDisposable
     {
         CheckCanRun();
         var savedContext = SynchronizationContext.Current;
-        _state = LoopState.Running;
+        lock (_threadsafeLock) _state = LoopState.Running; // RunOrPostThreadsafe may be touching the idle loop
         _threadId = Environment.CurrentManagedThreadId;
         t_running = this;
         Volatile.Write(ref _stack, ThreadStack.Current());

@@ -38,11 +38,15 @@ internal sealed class LoopTimeProvider(EventLoop loop) : TimeProvider
             if (dueTime < TimeSpan.Zero && dueTime != global::System.Threading.Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(dueTime));
             if (period < TimeSpan.Zero && period != global::System.Threading.Timeout.InfiniteTimeSpan) throw new ArgumentOutOfRangeException(nameof(period));
             if (_disposed) return false;
-            if (loop.IsClosed) return false;
-            if (!loop.IsRunning || loop.IsLoopThread) Apply(dueTime, period);
-            else loop.PostThreadsafe(() => Apply(dueTime, period));
-            return true;
+            // The state check and the post are one step: a loop that closes meanwhile makes this false, never a throw.
+            return loop.RunOrPostThreadsafe(s_apply, (this, dueTime, period));
         }
+
+        static readonly Action<object?> s_apply = static o =>
+        {
+            var (t, dueTime, period) = ((LoopTimer, TimeSpan, TimeSpan))o!;
+            t.Apply(dueTime, period);
+        };
 
         void Apply(TimeSpan dueTime, TimeSpan period)
         {
@@ -72,10 +76,15 @@ internal sealed class LoopTimeProvider(EventLoop loop) : TimeProvider
         {
             if (_disposed) return;
             _disposed = true;
-            if (loop.IsClosed) return;
-            if (!loop.IsRunning || loop.IsLoopThread) { if (_entry != null) loop.CancelTimer(_entry); _entry = null; }
-            else loop.PostThreadsafe(() => { if (_entry != null) loop.CancelTimer(_entry); _entry = null; });
+            loop.RunOrPostThreadsafe(s_cancel, this); // a closed loop has no timers left to cancel
         }
+
+        static readonly Action<object?> s_cancel = static o =>
+        {
+            var t = (LoopTimer)o!;
+            if (t._entry != null) t.Loop.CancelTimer(t._entry);
+            t._entry = null;
+        };
 
         public ValueTask DisposeAsync()
         {

@@ -166,4 +166,44 @@ public class VirtualTimeTests
         Assert.False(changedAfterDispose);
         Assert.Equal([("kept", 10.0, true)], fired);
     });
+    [Fact]
+    [Trait("dotnet", "ITimer.Change and Dispose of the loop's TimeProvider racing with the loop's close never throw")]
+    public void LoopTimer_CreatedChangedAndDisposedWhileTheLoopStopsAndCloses_NeverThrows()
+    {
+        // Another thread makes, changes and disposes timers while the loop stops and closes; Change reports false
+        // once the loop is closed, Dispose then does nothing. The calls used to check the loop's state, then post
+        // or touch its timers, so a close in between made the post throw (or raced Close on the timer queue).
+        for (int round = 0; round < 200; round++)
+        {
+            var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+            var provider = loop.TimeProvider;
+            Exception? error = null;
+            int calls = 0;
+            var other = new Thread(() =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        var timer = provider.CreateTimer(_ => { }, null, TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+                        bool changed = timer.Change(TimeSpan.FromSeconds(2), Timeout.InfiniteTimeSpan);
+                        timer.Dispose();
+                        Interlocked.Increment(ref calls);
+                        if (!changed && loop.IsClosed) break;
+                    }
+                    var late = provider.CreateTimer(_ => { }, null, TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+                    Assert.False(late.Change(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan));
+                    late.Dispose();
+                }
+                catch (Exception e) { error = e; }
+            });
+            other.Start();
+            // Stop once the other thread is busy, at a point that varies from round to round.
+            loop.CallSoon(() => { while (Volatile.Read(ref calls) < 1 + round % 7) Thread.Yield(); loop.Stop(); });
+            loop.RunForever();
+            loop.Close();
+            other.Join();
+            Assert.Null(error);
+        }
+    }
 }
