@@ -392,6 +392,9 @@ internal sealed class SslTransport : TransportBase
 
     void FatalError(Exception e, string message)
     {
+        // SslStream wraps the plain connection's errors ("The read operation failed, see inner exception"): the
+        // protocol gets the socket's own error, as on a plain connection (asyncio's ConnectionResetError).
+        if (e is IOException { InnerException: SocketException se }) e = se;
         if (!IsOsErrorLike(e)) Loop.CallExceptionHandler(new ExceptionContext($"{message} ({this})", e));
         ForceClose(e, callProtocol: true);
     }

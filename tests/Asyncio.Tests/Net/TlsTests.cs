@@ -744,6 +744,59 @@ public abstract class TlsTests
         });
     }
 
+    /// <summary>
+    /// A plain server that speaks TLS by hand (SslStream over the connection), sends <paramref name="data"/> and
+    /// then ends the TCP connection without close_notify: a FIN, or with <paramref name="reset"/> an RST, once
+    /// <paramref name="end"/> is done.
+    /// </summary>
+    static Task<Server> TlsPeerDroppingTcp(byte[] data, Future end, bool reset) => Aio.StartServer(async (r, w) =>
+    {
+        var ssl = new SslStream(new AsyncConnectionStream(r, w, ownsConnection: false), leaveInnerStreamOpen: true);
+        await ssl.AuthenticateAsServerAsync(ServerOptions());
+        await ssl.WriteAsync(data);
+        await end;
+        if (reset) ((System.Net.Sockets.Socket)w.GetExtraInfo("socket")!).LingerState = new System.Net.Sockets.LingerOption(true, 0);
+        w.Transport.Abort(); // no ShutdownAsync: no close_notify
+    }, "127.0.0.1", 0);
+
+    [Fact]
+    public void ReadExactly_TlsPeerClosesTcpWithoutCloseNotify_IncompleteReadErrorWithWhatArrived()
+    {
+        Run(async () =>
+        {
+            // asyncio's SSLProtocol takes a TCP end of stream without close_notify as the end of the TLS stream:
+            // the reader gets what arrived, then the end (IncompleteReadError from readexactly), no error.
+            var end = Aio.GetRunningLoop().CreateFuture();
+            end.SetResult();
+            await using var server = await TlsPeerDroppingTcp(B("partial"), end, reset: false);
+            var (r, w) = await Aio.OpenConnection("localhost", PortOf(server), ssl: TrustingClient());
+            var e = await Assert.ThrowsAsync<IncompleteReadError>(async () => await r.ReadExactly(100));
+            Assert.Equal("partial", S(e.Partial));
+            Assert.True(r.AtEof);
+            Assert.Empty(await r.Read());
+            await w.WaitClosed();
+        });
+    }
+
+    [Fact]
+    public void Read_TlsPeerResetsTcp_ConnectionResetError()
+    {
+        Run(async () =>
+        {
+            // asyncio: a reset reaches the reader as ConnectionResetError (here a SocketException, as on plain
+            // connections), and WaitClosed raises it too.
+            var end = Aio.GetRunningLoop().CreateFuture();
+            await using var server = await TlsPeerDroppingTcp(B("partial"), end, reset: true);
+            var (r, w) = await Aio.OpenConnection("localhost", PortOf(server), ssl: TrustingClient());
+            Assert.Equal("partial", S(await r.ReadExactly(7)));
+            end.SetResult();
+            var e = await Record.ExceptionAsync(async () => await r.Read());
+            var se = Assert.IsType<System.Net.Sockets.SocketException>(e);
+            Assert.Equal(System.Net.Sockets.SocketError.ConnectionReset, se.SocketErrorCode);
+            Assert.Same(e, await Record.ExceptionAsync(w.WaitClosed));
+        });
+    }
+
     [Fact]
     public void GetExtraInfo_TlsConnection_PeercertCipherAndSslcontext()
     {
