@@ -146,6 +146,53 @@ public abstract class AsyncConnectionStreamTests
     }
 
     [Fact]
+    public async Task DisposeAsync_FromAnotherThreadAndTheLoopClosesBeforeTakingTheClose_EndsQuietly()
+    {
+        // DisposeAsync sees the loop running and hands it the close, but the loop stops and closes before it
+        // runs the close: the closed loop has dropped its connections, so DisposeAsync ends without an error
+        // (the hand-over fails with InvalidOperationException, which it absorbs).
+        var loop = new EventLoop(new LoopOptions { PortableReactor = Portable });
+        var errors = new List<ExceptionContext>();
+        loop.SetExceptionHandler((_, ctx) => errors.Add(ctx));
+        var (server, r, w) = loop.RunUntilComplete(async () =>
+        {
+            var s = await Aio.StartServer(Echo, "127.0.0.1", 0);
+            var (r, w) = await Aio.OpenConnection("127.0.0.1", PortOf(s));
+            return (s, r, w);
+        });
+        var sockets = server.Sockets.Append((System.Net.Sockets.Socket)w.GetExtraInfo("socket")!).ToList();
+        try
+        {
+            var stream = new AsyncConnectionStream(r, w);
+            using var handedOver = new ManualResetEventSlim();
+            Task? disposal = null;
+            loop.CallSoon(() =>
+            {
+                // The loop waits in this callback until the close is queued for it, then stops after this iteration.
+                disposal = Task.Run(async () =>
+                {
+                    var pending = stream.DisposeAsync();
+                    handedOver.Set();
+                    await pending;
+                });
+                handedOver.Wait();
+                loop.Stop();
+            });
+            loop.RunForever();
+            Assert.False(disposal!.IsCompleted);
+            loop.Close();
+            await disposal.WaitAsync(TimeSpan.FromSeconds(NetTest.Bound));
+            Assert.False(w.IsClosing); // the close never ran
+            Assert.Empty(errors);
+        }
+        finally
+        {
+            loop.Close();
+            foreach (var s in sockets) s.Dispose();
+        }
+    }
+
+    [Fact]
     public void WriteAsync_TokenAlreadyCancelled_ReturnsACancelledTaskAndWritesNothing()
     {
         Run(async () =>
