@@ -78,14 +78,25 @@ public sealed partial class EventLoop
     /// A continuation posted to a scope's synchronisation context (any thread). One that arrives after the
     /// loop closed has nowhere to run: it is dropped, or with <paramref name="throwIfClosed"/> refused.
     /// </summary>
-    internal void PostFromContext(SendOrPostCallback d, object? state, CancelScope scope, bool throwIfClosed = false)
+    internal void PostFromContext(SendOrPostCallback d, object? state, CancelScope scope, bool throwIfClosed = false) =>
+        PostAnyThread(s_runPosted, new PostedCallback(d, state), scope, throwIfClosed);
+
+    /// <summary>
+    /// Queues an internal callback from any thread, in the loop's own scope, for a later iteration; one that
+    /// arrives after the loop closed is dropped.
+    /// </summary>
+    internal void PostInternal(Action<object?> callback, object? state) =>
+        PostAnyThread(callback, state, _rootScope, throwIfClosed: false);
+
+    /// <summary>Straight onto the ready queue on the running loop's thread; through the thread-safe queue otherwise.</summary>
+    void PostAnyThread(Action<object?> callback, object? state, CancelScope scope, bool throwIfClosed)
     {
         if (_state == LoopState.Running && IsLoopThread)
         {
-            _ready.Enqueue(s_runPosted, new PostedCallback(d, state), scope, ReadyFlags.None);
+            _ready.Enqueue(callback, state, scope, ReadyFlags.None);
             return;
         }
-        Post(s_runPosted, new PostedCallback(d, state), scope, throwIfClosed);
+        Post(callback, state, scope, throwIfClosed);
     }
 
     /// <summary>The loop's own scope, for internal posts that belong to no task.</summary>
