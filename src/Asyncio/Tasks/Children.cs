@@ -212,12 +212,13 @@ internal sealed class ChildSet : IFutureObserver
     /// <remarks>
     /// The enumeration takes no cancellation token: with one, every wait for the next completion would
     /// allocate a cancellable wrapper (about 200 bytes each, several per millisecond while a gather's
-    /// children finish). A stopped pump instead ends at the next completion; until then it holds only the
-    /// link, which no longer leads to the set, its observer or the children.
+    /// children finish). A stopped pump instead ends at the next completion; until then it holds WhenEach's
+    /// enumeration (which holds the children until they complete) but nothing that leads to the set or its
+    /// observer. Everything here but the end of a wait runs on the loop thread, <see cref="Stop"/> included.
     /// </remarks>
     sealed class PumpLink
     {
-        public volatile ChildSet? Set;
+        public ChildSet? Set;
         readonly EventLoop _loop;
         readonly Action _onWaitEnded;
         IAsyncEnumerator<Task>? _completions;

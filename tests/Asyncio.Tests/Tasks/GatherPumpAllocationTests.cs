@@ -13,8 +13,8 @@ public sealed class GatherPumpAllocationTests
         // Past ChildSet.WatchEachLimit running coroutines a gather on the real clock learns of their completions
         // through one Task.WhenEach pump, whose waits end on the thread pool. Each wait used to come back to the
         // loop through its synchronisation context (a SendOrPostCallback and a posted item, about 100 bytes a
-        // wait, most of them on the pool thread, several waits a millisecond while W4's sleeps end). Measured
-        // over the whole process, best of a few rounds (a lag of the pump grows WhenEach's own queue).
+        // wait, several waits a millisecond while W4's sleeps end), partly off the loop's thread. Measured over
+        // the whole process, best of a few rounds (a lag of the pump grows WhenEach's own queue).
         const int N = 2000, Rounds = 4;
         static async Task Finish(int i) => await Aio.Sleep(i % 50 * 0.001);
         long best = long.MaxValue;
