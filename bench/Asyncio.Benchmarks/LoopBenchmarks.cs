@@ -122,6 +122,44 @@ public class LoopBenchmarks : IOpsBenchmark
     [Benchmark(OperationsPerInvoke = Ops)]
     public void CreateTaskAwait() => _loop.RunUntilComplete(_createTaskLoop);
 
+    // ---- coroutines (docs/design/coroutines.md) ----
+
+    async Coroutine CoroutineSleepLoop()
+    {
+        for (int i = 0, n = N; i < n; i++) await Aio.Sleep(0);
+    }
+
+    /// <summary><c>await Aio.Sleep(0)</c> in a task whose body is an <c>async Coroutine</c>: 0 bytes per await, as with <c>async Task</c>.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void CoroutineSleep0() => _loop.RunUntilComplete(_loop.CreateTask(CoroutineSleepLoop));
+
+    static async Coroutine InnerCoroutine() => await Aio.Sleep(0);
+
+    static async Task InnerTask() => await Aio.Sleep(0);
+
+    async Coroutine NestedCoroutineLoop()
+    {
+        for (int i = 0, n = N; i < n; i++) await InnerCoroutine();
+    }
+
+    async Task NestedTaskLoop()
+    {
+        for (int i = 0, n = N; i < n; i++) await InnerTask();
+    }
+
+    /// <summary>
+    /// A coroutine awaits a nested <c>async Coroutine</c> method that suspends once: its box (64 bytes) per
+    /// call; it resumes the caller on the same stack.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void NestedCoroutineAwait() => _loop.RunUntilComplete(_loop.CreateTask(NestedCoroutineLoop));
+
+    /// <summary>The same with <c>async Task</c> methods: the runtime's box and its await continuation per call.</summary>
+    [Benchmark(OperationsPerInvoke = Ops)]
+    public void NestedTaskAwait() => _loop.RunUntilComplete(_nestedTaskLoop ??= NestedTaskLoop);
+
+    Func<Task>? _nestedTaskLoop;
+
     // ---- timers (virtual time, so no real waiting) ----
 
     EventLoop? _virtualLoop;

@@ -44,7 +44,9 @@ if (mode is "blocking" or "both")
 
 if (mode is "async" or "both")
 {
-    static async Task AsyncSleep(bool quiet)
+    // asyncio's `async def`. An `async Task` method would do the same; a Coroutine holds about 40 bytes
+    // less while it waits, which a million of them notice.
+    static async Coroutine AsyncSleep(bool quiet)
     {
         if (!quiet) Console.WriteLine("before sleep");
         await Aio.Sleep(1);
@@ -54,7 +56,7 @@ if (mode is "async" or "both")
     Aio.Run(async () =>
     {
         var start = Stopwatch.GetTimestamp();
-        var sleeps = new Task[n];
+        var sleeps = new Coroutine[n];
         for (int i = 0; i < n; i++) sleeps[i] = AsyncSleep(quiet);
         await Aio.Gather(sleeps);
         Console.WriteLine($"duration: {Round(Stopwatch.GetElapsedTime(start).TotalSeconds)}");

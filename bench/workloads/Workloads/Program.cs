@@ -74,12 +74,12 @@ static class Workloads
 
     // ---- W1: the seed's example scaled up ----
 
-    static async Task Sleeper() => await Aio.Sleep(1);
+    static async Coroutine Sleeper() => await Aio.Sleep(1);
 
     static async Task<double> W1(int n, Costs? costs = null)
     {
         long start = Stopwatch.GetTimestamp();
-        var sleeps = new Task[n];
+        var sleeps = new Coroutine[n];
         for (int i = 0; i < n; i++) sleeps[i] = Sleeper();
         costs?.Created();
         await Aio.Gather(sleeps);
@@ -107,7 +107,7 @@ static class Workloads
     // ---- W4: timer lateness ----
 
     // Lateness counts from the moment Sleep is called: the clock is read just before the call.
-    static async Task<double> One(int ms)
+    static async Coroutine<double> One(int ms)
     {
         long start = Stopwatch.GetTimestamp();
         await Aio.Sleep(ms / 1000.0);
@@ -117,7 +117,7 @@ static class Workloads
     static async Task<string> W4(int n, Costs? costs = null)
     {
         uint x = 12345;   // the peers' 32-bit LCG: every peer sleeps the same delays
-        var sleeps = new Task<double>[n];
+        var sleeps = new Coroutine<double>[n];
         for (int i = 0; i < n; i++)
         {
             x = unchecked(x * 1664525u + 1013904223u);

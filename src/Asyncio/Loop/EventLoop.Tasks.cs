@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Asyncio;
 
 public sealed partial class EventLoop
@@ -38,6 +39,27 @@ public sealed partial class EventLoop
 
     /// <summary>Wraps a coroutine with a result in a task and schedules it; see <see cref="CreateTask(Func{Task}, string?)"/>.</summary>
     public AioTask<T> CreateTask<T>(Func<Task<T>> coroutine, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new AioTask<T>(this, coroutine, name));
+    }
+
+    /// <summary>
+    /// Wraps a <see cref="Coroutine"/> function in a task and schedules it; see <see cref="CreateTask(Func{Task}, string?)"/>.
+    /// The task waits in the coroutine's own slot (no continuation object) and ends in the step that ends it.
+    /// A plain async lambda (<c>CreateTask(async () =&gt; ...)</c>) takes this form: the compiler builds it as an
+    /// <c>async Coroutine</c> lambda, which behaves as an <c>async Task</c> one and costs less.
+    /// </summary>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask CreateTask(Func<Coroutine> coroutine, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new AioTask(this, coroutine, name));
+    }
+
+    /// <summary>Wraps a <see cref="Coroutine{T}"/> function in a task and schedules it; see <see cref="CreateTask(Func{Coroutine}, string?)"/>.</summary>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask<T> CreateTask<T>(Func<Coroutine<T>> coroutine, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         return Schedule(new AioTask<T>(this, coroutine, name));

@@ -55,6 +55,14 @@ public static partial class Aio
     /// <summary>Wraps a coroutine with a result in a task on the running loop.</summary>
     public static AioTask<T> CreateTask<T>(Func<Task<T>> coroutine, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, name);
 
+    /// <summary>Wraps a <see cref="Coroutine"/> function in a task on the running loop; see <see cref="EventLoop.CreateTask(Func{Coroutine}, string?)"/>.</summary>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public static AioTask CreateTask(Func<Coroutine> coroutine, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, name);
+
+    /// <summary>Wraps a <see cref="Coroutine{T}"/> function in a task on the running loop.</summary>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public static AioTask<T> CreateTask<T>(Func<Coroutine<T>> coroutine, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, name);
+
     /// <summary>The task running now, or <see langword="null"/> outside tasks; asyncio's <c>current_task()</c>.</summary>
     public static AioTask? CurrentTask => EventLoop.TryGetRunningLoop()?.CurrentTask;
 

@@ -23,11 +23,12 @@ namespace Asyncio;
 /// cancellation, make it a task.</para>
 /// </remarks>
 [DebuggerDisplay("{ToString(),nq}")]
-public class AioTask : Future
+public class AioTask : Future, ICoroutineObserver
 {
     // Memory matters here (a million tasks is a benchmark): the coroutine function and, once started,
     // its Task share one field, and the cancel scope exists only from the first step to the end.
-    object? _body;             // Func<Task> (or Func<Task<T>>) until the task starts; then the coroutine's Task
+    object? _body;             // the coroutine function (Func<Task>, Func<Coroutine>, or their <T> forms) until the
+                               // task starts; then the running coroutine (its Task or Coroutine)
     CancelScope? _scope;       // created on first need (the first step, Cancel, or the token); see Start
     string? _name;
     readonly int _id;
@@ -47,8 +48,8 @@ public class AioTask : Future
     /// <summary>The task's scope if it has one: its own, or the one its first step is running in.</summary>
     CancelScope? ScopeIfAny => _scope ?? (ReferenceEquals(Loop.StartingTask, this) ? Loop.StartingScope : null);
 
-    /// <summary>The coroutine's Task once the task has started.</summary>
-    private protected Task? Inner => _body as Task;
+    /// <summary>The running coroutine (its <see cref="Task"/> or <see cref="Coroutine"/>) once the task has started.</summary>
+    private protected object? Inner => _body is Delegate ? null : _body;
 
     /// <summary>The task's name (asyncio's <c>get_name()</c>/<c>set_name()</c>); <c>Task-N</c> unless one was given.</summary>
     public string Name
@@ -59,7 +60,7 @@ public class AioTask : Future
 
     /// <summary>
     /// The coroutine, as asyncio's <c>get_coro()</c>: the coroutine function until the task starts, then
-    /// the running coroutine's <see cref="Task"/>.
+    /// the running coroutine (its <see cref="Task"/>, or its <see cref="Coroutine"/>).
     /// </summary>
     public object? GetCoroutine() => _body;
 
@@ -142,11 +143,11 @@ public class AioTask : Future
                 Finish(FinishKind.Cancelled, null, msg);
                 return;
             }
-            Task inner;
+            object inner;
             try
             {
                 inner = InvokeCoroutine((Delegate)_body!);
-                if (inner == null) throw new InvalidOperationException("The coroutine function returned null instead of a Task.");
+                if (inner == null) throw new InvalidOperationException("The coroutine function returned null instead of a Task or Coroutine.");
             }
             catch (Exception e)
             {
@@ -155,7 +156,12 @@ public class AioTask : Future
                 return;
             }
             _body = inner;
-            if (inner.IsCompleted) FinishFrom(inner);
+            if (inner is Coroutine coroutine)
+            {
+                // The task waits in the coroutine's own slot and ends in the step that ends the coroutine.
+                if (!coroutine.AddWaiter(this)) FinishFrom(coroutine);
+            }
+            else if (((Task)inner).IsCompleted) FinishFrom((Task)inner);
             else
             {
                 // Captures the task's scope as the context on purpose: .NET runs a context-free
@@ -163,7 +169,7 @@ public class AioTask : Future
                 // judges the location unsafe for inlining), which would hop threads at every task's end.
                 // With the scope captured, a completion on the loop thread in the same scope runs inline,
                 // and any other is posted back to the loop.
-                inner.GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
+                ((Task)inner).GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
             }
         }
         finally
@@ -175,9 +181,35 @@ public class AioTask : Future
         }
     }
 
-    private protected virtual Task InvokeCoroutine(Delegate coroutine) => ((Func<Task>)coroutine)();
+    private protected virtual object InvokeCoroutine(Delegate coroutine) =>
+        coroutine is Func<Task> f ? f() : ((Func<Coroutine>)coroutine)();
 
     void OnInnerCompleted() => FinishFrom((Task)_body!);
+
+    void ICoroutineObserver.CoroutineDone(Coroutine coroutine)
+    {
+        if (Loop.IsLoopThread) FinishFrom(coroutine);
+        else Loop.PostInternal(static o => { var t = (AioTask)o!; t.FinishFrom((Coroutine)t._body!); }, this);
+    }
+
+    void FinishFrom(Coroutine inner)
+    {
+        if (IsDone) return;
+        if (inner.IsCompletedSuccessfully) FinishSucceeded();
+        else FinishFromException(inner.GetException()!);
+    }
+
+    /// <summary>The coroutine returned: the task ends with its result, or cancelled if a cancellation came just before.</summary>
+    void FinishSucceeded()
+    {
+        if (ScopeIfAny is { MustCancel: true } scope)
+        {
+            // Cancelled right before the coroutine returned: asyncio still ends the task cancelled.
+            scope.TryConsumeCancel(out var msg);
+            Finish(FinishKind.Cancelled, null, msg);
+        }
+        else Finish(FinishKind.Result, null, null);
+    }
 
     void FinishFrom(Task inner)
     {
@@ -185,13 +217,7 @@ public class AioTask : Future
         switch (inner.Status)
         {
             case TaskStatus.RanToCompletion:
-                if (ScopeIfAny is { MustCancel: true } scope)
-                {
-                    // Cancelled right before the coroutine returned: asyncio still ends the task cancelled.
-                    scope.TryConsumeCancel(out var msg);
-                    Finish(FinishKind.Cancelled, null, msg);
-                }
-                else Finish(FinishKind.Result, null, null);
+                FinishSucceeded();
                 break;
             case TaskStatus.Canceled:
                 try { inner.GetAwaiter().GetResult(); }
@@ -247,7 +273,12 @@ public class AioTask<T> : AioTask, IFutureResult<T>
 {
     internal AioTask(EventLoop loop, Func<Task<T>> coroutine, string? name) : base(loop, coroutine, name) { }
 
-    private protected override Task InvokeCoroutine(Delegate coroutine) => ((Func<Task<T>>)coroutine)();
+    internal AioTask(EventLoop loop, Func<Coroutine<T>> coroutine, string? name) : base(loop, coroutine, name) { }
+
+    private protected override object InvokeCoroutine(Delegate coroutine) =>
+        coroutine is Func<Task<T>> f ? f() : ((Func<Coroutine<T>>)coroutine)();
+
+    T InnerResult => Inner is Coroutine<T> c ? c.Result : ((Task<T>)Inner!).Result;
 
     /// <summary>The coroutine's result; throws its exception, or <see cref="CancelledError"/> if the task was cancelled.</summary>
     /// <exception cref="InvalidStateError">The task is not done.</exception>
@@ -256,7 +287,7 @@ public class AioTask<T> : AioTask, IFutureResult<T>
         get
         {
             ThrowIfNotSucceeded();
-            return ((Task<T>)Inner!).Result;
+            return InnerResult;
         }
     }
 
@@ -266,7 +297,7 @@ public class AioTask<T> : AioTask, IFutureResult<T>
     /// <exception cref="InvalidOperationException">Awaited from another thread or loop, or the task awaits itself.</exception>
     public new ValueTaskAwaiter<T> GetAwaiter()
     {
-        if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(((Task<T>)Inner!).Result).GetAwaiter();
+        if (_state == FutureState.Finished && ExceptionCore == null) return new ValueTask<T>(InnerResult).GetAwaiter();
         if (_state == FutureState.Pending)
         {
             Loop.CheckAwaitThread();

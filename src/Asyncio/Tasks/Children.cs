@@ -3,9 +3,9 @@ using System.Runtime.CompilerServices;
 namespace Asyncio;
 
 // What the combinators (Gather, Wait, AsCompleted, Shield) need from the things they combine. A child
-// is one of this loop's futures (and tasks), or a .NET Task: hot coroutines are Tasks. A .NET Task cannot
-// be cancelled from outside; its awaits belong to the scope that started it, which is how cancellation
-// reaches it.
+// is one of this loop's futures (and tasks), a running Coroutine, or a .NET Task (a running async Task
+// method). Neither a Coroutine nor a .NET Task can be cancelled from outside; their awaits belong to the
+// scope that started them, which is how cancellation reaches them.
 
 /// <summary>Receives the completion of a watched child (on the loop thread).</summary>
 internal interface IChildObserver
@@ -16,17 +16,33 @@ internal interface IChildObserver
 /// <summary>Reads the state of a child (a <see cref="Future"/> or a <see cref="Task"/>).</summary>
 internal static class Child
 {
-    public static bool IsDone(object child) => child is Future f ? f.IsDone : ((Task)child).IsCompleted;
+    public static bool IsDone(object child) => child switch
+    {
+        Future f => f.IsDone,
+        Coroutine c => c.IsCompleted,
+        _ => ((Task)child).IsCompleted,
+    };
 
     /// <summary>Whether a finished child ended with neither an exception nor a cancellation.</summary>
-    public static bool Succeeded(object child) => child is Future f ? f.SucceededCore : ((Task)child).IsCompletedSuccessfully;
+    public static bool Succeeded(object child) => child switch
+    {
+        Future f => f.SucceededCore,
+        Coroutine c => c.IsCompletedSuccessfully,
+        _ => ((Task)child).IsCompletedSuccessfully,
+    };
 
-    public static bool IsCancelled(object child) => child is Future f ? f.IsCancelled : ((Task)child).IsCanceled;
+    public static bool IsCancelled(object child) => child switch
+    {
+        Future f => f.IsCancelled,
+        Coroutine c => c.IsCancelled,
+        _ => ((Task)child).IsCanceled,
+    };
 
     /// <summary>The exception a finished child failed with (unwrapped), or <see langword="null"/>.</summary>
     public static Exception? GetException(object child)
     {
         if (child is Future f) return f.IsCancelled ? null : f.ExceptionCore;
+        if (child is Coroutine c) return c.IsCancelled ? null : c.GetException();
         var t = (Task)child;
         if (!t.IsFaulted) return null;
         var agg = t.Exception!;
@@ -45,7 +61,11 @@ internal static class Child
     public static CancelledError CancelledErrorOf(object child)
     {
         if (child is Future f) return f.MakeCancelledError();
-        try { ((Task)child).GetAwaiter().GetResult(); }
+        try
+        {
+            if (child is Coroutine c) c.ThrowIfFailed();
+            else ((Task)child).GetAwaiter().GetResult();
+        }
         catch (CancelledError e) { return new CancelledError(e.CancelMessage, e); }
         catch (OperationCanceledException e) { return new CancelledError(null, e); }
         return new CancelledError();
@@ -59,7 +79,7 @@ internal static class Child
         _ => default!,
     };
 
-    /// <summary>Cancels a child future; a .NET Task cannot be cancelled from outside and returns <see langword="false"/>.</summary>
+    /// <summary>Cancels a child future; a coroutine or .NET Task cannot be cancelled from outside and returns <see langword="false"/>.</summary>
     public static bool TryCancel(object child, string? message) => child is Future f && f.Cancel(message);
 
     /// <summary>Throws unless every future child belongs to <paramref name="loop"/>.</summary>
@@ -77,11 +97,12 @@ internal static class Child
     public static object[] Collect<TItem>(EventLoop loop, IEnumerable<TItem> items, string paramName) where TItem : class
     {
         ArgumentNullException.ThrowIfNull(items, paramName);
-        if (items is Task[] taskArray)
+        if (items is Task[] or Coroutine[])
         {
-            foreach (var t in taskArray)
+            var array = (object[])(object)items;
+            foreach (var t in array)
                 if (t == null) throw new ArgumentException("The collection contains null.", paramName);
-            return taskArray;
+            return array;
         }
         var list = items is ICollection<TItem> c ? new object[c.Count] : null;
         if (list != null)
@@ -123,7 +144,7 @@ internal static class Child
 /// <para>(An awaiter continuation with <c>ConfigureAwait(false)</c> would be cheaper, but .NET never runs
 /// one inline while a custom synchronisation context is current, and the loop thread always has one.)</para>
 /// </remarks>
-internal sealed class ChildSet : IFutureObserver
+internal sealed class ChildSet : IFutureObserver, ICoroutineObserver
 {
     /// <summary>
     /// On the real clock, up to this many Task children (an array of Tasks), or pending Task children (a mixed
@@ -169,6 +190,13 @@ internal sealed class ChildSet : IFutureObserver
                 (_nodes ??= new List<FutureNode>()).Add(node);
                 if (f.IsDone) loop.EnqueueInternal(static o => ((FutureNode)o!).NotifyDone(), node);
                 else f.Append(node);
+                continue;
+            }
+            if (child is Coroutine c)
+            {
+                // No node: the set itself waits in the coroutine's slot, and hears of its end in the step that ends it.
+                _observedAmong = children;
+                if (!c.AddWaiter(this)) loop.EnqueueInternal(static o => ((CoroutineReport)o!).Run(), new CoroutineReport(this, c));
                 continue;
             }
             var t = (Task)child;
@@ -279,6 +307,19 @@ internal sealed class ChildSet : IFutureObserver
     /// <summary>A future watched through its observer slot is done (called synchronously as it completes).</summary>
     public void FutureDone(Future future) => Report(future);
 
+    /// <summary>A watched coroutine ended: reported at once on the loop thread, posted there from any other.</summary>
+    public void CoroutineDone(Coroutine coroutine)
+    {
+        if (_loop.IsLoopThread) Report(coroutine);
+        else _loop.PostInternal(static o => ((CoroutineReport)o!).Run(), new CoroutineReport(this, coroutine));
+    }
+
+    /// <summary>A coroutine's end to report on a later iteration (it ended before the set watched it, or on another thread).</summary>
+    sealed class CoroutineReport(ChildSet set, Coroutine child)
+    {
+        public void Run() => set.Report(child);
+    }
+
     /// <summary>
     /// Stops reporting; futures forget their nodes. A Task's continuation stays until the Task completes, and
     /// then does nothing: it no longer leads to the set, its observer or the other children.
@@ -292,6 +333,7 @@ internal sealed class ChildSet : IFutureObserver
         if (_observedAmong != null)
             foreach (var child in _observedAmong)
                 if (child is Future f) f.StopObserving(this);
+                else if (child is Coroutine c) c.RemoveWaiter(this);
         if (_taskNodes != null)
             foreach (var n in _taskNodes) n.Detach();
         if (_pump != null) _pump.Set = null;

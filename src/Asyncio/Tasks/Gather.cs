@@ -116,7 +116,7 @@ internal sealed class GatherCore
     {
         bool any = false;
         foreach (var c in Children)
-            if (!Child.IsDone(c) && (c is Task || Child.TryCancel(c, message))) any = true;
+            if (!Child.IsDone(c) && (c is Task or Coroutine || Child.TryCancel(c, message))) any = true;
         if (any)
         {
             _cancelRequested = true;
@@ -162,6 +162,18 @@ public static partial class Aio
     /// <summary>Gathers running coroutines with results; see <see cref="Gather{T}(Task{T}[])"/>.</summary>
     public static Future<T[]> Gather<T>(IEnumerable<Task<T>> tasks) => GatherTyped<Task<T>, T>(tasks, false, Child.GetResult<T>);
 
+    /// <summary>
+    /// Gathers running <see cref="Coroutine{T}"/>s (calls of <c>async Coroutine&lt;T&gt;</c> methods) and returns
+    /// their results in order; see <see cref="Gather{T}(AioTask{T}[])"/>. As with <see cref="Task"/>s, a
+    /// coroutine cannot be cancelled from outside: cancelling the gather ends it with
+    /// <see cref="CancelledError"/> once they are done. The gather waits in each coroutine's own slot and
+    /// hears of its end in the step that ends it, at any size, with no allocation per coroutine.
+    /// </summary>
+    public static Future<T[]> Gather<T>(params Coroutine<T>[] coroutines) => Gather((IEnumerable<Coroutine<T>>)coroutines);
+
+    /// <summary>Gathers running coroutines with results; see <see cref="Gather{T}(Coroutine{T}[])"/>.</summary>
+    public static Future<T[]> Gather<T>(IEnumerable<Coroutine<T>> coroutines) => GatherTyped<Coroutine<T>, T>(coroutines, false, Child.GetResult<T>);
+
     // ---- result-less gathers ----
 
     /// <summary>Gathers futures and tasks of any kind, without collecting values; see <see cref="Gather{T}(AioTask{T}[])"/>.</summary>
@@ -175,6 +187,12 @@ public static partial class Aio
 
     /// <summary>Gathers running coroutines without values.</summary>
     public static Future Gather(IEnumerable<Task> tasks) => GatherUntyped(tasks);
+
+    /// <summary>Gathers running <see cref="Coroutine"/>s without values; see <see cref="Gather{T}(Coroutine{T}[])"/>.</summary>
+    public static Future Gather(params Coroutine[] coroutines) => Gather((IEnumerable<Coroutine>)coroutines);
+
+    /// <summary>Gathers running <see cref="Coroutine"/>s without values; see <see cref="Gather{T}(Coroutine{T}[])"/>.</summary>
+    public static Future Gather(IEnumerable<Coroutine> coroutines) => GatherUntyped(coroutines);
 
     // ---- outcomes (return_exceptions=True) ----
 
@@ -195,6 +213,12 @@ public static partial class Aio
 
     /// <summary>Reports how each running coroutine ended (values are not collected).</summary>
     public static Future<Outcome<object?>[]> GatherOutcomes(IEnumerable<Task> tasks) => GatherTyped<Task, Outcome<object?>>(tasks, true, ReadOutcome<object?>);
+
+    /// <summary>Reports how each <see cref="Coroutine{T}"/> ended; see <see cref="GatherOutcomes{T}(IEnumerable{Task{T}})"/>.</summary>
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<Coroutine<T>> coroutines) => GatherTyped<Coroutine<T>, Outcome<T>>(coroutines, true, ReadOutcome<T>);
+
+    /// <summary>Reports how each <see cref="Coroutine"/> ended (values are not collected).</summary>
+    public static Future<Outcome<object?>[]> GatherOutcomes(IEnumerable<Coroutine> coroutines) => GatherTyped<Coroutine, Outcome<object?>>(coroutines, true, ReadOutcome<object?>);
 
     static Outcome<T> ReadOutcome<T>(object child)
     {

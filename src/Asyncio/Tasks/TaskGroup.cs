@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Asyncio;
 
 /// <summary>
@@ -153,6 +154,26 @@ public sealed class TaskGroup
     /// <summary>Starts a coroutine with a result as a child task of the group.</summary>
     /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
     public AioTask<T> CreateTask<T>(Func<Task<T>> coroutine, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckOpen();
+        return Track(_loop.CreateTask(coroutine, name));
+    }
+
+    /// <summary>Starts a <see cref="Coroutine"/> function as a child task of the group.</summary>
+    /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask CreateTask(Func<Coroutine> coroutine, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckOpen();
+        return Track(_loop.CreateTask(coroutine, name));
+    }
+
+    /// <summary>Starts a <see cref="Coroutine{T}"/> function as a child task of the group.</summary>
+    /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask<T> CreateTask<T>(Func<Coroutine<T>> coroutine, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
         CheckOpen();
