@@ -192,7 +192,7 @@ public static partial class Aio
     }
 
     /// <summary>
-    /// Yields the awaitables themselves (futures, tasks or <see cref="Task"/>s), done, in the order they
+    /// Yields the awaitables themselves (futures, tasks, <see cref="Coroutine"/>s or <see cref="Task"/>s), done, in the order they
     /// finish, each once (even if given twice); asyncio 3.13's <c>async for t in as_completed(aws)</c>. Throws <see cref="TimeoutException"/>
     /// once <paramref name="timeout"/> seconds (counted from this call) have passed with some still pending.
     /// Cancelling <paramref name="cancellationToken"/> (or the task that enumerates) ends the wait with

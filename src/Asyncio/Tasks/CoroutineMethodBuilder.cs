@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 
@@ -15,9 +16,10 @@ namespace Asyncio;
 // Where the awaited thing lets us, the box is its own continuation and no delegate is made:
 // - another coroutine: the box goes into its waiter slot (and is resumed directly when it ends, see
 //   Coroutine.ResumeAfterCoroutine);
-// - a ValueTask over an IValueTaskSource (every loop primitive: sleeps, futures, locks, queues, sockets): the
-//   source is handed a static delegate and the box, as the runtime's own builder does for its boxes;
-// - anything else: the awaiter gets a delegate made once per box.
+// - a ValueTask or ValueTask<T> over an IValueTaskSource (every loop primitive: sleeps, futures, tasks, locks,
+//   queues, streams): the source is handed a static delegate and the box, as the runtime's own builder does
+//   for its boxes;
+// - anything else (a Task, a custom awaiter): the awaiter gets a delegate made once per box.
 
 /// <summary>Builds <c>async Coroutine</c> methods; used by the compiler.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
@@ -138,14 +140,7 @@ internal sealed class CoroutineBox<TStateMachine> : Coroutine, ICoroutineBox whe
 {
     public TStateMachine StateMachine = default!;
 
-    static readonly ContextCallback s_moveNext = static b => ((CoroutineBox<TStateMachine>)b!).StateMachine.MoveNext();
-
-    internal override void RunBox()
-    {
-        var context = CoroutineBuilding.ContextToResumeIn(_extra);
-        if (context == null) StateMachine.MoveNext();
-        else ExecutionContext.Run(context, s_moveNext, this);
-    }
+    internal override void RunBox() => CoroutineBuilding.Resume(ref StateMachine, _extra);
 
     public void SetResult()
     {
@@ -186,14 +181,7 @@ internal sealed class CoroutineBox<TStateMachine, T> : CoroutineBoxBase<T> where
 {
     public TStateMachine StateMachine = default!;
 
-    static readonly ContextCallback s_moveNext = static b => ((CoroutineBox<TStateMachine, T>)b!).StateMachine.MoveNext();
-
-    internal override void RunBox()
-    {
-        var context = CoroutineBuilding.ContextToResumeIn(_extra);
-        if (context == null) StateMachine.MoveNext();
-        else ExecutionContext.Run(context, s_moveNext, this);
-    }
+    internal override void RunBox() => CoroutineBuilding.Resume(ref StateMachine, _extra);
 
     public override void SetResult(T result)
     {
@@ -261,21 +249,20 @@ internal static class CoroutineBuilding
         if (awaiter is ICoroutineAwaiter)
         {
             var target = Unsafe.As<TAwaiter, CoroutineAwaiter>(ref awaiter).Coroutine;
-            SaveContexts(box, SynchronizationContext.Current);
+            SaveContexts(box, ResumeContext.Capture());
             if (!target.AddWaiter(box)) box.ResumeLater();
             return true;
         }
         SaveContexts(box, null);
-        if (typeof(TAwaiter) == typeof(ValueTaskAwaiter) && ValueTaskFields.Readable)
+        if (typeof(TAwaiter) == typeof(ValueTaskAwaiter))
         {
+            if (!ValueTaskFields.Readable) return false;
             ref var task = ref ValueTaskFields.Task(ref Unsafe.As<TAwaiter, ValueTaskAwaiter>(ref awaiter));
-            if (ValueTaskFields.Source(ref task) is IValueTaskSource source)
-            {
-                source.OnCompleted(Coroutine.s_runBox, box, ValueTaskFields.Token(ref task), ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
-                return true;
-            }
+            if (ValueTaskFields.Source(ref task) is not IValueTaskSource source) return false;
+            source.OnCompleted(Coroutine.s_runBox, box, ValueTaskFields.Token(ref task), ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            return true;
         }
-        return false;
+        return GenericAwaiter<TAwaiter>.Instance is { } generic && generic.TrySuspend(ref awaiter, box);
     }
 
     /// <summary>
@@ -315,14 +302,30 @@ internal static class CoroutineBuilding
     }
 
     /// <summary>
-    /// The execution context a box must switch to before resuming, or <see langword="null"/> when the current
-    /// one is already it. A box that suspended in the default context resumes in the default context.
+    /// Runs a box's next step in the execution context it suspended in (the default one when none was kept),
+    /// and puts the thread's context back afterwards, so that an <see cref="AsyncLocal{T}"/> value the step
+    /// sets does not stay on the loop's thread for the code that runs after it. (With flow suppressed on this
+    /// thread, or the default context unknown, the step runs in the thread's context as it is.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ExecutionContext? ContextToResumeIn(object? extra)
+    public static void Resume<TStateMachine>(ref TStateMachine stateMachine, object? extra) where TStateMachine : IAsyncStateMachine
     {
+        var before = ExecutionContext.Capture();
         var wanted = extra as ExecutionContext ?? (extra as BoxExtras)?.ExecutionContext ?? s_defaultContext;
-        return wanted == null || ReferenceEquals(ExecutionContext.Capture(), wanted) ? null : wanted;
+        if (before == null || wanted == null)
+        {
+            stateMachine.MoveNext();
+            return;
+        }
+        if (!ReferenceEquals(before, wanted)) ExecutionContext.Restore(wanted);
+        try
+        {
+            stateMachine.MoveNext();
+        }
+        finally
+        {
+            if (!ReferenceEquals(ExecutionContext.Capture(), before)) ExecutionContext.Restore(before);
+        }
     }
 
     /// <summary>The runtime's default execution context (what <see cref="ExecutionContext.Capture"/> returns when no <see cref="AsyncLocal{T}"/> is set).</summary>
@@ -336,6 +339,76 @@ internal static class CoroutineBuilding
 
     [UnsafeAccessor(UnsafeAccessorKind.StaticField, Name = "Default")]
     static extern ref ExecutionContext DefaultContext(ExecutionContext? unused);
+}
+
+/// <summary>
+/// How a box suspends on a generic awaiter type without a delegate, if it can: made once per awaiter type.
+/// Only <see cref="ValueTaskAwaiter{TResult}"/> has a way (<see cref="ValueTaskAwaiterOf{T}"/>); it is made by
+/// reflection, so without dynamic code (native AOT) such awaits take the delegate path.
+/// </summary>
+internal abstract class GenericAwaiter<TAwaiter>
+{
+    public static readonly GenericAwaiter<TAwaiter>? Instance = Create();
+
+    public abstract bool TrySuspend(ref TAwaiter awaiter, Coroutine box);
+
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Used only where dynamic code is supported; the delegate path otherwise.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2055", Justification = "ValueTaskAwaiterOf<T> is referenced statically; T comes from a live awaiter type.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2077", Justification = "ValueTaskAwaiterOf<T> has a public parameterless constructor that is referenced statically.")]
+    static GenericAwaiter<TAwaiter>? Create()
+    {
+        var type = typeof(TAwaiter);
+        if (!type.IsGenericType || type.GetGenericTypeDefinition() != typeof(ValueTaskAwaiter<>) || !RuntimeFeature.IsDynamicCodeSupported)
+            return null;
+        try
+        {
+            var handler = (GenericAwaiter<TAwaiter>)Activator.CreateInstance(typeof(ValueTaskAwaiterOf<>).MakeGenericType(type.GetGenericArguments()))!;
+            return handler.Works() ? handler : null;
+        }
+        catch (Exception e) when (e is MissingMemberException or NotSupportedException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether the fields it reads are there (checked once).</summary>
+    private protected abstract bool Works();
+}
+
+/// <summary>Suspends a box on a <see cref="ValueTaskAwaiter{TResult}"/> (see <see cref="ValueTaskFields"/>).</summary>
+internal sealed class ValueTaskAwaiterOf<T> : GenericAwaiter<ValueTaskAwaiter<T>>
+{
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_value")]
+    static extern ref ValueTask<T> Task(ref ValueTaskAwaiter<T> awaiter);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_obj")]
+    static extern ref object? Source(ref ValueTask<T> task);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_token")]
+    static extern ref short Token(ref ValueTask<T> task);
+
+    public override bool TrySuspend(ref ValueTaskAwaiter<T> awaiter, Coroutine box)
+    {
+        ref var task = ref Task(ref awaiter);
+        if (Source(ref task) is not IValueTaskSource<T> source) return false;
+        source.OnCompleted(Coroutine.s_runBox, box, Token(ref task), ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+        return true;
+    }
+
+    private protected override bool Works()
+    {
+        var probe = new Probe();
+        var awaiter = new ValueTask<T>(probe, 12345).GetAwaiter();
+        ref var task = ref Task(ref awaiter);
+        return ReferenceEquals(Source(ref task), probe) && Token(ref task) == 12345;
+    }
+
+    sealed class Probe : IValueTaskSource<T>
+    {
+        public ValueTaskSourceStatus GetStatus(short token) => ValueTaskSourceStatus.Pending;
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) { }
+        public T GetResult(short token) => default!;
+    }
 }
 
 /// <summary>

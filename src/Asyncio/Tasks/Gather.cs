@@ -167,7 +167,7 @@ public static partial class Aio
     /// their results in order; see <see cref="Gather{T}(AioTask{T}[])"/>. As with <see cref="Task"/>s, a
     /// coroutine cannot be cancelled from outside: cancelling the gather ends it with
     /// <see cref="CancelledError"/> once they are done. The gather waits in each coroutine's own slot and
-    /// hears of its end in the step that ends it, at any size, with no allocation per coroutine.
+    /// hears of its end in the step that ends it, at any size, with no allocation per pending coroutine.
     /// </summary>
     public static Future<T[]> Gather<T>(params Coroutine<T>[] coroutines) => Gather((IEnumerable<Coroutine<T>>)coroutines);
 

@@ -80,12 +80,12 @@ internal sealed class WaitFuture<T> : Future<(IReadOnlySet<T> Done, IReadOnlySet
 public static partial class Aio
 {
     /// <summary>
-    /// Waits for futures, tasks or running coroutines (<see cref="Task"/>s) until <paramref name="returnWhen"/>
+    /// Waits for futures, tasks or running coroutines (<see cref="Coroutine"/>s or <see cref="Task"/>s) until <paramref name="returnWhen"/>
     /// is met or <paramref name="timeout"/> seconds pass, and returns the sets of those done and those
     /// pending; asyncio's <c>wait()</c>. Nothing is cancelled on timeout.
     /// </summary>
-    /// <typeparam name="T">The element type: a <see cref="Future"/> (or task) type or a <see cref="Task"/> type.</typeparam>
-    /// <exception cref="ArgumentException">The collection is empty, contains null, or contains something that is neither a future nor a Task.</exception>
+    /// <typeparam name="T">The element type: a <see cref="Future"/> (or task) type, a <see cref="Coroutine"/> type or a <see cref="Task"/> type.</typeparam>
+    /// <exception cref="ArgumentException">The collection is empty, contains null, or contains something that is neither a future, a coroutine nor a Task.</exception>
     public static Future<(IReadOnlySet<T> Done, IReadOnlySet<T> Pending)> Wait<T>(IEnumerable<T> awaitables, double? timeout = null, ReturnWhen returnWhen = ReturnWhen.AllCompleted)
         where T : class
     {
@@ -109,8 +109,8 @@ public static partial class Aio
     {
         var children = Child.Collect(loop, items, paramName);
         foreach (var c in children)
-            if (c is not Future && c is not Task)
-                throw new ArgumentException($"Expected futures, tasks or Tasks, got {c.GetType().Name}.", paramName);
+            if (c is not (Future or Task or Coroutine))
+                throw new ArgumentException($"Expected futures, tasks, coroutines or Tasks, got {c.GetType().Name}.", paramName);
         return children;
     }
 }
