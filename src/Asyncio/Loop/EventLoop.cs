@@ -420,7 +420,10 @@ public sealed partial class EventLoop : IDisposable
     void RunItem(ref ReadyItem item)
     {
         var scope = item.Scope!;
-        if (!ReferenceEquals(scope, _current))
+        // The thread's context is compared too: the runtime puts back the context a step of an async Task
+        // method began in when the step ends, which can leave the context of a scope left during the step
+        // (a timeout body's) on the thread while the loop's current scope is already its parent.
+        if (!ReferenceEquals(scope, _current) || !ReferenceEquals(SynchronizationContext.Current, scope))
         {
             _current = scope;
             SynchronizationContext.SetSynchronizationContext(scope);

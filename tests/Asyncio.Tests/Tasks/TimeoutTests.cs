@@ -638,4 +638,27 @@ public class TimeoutTests
             finally { Assert.Throws<InvalidOperationException>(() => t.Reschedule(Now + 10)); }
         }));
     });
+    [Fact]
+    public void Cancel_AfterATimeoutThatEndedAndAForeignAwait_ReachesTheNextSleep() => AioTest.Run(async () =>
+    {
+        // After a timeout whose body ended asynchronously, the thread's synchronisation context must be the
+        // task's scope again: a foreign Task awaited next captures it, and its continuation's awaits must
+        // belong to the task, not to the timeout's closed scope, or cancelling the task would not reach them.
+        var loop = Aio.GetRunningLoop();
+        double cancelledAt = -1;
+        var worker = Aio.CreateTask((Func<Task>)(async () =>
+        {
+            await Aio.Timeout(10, async () => { await Aio.Sleep(1); });
+            await Aio.Sleep(0);
+            var foreign = new TaskCompletionSource();
+            loop.CallLater(1, () => foreign.SetResult());
+            await foreign.Task;
+            try { await Aio.Sleep(100); }
+            catch (CancelledError) { cancelledAt = Now; throw; }
+        }));
+        await Aio.Sleep(50);
+        worker.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await worker);
+        Assert.Equal(50, cancelledAt, 6);
+    });
 }
