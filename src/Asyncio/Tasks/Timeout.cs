@@ -356,6 +356,30 @@ public static partial class Aio
         return TimeoutCore(RelativeDue(timeout), async _ => { await future; return true; });
     }
 
+    /// <summary>
+    /// Waits for a running <see cref="Coroutine{T}"/> with a timeout, as <see cref="WaitFor{T}(Task{T}, double?)"/>
+    /// does for a Task: a coroutine cannot be cancelled from outside, so on timeout the wait ends with
+    /// <see cref="TimeoutException"/> while the coroutine runs on. Pass a coroutine function to have it cancelled.
+    /// </summary>
+    public static Task<T> WaitFor<T>(Coroutine<T> coroutine, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return WaitFor(coroutine.AsTask(), timeout);
+    }
+
+    /// <summary>Waits for a running <see cref="Coroutine"/> with a timeout; see <see cref="WaitFor{T}(Coroutine{T}, double?)"/>.</summary>
+    public static Task WaitFor(Coroutine coroutine, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return WaitFor(coroutine.AsTask(), timeout);
+    }
+
+    /// <summary>Waits for a running <see cref="Coroutine{T}"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Coroutine{T}, double?)"/>.</summary>
+    public static Task<T> WaitFor<T>(Coroutine<T> coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));
+
+    /// <summary>Waits for a running <see cref="Coroutine"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Coroutine{T}, double?)"/>.</summary>
+    public static Task WaitFor(Coroutine coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));
+
     /// <summary>Whether a <c>WaitFor</c> timeout is 0 or less: asyncio's <c>wait_for()</c> does not wait for a deadline then.</summary>
     static bool IsOver(double? timeout)
     {

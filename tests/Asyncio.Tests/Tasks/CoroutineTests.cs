@@ -953,4 +953,25 @@ public class CoroutineTests
         }
         Assert.Equal(["b", "c", "a"], order);
     });
+    [Fact]
+    public void WaitFor_CoroutineWithinItsTimeout_ReturnsItsResult() => AioTest.Run(async () =>
+    {
+        double t0 = Now;
+        Assert.Equal(4, await Aio.WaitFor(After(1, 4), 5));
+        Assert.Equal(1, Now - t0, 6);
+        await Aio.WaitFor(SleepOnly(1), TimeSpan.FromSeconds(5));
+        Assert.Equal(2, Now - t0, 6);
+    });
+
+    [Fact]
+    public void WaitFor_CoroutineOverItsTimeout_ThrowsTimeoutExceptionAndTheCoroutineRunsOn() => AioTest.Run(async () =>
+    {
+        var slow = After(10, 6);
+        double t0 = Now;
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(slow, 2));
+        Assert.Equal(2, Now - t0, 6);
+        Assert.False(slow.IsCompleted);
+        Assert.Equal(6, await slow);   // a coroutine cannot be cancelled from outside, as a Task cannot
+        Assert.Equal(10, Now - t0, 6);
+    });
 }
