@@ -44,8 +44,8 @@ public class Coroutine : IValueTaskSource
     // another registers.
     private protected object? _slot;
 
-    // Only a suspended box uses it (see CoroutineBoxCore): the execution context to resume in and, while it
-    // awaits another coroutine, the synchronisation context to resume through.
+    // Only a suspended box uses it (see CoroutineBuilding.SaveContexts): the execution context to resume in
+    // and, while it awaits another coroutine, the synchronisation context to resume through.
     private protected object? _extra;
 
     /// <summary>The box's contexts field (see <see cref="CoroutineBuilding"/>).</summary>
@@ -53,7 +53,7 @@ public class Coroutine : IValueTaskSource
 
     private protected Coroutine() { }
 
-    private Coroutine(CoroutineOutcome outcome) => _slot = outcome;
+    private protected Coroutine(CoroutineOutcome outcome) => _slot = outcome;
 
     static readonly Coroutine s_completed = new(CoroutineOutcome.Success);
 
@@ -65,7 +65,7 @@ public class Coroutine : IValueTaskSource
     public static Coroutine FromException(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        return new Coroutine(new CoroutineOutcome(ExceptionDispatchInfo.Capture(exception)));
+        return new Coroutine(Failure(exception));
     }
 
     /// <summary>A coroutine that has already finished with <paramref name="result"/> (as <see cref="Task.FromResult{TResult}(TResult)"/>).</summary>
@@ -136,7 +136,9 @@ public class Coroutine : IValueTaskSource
     }
 
     /// <summary>Ends the coroutine with <paramref name="exception"/>.</summary>
-    private protected void Fail(Exception exception) => Finish(new CoroutineOutcome(ExceptionDispatchInfo.Capture(exception)));
+    private protected void Fail(Exception exception) => Finish(Failure(exception));
+
+    private protected static CoroutineOutcome Failure(Exception exception) => new(ExceptionDispatchInfo.Capture(exception));
 
     void Wake(object waiting)
     {
@@ -206,8 +208,6 @@ public class Coroutine : IValueTaskSource
     // ---- a suspended box (overridden in CoroutineBox) ----
 
     internal static readonly Action<object?> s_runBox = static o => ((Coroutine)o!).RunBox();
-    static readonly SendOrPostCallback s_postedRunBox = static o => ((Coroutine)o!).RunBox();
-    static readonly Action<Coroutine> s_pooledRunBox = static c => c.RunBox();
 
     /// <summary>Resumes the suspended state machine (boxes only).</summary>
     internal virtual void RunBox() => throw new UnreachableException();
@@ -223,19 +223,11 @@ public class Coroutine : IValueTaskSource
     {
         var context = AwaitContext;
         if (ResumeContext.CanRunInline(context)) RunBox();
-        else ResumeThrough(context);
+        else ResumeContext.Post(context, s_runBox, this);
     }
 
     /// <summary>This box's await of a coroutine found it already ended (a race with another thread): resume later.</summary>
-    internal void ResumeLater() => ResumeThrough(AwaitContext);
-
-    /// <summary>Resumes this box later, through <paramref name="context"/> (or on the pool, if it is null).</summary>
-    void ResumeThrough(SynchronizationContext? context)
-    {
-        if (context is CancelScope scope) scope.Loop.PostInScope(s_runBox, this, scope);
-        else if (context != null) context.Post(s_postedRunBox, this);
-        else ThreadPool.UnsafeQueueUserWorkItem(s_pooledRunBox, this, preferLocal: true);
-    }
+    internal void ResumeLater() => ResumeContext.Post(AwaitContext, s_runBox, this);
 
     // ---- IValueTaskSource (AsTask, AsValueTask) ----
 
@@ -268,11 +260,12 @@ public class Coroutine<T> : Coroutine, IValueTaskSource<T>, IFutureResult<T>
 
     private protected Coroutine() { }
 
-    internal Coroutine(T result)
-    {
-        _result = result;
-        _slot = CoroutineOutcome.Success;
-    }
+    internal Coroutine(T result) : base(CoroutineOutcome.Success) => _result = result;
+
+    private Coroutine(CoroutineOutcome failure) : base(failure) { }
+
+    /// <summary>A coroutine that has already failed (a method that threw before its first suspension).</summary>
+    internal static Coroutine<T> Failed(Exception exception) => new(Failure(exception));
 
     /// <summary>The result of a coroutine that has finished successfully; rethrows its exception otherwise.</summary>
     /// <exception cref="InvalidOperationException">The coroutine has not finished.</exception>
@@ -464,14 +457,13 @@ internal sealed class ForeignWaiter
 
     static readonly Action<object?> s_invokeAction = static a => ((Action)a!)();
     static readonly ContextCallback s_invokeInContext = static w => ((ForeignWaiter)w!).Invoke();
-    static readonly SendOrPostCallback s_posted = static w => ((ForeignWaiter)w!).RunHere();
+    static readonly Action<object?> s_runHere = static w => ((ForeignWaiter)w!).RunHere();
 
     /// <summary>The coroutine ended: run here if this is the context it was registered in (or it asked for none), else post it there.</summary>
     public void Run()
     {
         if (_anywhere || ResumeContext.CanRunInline(_context)) RunHere();
-        else if (_context != null) _context.Post(s_posted, this);
-        else ThreadPool.UnsafeQueueUserWorkItem(static w => w.RunHere(), this, preferLocal: true);
+        else ResumeContext.Post(_context, s_runHere, this);
     }
 
     void RunHere()
@@ -508,5 +500,17 @@ internal static class ResumeContext
             ? scope.Loop.IsLoopThread && ReferenceEquals(scope.Loop.CurrentScope, scope)
             : ReferenceEquals(context, SynchronizationContext.Current);
         return same && RuntimeHelpers.TryEnsureSufficientExecutionStack();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="callback"/> later in <paramref name="context"/>: a loop's scope queues it on its
+    /// loop (from any thread, no allocation), another context gets it posted (a delegate made for the post), and
+    /// no context means the thread pool.
+    /// </summary>
+    public static void Post(SynchronizationContext? context, Action<object?> callback, object state)
+    {
+        if (context is CancelScope scope) scope.Loop.PostInScope(callback, state, scope);
+        else if (context != null) context.Post(new SendOrPostCallback(callback), state);
+        else ThreadPool.UnsafeQueueUserWorkItem(callback, state, preferLocal: true);
     }
 }

@@ -104,7 +104,7 @@ public struct CoroutineMethodBuilder<T>
     /// <summary>Ends the coroutine with an exception (compiler use).</summary>
     public void SetException(Exception exception)
     {
-        if (_coroutine == null) _coroutine = CoroutineBoxBase<T>.Failed(exception);
+        if (_coroutine == null) _coroutine = Coroutine<T>.Failed(exception);
         else ((CoroutineBoxBase<T>)_coroutine).SetException(exception);
     }
 
@@ -161,19 +161,6 @@ internal abstract class CoroutineBoxBase<T> : Coroutine<T>
     public abstract void SetResult(T result);
 
     public abstract void SetException(Exception exception);
-
-    public static Coroutine<T> Failed(Exception exception)
-    {
-        var c = new FailedCoroutine();
-        c.SetException(exception);
-        return c;
-    }
-
-    sealed class FailedCoroutine : CoroutineBoxBase<T>
-    {
-        public override void SetResult(T result) => Succeed(result);
-        public override void SetException(Exception exception) => Fail(exception);
-    }
 }
 
 /// <summary>The box of an <c>async Coroutine&lt;T&gt;</c> method.</summary>
@@ -254,15 +241,7 @@ internal static class CoroutineBuilding
             return true;
         }
         SaveContexts(box, null);
-        if (typeof(TAwaiter) == typeof(ValueTaskAwaiter))
-        {
-            if (!ValueTaskFields.Readable) return false;
-            ref var task = ref ValueTaskFields.Task(ref Unsafe.As<TAwaiter, ValueTaskAwaiter>(ref awaiter));
-            if (ValueTaskFields.Source(ref task) is not IValueTaskSource source) return false;
-            source.OnCompleted(Coroutine.s_runBox, box, ValueTaskFields.Token(ref task), ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
-            return true;
-        }
-        return GenericAwaiter<TAwaiter>.Instance is { } generic && generic.TrySuspend(ref awaiter, box);
+        return SourceAwaiter<TAwaiter>.Instance is { } reader && reader.TrySuspend(ref awaiter, box);
     }
 
     /// <summary>
@@ -342,41 +321,74 @@ internal static class CoroutineBuilding
 }
 
 /// <summary>
-/// How a box suspends on a generic awaiter type without a delegate, if it can: made once per awaiter type.
-/// Only <see cref="ValueTaskAwaiter{TResult}"/> has a way (<see cref="ValueTaskAwaiterOf{T}"/>); it is made by
-/// reflection, so without dynamic code (native AOT) such awaits take the delegate path.
+/// How a box suspends without a delegate on an awaiter over an <see cref="IValueTaskSource"/>: made once per
+/// awaiter type, <see langword="null"/> for the others. <see cref="ValueTaskAwaiter"/> and
+/// <see cref="ValueTaskAwaiter{TResult}"/> keep their <see cref="ValueTask"/> private, as the runtime reads it for
+/// its own builders; the readers below read it by <see cref="UnsafeAccessorAttribute"/>, checked once against a
+/// known value, and are left unused if that fails. The reader of a <see cref="ValueTaskAwaiter{TResult}"/> is
+/// made by reflection, so without dynamic code (native AOT) such awaits take the delegate path.
 /// </summary>
-internal abstract class GenericAwaiter<TAwaiter>
+internal abstract class SourceAwaiter<TAwaiter>
 {
-    public static readonly GenericAwaiter<TAwaiter>? Instance = Create();
+    public static readonly SourceAwaiter<TAwaiter>? Instance = Create();
 
     public abstract bool TrySuspend(ref TAwaiter awaiter, Coroutine box);
 
+    /// <summary>Whether the fields it reads are there.</summary>
+    private protected abstract bool Works();
+
     [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Used only where dynamic code is supported; the delegate path otherwise.")]
-    [UnconditionalSuppressMessage("Trimming", "IL2055", Justification = "ValueTaskAwaiterOf<T> is referenced statically; T comes from a live awaiter type.")]
-    [UnconditionalSuppressMessage("Trimming", "IL2077", Justification = "ValueTaskAwaiterOf<T> has a public parameterless constructor that is referenced statically.")]
-    static GenericAwaiter<TAwaiter>? Create()
+    [UnconditionalSuppressMessage("Trimming", "IL2055", Justification = "ValueTaskAwaiterReader<T> is referenced statically; T comes from a live awaiter type.")]
+    [UnconditionalSuppressMessage("Trimming", "IL2077", Justification = "ValueTaskAwaiterReader<T> has a public parameterless constructor that is referenced statically.")]
+    static SourceAwaiter<TAwaiter>? Create()
     {
         var type = typeof(TAwaiter);
-        if (!type.IsGenericType || type.GetGenericTypeDefinition() != typeof(ValueTaskAwaiter<>) || !RuntimeFeature.IsDynamicCodeSupported)
-            return null;
         try
         {
-            var handler = (GenericAwaiter<TAwaiter>)Activator.CreateInstance(typeof(ValueTaskAwaiterOf<>).MakeGenericType(type.GetGenericArguments()))!;
-            return handler.Works() ? handler : null;
+            SourceAwaiter<TAwaiter>? reader = null;
+            if (type == typeof(ValueTaskAwaiter)) reader = (SourceAwaiter<TAwaiter>)(object)new ValueTaskAwaiterReader();
+            else if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(ValueTaskAwaiter<>) && RuntimeFeature.IsDynamicCodeSupported)
+                reader = (SourceAwaiter<TAwaiter>)Activator.CreateInstance(typeof(ValueTaskAwaiterReader<>).MakeGenericType(type.GetGenericArguments()))!;
+            return reader != null && reader.Works() ? reader : null;
         }
         catch (Exception e) when (e is MissingMemberException or NotSupportedException or InvalidOperationException)
         {
             return null;
         }
     }
-
-    /// <summary>Whether the fields it reads are there (checked once).</summary>
-    private protected abstract bool Works();
 }
 
-/// <summary>Suspends a box on a <see cref="ValueTaskAwaiter{TResult}"/> (see <see cref="ValueTaskFields"/>).</summary>
-internal sealed class ValueTaskAwaiterOf<T> : GenericAwaiter<ValueTaskAwaiter<T>>
+/// <summary>Reads the source of a <see cref="ValueTaskAwaiter"/> (see <see cref="SourceAwaiter{TAwaiter}"/>).</summary>
+internal sealed class ValueTaskAwaiterReader : SourceAwaiter<ValueTaskAwaiter>
+{
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_value")]
+    static extern ref ValueTask Task(ref ValueTaskAwaiter awaiter);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_obj")]
+    static extern ref object? Source(ref ValueTask task);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_token")]
+    static extern ref short Token(ref ValueTask task);
+
+    public override bool TrySuspend(ref ValueTaskAwaiter awaiter, Coroutine box)
+    {
+        ref var task = ref Task(ref awaiter);
+        if (Source(ref task) is not IValueTaskSource source) return false;
+        source.OnCompleted(Coroutine.s_runBox, box, Token(ref task), ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+        return true;
+    }
+
+    private protected override bool Works()
+    {
+        var probe = new ProbeSource<bool>();
+        var awaiter = new ValueTask(probe, ProbeSource<bool>.Token).GetAwaiter();
+        ref var task = ref Task(ref awaiter);
+        return ReferenceEquals(Source(ref task), probe) && Token(ref task) == ProbeSource<bool>.Token;
+    }
+}
+
+/// <summary>Reads the source of a <see cref="ValueTaskAwaiter{TResult}"/> (see <see cref="SourceAwaiter{TAwaiter}"/>).</summary>
+internal sealed class ValueTaskAwaiterReader<T> : SourceAwaiter<ValueTaskAwaiter<T>>
 {
     [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_value")]
     static extern ref ValueTask<T> Task(ref ValueTaskAwaiter<T> awaiter);
@@ -397,58 +409,21 @@ internal sealed class ValueTaskAwaiterOf<T> : GenericAwaiter<ValueTaskAwaiter<T>
 
     private protected override bool Works()
     {
-        var probe = new Probe();
-        var awaiter = new ValueTask<T>(probe, 12345).GetAwaiter();
+        var probe = new ProbeSource<T>();
+        var awaiter = new ValueTask<T>(probe, ProbeSource<T>.Token).GetAwaiter();
         ref var task = ref Task(ref awaiter);
-        return ReferenceEquals(Source(ref task), probe) && Token(ref task) == 12345;
-    }
-
-    sealed class Probe : IValueTaskSource<T>
-    {
-        public ValueTaskSourceStatus GetStatus(short token) => ValueTaskSourceStatus.Pending;
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) { }
-        public T GetResult(short token) => default!;
+        return ReferenceEquals(Source(ref task), probe) && Token(ref task) == ProbeSource<T>.Token;
     }
 }
 
-/// <summary>
-/// Reads the source and token of the <see cref="ValueTask"/> inside a <see cref="ValueTaskAwaiter"/>, which
-/// the runtime reads for its own builders; checked once against a known value, and unused if that fails.
-/// </summary>
-internal static class ValueTaskFields
+/// <summary>A source that never completes, to check the readers against (<see cref="SourceAwaiter{TAwaiter}"/>).</summary>
+internal sealed class ProbeSource<T> : IValueTaskSource, IValueTaskSource<T>
 {
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_value")]
-    public static extern ref ValueTask Task(ref ValueTaskAwaiter awaiter);
-
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_obj")]
-    public static extern ref object? Source(ref ValueTask task);
-
-    [UnsafeAccessor(UnsafeAccessorKind.Field, Name = "_token")]
-    public static extern ref short Token(ref ValueTask task);
-
-    public static readonly bool Readable = Check();
-
-    static bool Check()
-    {
-        try
-        {
-            var probe = new ProbeSource();
-            var awaiter = new ValueTask(probe, 12345).GetAwaiter();
-            ref var task = ref Task(ref awaiter);
-            return ReferenceEquals(Source(ref task), probe) && Token(ref task) == 12345;
-        }
-        catch (MissingMemberException)
-        {
-            return false;
-        }
-    }
-
-    sealed class ProbeSource : IValueTaskSource
-    {
-        public ValueTaskSourceStatus GetStatus(short token) => ValueTaskSourceStatus.Pending;
-        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) { }
-        public void GetResult(short token) { }
-    }
+    public const short Token = 12345;
+    public ValueTaskSourceStatus GetStatus(short token) => ValueTaskSourceStatus.Pending;
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) { }
+    void IValueTaskSource.GetResult(short token) { }
+    T IValueTaskSource<T>.GetResult(short token) => default!;
 }
 
 /// <summary>
