@@ -4,7 +4,7 @@
 //
 //   Workloads w1 N    gather N coroutines that each sleep 1 s          -> wall_s
 //   Workloads w2 N    create N tasks of a trivial coroutine, gather them -> wall_s, rate (tasks/s)
-//   Workloads w4 N    N coroutines sleep random 0-100 ms (LCG seed 12345) -> lateness p50/p99/max/min ms
+//   Workloads w4 N    N tasks sleep random 0-100 ms (LCG seed 12345)    -> lateness p50/p99/max/min ms
 //
 //   Workloads wK N --costs [R]   where the time goes: R rounds (default 4) of size N after the usual
 //                                warm-up, each printed as a `COSTS` line (creation and total time, bytes
@@ -114,14 +114,18 @@ static class Workloads
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds - ms;
     }
 
+    // N tasks, as the workload says and as asyncio's gather of coroutines and Tokio's spawn make them: each
+    // sleep starts in its task's first step, on the loop, which runs the timers that come due meanwhile
+    // every 64 steps (EventLoop.RunOnce).
     static async Task<string> W4(int n, Costs? costs = null)
     {
         uint x = 12345;   // the peers' 32-bit LCG: every peer sleeps the same delays
-        var sleeps = new Coroutine<double>[n];
+        var sleeps = new AioTask<double>[n];
         for (int i = 0; i < n; i++)
         {
             x = unchecked(x * 1664525u + 1013904223u);
-            sleeps[i] = One((int)((x >> 8) % 101));
+            int ms = (int)((x >> 8) % 101);
+            sleeps[i] = Aio.CreateTask(() => One(ms));
         }
         costs?.Created();
         double[] late = await Aio.Gather(sleeps);

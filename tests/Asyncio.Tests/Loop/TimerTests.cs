@@ -108,6 +108,161 @@ public class TimerTests
         Assert.Equal(2.0, whenC, 6);
     }
 
+    // A long batch of ready callbacks does not hold timers back (RunOnce, step 5): the loop looks at the
+    // clock after every 64 callbacks of the batch and runs the timers that came due before the rest.
+
+    /// <summary>Queues <paramref name="count"/> callbacks that record their index; the first runs <paramref name="first"/> too.</summary>
+    static void QueueBatch(EventLoop loop, List<string> order, int count, Action first)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            int k = i;
+            loop.CallSoon(() =>
+            {
+                order.Add(k.ToString());
+                if (k == 0) first();
+                if (k == count - 1) loop.Stop();
+            });
+        }
+    }
+
+    /// <summary>Spins until the loop's clock has passed <paramref name="when"/>, so that the timer due then is due.</summary>
+    static void SpinPast(EventLoop loop, double when)
+    {
+        while (loop.Time() <= when) Thread.SpinWait(20);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LongBatch_TimerThatComesDueMeanwhile_RunsAfterTheNext64CallbacksNotAfterTheBatch(bool debug)
+    {
+        using var loop = new EventLoop(new LoopOptions { Debug = debug });
+        var order = new List<string>();
+        QueueBatch(loop, order, 200, () =>
+        {
+            var h = loop.CallLater(0.001, () => order.Add("timer"));
+            SpinPast(loop, h.When);
+        });
+        loop.RunForever();
+        // Callbacks 0-63, then the look at the clock: the timer is due and runs before callback 64.
+        Assert.Equal(64, order.IndexOf("timer"));
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => i.ToString()), order.Where(x => x != "timer"));
+    }
+
+    [Fact]
+    public void LongBatch_TimersComingDueMeanwhile_RunByDeadlineThenSchedulingOrder()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        QueueBatch(loop, order, 100, () =>
+        {
+            var later = loop.CallLater(0.002, () => order.Add("b"));
+            loop.CallLater(0.001, () => order.Add("a"));
+            loop.CallAt(later.When, () => order.Add("c"));   // same deadline as b, scheduled after it
+            SpinPast(loop, later.When);
+        });
+        loop.RunForever();
+        Assert.Equal(["a", "b", "c"], order.Skip(64).Take(3));
+        Assert.Equal("64", order[67]);
+    }
+
+    [Fact]
+    public void LongBatch_TimerNotYetDue_WaitsAndIsNeverEarly()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        double firedAt = double.NaN, when = double.NaN;
+        QueueBatch(loop, order, 200, () =>
+        {
+            var h = loop.CallLater(3600, () => order.Add("never"));
+            h.Cancel();
+            when = loop.CallLater(0.05, () => { firedAt = loop.Time(); order.Add("timer"); }).When;
+        });
+        loop.RunForever();
+        Assert.Equal(200, order.Count);   // the batch ended long before the timer was due
+        loop.CallLater(0.1, loop.Stop);
+        loop.RunForever();
+        Assert.Equal("timer", order[^1]);
+        Assert.True(firedAt >= when, $"fired at {firedAt}, due at {when}");
+        Assert.DoesNotContain("never", order);
+    }
+
+    [Fact]
+    public void LongBatch_TimerRescheduledWithNoDelayFromItsCallback_RunsOncePerLookNotInALoop()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        int runs = 0;
+        void Again()
+        {
+            order.Add("t");
+            if (++runs < 1000) loop.CallLater(0, Again);
+        }
+        QueueBatch(loop, order, 256, () =>
+        {
+            var h = loop.CallLater(0.001, Again);
+            SpinPast(loop, h.When);
+        });
+        loop.RunForever();
+        // Looks after callbacks 63, 127, 191 and 255: each runs the one timer due then, and the timer it
+        // schedules waits for the next look (its deadline has not strictly passed within the look).
+        int batchEnd = order.IndexOf("255");
+        int inBatch = order.Take(batchEnd + 1).Count(x => x == "t");
+        Assert.InRange(inBatch, 1, 3);
+        Assert.Equal(Enumerable.Range(0, 256).Select(i => i.ToString()), order.Where(x => x != "t"));
+    }
+
+    [Fact]
+    public void LongBatch_VirtualTime_ZeroDelayTimerWaitsForTheNextIteration()
+    {
+        // On virtual time no time passes inside an iteration: the batch runs whole, as in asyncio.
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var order = new List<string>();
+        QueueBatch(loop, order, 200, () => loop.CallLater(0, () => order.Add("timer")));
+        loop.RunForever();
+        Assert.Equal(200, order.Count);
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        Assert.Equal("timer", order[^1]);
+    }
+
+    [Fact]
+    public void LongBatch_SleepThatEndsMeanwhile_ResumesInItsTaskBeforeTheRestOfTheBatch() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var order = new List<string>();
+        AioTask? sleeper = null;
+        AioTask? resumedIn = null;
+        var sleeping = loop.CreateFuture();
+        double dueBy = double.NaN;
+        sleeper = Aio.CreateTask(async () =>
+        {
+            // Long enough to outlast the two iterations before the batch on a loaded machine.
+            var sleep = Aio.Sleep(0.2);
+            dueBy = loop.Time() + 0.2;   // the deadline counts from the call, so it is no later than this
+            sleeping.SetResult();
+            await sleep;
+            resumedIn = Aio.CurrentTask;
+            order.Add("slept");
+        });
+        await sleeping;
+        var done = loop.CreateFuture();
+        for (int i = 0; i < 200; i++)
+        {
+            int k = i;
+            loop.CallSoon(() =>
+            {
+                order.Add(k.ToString());
+                if (k == 0) SpinPast(loop, dueBy);
+                if (k == 199) done.SetResult();
+            });
+        }
+        await done;
+        Assert.Equal(64, order.IndexOf("slept"));
+        Assert.Same(sleeper, resumedIn);
+    });
+
     [Fact]
     public void IdleLoop_NextTimerAFewHundredMsAway_BlocksUntilItWithoutPolling()
     {
