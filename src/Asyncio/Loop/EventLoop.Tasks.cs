@@ -65,6 +65,54 @@ public sealed partial class EventLoop
         return Schedule(new AioTask<T>(this, coroutine, name));
     }
 
+    /// <summary>
+    /// Wraps <paramref name="coroutine"/> applied to <paramref name="arg"/> in a task and schedules it: asyncio's
+    /// <c>create_task(coro(arg))</c>, with the call made when the task starts. Unlike
+    /// <c>CreateTask(() =&gt; F(arg))</c>, it allocates no closure and no delegate per task (88 bytes) when
+    /// <paramref name="coroutine"/> is a static method or a cached delegate: the argument waits in the task,
+    /// which lets it go once the coroutine has started. See <see cref="CreateTask(Func{Task}, string?)"/>.
+    /// </summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    public AioTask CreateTask<TArg>(Func<TArg, Task> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new ArgTask<TArg>(this, coroutine, arg, name));
+    }
+
+    /// <summary>Wraps a coroutine with a result, applied to <paramref name="arg"/>, in a task; see <see cref="CreateTask{TArg}(Func{TArg, Task}, TArg, string?)"/>.</summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    public AioTask<T> CreateTask<TArg, T>(Func<TArg, Task<T>> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new ArgTask<TArg, T>(this, coroutine, arg, name));
+    }
+
+    /// <summary>Wraps a <see cref="Coroutine"/> function, applied to <paramref name="arg"/>, in a task; see <see cref="CreateTask{TArg}(Func{TArg, Task}, TArg, string?)"/>.</summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask CreateTask<TArg>(Func<TArg, Coroutine> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new ArgTask<TArg>(this, coroutine, arg, name));
+    }
+
+    /// <summary>Wraps a <see cref="Coroutine{T}"/> function, applied to <paramref name="arg"/>, in a task; see <see cref="CreateTask{TArg}(Func{TArg, Task}, TArg, string?)"/>.</summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask<T> CreateTask<TArg, T>(Func<TArg, Coroutine<T>> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return Schedule(new ArgTask<TArg, T>(this, coroutine, arg, name));
+    }
+
     TTask Schedule<TTask>(TTask task) where TTask : AioTask
     {
         CheckThread(nameof(CreateTask));

@@ -275,6 +275,8 @@ public class AioTask<T> : AioTask, IFutureResult<T>
 
     internal AioTask(EventLoop loop, Func<Coroutine<T>> coroutine, string? name) : base(loop, coroutine, name) { }
 
+    private protected AioTask(EventLoop loop, Delegate coroutine, string? name) : base(loop, coroutine, name) { }
+
     private protected override object InvokeCoroutine(Delegate coroutine) =>
         coroutine is Func<Task<T>> f ? f() : ((Func<Coroutine<T>>)coroutine)();
 
@@ -312,4 +314,37 @@ public class AioTask<T> : AioTask, IFutureResult<T>
 
     /// <summary>Converts the task to a <see cref="Task{TResult}"/> (<see cref="AsTask"/>).</summary>
     public static implicit operator Task<T>(AioTask<T> task) => task.AsTask();
+}
+
+/// <summary>
+/// A task whose coroutine function takes an argument (<see cref="EventLoop.CreateTask{TArg}(Func{TArg, Coroutine}, TArg, string?)"/>):
+/// the argument waits in the task, so creating it allocates no closure and no delegate.
+/// </summary>
+internal sealed class ArgTask<TArg> : AioTask
+{
+    TArg _arg;
+
+    internal ArgTask(EventLoop loop, Delegate coroutine, TArg arg, string? name) : base(loop, coroutine, name) => _arg = arg;
+
+    private protected override object InvokeCoroutine(Delegate coroutine)
+    {
+        var arg = _arg;
+        _arg = default!;   // the task does not keep the argument alive once the coroutine has it
+        return coroutine is Func<TArg, Task> f ? f(arg) : ((Func<TArg, Coroutine>)coroutine)(arg);
+    }
+}
+
+/// <summary>A task with a result whose coroutine function takes an argument; see <see cref="ArgTask{TArg}"/>.</summary>
+internal sealed class ArgTask<TArg, T> : AioTask<T>
+{
+    TArg _arg;
+
+    internal ArgTask(EventLoop loop, Delegate coroutine, TArg arg, string? name) : base(loop, coroutine, name) => _arg = arg;
+
+    private protected override object InvokeCoroutine(Delegate coroutine)
+    {
+        var arg = _arg;
+        _arg = default!;
+        return coroutine is Func<TArg, Task<T>> f ? f(arg) : ((Func<TArg, Coroutine<T>>)coroutine)(arg);
+    }
 }

@@ -180,6 +180,56 @@ public sealed class TaskGroup
         return Track(_loop.CreateTask(coroutine, name));
     }
 
+    /// <summary>Starts <paramref name="coroutine"/> applied to <paramref name="arg"/> as a child task of the group, with no closure per task; see <see cref="EventLoop.CreateTask{TArg}(Func{TArg, Task}, TArg, string?)"/>.</summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    public AioTask CreateTask<TArg>(Func<TArg, Task> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckOpen();
+        return Track(_loop.CreateTask(coroutine, arg, name));
+    }
+
+    /// <summary>Starts a coroutine with a result, applied to <paramref name="arg"/>, as a child task of the group.</summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    public AioTask<T> CreateTask<TArg, T>(Func<TArg, Task<T>> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckOpen();
+        return Track(_loop.CreateTask(coroutine, arg, name));
+    }
+
+    /// <summary>Starts a <see cref="Coroutine"/> function, applied to <paramref name="arg"/>, as a child task of the group.</summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask CreateTask<TArg>(Func<TArg, Coroutine> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckOpen();
+        return Track(_loop.CreateTask(coroutine, arg, name));
+    }
+
+    /// <summary>Starts a <see cref="Coroutine{T}"/> function, applied to <paramref name="arg"/>, as a child task of the group.</summary>
+    /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
+    /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
+    /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    public AioTask<T> CreateTask<TArg, T>(Func<TArg, Coroutine<T>> coroutine, TArg arg, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        CheckOpen();
+        return Track(_loop.CreateTask(coroutine, arg, name));
+    }
+
     void CheckOpen()
     {
         _loop.CheckThread(nameof(TaskGroup), nameof(CreateTask));

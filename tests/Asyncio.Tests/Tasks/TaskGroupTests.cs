@@ -70,6 +70,35 @@ public class TaskGroupTests
     });
 
     [Fact]
+    public void CreateTask_WithAnArgument_StartsAChildTheGroupWaitsFor() => AioTest.Run(async () =>
+    {
+        AioTask<int>? a = null;
+        AioTask? b = null;
+        var seen = new List<int>();
+        double t0 = Now;
+        await TaskGroup.Run(tg =>
+        {
+            a = tg.CreateTask(static (int d) => After(d, d * 10), 2);
+            b = tg.CreateTask(async (int d) => { await Aio.Sleep(d); seen.Add(d); }, 3);
+            tg.CreateTask(static async (int d) => await Aio.Sleep(d), 1);
+            tg.CreateTask(static (int d) => After(d, d), 1);
+            return Task.CompletedTask;
+        });
+        Assert.Equal(3, Now - t0, 6);
+        Assert.Equal(20, a!.Result);
+        Assert.True(b!.IsDone);
+        Assert.Equal([3], seen);
+    });
+
+    [Fact]
+    public void CreateTask_WithAnArgument_GroupFinished_Throws() => AioTest.Run(async () =>
+    {
+        TaskGroup? group = null;
+        await TaskGroup.Run(tg => { group = tg; return Task.CompletedTask; });
+        Assert.Throws<InvalidOperationException>(() => { group!.CreateTask(static async (int d) => await Aio.Sleep(d), 1); });
+    });
+
+    [Fact]
     public void Run_BodyWithResult_ReturnsItOnceTheChildrenAreDone() => AioTest.Run(async () =>
     {
         AioTask<int>? child = null;

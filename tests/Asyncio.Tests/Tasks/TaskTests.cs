@@ -269,4 +269,67 @@ public class TaskTests
         await Aio.Sleep(0);
         Assert.True(doneAtMarker);
     });
+
+    // ---- CreateTask(function, arg): asyncio's create_task(coro(arg)), without a closure ----
+
+    static async Coroutine<int> TwiceLater(int x) { await Aio.Sleep(1); return 2 * x; }
+    static async Task<string> EchoLater(string s) { await Aio.Sleep(1); return s; }
+
+    [Fact]
+    public void CreateTask_WithAnArgument_CallsTheFunctionWithItWhenTheTaskStarts() => AioTest.Run(async () =>
+    {
+        var calls = new List<string>();
+        var a = Aio.CreateTask(TwiceLater, 21);
+        var b = Aio.CreateTask(EchoLater, "echo", name: "b");
+        var c = Aio.CreateTask(async (string s) => { calls.Add(s); await Aio.Sleep(1); }, "coroutine");
+        var d = Aio.CreateTask((string s) => { calls.Add(s); return Task.CompletedTask; }, "task");
+        Assert.Empty(calls);   // nothing runs before the tasks start, as with any task
+        Assert.Equal("b", b.Name);
+        Assert.IsType<Func<int, Coroutine<int>>>(a.GetCoroutine());
+        await Aio.Gather(a, b, c, d);
+        Assert.Equal(42, a.Result);
+        Assert.Equal("echo", b.Result);
+        Assert.Equal(["coroutine", "task"], calls);
+        Assert.True(a.GetCoroutine() is Coroutine<int>);   // the running coroutine once started
+        Assert.True(b.GetCoroutine() is Task<string>);
+    });
+
+    [Fact]
+    public void CreateTask_WithAnArgument_OnTheLoopAndEagerly_StartsAtOnce() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var t = loop.CreateTask(TwiceLater, 5);
+        var u = loop.CreateTask(async (int x) => { await Aio.Sleep(1); return x + 1; }, 5);
+        Assert.Equal(10, await t);
+        Assert.Equal(6, await u);
+    });
+
+    [Fact]
+    public void CreateTask_WithAnArgument_EagerMode_RunsTheFunctionBeforeReturning() => AioTest.Run(async () =>
+    {
+        int seen = 0;
+        var t = Aio.CreateTask(async (int x) => { seen = x; await Aio.Sleep(1); }, 7);
+        Assert.Equal(7, seen);
+        await t;
+    }, new LoopOptions { VirtualTime = true, EagerTasks = true });
+
+    [Fact]
+    public void CreateTask_WithAnArgument_NullFunction_ThrowsAndSchedulesNothing() => AioTest.Run(async () =>
+    {
+        int before = Aio.AllTasks().Count;
+        Assert.Throws<ArgumentNullException>(() => { Aio.CreateTask((Func<int, Coroutine>)null!, 1); });
+        Assert.Throws<ArgumentNullException>(() => { Aio.CreateTask((Func<int, Coroutine<int>>)null!, 1); });
+        Assert.Throws<ArgumentNullException>(() => { Aio.CreateTask((Func<int, Task>)null!, 1); });
+        Assert.Throws<ArgumentNullException>(() => { Aio.CreateTask((Func<int, Task<int>>)null!, 1); });
+        Assert.Equal(before, Aio.AllTasks().Count);
+        await Aio.Sleep(0);
+    });
+
+    [Fact]
+    public void CreateTask_WithAnArgument_FunctionThatThrows_TaskFailsWithTheError() => AioTest.Run(async () =>
+    {
+        var t = Aio.CreateTask((int x) => x > 0 ? throw new InvalidOperationException($"bad {x}") : Task.CompletedTask, 3);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await t);
+        Assert.Equal("bad 3", e.Message);
+    });
 }
