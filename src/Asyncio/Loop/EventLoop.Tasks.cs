@@ -71,10 +71,14 @@ public sealed partial class EventLoop
     /// <c>CreateTask(() =&gt; F(arg))</c>, it allocates no closure and no delegate per task (88 bytes) when
     /// <paramref name="coroutine"/> is a static method or a cached delegate: the argument waits in the task,
     /// which lets it go once the coroutine has started. See <see cref="CreateTask(Func{Task}, string?)"/>.
+    /// A method group with overloads of both shapes (<c>Fetch()</c> and <c>Fetch(string url)</c>) given a
+    /// string takes this form: <c>CreateTask(Fetch, url)</c> calls <c>Fetch(url)</c>; name the task with
+    /// <c>name:</c>.
     /// </summary>
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    [OverloadResolutionPriority(CoroutinePriority.ArgTask)]
     public AioTask CreateTask<TArg>(Func<TArg, Task> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
@@ -85,6 +89,7 @@ public sealed partial class EventLoop
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    [OverloadResolutionPriority(CoroutinePriority.ArgTask)]
     public AioTask<T> CreateTask<TArg, T>(Func<TArg, Task<T>> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
@@ -95,7 +100,7 @@ public sealed partial class EventLoop
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
-    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    [OverloadResolutionPriority(CoroutinePriority.ArgCoroutine)]
     public AioTask CreateTask<TArg>(Func<TArg, Coroutine> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
@@ -106,7 +111,7 @@ public sealed partial class EventLoop
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
-    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    [OverloadResolutionPriority(CoroutinePriority.ArgCoroutine)]
     public AioTask<T> CreateTask<TArg, T>(Func<TArg, Coroutine<T>> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);

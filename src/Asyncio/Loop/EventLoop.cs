@@ -363,10 +363,11 @@ public sealed partial class EventLoop : IDisposable
     /// <item>Move every timer whose deadline has been reached (<c>Time() &gt;= when</c>) to the ready
     /// queue, by deadline and then by order of scheduling. A timer never fires early.</item>
     /// <item>Run exactly the callbacks that are ready now, in FIFO order. Callbacks they schedule run
-    /// in the next iteration. A long batch does not hold timers back: after every 64 of its callbacks
-    /// (on the real clock) the loop reads the clock, and timers that have come due by then run at once, by
-    /// deadline and then by order of scheduling, before the rest of the batch (Tokio checks its timers
-    /// every 61 tasks for the same reason). This step is the only place where callbacks run.</item>
+    /// in the next iteration. A long batch does not hold sleeps back: after every 64 of its callbacks, if
+    /// more remain (on the real clock), the loop reads the clock and resumes the <see cref="Aio.Sleep(double)"/>s
+    /// that have ended by then, by deadline and then by order of scheduling, before the rest of the batch
+    /// (Tokio looks at its timers every 61 tasks for the same reason). Timers with a callback (<see cref="CallLater(double, Action)"/>,
+    /// <see cref="CallAt(double, Action)"/>, timeouts) keep to step 4. This step is the only place where callbacks run.</item>
     /// </list>
     /// </summary>
     internal void RunOnce()
@@ -411,29 +412,33 @@ public sealed partial class EventLoop : IDisposable
         int n = _ready.Count;
         if (_shuffle != null && n > 1) _ready.Shuffle(n, _shuffle);
         if (Debug) { RunReadyDebug(n); return; }
-        bool timersBetween = !IsVirtualTime;
+        bool sleepsBetween = !IsVirtualTime;
         for (int i = 0; i < n; i++)
         {
             _ready.Dequeue(out var item);
             RunItem(ref item);
-            if ((i & TimerCheckMask) == TimerCheckMask && timersBetween && _timers.HeldCount != 0) RunTimersDueNow();
+            if (LookAtSleeps(i, n) && sleepsBetween) RunSleepsDueNow();
         }
         _busyCallbacks += n;
     }
 
-    /// <summary>Callbacks of a batch between two looks at the timers, minus one (see <see cref="RunOnce"/>).</summary>
-    const int TimerCheckMask = 63;
+    /// <summary>Whether a batch of <paramref name="n"/> callbacks looks at its sleeps after its callback <paramref name="i"/>: after every 64th, if more remain (<see cref="RunOnce"/>, step 5).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    bool LookAtSleeps(int i, int n) => (i & 63) == 63 && i + 1 < n && _timers.HeldCount != 0;
 
     /// <summary>
-    /// Runs the timers that have come due while a long batch of ready callbacks runs, ahead of the rest of
-    /// the batch (step 5 of <see cref="RunOnce"/>). Real clock only: on virtual time no time passes inside
-    /// an iteration. A timer is taken only if its deadline has strictly passed, so a timer callback that
-    /// schedules another with no delay cannot keep this pass going: that one waits for the next look.
+    /// Resumes the sleeps that have ended while a long batch of ready callbacks runs, ahead of the rest of
+    /// the batch (step 5 of <see cref="RunOnce"/>). Only sleeps: a resumed sleep acts on nothing but its own
+    /// coroutine, while a timer's callback (a timeout's above all) could overtake a wake-up that a callback
+    /// of the batch queued before the timer came due, and win a race that asyncio gives to the wake-up.
+    /// The pass stops at the first due timer with a callback, which step 4 of the next iteration fires.
+    /// Real clock only: on virtual time no time passes inside an iteration, so no sleep can end there. The
+    /// clock is read once: a sleep begun during the pass ends after it.
     /// </summary>
-    void RunTimersDueNow()
+    void RunSleepsDueNow()
     {
         long now = NowTicks();
-        while (_timers.TryPopDue(now - 1, out var slot))
+        while (_timers.TryPopDueSleep(now, out var slot))
         {
             var item = TimerItem(in slot);
             if (Debug) RunItemTimed(ref item);
@@ -471,7 +476,7 @@ public sealed partial class EventLoop : IDisposable
         {
             _ready.Dequeue(out var item);
             RunItemTimed(ref item);
-            if ((i & TimerCheckMask) == TimerCheckMask && !IsVirtualTime && _timers.HeldCount != 0) RunTimersDueNow();
+            if (LookAtSleeps(i, n) && !IsVirtualTime) RunSleepsDueNow();
         }
         _busyCallbacks += n;
     }

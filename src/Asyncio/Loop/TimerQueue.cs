@@ -313,6 +313,24 @@ internal sealed class TimerQueue
     }
 
     /// <summary>
+    /// Removes and returns the earliest live timer if it is a sleep due at <paramref name="now"/>; stops at a
+    /// timer with a callback (a handle), which fires only at an iteration's start (EventLoop.RunSleepsDueNow).
+    /// </summary>
+    public bool TryPopDueSleep(long now, out TimerSlot slot)
+    {
+        while (true)
+        {
+            int src = MinSource(out var due);
+            if (src == -2 || due > now) { slot = default; return false; }
+            ref var head = ref PeekRef(src);
+            if (IsDead(in head)) { DropDead(src); continue; }
+            if (head.Kind == 0) { slot = default; return false; }
+            slot = Pop(src);
+            return true;
+        }
+    }
+
+    /// <summary>
     /// Marks cancelled and collects the live sleeps registered in <paramref name="scope"/>. Cost: one
     /// pass over every slot; used only when a scope has several sleeps pending at once.
     /// </summary>

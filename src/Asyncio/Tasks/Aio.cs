@@ -70,26 +70,28 @@ public static partial class Aio
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    [OverloadResolutionPriority(CoroutinePriority.ArgTask)]
     public static AioTask CreateTask<TArg>(Func<TArg, Task> coroutine, TArg arg, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, arg, name);
 
     /// <summary>Wraps a coroutine with a result, applied to <paramref name="arg"/>, in a task on the running loop.</summary>
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
+    [OverloadResolutionPriority(CoroutinePriority.ArgTask)]
     public static AioTask<T> CreateTask<TArg, T>(Func<TArg, Task<T>> coroutine, TArg arg, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, arg, name);
 
     /// <summary>Wraps a <see cref="Coroutine"/> function, applied to <paramref name="arg"/>, in a task on the running loop.</summary>
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
-    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    [OverloadResolutionPriority(CoroutinePriority.ArgCoroutine)]
     public static AioTask CreateTask<TArg>(Func<TArg, Coroutine> coroutine, TArg arg, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, arg, name);
 
     /// <summary>Wraps a <see cref="Coroutine{T}"/> function, applied to <paramref name="arg"/>, in a task on the running loop.</summary>
     /// <param name="coroutine">The coroutine function, called with <paramref name="arg"/> when the task starts.</param>
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
-    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    [OverloadResolutionPriority(CoroutinePriority.ArgCoroutine)]
     public static AioTask<T> CreateTask<TArg, T>(Func<TArg, Coroutine<T>> coroutine, TArg arg, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, arg, name);
 
     /// <summary>The task running now, or <see langword="null"/> outside tasks; asyncio's <c>current_task()</c>.</summary>

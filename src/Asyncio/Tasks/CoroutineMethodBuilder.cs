@@ -437,4 +437,12 @@ internal sealed class ProbeSource<T> : IValueTaskSource, IValueTaskSource<T>
 internal static class CoroutinePriority
 {
     public const int Value = 1;
+
+    /// <summary>
+    /// The <c>CreateTask(function, arg)</c> forms rank above every <c>CreateTask(function, name)</c> form, so that a
+    /// method group with overloads of both shapes (<c>Fetch()</c> and <c>Fetch(string url)</c>) given a string,
+    /// <c>CreateTask(Fetch, url)</c>, calls <c>Fetch(url)</c> as it reads rather than naming the task after the
+    /// URL. Among them the <c>Coroutine</c> forms rank above the <c>Task</c> ones, as above.
+    /// </summary>
+    public const int ArgTask = 2, ArgCoroutine = 3;
 }

@@ -185,6 +185,7 @@ public sealed class TaskGroup
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
     /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    [OverloadResolutionPriority(CoroutinePriority.ArgTask)]
     public AioTask CreateTask<TArg>(Func<TArg, Task> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
@@ -197,6 +198,7 @@ public sealed class TaskGroup
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
     /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
+    [OverloadResolutionPriority(CoroutinePriority.ArgTask)]
     public AioTask<T> CreateTask<TArg, T>(Func<TArg, Task<T>> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
@@ -209,7 +211,7 @@ public sealed class TaskGroup
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
     /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
-    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    [OverloadResolutionPriority(CoroutinePriority.ArgCoroutine)]
     public AioTask CreateTask<TArg>(Func<TArg, Coroutine> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);
@@ -222,7 +224,7 @@ public sealed class TaskGroup
     /// <param name="arg">The argument passed to <paramref name="coroutine"/>.</param>
     /// <param name="name">The task's name; <c>Task-N</c> when <see langword="null"/>.</param>
     /// <exception cref="InvalidOperationException">The group is finished or shutting down.</exception>
-    [OverloadResolutionPriority(CoroutinePriority.Value)]
+    [OverloadResolutionPriority(CoroutinePriority.ArgCoroutine)]
     public AioTask<T> CreateTask<TArg, T>(Func<TArg, Coroutine<T>> coroutine, TArg arg, string? name = null)
     {
         ArgumentNullException.ThrowIfNull(coroutine);

@@ -4,45 +4,72 @@ namespace Asyncio.Tests.Loop;
 [Collection("Console")] // redirects Console.Error
 public class DebugModeTests
 {
+    /// <summary>Runs <paramref name="run"/> with the standard error captured, and returns what it wrote there.</summary>
+    static string StandardErrorOf(Action run)
+    {
+        var saved = Console.Error;
+        var sink = new StringWriter();
+        Console.SetError(sink);
+        try { run(); }
+        finally { Console.SetError(saved); }
+        return sink.ToString();
+    }
+
     [Fact]
     public void SlowCallback_InDebugMode_IsReportedWithItsTask()
     {
         var reports = new List<string>();
-        var saved = Console.Error;
-        var sink = new StringWriter();
-        Console.SetError(sink);
-        try
+        string output = StandardErrorOf(() =>
         {
             Aio.Run(async () =>
             {
                 var t = Aio.CreateTask(async () => { await Aio.Sleep(0); Thread.Sleep(60); }, "sluggish");
                 await t;
             }, new LoopOptions { Debug = true, SlowCallbackDuration = TimeSpan.FromMilliseconds(20) });
-        }
-        finally
+        });
+        Assert.Contains("sluggish", output);
+        Assert.Contains("took", output);
+    }
+
+    [Fact]
+    public void SlowCallback_ASleepResumedInsideALongBatch_IsReportedWithItsTask()
+    {
+        // The sleep ends while a batch of 200 callbacks runs and resumes after the 64th (RunOnce, step 5):
+        // that resumption is timed like any callback.
+        string output = StandardErrorOf(() =>
         {
-            Console.SetError(saved);
-        }
-        Assert.Contains("sluggish", sink.ToString());
-        Assert.Contains("took", sink.ToString());
+            using var loop = new EventLoop(new LoopOptions { Debug = true, SlowCallbackDuration = TimeSpan.FromMilliseconds(20) });
+            for (int i = 0; i < 200; i++)
+            {
+                int k = i;
+                loop.CallSoon(() =>
+                {
+                    if (k == 0)
+                    {
+                        loop.EagerTasks = true;   // the task's first step, and its sleep, begin here
+                        loop.CreateTask(async () => { await Aio.Sleep(0.001); Thread.Sleep(60); }, "sluggish-sleeper");
+                        loop.EagerTasks = false;
+                        double until = loop.Time() + 0.002;
+                        while (loop.Time() <= until) Thread.SpinWait(20);
+                    }
+                    if (k == 199) loop.Stop();
+                });
+            }
+            loop.RunForever();
+        });
+        Assert.Contains("sluggish-sleeper", output);
+        Assert.Contains("took", output);
     }
 
     [Fact]
     public void SlowCallback_DebugOff_NotReported()
     {
-        var saved = Console.Error;
-        var sink = new StringWriter();
-        Console.SetError(sink);
-        try
+        string output = StandardErrorOf(() =>
         {
             Aio.Run(async () => { await Aio.Sleep(0); Thread.Sleep(30); },
                 new LoopOptions { SlowCallbackDuration = TimeSpan.FromMilliseconds(10) });
-        }
-        finally
-        {
-            Console.SetError(saved);
-        }
-        Assert.DoesNotContain("took", sink.ToString());
+        });
+        Assert.DoesNotContain("took", output);
     }
 
     [Fact]

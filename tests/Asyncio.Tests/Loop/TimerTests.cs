@@ -108,8 +108,9 @@ public class TimerTests
         Assert.Equal(2.0, whenC, 6);
     }
 
-    // A long batch of ready callbacks does not hold timers back (RunOnce, step 5): the loop looks at the
-    // clock after every 64 callbacks of the batch and runs the timers that came due before the rest.
+    // A long batch of ready callbacks does not hold sleeps back (RunOnce, step 5): after every 64 callbacks
+    // of the batch, if more remain, the loop reads the clock and resumes the sleeps that have ended, before
+    // the rest of the batch. Timers with a callback keep to the next iteration's start, as in asyncio.
 
     /// <summary>Queues <paramref name="count"/> callbacks that record their index; the first runs <paramref name="first"/> too.</summary>
     static void QueueBatch(EventLoop loop, List<string> order, int count, Action first)
@@ -126,142 +127,192 @@ public class TimerTests
         }
     }
 
-    /// <summary>Spins until the loop's clock has passed <paramref name="when"/>, so that the timer due then is due.</summary>
+    /// <summary>Spins until the loop's clock has passed <paramref name="when"/>.</summary>
     static void SpinPast(EventLoop loop, double when)
     {
         while (loop.Time() <= when) Thread.SpinWait(20);
     }
 
+    /// <summary>Sleeps <paramref name="seconds"/> (begun at the call: a hot coroutine), then records <paramref name="name"/>.</summary>
+    static async Coroutine SleepThenAdd(List<string> order, double seconds, string name)
+    {
+        await Aio.Sleep(seconds);
+        order.Add(name);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void LongBatch_TimerThatComesDueMeanwhile_RunsAfterTheNext64CallbacksNotAfterTheBatch(bool debug)
+    public void LongBatch_SleepThatEndsMeanwhile_ResumesAfterTheNext64CallbacksNotAfterTheBatch(bool debug)
     {
         using var loop = new EventLoop(new LoopOptions { Debug = debug });
         var order = new List<string>();
         QueueBatch(loop, order, 200, () =>
         {
-            var h = loop.CallLater(0.001, () => order.Add("timer"));
-            SpinPast(loop, h.When);
+            _ = SleepThenAdd(order, 0.001, "slept");
+            SpinPast(loop, loop.Time() + 0.001);   // the sleep's deadline counts from the call, so it has passed
         });
         loop.RunForever();
-        // Callbacks 0-63, then the look at the clock: the timer is due and runs before callback 64.
-        Assert.Equal(64, order.IndexOf("timer"));
-        Assert.Equal(Enumerable.Range(0, 200).Select(i => i.ToString()), order.Where(x => x != "timer"));
+        // Callbacks 0-63, then the look at the clock: the sleep resumes before callback 64.
+        Assert.Equal(64, order.IndexOf("slept"));
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => i.ToString()), order.Where(x => x != "slept"));
     }
 
     [Fact]
-    public void LongBatch_TimersComingDueMeanwhile_RunByDeadlineThenSchedulingOrder()
+    public void LongBatch_SleepsEndingMeanwhile_ResumeByDeadline()
     {
         using var loop = new EventLoop();
         var order = new List<string>();
         QueueBatch(loop, order, 100, () =>
         {
-            var later = loop.CallLater(0.002, () => order.Add("b"));
-            loop.CallLater(0.001, () => order.Add("a"));
-            loop.CallAt(later.When, () => order.Add("c"));   // same deadline as b, scheduled after it
-            SpinPast(loop, later.When);
+            _ = SleepThenAdd(order, 0.003, "3ms");
+            _ = SleepThenAdd(order, 0.001, "1ms");
+            _ = SleepThenAdd(order, 0.002, "2ms");
+            SpinPast(loop, loop.Time() + 0.003);
         });
         loop.RunForever();
-        Assert.Equal(["a", "b", "c"], order.Skip(64).Take(3));
-        Assert.Equal("64", order[67]);
+        Assert.Equal(["1ms", "2ms", "3ms", "64"], order.Skip(64).Take(4));
     }
 
     [Fact]
-    public void LongBatch_TimerNotYetDue_WaitsAndIsNeverEarly()
+    public void LongBatch_SleepNotYetEnded_WaitsAndIsNeverEarly()
     {
         using var loop = new EventLoop();
         var order = new List<string>();
-        double firedAt = double.NaN, when = double.NaN;
-        QueueBatch(loop, order, 200, () =>
+        double begun = double.NaN, resumed = double.NaN;
+        async Coroutine Sleeper()
         {
-            var h = loop.CallLater(3600, () => order.Add("never"));
-            h.Cancel();
-            when = loop.CallLater(0.05, () => { firedAt = loop.Time(); order.Add("timer"); }).When;
-        });
+            begun = loop.Time();
+            await Aio.Sleep(0.05);
+            resumed = loop.Time();
+            order.Add("slept");
+        }
+        QueueBatch(loop, order, 200, () => { _ = Sleeper(); });
         loop.RunForever();
-        Assert.Equal(200, order.Count);   // the batch ended long before the timer was due
+        Assert.Equal(200, order.Count);   // the batch ended long before the sleep
         loop.CallLater(0.1, loop.Stop);
         loop.RunForever();
-        Assert.Equal("timer", order[^1]);
-        Assert.True(firedAt >= when, $"fired at {firedAt}, due at {when}");
-        Assert.DoesNotContain("never", order);
+        Assert.Equal("slept", order[^1]);
+        Assert.True(resumed - begun >= 0.05, $"slept {resumed - begun} s");
     }
 
     [Fact]
-    public void LongBatch_TimerRescheduledWithNoDelayFromItsCallback_RunsOncePerLookNotInALoop()
+    public void LongBatch_SleepAgainAfterEachResume_ResumesOncePerLook()
     {
         using var loop = new EventLoop();
         var order = new List<string>();
-        int runs = 0;
-        void Again()
+        async Coroutine Again()
         {
-            order.Add("t");
-            if (++runs < 1000) loop.CallLater(0, Again);
+            for (int i = 0; i < 1000; i++)
+            {
+                await Aio.Sleep(0.000001);
+                order.Add("t");
+            }
         }
         QueueBatch(loop, order, 256, () =>
         {
-            var h = loop.CallLater(0.001, Again);
-            SpinPast(loop, h.When);
+            _ = Again();
+            SpinPast(loop, loop.Time() + 0.001);
         });
         loop.RunForever();
-        // Looks after callbacks 63, 127, 191 and 255: each runs the one timer due then, and the timer it
-        // schedules waits for the next look (its deadline has not strictly passed within the look).
-        int batchEnd = order.IndexOf("255");
-        int inBatch = order.Take(batchEnd + 1).Count(x => x == "t");
+        // Looks after callbacks 63, 127 and 191 (none after 255, the last): the clock is read once per look,
+        // so the sleep begun by a resume during a look ends after it.
+        int inBatch = order.Take(order.IndexOf("255") + 1).Count(x => x == "t");
         Assert.InRange(inBatch, 1, 3);
+        Assert.Equal("t", order[64]);
         Assert.Equal(Enumerable.Range(0, 256).Select(i => i.ToString()), order.Where(x => x != "t"));
     }
 
     [Fact]
-    public void LongBatch_VirtualTime_ZeroDelayTimerWaitsForTheNextIteration()
+    public void LongBatch_OfExactly64_NoLookAfterTheLastCallback_AsInAsyncio()
     {
-        // On virtual time no time passes inside an iteration: the batch runs whole, as in asyncio.
-        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        using var loop = new EventLoop();
         var order = new List<string>();
-        QueueBatch(loop, order, 200, () => loop.CallLater(0, () => order.Add("timer")));
+        for (int i = 0; i < 64; i++)
+        {
+            int k = i;
+            loop.CallSoon(() =>
+            {
+                if (k == 0)
+                {
+                    _ = SleepThenAdd(order, 0.001, "slept");
+                    SpinPast(loop, loop.Time() + 0.001);
+                }
+                if (k == 63) loop.CallSoon(() => { order.Add("soon"); loop.CallLater(0.01, loop.Stop); });
+            });
+        }
         loop.RunForever();
-        Assert.Equal(200, order.Count);
-        loop.CallSoon(loop.Stop);
-        loop.RunForever();
-        Assert.Equal("timer", order[^1]);
+        // The next iteration: first what the batch queued, then the sleep that ended (step 4 queues it after).
+        Assert.Equal(["soon", "slept"], order);
     }
 
     [Fact]
-    public void LongBatch_SleepThatEndsMeanwhile_ResumesInItsTaskBeforeTheRestOfTheBatch() => AioTest.RunReal(async () =>
+    public void LongBatch_TimerCallbackThatComesDueMeanwhile_WaitsForTheNextIterationAfterWhatTheBatchQueued()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        QueueBatch(loop, order, 200, () =>
+        {
+            loop.CallSoon(() => order.Add("soon"));
+            var h = loop.CallLater(0.001, () => order.Add("timer"));
+            loop.CallLater(-1, () => order.Add("past"));
+            SpinPast(loop, h.When);
+        });
+        loop.RunForever();
+        Assert.Equal(200, order.Count);   // no timer callback ran inside the batch
+        loop.CallLater(0.01, loop.Stop);
+        loop.RunForever();
+        Assert.Equal(["soon", "past", "timer"], order.Skip(200));
+    }
+
+    [Fact]
+    public void LongBatch_ResultArrivesBeforeTheTimeoutExpires_ResultWinsAsInAsyncio() => AioTest.RunReal(async () =>
     {
         var loop = Aio.GetRunningLoop();
-        var order = new List<string>();
-        AioTask? sleeper = null;
-        AioTask? resumedIn = null;
-        var sleeping = loop.CreateFuture();
-        double dueBy = double.NaN;
-        sleeper = Aio.CreateTask(async () =>
-        {
-            // Long enough to outlast the two iterations before the batch on a loaded machine.
-            var sleep = Aio.Sleep(0.2);
-            dueBy = loop.Time() + 0.2;   // the deadline counts from the call, so it is no later than this
-            sleeping.SetResult();
-            await sleep;
-            resumedIn = Aio.CurrentTask;
-            order.Add("slept");
-        });
-        await sleeping;
-        var done = loop.CreateFuture();
+        var fut = loop.CreateFuture<int>();
+        var waiter = Aio.CreateTask(() => Aio.WaitFor(fut, 0.05));
+        await Aio.Sleep(0);   // the waiter waits
+        var batchDone = loop.CreateFuture();
         for (int i = 0; i < 200; i++)
         {
             int k = i;
             loop.CallSoon(() =>
             {
-                order.Add(k.ToString());
-                if (k == 0) SpinPast(loop, dueBy);
-                if (k == 199) done.SetResult();
+                if (k == 0)
+                {
+                    fut.SetResult(42);   // in time; the waiter's wake-up is queued for the next iteration
+                    SpinPast(loop, loop.Time() + 0.1);   // the timeout's deadline passes during the batch
+                }
+                if (k == 199) batchDone.SetResult();
             });
         }
-        await done;
+        await batchDone;
+        Assert.Equal(42, await waiter);
+    });
+
+    [Fact]
+    public void LongBatch_SleepOfATaskThatEndsMeanwhile_ResumesInTheTask()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        AioTask? sleeper = null, resumedIn = null;
+        QueueBatch(loop, order, 200, () =>
+        {
+            // An eager task's first step runs here: its sleep begins inside the batch.
+            loop.EagerTasks = true;
+            sleeper = loop.CreateTask(async () =>
+            {
+                await Aio.Sleep(0.001);
+                resumedIn = Aio.CurrentTask;
+                order.Add("slept");
+            });
+            loop.EagerTasks = false;
+            SpinPast(loop, loop.Time() + 0.001);
+        });
+        loop.RunForever();
         Assert.Equal(64, order.IndexOf("slept"));
         Assert.Same(sleeper, resumedIn);
-    });
+    }
 
     [Fact]
     public void IdleLoop_NextTimerAFewHundredMsAway_BlocksUntilItWithoutPolling()

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Asyncio.Tests.Tasks;
 
 /// <summary>asyncio.Task: life cycle, names, eager start, results, strong references.</summary>
@@ -331,5 +332,43 @@ public class TaskTests
         var t = Aio.CreateTask((int x) => x > 0 ? throw new InvalidOperationException($"bad {x}") : Task.CompletedTask, 3);
         var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await t);
         Assert.Equal("bad 3", e.Message);
+    });
+
+    static readonly List<string> s_fetched = new();
+    static Task Fetch() { s_fetched.Add("(none)"); return Task.CompletedTask; }
+    static Task Fetch(string url) { s_fetched.Add(url); return Task.CompletedTask; }
+
+    [Fact]
+    public void CreateTask_MethodGroupWithAndWithoutAParameter_AStringIsTheArgumentNotTheName() => AioTest.Run(async () =>
+    {
+        s_fetched.Clear();
+        var t = Aio.CreateTask(Fetch, "https://example.org/");
+        await t;
+        Assert.Equal(["https://example.org/"], s_fetched);
+        Assert.StartsWith("Task-", t.Name);
+        var named = Aio.CreateTask(Fetch, "https://example.org/2", name: "fetch");
+        await named;
+        Assert.Equal("fetch", named.Name);
+    });
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static AioTask TaskWithAnArgumentOnlyItHolds(out WeakReference arg)
+    {
+        var o = new object();
+        arg = new WeakReference(o);
+        return Aio.CreateTask(static (object _) => Task.CompletedTask, o);
+    }
+
+    [Fact]
+    public void CreateTask_WithAnArgument_TheTaskLetsItGoOnceStarted() => AioTest.Run(async () =>
+    {
+        var task = TaskWithAnArgumentOnlyItHolds(out var arg);
+        Assert.True(arg.IsAlive);
+        await task;
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.False(arg.IsAlive);
+        GC.KeepAlive(task);
     });
 }
