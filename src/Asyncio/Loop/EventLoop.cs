@@ -412,19 +412,21 @@ public sealed partial class EventLoop : IDisposable
         int n = _ready.Count;
         if (_shuffle != null && n > 1) _ready.Shuffle(n, _shuffle);
         if (Debug) { RunReadyDebug(n); return; }
-        bool sleepsBetween = !IsVirtualTime;
         for (int i = 0; i < n; i++)
         {
             _ready.Dequeue(out var item);
             RunItem(ref item);
-            if (LookAtSleeps(i, n) && sleepsBetween) RunSleepsDueNow();
+            if (LookAtSleeps(i, n)) RunSleepsDueNow();
         }
         _busyCallbacks += n;
     }
 
-    /// <summary>Whether a batch of <paramref name="n"/> callbacks looks at its sleeps after its callback <paramref name="i"/>: after every 64th, if more remain (<see cref="RunOnce"/>, step 5).</summary>
+    /// <summary>
+    /// Whether a batch of <paramref name="n"/> callbacks looks at its sleeps after its callback <paramref name="i"/>:
+    /// after every 64th, if more remain and a timer is held, on the real clock (<see cref="RunOnce"/>, step 5).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    bool LookAtSleeps(int i, int n) => (i & 63) == 63 && i + 1 < n && _timers.HeldCount != 0;
+    bool LookAtSleeps(int i, int n) => (i & 63) == 63 && i + 1 < n && _timers.HeldCount != 0 && !IsVirtualTime;
 
     /// <summary>
     /// Resumes the sleeps that have ended while a long batch of ready callbacks runs, ahead of the rest of
@@ -476,7 +478,7 @@ public sealed partial class EventLoop : IDisposable
         {
             _ready.Dequeue(out var item);
             RunItemTimed(ref item);
-            if (LookAtSleeps(i, n) && !IsVirtualTime) RunSleepsDueNow();
+            if (LookAtSleeps(i, n)) RunSleepsDueNow();
         }
         _busyCallbacks += n;
     }

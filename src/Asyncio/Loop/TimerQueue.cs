@@ -300,34 +300,28 @@ internal sealed class TimerQueue
     }
 
     /// <summary>Removes and returns the earliest live timer if it is due at <paramref name="now"/>.</summary>
-    public bool TryPopDue(long now, out TimerSlot slot)
-    {
-        while (true)
-        {
-            int src = MinSource(out var due);
-            if (src == -2 || due > now) { slot = default; return false; }
-            slot = Pop(src);
-            if (IsDead(in slot)) { ForgetDead(in slot); continue; }
-            return true;
-        }
-    }
+    public bool TryPopDue(long now, out TimerSlot slot) => TryPopDue(now, sleepsOnly: false, out slot);
 
     /// <summary>
     /// Removes and returns the earliest live timer if it is a sleep due at <paramref name="now"/>; stops at a
     /// timer with a callback (a handle), which fires only at an iteration's start (EventLoop.RunSleepsDueNow).
     /// </summary>
-    public bool TryPopDueSleep(long now, out TimerSlot slot)
+    public bool TryPopDueSleep(long now, out TimerSlot slot) => TryPopDue(now, sleepsOnly: true, out slot);
+
+    bool TryPopDue(long now, bool sleepsOnly, out TimerSlot slot)
     {
         while (true)
         {
             int src = MinSource(out var due);
-            if (src == -2 || due > now) { slot = default; return false; }
+            if (src == -2 || due > now) break;
             ref var head = ref PeekRef(src);
             if (IsDead(in head)) { DropDead(src); continue; }
-            if (head.Kind == 0) { slot = default; return false; }
+            if (sleepsOnly && head.Kind == 0) break;
             slot = Pop(src);
             return true;
         }
+        slot = default;
+        return false;
     }
 
     /// <summary>

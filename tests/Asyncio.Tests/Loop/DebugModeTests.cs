@@ -39,22 +39,13 @@ public class DebugModeTests
         string output = StandardErrorOf(() =>
         {
             using var loop = new EventLoop(new LoopOptions { Debug = true, SlowCallbackDuration = TimeSpan.FromMilliseconds(20) });
-            for (int i = 0; i < 200; i++)
+            LoopBatch.Queue(loop, new List<string>(), 200, () =>
             {
-                int k = i;
-                loop.CallSoon(() =>
-                {
-                    if (k == 0)
-                    {
-                        loop.EagerTasks = true;   // the task's first step, and its sleep, begin here
-                        loop.CreateTask(async () => { await Aio.Sleep(0.001); Thread.Sleep(60); }, "sluggish-sleeper");
-                        loop.EagerTasks = false;
-                        double until = loop.Time() + 0.002;
-                        while (loop.Time() <= until) Thread.SpinWait(20);
-                    }
-                    if (k == 199) loop.Stop();
-                });
-            }
+                loop.EagerTasks = true;   // the task's first step, and its sleep, begin here
+                loop.CreateTask(async () => { await Aio.Sleep(0.001); Thread.Sleep(60); }, "sluggish-sleeper");
+                loop.EagerTasks = false;
+                LoopBatch.SpinPast(loop, loop.Time() + 0.001);
+            });
             loop.RunForever();
         });
         Assert.Contains("sluggish-sleeper", output);

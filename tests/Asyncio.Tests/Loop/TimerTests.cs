@@ -112,27 +112,6 @@ public class TimerTests
     // of the batch, if more remain, the loop reads the clock and resumes the sleeps that have ended, before
     // the rest of the batch. Timers with a callback keep to the next iteration's start, as in asyncio.
 
-    /// <summary>Queues <paramref name="count"/> callbacks that record their index; the first runs <paramref name="first"/> too.</summary>
-    static void QueueBatch(EventLoop loop, List<string> order, int count, Action first)
-    {
-        for (int i = 0; i < count; i++)
-        {
-            int k = i;
-            loop.CallSoon(() =>
-            {
-                order.Add(k.ToString());
-                if (k == 0) first();
-                if (k == count - 1) loop.Stop();
-            });
-        }
-    }
-
-    /// <summary>Spins until the loop's clock has passed <paramref name="when"/>.</summary>
-    static void SpinPast(EventLoop loop, double when)
-    {
-        while (loop.Time() <= when) Thread.SpinWait(20);
-    }
-
     /// <summary>Sleeps <paramref name="seconds"/> (begun at the call: a hot coroutine), then records <paramref name="name"/>.</summary>
     static async Coroutine SleepThenAdd(List<string> order, double seconds, string name)
     {
@@ -147,10 +126,10 @@ public class TimerTests
     {
         using var loop = new EventLoop(new LoopOptions { Debug = debug });
         var order = new List<string>();
-        QueueBatch(loop, order, 200, () =>
+        LoopBatch.Queue(loop, order, 200, () =>
         {
             _ = SleepThenAdd(order, 0.001, "slept");
-            SpinPast(loop, loop.Time() + 0.001);   // the sleep's deadline counts from the call, so it has passed
+            LoopBatch.SpinPast(loop, loop.Time() + 0.001);   // the sleep's deadline counts from the call, so it has passed
         });
         loop.RunForever();
         // Callbacks 0-63, then the look at the clock: the sleep resumes before callback 64.
@@ -163,12 +142,12 @@ public class TimerTests
     {
         using var loop = new EventLoop();
         var order = new List<string>();
-        QueueBatch(loop, order, 100, () =>
+        LoopBatch.Queue(loop, order, 100, () =>
         {
             _ = SleepThenAdd(order, 0.003, "3ms");
             _ = SleepThenAdd(order, 0.001, "1ms");
             _ = SleepThenAdd(order, 0.002, "2ms");
-            SpinPast(loop, loop.Time() + 0.003);
+            LoopBatch.SpinPast(loop, loop.Time() + 0.003);
         });
         loop.RunForever();
         Assert.Equal(["1ms", "2ms", "3ms", "64"], order.Skip(64).Take(4));
@@ -187,7 +166,7 @@ public class TimerTests
             resumed = loop.Time();
             order.Add("slept");
         }
-        QueueBatch(loop, order, 200, () => { _ = Sleeper(); });
+        LoopBatch.Queue(loop, order, 200, () => { _ = Sleeper(); });
         loop.RunForever();
         Assert.Equal(200, order.Count);   // the batch ended long before the sleep
         loop.CallLater(0.1, loop.Stop);
@@ -209,10 +188,10 @@ public class TimerTests
                 order.Add("t");
             }
         }
-        QueueBatch(loop, order, 256, () =>
+        LoopBatch.Queue(loop, order, 256, () =>
         {
             _ = Again();
-            SpinPast(loop, loop.Time() + 0.001);
+            LoopBatch.SpinPast(loop, loop.Time() + 0.001);
         });
         loop.RunForever();
         // Looks after callbacks 63, 127 and 191 (none after 255, the last): the clock is read once per look,
@@ -228,22 +207,17 @@ public class TimerTests
     {
         using var loop = new EventLoop();
         var order = new List<string>();
-        for (int i = 0; i < 64; i++)
+        LoopBatch.Queue(loop, order, 64, () =>
         {
-            int k = i;
-            loop.CallSoon(() =>
-            {
-                if (k == 0)
-                {
-                    _ = SleepThenAdd(order, 0.001, "slept");
-                    SpinPast(loop, loop.Time() + 0.001);
-                }
-                if (k == 63) loop.CallSoon(() => { order.Add("soon"); loop.CallLater(0.01, loop.Stop); });
-            });
-        }
+            _ = SleepThenAdd(order, 0.001, "slept");
+            loop.CallSoon(() => order.Add("soon"));
+            LoopBatch.SpinPast(loop, loop.Time() + 0.001);
+        });
+        loop.RunForever();
+        loop.CallLater(0.01, loop.Stop);
         loop.RunForever();
         // The next iteration: first what the batch queued, then the sleep that ended (step 4 queues it after).
-        Assert.Equal(["soon", "slept"], order);
+        Assert.Equal(["soon", "slept"], order.Skip(64));
     }
 
     [Fact]
@@ -251,12 +225,12 @@ public class TimerTests
     {
         using var loop = new EventLoop();
         var order = new List<string>();
-        QueueBatch(loop, order, 200, () =>
+        LoopBatch.Queue(loop, order, 200, () =>
         {
             loop.CallSoon(() => order.Add("soon"));
             var h = loop.CallLater(0.001, () => order.Add("timer"));
             loop.CallLater(-1, () => order.Add("past"));
-            SpinPast(loop, h.When);
+            LoopBatch.SpinPast(loop, h.When);
         });
         loop.RunForever();
         Assert.Equal(200, order.Count);   // no timer callback ran inside the batch
@@ -281,7 +255,7 @@ public class TimerTests
                 if (k == 0)
                 {
                     fut.SetResult(42);   // in time; the waiter's wake-up is queued for the next iteration
-                    SpinPast(loop, loop.Time() + 0.1);   // the timeout's deadline passes during the batch
+                    LoopBatch.SpinPast(loop, loop.Time() + 0.1);   // the timeout's deadline passes during the batch
                 }
                 if (k == 199) batchDone.SetResult();
             });
@@ -296,7 +270,7 @@ public class TimerTests
         using var loop = new EventLoop();
         var order = new List<string>();
         AioTask? sleeper = null, resumedIn = null;
-        QueueBatch(loop, order, 200, () =>
+        LoopBatch.Queue(loop, order, 200, () =>
         {
             // An eager task's first step runs here: its sleep begins inside the batch.
             loop.EagerTasks = true;
@@ -307,7 +281,7 @@ public class TimerTests
                 order.Add("slept");
             });
             loop.EagerTasks = false;
-            SpinPast(loop, loop.Time() + 0.001);
+            LoopBatch.SpinPast(loop, loop.Time() + 0.001);
         });
         loop.RunForever();
         Assert.Equal(64, order.IndexOf("slept"));
