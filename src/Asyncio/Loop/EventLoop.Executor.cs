@@ -4,7 +4,8 @@ public sealed partial class EventLoop
 {
     TaskScheduler _defaultExecutor;
     int _externalPending;          // executor work not yet reported back (holds virtual time)
-    List<Future>? _executorDrained; // ShutdownDefaultExecutor futures waiting for that work
+    int _defaultPending;           // the part of it on the default executor (ShutdownDefaultExecutor waits for it)
+    List<Future>? _executorDrained; // ShutdownDefaultExecutor futures waiting for the default executor's work
     bool _executorShutdown;        // ShutdownDefaultExecutor was called: the default executor takes no more work
 
     /// <summary>
@@ -35,26 +36,29 @@ public sealed partial class EventLoop
         if (executor == null && _executorShutdown)
             throw new InvalidOperationException("The default executor has been shut down (ShutdownDefaultExecutor was called); pass an executor explicitly.");
         var future = new Future<T>(this);
+        bool onDefault = executor == null;
         Interlocked.Increment(ref _externalPending);
+        if (onDefault) Interlocked.Increment(ref _defaultPending);
         try
         {
-            StartInExecutor(future, func, executor ?? _defaultExecutor);
+            StartInExecutor(future, func, executor ?? _defaultExecutor, onDefault);
         }
         catch
         {
             // The executor refused the work (its QueueTask threw): nothing will report back, so the work must
             // not hold virtual time or ShutdownDefaultExecutor; the caller gets the error, as from asyncio's submit().
-            if (Interlocked.Decrement(ref _externalPending) == 0) CheckExecutorDrained();
+            Interlocked.Decrement(ref _externalPending);
+            if (onDefault && Interlocked.Decrement(ref _defaultPending) == 0) CheckExecutorDrained();
             throw;
         }
         return future;
     }
 
-    void StartInExecutor<T>(Future<T> future, Func<T> func, TaskScheduler executor)
+    void StartInExecutor<T>(Future<T> future, Func<T> func, TaskScheduler executor, bool onDefault)
     {
         Task.Factory.StartNew(static o =>
         {
-            var (loop, f, fn) = ((EventLoop, Future<T>, Func<T>))o!;
+            var (loop, f, fn, onDefault) = ((EventLoop, Future<T>, Func<T>, bool))o!;
             Action<object?> report;
             object? arg;
             try
@@ -67,8 +71,8 @@ public sealed partial class EventLoop
                 arg = e;
                 report = o2 => { if (!f.IsDone) f.SetException((Exception)o2!); };
             }
-            loop.ReportFromExecutor(report, arg);
-        }, (this, future, func), CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor);
+            loop.ReportFromExecutor(report, arg, onDefault);
+        }, (this, future, func, onDefault), CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor);
     }
 
     /// <summary>Runs <paramref name="action"/> on <paramref name="executor"/>; see <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>.</summary>
@@ -79,25 +83,27 @@ public sealed partial class EventLoop
         return typed;
     }
 
-    void ReportFromExecutor(Action<object?> report, object? arg)
+    void ReportFromExecutor(Action<object?> report, object? arg, bool onDefault)
     {
         // Post first, then release the clock: virtual time never sees a moment with neither.
         Post(report, arg, null, throwIfClosed: false);
-        if (Interlocked.Decrement(ref _externalPending) == 0)
+        if (onDefault && Interlocked.Decrement(ref _defaultPending) == 0)
             Post(static o => ((EventLoop)o!).CheckExecutorDrained(), this, null, throwIfClosed: false);
+        Interlocked.Decrement(ref _externalPending);
     }
 
     void CheckExecutorDrained()
     {
-        if (_externalPending != 0 || _executorDrained is not { } waiting) return;
+        if (Volatile.Read(ref _defaultPending) != 0 || _executorDrained is not { } waiting) return;
         _executorDrained = null;
         foreach (var f in waiting)
             if (!f.IsDone) f.SetResult();
     }
 
     /// <summary>
-    /// Returns a future that completes once every function handed to the executor has finished;
+    /// Returns a future that completes once every function handed to the default executor has finished;
     /// asyncio's <c>shutdown_default_executor()</c> (the thread pool itself is shared and is not shut down).
+    /// Work given to an explicit executor is not waited for, as in asyncio.
     /// From then on the default executor takes no more work: <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>
     /// without an executor and <see cref="Aio.ToThread{T}(Func{T})"/> throw, as in asyncio. asyncio's
     /// <c>timeout</c> argument is <see cref="Aio.WaitFor(Future, double?)"/> here (on real time: executor
@@ -108,7 +114,7 @@ public sealed partial class EventLoop
         CheckThread(nameof(ShutdownDefaultExecutor));
         _executorShutdown = true;
         var f = new Future(this);
-        if (Volatile.Read(ref _externalPending) == 0) f.SetResult();
+        if (Volatile.Read(ref _defaultPending) == 0) f.SetResult();
         else (_executorDrained ??= new List<Future>()).Add(f);
         return f;
     }
@@ -117,7 +123,8 @@ public sealed partial class EventLoop
     /// Submits <paramref name="coroutine"/> to this loop from any thread and returns a <see cref="Task{TResult}"/>
     /// that the calling thread can wait on; asyncio's <c>run_coroutine_threadsafe</c>. Cancelling
     /// <paramref name="cancellationToken"/> cancels the task in the loop, and the returned task completes, cancelled,
-    /// once the coroutine has ended (its clean-up included). If the loop is closed before the coroutine has
+    /// once the coroutine has ended (its clean-up included), whatever the coroutine returned or threw after the
+    /// cancellation, as asyncio's cancelled <c>concurrent.futures.Future</c> drops the outcome. If the loop is closed before the coroutine has
     /// ended (not started yet, or suspended when the loop stopped), the returned task fails with
     /// <see cref="InvalidOperationException"/> instead of never completing. Do not block on the result
     /// from the loop's own thread: the loop could not run the task.
@@ -178,7 +185,15 @@ public sealed partial class EventLoop
             loop._runningSubmissions?.Remove(this);
             _cancelReg.Dispose();
             var t = _task!;
-            if (t.IsCancelled) Completion.TrySetCanceled(cancellationToken.IsCancellationRequested ? cancellationToken : default);
+            // A token cancelled before the outcome is copied wins, whatever the coroutine made of the
+            // cancellation (caught it and returned, or failed in its clean-up), as a cancelled
+            // concurrent.futures.Future drops the task's outcome in asyncio.
+            if (cancellationToken.IsCancellationRequested)
+            {
+                if (!t.IsCancelled) t.RetrieveException();   // dropped on purpose: not "never retrieved"
+                Completion.TrySetCanceled(cancellationToken);
+            }
+            else if (t.IsCancelled) Completion.TrySetCanceled();
             else if (t.RetrieveException() is { } e) Completion.TrySetException(e);
             else Completion.TrySetResult(t.Result);
         }

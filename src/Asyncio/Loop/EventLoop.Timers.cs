@@ -33,6 +33,9 @@ public sealed partial class EventLoop
     /// </summary>
     internal const long NeverTicks = long.MaxValue / 4;
 
+    /// <summary>A deadline in seconds on the loop's clock: <see cref="double.PositiveInfinity"/> for one clamped to <see cref="NeverTicks"/>.</summary>
+    internal static double DeadlineToSeconds(long due) => due >= NeverTicks ? double.PositiveInfinity : (double)due / Stopwatch.Frequency;
+
     /// <summary>Converts a delay in seconds to ticks, rounding up so that a timer is never early.</summary>
     internal static long DelayToTicks(double seconds, string paramName)
     {

@@ -226,7 +226,8 @@ public sealed partial class EventLoop : IDisposable
 
     /// <summary>
     /// Runs the loop until <paramref name="future"/> is done and returns (or rethrows) its outcome;
-    /// asyncio's <c>run_until_complete()</c>.
+    /// asyncio's <c>run_until_complete()</c>. A future already done still runs one iteration, as in asyncio:
+    /// callbacks already ready run, and a <see cref="Stop"/> made before the call is used up.
     /// </summary>
     /// <exception cref="InvalidOperationException">The loop stopped before the future was done, or the loop
     /// cannot run (closed, already running, or another loop runs on this thread), even when the future is done.</exception>
@@ -275,12 +276,11 @@ public sealed partial class EventLoop : IDisposable
         CheckCanRun();
         if (!ReferenceEquals(future.Loop, this))
             throw new ArgumentException("The future belongs to another event loop.", nameof(future));
-        if (!future.IsDone)
-        {
-            future.AddDoneCallback(s_stopLoop);
-            try { RunForever(); }
-            finally { future.RemoveDoneCallback(s_stopLoop); }
-        }
+        // Even a future already done runs the loop once, as asyncio does: its done callback is queued for the
+        // next iteration, so what is already ready runs and a pending Stop is used up.
+        future.AddDoneCallback(s_stopLoop);
+        try { RunForever(); }
+        finally { future.RemoveDoneCallback(s_stopLoop); }
         if (!future.IsDone) throw new InvalidOperationException("The event loop stopped before the future completed.");
     }
 

@@ -9,7 +9,8 @@ namespace Asyncio;
 /// <remarks>
 /// Differences from asyncio: a value type, so that scheduling a callback allocates nothing. The loop reuses
 /// its callback records; a handle remembers which use it belongs to, so cancelling a handle whose callback
-/// already ran does nothing, as in asyncio.
+/// has started or run does nothing, as in asyncio, except that <see cref="IsCancelled"/> then stays
+/// <see langword="false"/> (asyncio's <c>cancelled()</c> turns true; see docs/differences.md).
 /// </remarks>
 [DebuggerDisplay("Handle(cancelled = {IsCancelled})")]
 public readonly struct Handle : IEquatable<Handle>
@@ -102,8 +103,12 @@ public sealed class TimerHandle
 
     internal TimerHandle(TimerEntry entry) => Entry = entry;
 
-    /// <summary>The loop time (<see cref="EventLoop.Time"/>) at which the callback is scheduled.</summary>
-    public double When => Entry.Loop.TicksToSeconds(Entry.Due);
+    /// <summary>
+    /// The loop time (<see cref="EventLoop.Time"/>) at which the callback is scheduled;
+    /// <see cref="double.PositiveInfinity"/> for a timer that never fires (an infinite delay, or a deadline
+    /// beyond the clock's range of about 73 years).
+    /// </summary>
+    public double When => EventLoop.DeadlineToSeconds(Entry.Due);
 
     /// <summary>Keeps the callback from running if it has not run yet. Loop thread only.</summary>
     public void Cancel() => Entry.Loop.CancelTimer(Entry);

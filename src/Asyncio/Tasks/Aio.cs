@@ -94,7 +94,10 @@ public static partial class Aio
     [OverloadResolutionPriority(CoroutinePriority.ArgCoroutine)]
     public static AioTask<T> CreateTask<TArg, T>(Func<TArg, Coroutine<T>> coroutine, TArg arg, string? name = null) => EventLoop.GetRunningLoop().CreateTask(coroutine, arg, name);
 
-    /// <summary>The task running now, or <see langword="null"/> outside tasks; asyncio's <c>current_task()</c>.</summary>
+    /// <summary>
+    /// The task running now, or <see langword="null"/> outside tasks; asyncio's <c>current_task()</c>. Also
+    /// <see langword="null"/> when no loop runs on this thread (asyncio raises there; see docs/differences.md).
+    /// </summary>
     public static AioTask? CurrentTask => EventLoop.TryGetRunningLoop()?.CurrentTask;
 
     /// <summary>The running loop's tasks that are not done; asyncio's <c>all_tasks()</c>.</summary>

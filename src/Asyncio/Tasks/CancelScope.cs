@@ -339,7 +339,11 @@ internal sealed class CancelScope : SynchronizationContext
         }
     }
 
-    /// <summary>Gives the scope a fresh token (after a task's cancellation count drops back to zero).</summary>
+    /// <summary>
+    /// Gives the scope a fresh token (after a task's cancellation count drops back to zero), and so the child
+    /// scopes whose tokens were signalled through it: those not cancelled on their own (an expired timeout, a
+    /// task group that aborted) take the new one at their next read.
+    /// </summary>
     public void ResetToken()
     {
         if (_x?.Cts is { IsCancellationRequested: true } cts)
@@ -348,6 +352,8 @@ internal sealed class CancelScope : SynchronizationContext
             _x.Cts = null;
         }
         CancelCalled = false;
+        for (var c = _x?.FirstChild; c != null; c = c._x!.NextSibling)
+            if (!c.CancelCalled) c.ResetToken();
     }
 
     // ---- tree ----

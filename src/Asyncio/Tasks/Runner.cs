@@ -5,7 +5,7 @@ namespace Asyncio;
 /// use <see cref="Aio.Run(Func{Task}, LoopOptions?)"/>, which is one <see cref="Runner"/> used once.
 /// </summary>
 /// <remarks>
-/// <see cref="Close"/> cancels the tasks still running and waits for them, waits for executor work,
+/// <see cref="Close"/> cancels the tasks still running and waits for them, waits for the default executor's work,
 /// and closes the loop. The runner works from a thread that has its own
 /// <see cref="SynchronizationContext"/> (a UI thread, a test runner) and restores it afterwards. While a
 /// coroutine runs, the first Ctrl+C cancels it (the program may clean up); the second ends the process.
@@ -77,7 +77,7 @@ public sealed class Runner : IDisposable
     }
 
     /// <summary>
-    /// Cancels the loop's remaining tasks and waits for them, waits for executor work, and closes the
+    /// Cancels the loop's remaining tasks and waits for them, waits for the default executor's work, and closes the
     /// loop; asyncio's <c>Runner.close()</c>. Idempotent.
     /// </summary>
     public void Close()
@@ -135,7 +135,7 @@ public static partial class Aio
 {
     /// <summary>
     /// Creates an event loop, runs <paramref name="main"/> in it until it completes, cancels what is left,
-    /// waits for executor work, closes the loop, and rethrows <paramref name="main"/>'s failure; asyncio's
+    /// waits for the default executor's work, closes the loop, and rethrows <paramref name="main"/>'s failure; asyncio's
     /// <c>asyncio.run()</c>.
     /// </summary>
     /// <exception cref="InvalidOperationException">An event loop is already running on this thread (await instead).</exception>

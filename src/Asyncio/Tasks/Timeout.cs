@@ -27,8 +27,12 @@ public sealed class TimeoutScope
         Scope = scope;
     }
 
-    /// <summary>The deadline in loop time (<see cref="EventLoop.Time"/>), or <see langword="null"/> for none; asyncio's <c>when()</c>.</summary>
-    public double? When() => _due is long d ? _loop.TicksToSeconds(d) : null;
+    /// <summary>
+    /// The deadline in loop time (<see cref="EventLoop.Time"/>), or <see langword="null"/> for none; asyncio's
+    /// <c>when()</c>. <see cref="double.PositiveInfinity"/> for an infinite one (or one beyond the clock's range
+    /// of about 73 years), which never expires.
+    /// </summary>
+    public double? When() => _due is long d ? EventLoop.DeadlineToSeconds(d) : null;
 
     /// <summary>Whether the deadline passed and the body was cancelled; asyncio's <c>expired()</c>.</summary>
     public bool Expired { get; private set; }

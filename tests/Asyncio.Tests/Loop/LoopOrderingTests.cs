@@ -391,6 +391,49 @@ public class LoopOrderingTests
     }
 
     [Fact]
+    [Trait("asyncio", "run_until_complete() of a done future still runs the loop: its done callback is scheduled with call_soon")]
+    public void RunUntilComplete_FutureAlreadyDone_RunsOneIteration()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() => { order.Add("ready"); loop.CallSoon(() => order.Add("next iteration")); });
+        var f = loop.CreateFuture<int>();
+        f.SetResult(5);
+        Assert.Equal(5, loop.RunUntilComplete(f));
+        Assert.Equal(["ready"], order);
+        Assert.False(loop.IsRunning);
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_until_complete() of a done future uses up a stop() made before it")]
+    public void RunUntilComplete_FutureAlreadyDone_UsesUpAPendingStop()
+    {
+        using var loop = new EventLoop();
+        var f = loop.CreateFuture<int>();
+        f.SetResult(1);
+        loop.Stop();
+        Assert.Equal(1, loop.RunUntilComplete(f));
+        int iterations = 0;
+        void Tick() { if (++iterations < 3) loop.CallSoon(Tick); else loop.Stop(); }
+        loop.CallSoon(Tick);
+        loop.RunForever();
+        Assert.Equal(3, iterations);   // a stop left pending would have ended this run after one
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_until_complete() of a task already done runs the callbacks already ready")]
+    public void RunUntilComplete_TaskAlreadyDone_RunsWhatIsReady()
+    {
+        using var loop = new EventLoop();
+        var t = loop.CreateTask(async () => { await Task.CompletedTask; return 3; });
+        Assert.Equal(3, loop.RunUntilComplete(t));
+        bool ran = false;
+        loop.CallSoon(() => ran = true);
+        Assert.Equal(3, loop.RunUntilComplete(t));
+        Assert.True(ran);
+    }
+
+    [Fact]
     [Trait("asyncio", "set_exception_handler(None) restores the default handler (test_set_exc_handler_custom)")]
     public void SetExceptionHandler_Null_RestoresTheDefaultHandler()
     {

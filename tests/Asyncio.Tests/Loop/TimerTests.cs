@@ -62,6 +62,17 @@ public class TimerTests
     });
 
     [Fact]
+    [Trait("asyncio", "call_later(math.inf).when() and call_at(math.inf).when() are inf")]
+    public void TimerHandle_InfiniteDeadline_WhenIsInfinity()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        Assert.Equal(double.PositiveInfinity, loop.CallLater(double.PositiveInfinity, () => { }).When);
+        Assert.Equal(double.PositiveInfinity, loop.CallAt(double.PositiveInfinity, () => { }).When);
+        Assert.Equal(double.PositiveInfinity, loop.CallLater(System.Threading.Timeout.InfiniteTimeSpan, () => { }).When);
+        Assert.Equal(12345.678, loop.CallAt(12345.678, () => { }).When, 6);
+    }
+
+    [Fact]
     public void TimerHandle_Cancelled_CallbackDoesNotRun()
     {
         using var loop = new EventLoop(new LoopOptions { VirtualTime = true });

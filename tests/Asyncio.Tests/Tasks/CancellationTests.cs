@@ -338,6 +338,50 @@ public class CancellationTests
     });
 
     [Fact]
+    [Trait("asyncio", "uncancel() to zero withdraws the cancellation: inside a timeout body too, the code is no longer being cancelled")]
+    public void CancellationToken_AfterUncancelToZeroInsideATimeoutBody_IsFreshThereAndInNewScopes() => AioTest.Run(async () =>
+    {
+        bool before = false, after = true, nested = true;
+        Exception? foreign = null;
+        var t = Aio.CreateTask(() => Aio.Timeout(100, async () =>
+        {
+            _ = Aio.CancellationToken;   // made before the cancellation, linked to the task's
+            try { await Aio.Sleep(10); }
+            catch (CancelledError) { before = Aio.CancellationToken.IsCancellationRequested; Aio.CurrentTask!.Uncancel(); }
+            after = Aio.CancellationToken.IsCancellationRequested;
+            try { await Task.Delay(0, Aio.CancellationToken); } catch (Exception e) { foreign = e; }
+            await Aio.Timeout(100, () => { nested = Aio.CancellationToken.IsCancellationRequested; return Task.CompletedTask; });
+            await Aio.Sleep(1);
+        }));
+        await Aio.Sleep(1);
+        t.Cancel();
+        await t;
+        Assert.True(before);
+        Assert.False(after);
+        Assert.Null(foreign);
+        Assert.False(nested);
+        Assert.False(t.IsCancelled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "a timeout that expired stays expired when the task's own cancellation is withdrawn")]
+    public void CancellationToken_ExpiredTimeoutBody_StaysSignalledWhenTheTasksCancellationIsWithdrawn() => AioTest.Run(async () =>
+    {
+        bool afterUncancel = false;
+        var t = Aio.CreateTask(() => Aio.Timeout(1, async () =>
+        {
+            _ = Aio.CancellationToken;
+            try { await Aio.Sleep(10); } catch (CancelledError) { }   // the timeout expires at t=1
+            try { await Aio.Sleep(10); } catch (CancelledError) { Aio.CurrentTask!.Uncancel(); }   // the task is cancelled at t=2
+            afterUncancel = Aio.CancellationToken.IsCancellationRequested;
+        }));
+        await Aio.Sleep(2);
+        t.Cancel();
+        await t;
+        Assert.True(afterUncancel);
+    });
+
+    [Fact]
     public void CancellationToken_OutsideTasks_IsNone()
     {
         Assert.Equal(CancellationToken.None, Aio.CancellationToken);

@@ -60,6 +60,19 @@ public class ThreadBridgeTests
         Assert.True(first.IsDone);
     });
 
+    [Fact]
+    [Trait("asyncio", "shutdown_default_executor() shuts the default executor down only: work given to another executor is not waited for")]
+    public void ShutdownDefaultExecutor_WorkOnAnExplicitExecutor_IsNotWaitedFor() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        using var gate = new ManualResetEventSlim();
+        var work = loop.RunInExecutor(new CountingScheduler(), () => gate.Wait(30_000));
+        var shutdown = loop.ShutdownDefaultExecutor();
+        Assert.True(shutdown.IsDone);
+        gate.Set();
+        Assert.True(await work);
+    });
+
     sealed class CountingScheduler : TaskScheduler
     {
         public int Count;
@@ -142,6 +155,57 @@ public class ThreadBridgeTests
         thread.Join();
         Assert.True(sawCancel);
         Assert.IsAssignableFrom<OperationCanceledException>(outcome);
+    }
+
+    /// <summary>
+    /// Submits <paramref name="body"/> with a token from the loop's own thread, cancels the token once the body
+    /// has begun, and returns the submitter's task once it has ended.
+    /// </summary>
+    static async Task<Task<int>> CancelThroughTheBridge(Func<Task<int>> body)
+    {
+        var loop = Aio.GetRunningLoop();
+        using var cts = new CancellationTokenSource();
+        var started = loop.CreateFuture();
+        var bridged = loop.RunCoroutineThreadsafe(async () => { started.SetResult(); return await body(); }, cts.Token);
+        await started;   // the body sleeps now
+        cts.Cancel();
+        try { await bridged; }
+        catch (Exception) { }   // the caller looks at how it ended
+        return bridged;
+    }
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe: a cancelled concurrent future drops the task's result (_set_concurrent_future_state)")]
+    public void RunCoroutineThreadsafe_TokenCancelled_CoroutineCatchesItAndReturns_TheTaskEndsCancelled() => AioTest.RunReal(async () =>
+    {
+        bool sawCancel = false;
+        var bridged = await CancelThroughTheBridge(async () =>
+        {
+            try { await Aio.Sleep(3600); return 0; }
+            catch (CancelledError) { sawCancel = true; return 42; }
+        });
+        Assert.True(sawCancel);
+        Assert.True(bridged.IsCanceled);
+    });
+
+    [Fact]
+    [Trait("asyncio", "run_coroutine_threadsafe: a cancelled concurrent future drops the task's exception")]
+    public void RunCoroutineThreadsafe_TokenCancelled_CleanUpFails_TheTaskEndsCancelledAndNothingIsReported()
+    {
+        Task<int>? bridged = null;
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            bridged = await CancelThroughTheBridge(async () =>
+            {
+                try { await Aio.Sleep(3600); return 0; }
+                catch (CancelledError) { throw new FormatException("clean-up failed"); }
+            });
+            await Aio.CreateTask(() => Task.CompletedTask); // the loop lets go of the finished tasks
+            await Aio.CreateTask(() => Task.CompletedTask);
+            await FutureTests.CollectGarbage();
+        }, new LoopOptions());
+        Assert.True(bridged!.IsCanceled);
+        Assert.Empty(errors);   // the clean-up's exception was dropped on purpose, not left unretrieved
     }
 
     [Fact]

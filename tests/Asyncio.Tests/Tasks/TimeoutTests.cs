@@ -182,6 +182,22 @@ public class TimeoutTests
     });
 
     [Fact]
+    [Trait("asyncio", "timeout(math.inf) and reschedule(math.inf): never expire, when() is inf")]
+    public void Timeout_InfiniteDelay_WhenIsInfinityAndItNeverExpires() => AioTest.Run(async () =>
+    {
+        TimeoutScope? cm = null;
+        Assert.Equal(1, await Aio.Timeout(double.PositiveInfinity, async t => { cm = t; await Aio.Sleep(1000); return 1; }));
+        Assert.False(cm!.Expired);
+        Assert.Equal(double.PositiveInfinity, cm.When());
+        await Aio.Timeout(1, async t =>
+        {
+            t.Reschedule(double.PositiveInfinity);
+            Assert.Equal(double.PositiveInfinity, t.When());
+            await Aio.Sleep(5);
+        });
+    });
+
+    [Fact]
     public void Timeout_NaNDelay_Throws() => AioTest.Run(() =>
     {
         Assert.Throws<ArgumentException>(() => { _ = Aio.Timeout(double.NaN, () => Task.CompletedTask); });
