@@ -5,7 +5,7 @@ namespace Asyncio.Tests.Loop;
 public class DebugModeTests
 {
     /// <summary>Runs <paramref name="run"/> with the standard error captured, and returns what it wrote there.</summary>
-    static string StandardErrorOf(Action run)
+    internal static string StandardErrorOf(Action run)
     {
         var saved = Console.Error;
         var sink = new StringWriter();

@@ -1,5 +1,7 @@
 namespace Asyncio.Tests.Tasks;
 
+using static Asyncio.Tests.Coroutines;
+
 /// <summary>asyncio's <c>gather()</c>: results in order, failures and cancellation in both directions.</summary>
 public class GatherTests
 {
@@ -9,12 +11,6 @@ public class GatherTests
     {
         await Aio.Sleep(seconds);
         return value;
-    }
-
-    static async Task<int> FailAfter(double seconds, string message)
-    {
-        await Aio.Sleep(seconds);
-        throw new InvalidOperationException(message);
     }
 
     [Fact]

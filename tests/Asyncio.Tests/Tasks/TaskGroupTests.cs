@@ -1,21 +1,11 @@
 namespace Asyncio.Tests.Tasks;
 
+using static Asyncio.Tests.Coroutines;
+
 /// <summary>asyncio's <c>TaskGroup</c> (3.11+): waiting, aborting on failure, exception groups, outer cancellation.</summary>
 public class TaskGroupTests
 {
     static double Now => Aio.GetRunningLoop().Time();
-
-    static async Task<int> After(double seconds, int value)
-    {
-        await Aio.Sleep(seconds);
-        return value;
-    }
-
-    static async Task<int> FailAfter(double seconds, string message)
-    {
-        await Aio.Sleep(seconds);
-        throw new InvalidOperationException(message);
-    }
 
     /// <summary>A child that sleeps until it is cancelled, then fails in its cleanup.</summary>
     internal static async Task FailInCleanup()

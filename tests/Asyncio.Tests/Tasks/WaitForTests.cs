@@ -1,15 +1,11 @@
 namespace Asyncio.Tests.Tasks;
 
+using static Asyncio.Tests.Coroutines;
+
 /// <summary>asyncio's <c>wait_for()</c>: timeout cancels and waits, swallowed cancellation, outer cancellation.</summary>
 public class WaitForTests
 {
     static double Now => Aio.GetRunningLoop().Time();
-
-    static async Task<int> After(double seconds, int value)
-    {
-        await Aio.Sleep(seconds);
-        return value;
-    }
 
     /// <summary>A task that sleeps until it is cancelled, then cleans up for <paramref name="cleanup"/> seconds and ends cancelled.</summary>
     static AioTask<int> SlowToCancel(double cleanup, Action? cleanedUp = null) => Aio.CreateTask(async () =>
