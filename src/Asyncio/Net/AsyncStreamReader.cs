@@ -319,23 +319,23 @@ public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>
         return take;
     }
 
-    /// <summary>Reads everything up to the end of the stream; asyncio's <c>read()</c>.</summary>
+    /// <summary>
+    /// Reads everything up to the end of the stream; asyncio's <c>read()</c>. The bytes stay in the buffer
+    /// until the end has come (each wait resumes a transport paused by the buffer's limit), so that a read
+    /// cancelled midway leaves them all for the next read (asyncio's, which keeps its blocks in a local list,
+    /// loses them).
+    /// </summary>
     public async ValueTask<byte[]> ReadToEnd()
     {
         ThrowIfFaulted();
-        var parts = new MemoryStream();
-        while (true)
+        while (!_eof)
         {
-            if (_start != _end)
-            {
-                parts.Write(Buffered);
-                Consume(_end - _start);
-            }
-            if (_eof) break;
             await WaitForData(nameof(ReadToEnd));
             ThrowIfFaulted();
         }
-        return parts.ToArray();
+        var data = Buffered.ToArray();
+        Consume(data.Length);
+        return data;
     }
 
     /// <summary>

@@ -36,8 +36,10 @@ internal sealed class DatagramTransport : IDatagramTransport
         _waiter = waiter;
         sock.Blocking = false;
         _extra["socket"] = sock;
-        try { _extra["sockname"] = sock.LocalEndPoint; } catch (SocketException) { }
-        if (address != null) _extra["peername"] = address;
+        // Both keys are always there, null when the socket has none, as asyncio's extra info
+        // (get_extra_info("peername", d) of an unconnected endpoint is None, not d).
+        try { _extra["sockname"] = sock.LocalEndPoint; } catch (SocketException) { _extra["sockname"] = null; }
+        _extra["peername"] = address;
         _source = loop.AttachOwned(sock, this);
         _source.Reader.Callback = static o => ((DatagramTransport)o!).ReadReady();
         _source.Reader.State = this;
@@ -100,14 +102,18 @@ internal sealed class DatagramTransport : IDatagramTransport
             ReportError(e);
             return;
         }
+        // A protocol that throws is reported and the endpoint stays open, as in asyncio, where the exception
+        // leaves the reader callback for the loop's handler (a stream transport closes: its byte stream would
+        // be left half-consumed; a datagram is whole).
         try { _protocol.DatagramReceived(new ReadOnlySpan<byte>(buf, 0, n), from); }
-        catch (Exception e) { FatalError(e, "Fatal error: protocol.DatagramReceived() call failed."); }
+        catch (Exception e) { _loop.CallExceptionHandler(new ExceptionContext($"Exception in protocol.DatagramReceived() ({this})", e)); }
     }
 
+    /// <summary>Tells the protocol of a socket error met by the loop's callbacks; reported, not fatal, if it throws (as above).</summary>
     void ReportError(SocketException e)
     {
         try { _protocol.ErrorReceived(e); }
-        catch (Exception inner) { FatalError(inner, "Fatal error: protocol.ErrorReceived() call failed."); }
+        catch (Exception inner) { _loop.CallExceptionHandler(new ExceptionContext($"Exception in protocol.ErrorReceived() ({this})", inner)); }
     }
 
     public void SendTo(ReadOnlySpan<byte> data, EndPoint? remote = null)
@@ -135,7 +141,7 @@ internal sealed class DatagramTransport : IDatagramTransport
             }
             catch (SocketException e)
             {
-                ReportError(e);
+                _protocol.ErrorReceived(e);   // if it throws, the caller of SendTo sees it, as asyncio's sendto()
                 return;
             }
         }
@@ -209,12 +215,6 @@ internal sealed class DatagramTransport : IDatagramTransport
     {
         _loop.CheckThread(nameof(IDatagramTransport), nameof(Abort));
         ForceClose(null);
-    }
-
-    void FatalError(Exception e, string message)
-    {
-        if (e is not SocketException) _loop.CallExceptionHandler(new ExceptionContext($"{message} ({this})", e));
-        ForceClose(e);
     }
 
     void ForceClose(Exception? e)

@@ -73,9 +73,12 @@ public abstract class DatagramProtocol : BaseProtocol
 {
     /// <summary>A datagram arrived from <paramref name="remote"/>; <paramref name="data"/> is valid only during the call.</summary>
     /// <remarks>A datagram from an unbound Unix domain socket has no sender address: <paramref name="remote"/> is then a
-    /// <see cref="System.Net.Sockets.UnixDomainSocketEndPoint"/> without a path (its <c>ToString()</c> is empty), where asyncio gives <c>None</c>.</remarks>
+    /// <see cref="System.Net.Sockets.UnixDomainSocketEndPoint"/> without a path (its <c>ToString()</c> is empty), where asyncio gives <c>None</c>.
+    /// An exception thrown here goes to the loop's exception handler and the endpoint stays open, as in asyncio.</remarks>
     public virtual void DatagramReceived(ReadOnlySpan<byte> data, EndPoint remote) { }
 
     /// <summary>A send or receive failed (for example an ICMP port-unreachable); the endpoint stays open.</summary>
+    /// <remarks>An exception thrown here reaches the caller of <see cref="IDatagramTransport.SendTo"/> when the send
+    /// failed inside that call, and the loop's exception handler otherwise; the endpoint stays open, as in asyncio.</remarks>
     public virtual void ErrorReceived(Exception exception) { }
 }

@@ -60,8 +60,8 @@ internal sealed unsafe class SocketTransport : TransportBase
             try { sock.NoDelay = true; } catch (SocketException) { }
         }
         Extra["socket"] = sock;
-        try { Extra["sockname"] = sock.LocalEndPoint; } catch (SocketException) { }
-        try { Extra["peername"] = sock.RemoteEndPoint; } catch (SocketException) { }
+        try { Extra["sockname"] = sock.LocalEndPoint; } catch (SocketException) { Extra["sockname"] = null; }   // always there, as asyncio's
+        try { Extra["peername"] = sock.RemoteEndPoint; } catch (SocketException) { Extra["peername"] = null; }
         _source = loop.AttachOwned(sock, this);
         _fd = SocketNative.Enabled ? _source.Fd : -1;
         _source.Reader.Callback = s_readReady;

@@ -377,6 +377,21 @@ public class AsyncStreamReaderTests
     });
 
     [Fact]
+    public void ReadToEnd_CancelledAfterPartialData_LosesNothing() => AioTest.Run(async () =>
+    {
+        var r = new AsyncStreamReader();
+        var t = Aio.CreateTask(async () => await r.ReadToEnd());
+        r.FeedData(B("first-"));
+        await Aio.Sleep(0);
+        await Aio.Sleep(0);   // the read has seen the first bytes and waits for more
+        t.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await t);
+        r.FeedData(B("second"));
+        r.FeedEof();
+        Assert.Equal("first-second", S(await r.ReadToEnd()));
+    });
+
+    [Fact]
     public void ReadExactly_CancelledWhileWaitingWithPartialData_LosesNothing() => AioTest.Run(async () =>
     {
         var r = new AsyncStreamReader();
