@@ -69,7 +69,7 @@ public sealed class AsyncCondition
     /// <exception cref="CancelledError">The task or <paramref name="cancellationToken"/> was cancelled; the lock is held again.</exception>
     public ValueTask WaitAsync(CancellationToken cancellationToken = default)
     {
-        if (!_lock.IsLocked) ThrowUnacquired("wait");
+        if (!_lock.IsHeld) ThrowUnacquired("wait");
         if (cancellationToken.IsCancellationRequested) return CancelledError.Refused(cancellationToken);
         var loop = LoopBinding.Bind(ref _loop, this);
         _lock.BindTo(loop); // the wait continues in the lock's queue
@@ -115,7 +115,7 @@ public sealed class AsyncCondition
     /// <exception cref="InvalidOperationException">The lock is not held (asyncio's <c>RuntimeError</c>), or tasks wait and the call is not on the loop's thread.</exception>
     public void Notify(int n = 1)
     {
-        if (!_lock.IsLocked) ThrowUnacquired("notify");
+        if (!_lock.IsHeld) ThrowUnacquired("notify");
         if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(AsyncCondition), nameof(Notify)); // before any change: a wrong-thread call loses nothing
         NotifyCore(n);
     }
@@ -232,11 +232,13 @@ internal sealed class ConditionWaiter : Waiter, ITokenWaiter
     /// <summary>Handed the lock, then cancelled before resuming: keep the lock, pass on the notification.</summary>
     protected override void OnCancelledAfterWake()
     {
-        if (_notified && !_cancelled) _cond!.NotifyCore(1);
+        _cond!.LockCore.HandOverTaken();
+        if (_notified && !_cancelled) _cond.NotifyCore(1);
     }
 
     protected override void Finish()
     {
+        _cond!.LockCore.HandOverTaken();
         bool cancelled = _cancelled;
         var message = _cancelMessage;
         var token = CancelledBy;

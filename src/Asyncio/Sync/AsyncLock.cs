@@ -7,7 +7,10 @@ namespace Asyncio;
 // waiter (which stays "locked" on its behalf) and wakes it. A task that arrives before the woken waiter
 // has resumed finds the lock held and queues behind it, which is asyncio's FIFO guarantee (asyncio gets
 // it by making a new arrival wait while any waiter is not cancelled). If the woken waiter is cancelled
-// before it resumes, OnCancelledAfterWake hands the lock on again, so the wake-up is never lost.
+// before it resumes, OnCancelledAfterWake hands the lock on again, so the wake-up is never lost. While
+// the lock is handed over and its new holder has not resumed, nobody holds it: Release throws, as asyncio's
+// release() of an unlocked lock does (asyncio unlocks on release and the woken waiter locks on resuming),
+// so that a second release cannot hand the lock to a second waiter while the first still gets it.
 //
 // Invariant: _waiters is not empty => _locked.
 
@@ -30,6 +33,8 @@ namespace Asyncio;
 public sealed class AsyncLock
 {
     bool _locked;
+    /// <summary>Handed to a woken waiter that has not resumed yet: locked for newcomers, held by nobody.</summary>
+    bool _handing;
     /// <summary>The current hold, so that a <see cref="Releaser"/> releases only the hold it was made for.</summary>
     int _hold;
     /// <summary>
@@ -94,23 +99,28 @@ public sealed class AsyncLock
     /// Releases the lock; asyncio's <c>release()</c>. If tasks are waiting, the first one gets the lock and
     /// resumes on a later iteration.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The lock is not held (asyncio's <c>RuntimeError</c>).</exception>
+    /// <exception cref="InvalidOperationException">The lock is not held (asyncio's <c>RuntimeError</c>), which
+    /// includes a lock handed by a release to a waiter that has not resumed yet.</exception>
     public void Release()
     {
-        if (!_locked) ThrowNotLocked();
+        if (!IsHeld) ThrowNotLocked();
         PassOn();
     }
+
+    /// <summary>Whether some code holds the lock: locked, and not on its way to a woken waiter (asyncio's <c>locked()</c>).</summary>
+    internal bool IsHeld => _locked && !_handing;
 
     /// <summary>Gives the held lock to the first waiter, or unlocks it when there is none.</summary>
     internal void PassOn()
     {
         AssertInvariants();
-        if (_waiters.IsEmpty) { _locked = false; return; }
+        if (_waiters.IsEmpty) { _locked = _handing = false; return; }
         _loop!.CheckThread(nameof(AsyncLock), nameof(Release));
         var w = _waiters.PopFirst();
         // A new hold from the hand-over on, so that a stale releaser of the previous holder cannot release
         // it; a condition waiter gets back the hold it had before it waited.
         _hold = w is ConditionWaiter c ? c.Hold : ++_lastHold;
+        _handing = true;
         w.Wake();
     }
 
@@ -123,7 +133,7 @@ public sealed class AsyncLock
     {
         if (!_locked)
         {
-            _locked = true;
+            _locked = _handing = true;   // held by the waiter once it resumes
             _hold = w.Hold;
             return true;
         }
@@ -134,8 +144,15 @@ public sealed class AsyncLock
     /// <summary>Removes a pending waiter that was cancelled.</summary>
     internal void RemoveWaiter(Waiter w) => _waiters.Remove(w);
 
-    /// <summary>The releaser of the current hold (for a waiter that was handed the lock).</summary>
-    internal Releaser CurrentReleaser() => new(this, _hold);
+    /// <summary>A woken waiter has resumed with the lock it was handed: it holds it now.</summary>
+    internal void HandOverTaken() => _handing = false;
+
+    /// <summary>Takes the hand-over for a resuming waiter, and returns the releaser of its hold.</summary>
+    internal Releaser TakeHandOver()
+    {
+        _handing = false;
+        return new(this, _hold);
+    }
 
     /// <summary>The current hold, which a condition wait restores when it gets the lock back.</summary>
     internal int CurrentHold => _hold;
@@ -145,7 +162,7 @@ public sealed class AsyncLock
 
     void ReleaseHold(int hold)
     {
-        if (!_locked || hold != _hold)
+        if (!IsHeld || hold != _hold)
             throw new InvalidOperationException("This releaser's hold on the lock has already been released.");
         PassOn();
     }
@@ -200,7 +217,7 @@ internal sealed class LockWaiter : Waiter<AsyncLock.Releaser>, ITokenWaiter
     /// <summary>Handed the lock, then cancelled before resuming: hand it to the next waiter.</summary>
     protected override void OnCancelledAfterWake() => _lock!.PassOn();
 
-    protected override AsyncLock.Releaser TakeResult() => _lock!.CurrentReleaser();
+    protected override AsyncLock.Releaser TakeResult() => _lock!.TakeHandOver();
 
     protected override void ReturnToPool()
     {

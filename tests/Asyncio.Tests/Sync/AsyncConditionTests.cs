@@ -120,6 +120,27 @@ public class AsyncConditionTests
     });
 
     [Fact]
+    [Trait("asyncio", "Condition.wait() re-acquires the lock when it resumes: until then nobody holds it, and release() and notify() raise")]
+    public void Wait_CancelledWhileTheLockIsFree_NobodyHoldsTheLockUntilTheWaiterResumes() => AioTest.Run(async () =>
+    {
+        var cond = new AsyncCondition();
+        var t = Spawn(async () =>
+        {
+            await cond.AcquireAsync();
+            try { await cond.WaitAsync(); }
+            finally { cond.Release(); }
+        });
+        await Yield();   // t waits for a notification; the lock is free
+        Assert.False(cond.IsLocked);
+        t.Cancel();      // the wait takes the lock for when it resumes
+        Assert.True(cond.IsLocked);
+        Assert.Throws<InvalidOperationException>(() => cond.Release());
+        Assert.Throws<InvalidOperationException>(() => cond.Notify());
+        await AssertCancelled(t);
+        Assert.False(cond.IsLocked);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_wait_for")]
     public void WaitFor_ReturnsOnceThePredicateHoldsAfterANotify() => AioTest.Run(async () =>
     {

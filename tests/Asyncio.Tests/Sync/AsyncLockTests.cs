@@ -253,6 +253,34 @@ public class AsyncLockTests
     });
 
     [Fact]
+    [Trait("asyncio", "Lock.release() unlocks and wakes a waiter: a second release() before it resumes raises RuntimeError('Lock is not acquired.')")]
+    public void Release_TwiceBeforeTheWokenWaiterResumes_ThrowsAndNeverMakesTwoHolders() => AioTest.Run(async () =>
+    {
+        var l = new AsyncLock();
+        await l.AcquireAsync();
+        int inside = 0, maxInside = 0, laterReleaseErrors = 0;
+        async Task Worker()
+        {
+            await l.AcquireAsync();
+            maxInside = Math.Max(maxInside, ++inside);
+            await Yield();
+            inside--;
+            try { l.Release(); } catch (InvalidOperationException) { laterReleaseErrors++; }
+        }
+        var t1 = Spawn(Worker);
+        var t2 = Spawn(Worker);
+        await Yield();
+        l.Release();
+        var second = Record.Exception(l.Release);
+        await t1;
+        await t2;
+        Assert.IsType<InvalidOperationException>(second);
+        Assert.Equal(1, maxInside);
+        Assert.Equal(0, laterReleaseErrors);
+        Assert.False(l.IsLocked);
+    });
+
+    [Fact]
     public void TryAcquire_FreeThenHeld_AcquiresOnce()
     {
         var l = new AsyncLock();
