@@ -19,7 +19,9 @@ namespace Asyncio;
 // is on its way, new arrivals wait as they do while the barrier drains. As in asyncio a woken task
 // decides at resumption what it got: the barrier's state then (draining: its arrival index; resetting or
 // broken: BrokenBarrierError), so a reset or abort between the wake-up and the resumption still reaches
-// it. A task cancelled while waiting just leaves (asyncio does not break the barrier).
+// it. A blocked task learns of an abort on the next iteration, when asyncio's would re-check the state:
+// if a reset came in between, it waits for the next round instead. A task cancelled while waiting just
+// leaves (asyncio does not break the barrier).
 
 /// <summary>
 /// A barrier for the tasks of one event loop; asyncio's <c>Barrier</c>. Each of <see cref="Parties"/>
@@ -47,6 +49,7 @@ public sealed class AsyncBarrier
     WaitList _filling, _blocked;
     BarrierWaiter? _releaser;   // admitted from _blocked as the last party, in _filling, not yet arrived
     bool _admitScheduled;
+    bool _abortScheduled;
     EventLoop? _loop;
     /// <summary>An idle waiter kept for the next wait (<see cref="SpareWaiter"/>).</summary>
     internal BarrierWaiter? Spare;
@@ -140,8 +143,22 @@ public sealed class AsyncBarrier
         _state = BarrierState.Broken;
         _releaser = null;
         WakeAll(ref _filling);
-        WakeAll(ref _blocked);
+        // Tasks blocked by a draining or resetting barrier learn of the abort when asyncio's would resume and
+        // re-check the state, on the next iteration: a Reset before then lets them wait for the next round.
+        if (!_blocked.IsEmpty && !_abortScheduled)
+        {
+            _abortScheduled = true;
+            _loop!.EnqueueInternal(s_abortBlocked, this);
+        }
     }
+
+    static readonly Action<object?> s_abortBlocked = static o =>
+    {
+        var b = (AsyncBarrier)o!;
+        b._abortScheduled = false;
+        if (b._state == BarrierState.Broken) WakeAll(ref b._blocked);   // they throw when they resume
+        else b.AdmitBlocked();   // reset meanwhile: they arrive if the barrier fills, else stay blocked
+    };
 
     /// <summary>The last party arrived: release the tasks waiting in the barrier.</summary>
     void Open()

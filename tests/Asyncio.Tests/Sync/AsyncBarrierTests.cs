@@ -565,6 +565,27 @@ public class AsyncBarrierTests
     });
 
     [Fact]
+    [Trait("asyncio", "Barrier._block re-checks the state when it resumes: after abort() then reset(), a blocked task arrives in the new round")]
+    public void Abort_ThenResetBeforeABlockedTaskResumes_ItJoinsTheNextRound() => AioTest.Run(async () =>
+    {
+        var barrier = new AsyncBarrier(2);
+        var a = Spawn(async () => await barrier.WaitAsync());
+        await Yield();
+        var o = Spawn(async () => await barrier.WaitAsync());   // opens the barrier (a woken, not resumed)
+        var c = Spawn(async () => await barrier.WaitAsync());   // blocked: the barrier drains
+        await Yield();
+        Assert.Equal(1, o.Result);
+        barrier.Abort();
+        barrier.Reset();   // a is still in the barrier: resetting
+        await Yield(3);
+        Assert.IsType<BrokenBarrierError>(a.GetException());
+        Assert.False(c.IsDone);   // it arrived in the new round and waits there
+        Assert.Equal(1, barrier.WaitingCount);
+        Assert.Equal(1, await barrier.WaitAsync());
+        Assert.Equal(0, await c);
+    });
+
+    [Fact]
     [Trait("asyncio", "test_abort_barrier_when_exception")]
     public void Abort_AfterAnError_EveryoneElseGetsBrokenBarrier() => AioTest.Run(async () =>
     {
