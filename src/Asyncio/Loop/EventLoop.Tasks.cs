@@ -126,8 +126,11 @@ public sealed partial class EventLoop
         _firstLive = task;
         _liveCount++;
         // The task enters its own scope when it starts (the scope is created then, not now, so that a
-        // million created tasks do not hold a million scopes before they run).
-        if (EagerTasks && IsLoopThread) task.Start();
+        // million created tasks do not hold a million scopes before they run), and runs in the execution
+        // context current now, as asyncio's create_task copies the context (ContextFlow.cs).
+        if (EagerTasks && IsLoopThread) task.Start();   // in the creator's context, as it is
+        else if (ContextToHandOn() is { } context)
+            _ready.Enqueue(AioTask.s_startInContext, Tuple.Create<AioTask, ExecutionContext>(task, context), _rootScope, ReadyFlags.None);
         else _ready.Enqueue(AioTask.s_start, task, _rootScope, ReadyFlags.None);
         return task;
     }

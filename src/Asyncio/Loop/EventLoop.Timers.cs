@@ -136,7 +136,7 @@ public sealed partial class EventLoop
     internal TimerEntry ScheduleTimerEntry(Action<object?> callback, object? state, long ticks, bool relative)
     {
         long due = relative ? AddTicks(NowTicks(), ticks) : ticks;
-        var entry = new TimerEntry(this, callback, state, due) { Queued = true };
+        var entry = new TimerEntry(this, callback, state, due) { Queued = true, Context = ContextToHandOn() };
         _timers.Add(due, ++_seq, entry, null, 0, relative ? ticks : -1);
         return entry;
     }
@@ -148,6 +148,7 @@ public sealed partial class EventLoop
         entry.Cancelled = true;
         entry.Callback = null;
         entry.State = null;
+        entry.Context = null;
         if (entry.Queued)
         {
             entry.Queued = false;

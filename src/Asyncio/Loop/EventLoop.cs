@@ -145,6 +145,7 @@ public sealed partial class EventLoop : IDisposable
         var e = RentEntry();
         e.Callback = callback;
         e.State = state;
+        e.Context = ContextToHandOn();
         _ready.Enqueue(CallbackEntry.Run, e, _rootScope, ReadyFlags.None);
         return new Handle(e, e.Version);
     }
@@ -167,6 +168,7 @@ public sealed partial class EventLoop : IDisposable
         e.Version++;              // its handle no longer refers to a pending callback
         e.Callback = null;
         e.State = null;
+        e.Context = null;
         if (!e.Pooled) return;    // made on another thread (CallSoonThreadsafe): left to the GC
         e.NextFree = _freeEntries;
         _freeEntries = e;
@@ -204,6 +206,7 @@ public sealed partial class EventLoop : IDisposable
         Volatile.Write(ref _stack, ThreadStack.Current());
         _current = _rootScope;
         SynchronizationContext.SetSynchronizationContext(_rootScope);
+        _loopContext = ExecutionContext.Capture();
         try
         {
             while (true)
@@ -471,6 +474,12 @@ public sealed partial class EventLoop : IDisposable
         }
         _resumeFlags = ReadyFlags.None;
     }
+
+    /// <summary>The execution context <see cref="RunForever"/> was called in, which callbacks run in unless they were handed another (ContextFlow.cs).</summary>
+    ExecutionContext? _loopContext;
+
+    /// <summary>The context to run work scheduled now in, or <see langword="null"/> for the loop's own (ContextFlow.cs).</summary>
+    internal ExecutionContext? ContextToHandOn() => ContextFlow.ToHandOn(_loopContext);
 
     void RunReadyDebug(int n)
     {

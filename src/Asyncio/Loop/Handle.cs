@@ -65,6 +65,8 @@ internal sealed class CallbackEntry
     public readonly EventLoop Loop;
     public Action<object?>? Callback;
     public object? State;
+    /// <summary>The execution context to run in, handed on by the scheduling code (ContextFlow.cs); null for the loop's.</summary>
+    public ExecutionContext? Context;
     public int Version;
     public bool Cancelled;
     /// <summary>Returned to the loop's pool after it runs (false for entries made on other threads).</summary>
@@ -84,11 +86,13 @@ internal sealed class CallbackEntry
         var cb = e.Callback!;
         var st = e.State;
         var loop = e.Loop;
+        var before = ContextFlow.Enter(e.Context);
         loop.RecycleEntry(e);
         // Caught here rather than by the loop, which sees only this delegate: the report names the
         // callback that was scheduled (asyncio's context carries the handle, which names it).
         try { cb(st); }
         catch (Exception ex) { loop.ReportCallbackException(ex, EventLoop.ScheduledCallback(cb, st)); }
+        finally { ContextFlow.Leave(before); }
     };
 }
 
@@ -123,6 +127,8 @@ internal sealed class TimerEntry
     public readonly EventLoop Loop;
     public Action<object?>? Callback;
     public object? State;
+    /// <summary>The execution context to run in (ContextFlow.cs); null for the loop's.</summary>
+    public ExecutionContext? Context;
     public long Due;
     public bool Cancelled;
     /// <summary>True while the entry sits in the timer queue (not yet moved to the ready queue).</summary>
@@ -144,7 +150,10 @@ internal sealed class TimerEntry
         var st = e.State;
         e.Callback = null;
         e.State = null;
+        var before = ContextFlow.Enter(e.Context);
+        e.Context = null;
         try { cb(st); }
         catch (Exception ex) { e.Loop.ReportCallbackException(ex, EventLoop.ScheduledCallback(cb, st)); }
+        finally { ContextFlow.Leave(before); }
     };
 }

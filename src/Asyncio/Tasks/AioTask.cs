@@ -114,7 +114,22 @@ public class AioTask : Future, ICoroutineObserver
 
     // ---- running ----
 
-    internal static readonly Action<object?> s_start = static o => ((AioTask)o!).Start();
+    internal static readonly Action<object?> s_start = static o => ((AioTask)o!).StartIn(null);
+
+    /// <summary>Starts a task created in an execution context other than the loop's, in that context (ContextFlow.cs).</summary>
+    internal static readonly Action<object?> s_startInContext = static o =>
+    {
+        var (task, context) = (Tuple<AioTask, ExecutionContext>)o!;
+        task.StartIn(context);
+    };
+
+    /// <summary>Runs the first step in <paramref name="context"/> (the loop's for <see langword="null"/>), and leaves nothing it set on the thread.</summary>
+    void StartIn(ExecutionContext? context)
+    {
+        var before = ContextFlow.Enter(context);
+        try { Start(); }
+        finally { ContextFlow.Leave(before); }
+    }
 
     /// <summary>Runs the coroutine up to its first suspension, in the task's scope.</summary>
     /// <remarks>

@@ -251,7 +251,7 @@ internal static class CoroutineBuilding
     static void SaveContexts(Coroutine box, SynchronizationContext? syncContext)
     {
         var executionContext = ExecutionContext.Capture();
-        if (ReferenceEquals(executionContext, s_defaultContext)) executionContext = null;
+        if (ReferenceEquals(executionContext, ContextFlow.Default)) executionContext = null;
         ref var extra = ref box.Extra;
         if (extra is BoxExtras extras)
         {
@@ -290,7 +290,7 @@ internal static class CoroutineBuilding
     public static void Resume<TStateMachine>(ref TStateMachine stateMachine, object? extra) where TStateMachine : IAsyncStateMachine
     {
         var before = ExecutionContext.Capture();
-        var wanted = extra as ExecutionContext ?? (extra as BoxExtras)?.ExecutionContext ?? s_defaultContext;
+        var wanted = extra as ExecutionContext ?? (extra as BoxExtras)?.ExecutionContext ?? ContextFlow.Default;
         if (before == null || wanted == null)
         {
             stateMachine.MoveNext();
@@ -307,17 +307,6 @@ internal static class CoroutineBuilding
         }
     }
 
-    /// <summary>The runtime's default execution context (what <see cref="ExecutionContext.Capture"/> returns when no <see cref="AsyncLocal{T}"/> is set).</summary>
-    static readonly ExecutionContext? s_defaultContext = ReadDefaultContext();
-
-    static ExecutionContext? ReadDefaultContext()
-    {
-        try { return DefaultContext(null); }
-        catch (MissingFieldException) { return null; }   // then every resumption runs in its captured context
-    }
-
-    [UnsafeAccessor(UnsafeAccessorKind.StaticField, Name = "Default")]
-    static extern ref ExecutionContext DefaultContext(ExecutionContext? unused);
 }
 
 /// <summary>

@@ -115,17 +115,21 @@ internal sealed class DoneCallbackNode : WaitNode
 {
     readonly Future _future;
     public readonly Action<Future> Callback;
+    readonly ExecutionContext? _context;   // the registering code's, as asyncio's add_done_callback copies it (ContextFlow.cs)
 
     public DoneCallbackNode(Future future, Action<Future> callback)
     {
         _future = future;
         Callback = callback;
+        _context = future.Loop.ContextToHandOn();
     }
 
     public static readonly Action<object?> Invoke = static o =>
     {
         var n = (DoneCallbackNode)o!;
-        n.Callback(n._future);
+        var before = ContextFlow.Enter(n._context);
+        try { n.Callback(n._future); }
+        finally { ContextFlow.Leave(before); }
     };
 
     public override void NotifyDone() => _future.Loop.EnqueueInternal(Invoke, this);
