@@ -93,7 +93,10 @@ public static partial class Aio
     /// passes, the body's pending awaits are cancelled and <see cref="TimeoutException"/> is thrown.
     /// </summary>
     /// <remarks>Differences from asyncio: a C# <c>using</c> block cannot see the body's exception, so the
-    /// body is a delegate. It runs at once, in the calling task, inside the timeout's scope.</remarks>
+    /// body is a delegate. It runs at once, in the calling task, inside the timeout's scope. The awaits the
+    /// timeout cancels are those that began inside the body: a coroutine started before the timeout and
+    /// awaited in the body keeps waiting in the scope it began in (hot C# coroutines; docs/differences.md),
+    /// so bound the wait with <see cref="WaitFor(Task, double?)"/> instead, or start the coroutine inside the body.</remarks>
     public static Task Timeout(double? delay, Func<Task> body)
     {
         ArgumentNullException.ThrowIfNull(body);
