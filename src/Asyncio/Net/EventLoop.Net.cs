@@ -79,6 +79,9 @@ public sealed partial class EventLoop
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         ArgumentNullException.ThrowIfNull(socket);
+        // asyncio's create_connection(sock=..., ssl=...): a socket has no host name to check the certificate against.
+        if (ssl != null && string.IsNullOrEmpty(ssl.TargetHost))
+            throw new ArgumentException("You must set the TargetHost of the ssl options when using ssl without a host (asyncio's server_hostname).", nameof(ssl));
         CheckTlsOnlyArguments(ssl != null, sslHandshakeTimeout, sslShutdownTimeout);
         CheckThread(nameof(CreateConnection));
         CheckNotClosed();
@@ -292,10 +295,13 @@ public sealed partial class EventLoop
         return await CreateConnectionTransport(sock, protocolFactory, ssl, serverHostname, sslHandshakeTimeout, sslShutdownTimeout);
     }
 
-    /// <summary>asyncio's ValueError "ssl_handshake_timeout is only meaningful with ssl" (and the same for the shutdown timeout).</summary>
+    /// <summary>
+    /// asyncio's ValueErrors: "ssl_handshake_timeout is only meaningful with ssl" (and the same for the shutdown
+    /// timeout), and a timeout that is not positive; checked before anything is connected.
+    /// </summary>
     static void CheckTlsOnlyArguments(bool ssl, TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout)
     {
-        if (ssl) return;
+        if (ssl) { SslTransport.CheckTimeouts(handshakeTimeout, shutdownTimeout); return; }
         if (handshakeTimeout != null) throw new ArgumentException("ssl_handshake_timeout is only meaningful with ssl", "sslHandshakeTimeout");
         if (shutdownTimeout != null) throw new ArgumentException("ssl_shutdown_timeout is only meaningful with ssl", "sslShutdownTimeout");
     }

@@ -67,16 +67,24 @@ internal sealed class SslTransport : TransportBase
         _ssl = new SslStream(_rawStream, leaveInnerStreamOpen: true);
         _client = client == null ? null : WithHost(client, serverHostname);
         _server = serverOptions;
+        CheckTimeouts(handshakeTimeout, shutdownTimeout);   // checked by the callers before anything is connected
         _handshakeTimeout = handshakeTimeout ?? DefaultHandshakeTimeout;
         _shutdownTimeout = shutdownTimeout ?? DefaultShutdownTimeout;
-        if (_handshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(handshakeTimeout), "The handshake timeout must be positive.");
-        if (_shutdownTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(shutdownTimeout), "The shutdown timeout must be positive.");
         _waiter = waiter;
         foreach (var key in (string[])["socket", "sockname", "peername"]) Extra[key] = raw.GetExtraInfo(key);
         Extra["sslcontext"] = (object?)client ?? serverOptions; // the caller's options, not WithHost's copy
         Extra["ssl_object"] = _ssl;
         loop.CreateTask(Handshake, "TLS handshake");
     }
+
+    /// <summary>Throws unless the timeouts are positive (or <see langword="null"/>: the defaults); asyncio's <c>ValueError</c>.</summary>
+    public static void CheckTimeouts(TimeSpan? handshakeTimeout, TimeSpan? shutdownTimeout)
+    {
+        if (handshakeTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(handshakeTimeout), "The handshake timeout must be positive.");
+        if (shutdownTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(shutdownTimeout), "The shutdown timeout must be positive.");
+    }
+
+    protected override int DefaultHighWater => WaterMarks.DefaultHighTls;
 
     /// <summary>A TLS transport over a new plain transport of <paramref name="sock"/>.</summary>
     public static ITransport Create(EventLoop loop, Socket sock, BaseProtocol protocol, Future? waiter, Server? server,
@@ -137,11 +145,17 @@ internal sealed class SslTransport : TransportBase
         }
         catch (Exception e)
         {
-            if (e is TimeoutException) e = new TimeoutException($"SSL handshake is taking longer than {_handshakeTimeout.TotalSeconds} seconds: aborting the connection", e);
+            bool timedOut = e is TimeoutException;
+            if (timedOut) e = new TimeoutException($"SSL handshake is taking longer than {_handshakeTimeout.TotalSeconds} seconds: aborting the connection", e);
             if (_waiter is { IsDone: false } w) w.SetException(e);
             else if (!IsOsErrorLike(e)) Loop.CallExceptionHandler(new ExceptionContext("SSL handshake failed", e));
             _waiter = null;
-            ForceClose(e, callProtocol: false);
+            // After start_tls the protocol was connected already (on the plain transport): a handshake that
+            // failed loses its connection, as asyncio's SSLProtocol tells it; one that timed out or was
+            // cancelled does not (asyncio's is still in its handshake state then).
+            bool tell = !_callConnectionMade && !timedOut && e is not OperationCanceledException;
+            if (tell) _protocolConnected = true;
+            ForceClose(e, callProtocol: tell);
             return;
         }
         if (_connLost)
@@ -317,7 +331,7 @@ internal sealed class SslTransport : TransportBase
                 _buffer.Consume(n);
                 _inFlight = n;
                 await _ssl.WriteAsync(chunk.AsMemory(0, n));
-                _inFlight = 0;
+                _inFlight = 0;   // (already 0 if the connection was lost meanwhile)
                 MaybeResumeProtocol();
             }
         }
@@ -406,6 +420,7 @@ internal sealed class SslTransport : TransportBase
         Closing = true;
         CancelShutdownTimer();
         _buffer.Release();
+        _inFlight = 0;   // dropped with the buffer: nothing is left to write once the connection is lost
         if (_resume is { IsDone: false } f) f.SetResult();
         _readPump?.Cancel();
         _raw.Abort();
@@ -451,6 +466,7 @@ public sealed partial class EventLoop
         if ((client == null) == (server == null)) throw new ArgumentException("Pass exactly one of client or server options.");
         if (transport is not SocketTransport) throw new ArgumentException($"StartTls needs a plain socket transport, got {transport}.", nameof(transport));
         CheckThread(nameof(StartTls));
+        SslTransport.CheckTimeouts(handshakeTimeout, shutdownTimeout);   // before the transport is touched
         transport.PauseReading();
         var waiter = CreateFuture();
         var tls = SslTransport.Wrap(this, transport, protocol, waiter, client, server, handshakeTimeout, shutdownTimeout);

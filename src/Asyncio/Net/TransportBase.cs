@@ -11,13 +11,14 @@ internal abstract class TransportBase : ITransport
     protected readonly EventLoop Loop;
     protected BaseProtocol ProtocolField;
     protected readonly Dictionary<string, object?> Extra = new();
-    protected WaterMarks Marks = WaterMarks.Default;
+    protected WaterMarks Marks;
     protected bool Closing;
     protected bool ProtocolPaused;
     protected Server? ServerField;
 
     protected TransportBase(EventLoop loop, BaseProtocol protocol, Server? server)
     {
+        Marks = WaterMarks.Make(null, null, DefaultHighWater);
         Loop = loop;
         ProtocolField = protocol;
         ServerField = server;
@@ -36,6 +37,9 @@ internal abstract class TransportBase : ITransport
     }
 
     protected virtual void OnProtocolChanged() { }
+
+    /// <summary>The high-water mark when none is given (a TLS transport's is larger, as asyncio's).</summary>
+    protected virtual int DefaultHighWater => WaterMarks.DefaultHigh;
 
     public object? GetExtraInfo(string name, object? defaultValue = null) =>
         Extra.TryGetValue(name, out var v) ? v : defaultValue;
@@ -62,7 +66,7 @@ internal abstract class TransportBase : ITransport
 
     public void SetWriteBufferLimits(int? high = null, int? low = null)
     {
-        Marks = WaterMarks.Make(high, low);
+        Marks = WaterMarks.Make(high, low, DefaultHighWater);
         MaybePauseProtocol();
     }
 

@@ -109,14 +109,16 @@ public interface IDatagramTransport : IBaseTransport
 internal struct WaterMarks
 {
     public const int DefaultHigh = 64 * 1024;
+    /// <summary>A TLS transport's default high-water mark (asyncio's <c>FLOW_CONTROL_HIGH_WATER_SSL_WRITE</c>).</summary>
+    public const int DefaultHighTls = 512 * 1024;
     public int High, Low;
 
-    public static WaterMarks Default => new() { High = DefaultHigh, Low = DefaultHigh / 4 };
+    public static WaterMarks Default => Make(null, null);
 
-    /// <summary>asyncio's <c>_set_write_buffer_limits</c>.</summary>
-    public static WaterMarks Make(int? high, int? low)
+    /// <summary>asyncio's <c>_set_write_buffer_limits</c> (<c>add_flowcontrol_defaults</c>), with <paramref name="defaultHigh"/> when neither is given.</summary>
+    public static WaterMarks Make(int? high, int? low, int defaultHigh = DefaultHigh)
     {
-        int h = high ?? (low is int l ? 4 * l : DefaultHigh);
+        int h = high ?? (low is int l ? 4 * l : defaultHigh);
         int lo = low ?? h / 4;
         if (!(h >= lo && lo >= 0))
             throw new ArgumentException($"high ({h}) must be >= low ({lo}) must be >= 0");

@@ -38,6 +38,9 @@ public abstract class TlsTests
         return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pfx), null);
     });
 
+    /// <summary>A self-signed certificate for "localhost", made once (the audit's TLS probes use it too).</summary>
+    internal static X509Certificate2 Certificate => s_cert.Value;
+
     static SslServerAuthenticationOptions ServerOptions() => new() { ServerCertificate = s_cert.Value };
 
     /// <summary>Client options that trust exactly the test certificate (and still check the host name).</summary>
