@@ -85,11 +85,14 @@ public sealed partial class EventLoop
 
     void ReportFromExecutor(Action<object?> report, object? arg, bool onDefault)
     {
-        // Post first, then release the clock: virtual time never sees a moment with neither.
+        // Post first, then release the clock: virtual time never sees a moment with neither. The last release
+        // posts too, which wakes the loop: one that has run the report already and found the clock still held
+        // waits for outside events, and would otherwise wait for ever with a sleep due.
         Post(report, arg, null, throwIfClosed: false);
-        if (onDefault && Interlocked.Decrement(ref _defaultPending) == 0)
+        bool defaultDrained = onDefault && Interlocked.Decrement(ref _defaultPending) == 0;
+        bool released = Interlocked.Decrement(ref _externalPending) == 0;
+        if (defaultDrained || released)
             Post(static o => ((EventLoop)o!).CheckExecutorDrained(), this, null, throwIfClosed: false);
-        Interlocked.Decrement(ref _externalPending);
     }
 
     void CheckExecutorDrained()

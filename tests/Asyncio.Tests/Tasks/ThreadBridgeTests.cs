@@ -61,6 +61,29 @@ public class ThreadBridgeTests
     });
 
     [Fact]
+    public void RunInExecutor_OnVirtualTime_EveryReportReleasesTheClock()
+    {
+        // Executor work holds the virtual clock until it reports back; the worker thread posts its result, then
+        // releases the clock. A loop that has already run the result and found the clock held waits for outside
+        // events, so the release must wake it too (it once did only for default-executor work: the loop slept for
+        // ever with a sleep due). The race is narrow: many rounds, each on its own worker, bounded in real time.
+        var run = new Thread(() => AioTest.Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var scheduler = new ConcurrentExclusiveSchedulerPair().ConcurrentScheduler;
+            for (int i = 0; i < 20_000; i++)
+            {
+                var sleeper = Aio.CreateTask(async () => await Aio.Sleep(1));
+                int n = i;
+                Assert.Equal(n, await loop.RunInExecutor(scheduler, () => n));
+                await sleeper;
+            }
+        })) { IsBackground = true };
+        run.Start();
+        Assert.True(run.Join(60_000), "the loop missed the clock's release and waited for ever");
+    }
+
+    [Fact]
     [Trait("asyncio", "shutdown_default_executor() shuts the default executor down only: work given to another executor is not waited for")]
     public void ShutdownDefaultExecutor_WorkOnAnExplicitExecutor_IsNotWaitedFor() => AioTest.RunReal(async () =>
     {
