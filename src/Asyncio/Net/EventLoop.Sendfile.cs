@@ -19,7 +19,7 @@ public sealed partial class EventLoop
     /// from <paramref name="offset"/> over <paramref name="transport"/>, honouring its flow control; asyncio's
     /// <c>loop.sendfile</c>. Returns the number of bytes sent. The file's position is left after the last
     /// byte sent. The transport keeps reading meanwhile and its protocol receives what arrives (asyncio pauses
-    /// reading; call <see cref="ITransport.PauseReading"/> first for that).
+    /// reading; call <see cref="IReadTransport.PauseReading"/> first for that).
     /// </summary>
     /// <exception cref="ArgumentException">The file cannot be read or seeked.</exception>
     /// <exception cref="InvalidOperationException">The transport is closing.</exception>
