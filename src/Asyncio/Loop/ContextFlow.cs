@@ -9,8 +9,8 @@ namespace Asyncio;
 //    in eager mode its first step simply runs there, inside CreateTask.
 //  * A callback scheduled with CallSoon, CallLater or CallAt, and a future's done callback, run in the
 //    context that was current when they were scheduled (asyncio's Handle(context=copy_context())).
-//  * Whatever a callback or a step leaves on the loop's thread is put back after it (EventLoop.RunItem),
-//    so that an AsyncLocal value set by one never leaks into the next.
+//  * Whatever such a callback or a task's first step leaves on the loop's thread is put back after it
+//    (Enter/Leave around each), so that an AsyncLocal value set by one never leaks into the next.
 //  * A coroutine resumes in the context it suspended in: the runtime's builders do it for async Task
 //    methods, CoroutineBuilding for async Coroutine ones.
 //

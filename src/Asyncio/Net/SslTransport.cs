@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -67,7 +68,7 @@ internal sealed class SslTransport : TransportBase
         _ssl = new SslStream(_rawStream, leaveInnerStreamOpen: true);
         _client = client == null ? null : WithHost(client, serverHostname);
         _server = serverOptions;
-        CheckTimeouts(handshakeTimeout, shutdownTimeout);   // checked by the callers before anything is connected
+        Debug.Assert(!(handshakeTimeout <= TimeSpan.Zero) && !(shutdownTimeout <= TimeSpan.Zero), "callers check the timeouts (CheckTimeouts) before anything is connected");
         _handshakeTimeout = handshakeTimeout ?? DefaultHandshakeTimeout;
         _shutdownTimeout = shutdownTimeout ?? DefaultShutdownTimeout;
         _waiter = waiter;

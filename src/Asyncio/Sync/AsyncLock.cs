@@ -150,7 +150,7 @@ public sealed class AsyncLock
     /// <summary>Takes the hand-over for a resuming waiter, and returns the releaser of its hold.</summary>
     internal Releaser TakeHandOver()
     {
-        _handing = false;
+        HandOverTaken();
         return new(this, _hold);
     }
 

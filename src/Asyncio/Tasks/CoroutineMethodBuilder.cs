@@ -303,10 +303,9 @@ internal static class CoroutineBuilding
         }
         finally
         {
-            if (!ReferenceEquals(ExecutionContext.Capture(), before)) ExecutionContext.Restore(before);
+            ContextFlow.Leave(before);
         }
     }
-
 }
 
 /// <summary>
