@@ -34,6 +34,53 @@ public class LoopOrderingTests
         Assert.Equal(["a", "b", "c"], order);
     }
 
+    // Tasks made in a row wait in the ready queue as one run (ReadyQueue): they still start one by one, in
+    // the order of creation, in FIFO order with the callbacks around them.
+    [Fact]
+    public void CreateTask_TasksMadeInARowBetweenCallbacks_StartInFifoOrder()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        Func<Task> Logs(string name) => () => { order.Add(name); return Task.CompletedTask; };
+        loop.CallSoon(() =>
+        {
+            loop.CallSoon(() => order.Add("x1"));
+            loop.CreateTask(Logs("A"));
+            loop.CreateTask(Logs("B"));
+            loop.CallSoon(() => order.Add("x2"));
+            loop.CreateTask(Logs("C"));
+            loop.CreateTask(Logs("D"));
+            loop.CallSoon(loop.Stop);
+        });
+        loop.RunForever();
+        Assert.Equal(["x1", "A", "B", "x2", "C", "D"], order);
+    }
+
+    [Fact]
+    public void CreateTask_MadeWhileTheTasksMadeBeforeItStart_StartsInTheNextIteration()
+    {
+        // A makes C while B, made in the same row as A, still waits: C joins the queue behind B, and like
+        // any work scheduled during an iteration it runs in the next one. B stops the loop, which ends the
+        // iteration: C must not have started.
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() =>
+        {
+            loop.CreateTask(() =>
+            {
+                order.Add("A");
+                loop.CreateTask(() => { order.Add("C"); return Task.CompletedTask; });
+                return Task.CompletedTask;
+            });
+            loop.CreateTask(() => { order.Add("B"); loop.Stop(); return Task.CompletedTask; });
+        });
+        loop.RunForever();   // the callback's iteration, then A and B's
+        Assert.Equal(["A", "B"], order);
+        loop.CallSoon(loop.Stop);
+        loop.RunForever();
+        Assert.Equal(["A", "B", "C"], order);
+    }
+
     [Fact]
     public void Handle_CancelledBeforeRunning_CallbackDoesNotRun()
     {
