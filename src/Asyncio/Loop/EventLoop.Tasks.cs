@@ -131,7 +131,7 @@ public sealed partial class EventLoop
         if (EagerTasks && IsLoopThread) task.Start();   // in the creator's context, as it is
         else if (ContextToHandOn() is { } context)
             _ready.Enqueue(AioTask.s_startInContext, Tuple.Create<AioTask, ExecutionContext>(task, context), _rootScope, ReadyFlags.None);
-        else _ready.EnqueueRun(AioTask.s_start, task, _rootScope, ReadyFlags.None);   // tasks made in a row: 8 bytes of queue each (ReadyQueue)
+        else _ready.Enqueue(AioTask.s_start, task, _rootScope, ReadyFlags.None);
         return task;
     }
 

@@ -34,8 +34,8 @@ public class LoopOrderingTests
         Assert.Equal(["a", "b", "c"], order);
     }
 
-    // Tasks made in a row wait in the ready queue as one run (ReadyQueue): they still start one by one, in
-    // the order of creation, in FIFO order with the callbacks around them.
+    // A task's start is a ready callback like any other: tasks made in a row start one by one, in the order
+    // of creation, in FIFO order with the callbacks scheduled around them.
     [Fact]
     public void CreateTask_TasksMadeInARowBetweenCallbacks_StartInFifoOrder()
     {
@@ -59,9 +59,9 @@ public class LoopOrderingTests
     [Fact]
     public void CreateTask_MadeWhileTheTasksMadeBeforeItStart_StartsInTheNextIteration()
     {
-        // A makes C while B, made in the same row as A, still waits: C joins the queue behind B, and like
-        // any work scheduled during an iteration it runs in the next one. B stops the loop, which ends the
-        // iteration: C must not have started.
+        // A makes C while B, made in the same row as A, still waits to start: like any work scheduled during
+        // an iteration, C starts in the next one. B stops the loop, which ends the iteration: C must not have
+        // started.
         using var loop = new EventLoop();
         var order = new List<string>();
         loop.CallSoon(() =>

@@ -43,24 +43,6 @@ public class TaskMemoryTests
         AssertCreatedAndRunTaskCost(i => Aio.CreateTask(s_trivialOf, i), 96 + 64));
 
     [Fact]
-    public void CreateTask_FirstBurst_QueuesEachStartInEightBytes() => AioTest.Run(async () =>
-    {
-        // The first burst of a size the loop has not seen grows its ready queue. Tasks made in a row wait
-        // there as one run whose tasks take 8 bytes each (ReadyQueue), not a 32-byte slot each: a million
-        // tasks waiting to start hold 8 MB of queue, not 32.
-        const int N = 10_000;
-        var tasks = new AioTask[N];
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < N; i++) tasks[i] = Aio.CreateTask(s_trivial);
-        await Aio.Sleep(0);
-        await Aio.Sleep(0);
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.All(tasks, t => Assert.True(t.IsDone));
-        Assert.True(bytes < (long)N * (88 + 64 + 12),
-            $"{bytes / (double)N:F1} bytes per task in a first burst; the task, its scope and 8 bytes of queue are 160");
-    });
-
-    [Fact]
     public void Gather_OfPendingTasks_CostsOneSlotPerChild() => AioTest.Run(async () =>
     {
         // Gather copies its children (asyncio does too: the caller may reuse its list) and watches each
