@@ -465,7 +465,7 @@ public class Net2AuditTests
         await Shut(server);
     });
 
-    [Fact, Trait("asyncio", "differs (docs/differences.md): loop.sendfile pauses reading while it runs; here the transport keeps reading and the protocol keeps its data")]
+    [Fact, Trait("asyncio", "differs (docs/differences.md): loop.sendfile pauses reading while it runs; here the transport is still reading while the send runs and after it")]
     public void Sendfile_WhileRunning_TransportKeepsReading() => Run(async () =>
     {
         var loop = Aio.GetRunningLoop();
