@@ -14,8 +14,14 @@
 //        method: parked on an awaiter that only stores its continuation; the same after a second
 //        clock read (a sleep's deadline counts from its call, so every sleep reads the clock); and
 //        suspended in Aio.Sleep of 0-100 ms (W4 itself; the round then waits for them)
+//   w2 VARIANT   W2's measured round, the first after a 10 % warm-up, in a process of its own (run it
+//        several times, alternating the variants): a million objects made and kept in an array, with no
+//        scheduler at all, as the least a design that gives each task an object of that size can do:
+//        `objects88` (an AioTask's size), `objects88+64` (and a 64-byte object dropped at once, as a first
+//        step's cancel scope is), `objects56` (a task of a Future's fields and one more); and `aio`
+//        (W2 itself: Aio.CreateTask of a trivial coroutine, then Aio.Gather)
 //
-// Each line gives the median over the rounds after the first two (warm-up) and the range.
+// Each w3/w4 line gives the median over the rounds after the first two (warm-up) and the range.
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
@@ -23,10 +29,19 @@ using System.Threading.Tasks.Sources;
 using Asyncio;
 
 string mode = args.Length > 0 ? args[0] : "w3";
+if (mode == "w2")
+{
+    if (args.Length != 2 || !W2Floor.Run(args[1]))
+    {
+        Console.Error.WriteLine("usage: Floors w2 objects88|objects88+64|objects56|aio");
+        return 2;
+    }
+    return 0;
+}
 int rounds = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 12;
 if (mode is not ("w3" or "w4") || rounds < 3)
 {
-    Console.Error.WriteLine("usage: Floors [w3|w4] [ROUNDS >= 3]");
+    Console.Error.WriteLine("usage: Floors [w3|w4] [ROUNDS >= 3]   |   Floors w2 VARIANT");
     return 2;
 }
 if (mode == "w3") W3Floor.Run(rounds);
@@ -356,5 +371,78 @@ static class W4Floor
         long start = Stopwatch.GetTimestamp();
         await Aio.Sleep(ms / 1000.0);
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds - ms;
+    }
+}
+
+/// <summary>
+/// W2's measured round (the first after a 10 % warm-up) with no scheduler: what making and keeping a million
+/// objects of a task's size costs a fresh process on this machine, beside W2 itself. One variant a process.
+/// </summary>
+static class W2Floor
+{
+    const int N = 1_000_000;
+
+    // Objects of the sizes measured (16 bytes of header and method table, then the fields, which only take room).
+#pragma warning disable CS0649
+    sealed class Object56 { public long A, B, C, D, E; }
+    sealed class Object88 { public long A, B, C, D, E, F, G, H, I; }
+    sealed class Object64 { public long A, B, C, D, E, F; }
+#pragma warning restore CS0649
+
+    static object? s_dropped;
+
+    public static bool Run(string variant)
+    {
+        Func<int, double>? round = variant switch
+        {
+            "objects88" => n => Objects(n, big: true, scope: false),
+            "objects88+64" => n => Objects(n, big: true, scope: true),
+            "objects56" => n => Objects(n, big: false, scope: false),
+            "aio" => n => Aio.Run(() => Tasks(n)),
+            _ => null,
+        };
+        if (round == null) return false;
+        round(N / 10);   // the warm-up every W2 program runs
+        double ms = round(N);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"w2 {variant,-13} round 1: {ms,6:F1} ms  {N / ms / 1000,5:F2} M/s  peak RSS {PeakRssMb(),4:F0} MB"));
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static double Objects(int n, bool big, bool scope)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var kept = new object[n];
+        for (int i = 0; i < n; i++)
+        {
+            kept[i] = big ? new Object88() : new Object56();
+            if (scope) s_dropped = new Object64();
+        }
+        GC.KeepAlive(kept);
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+
+#pragma warning disable CS1998 // a trivial coroutine, as in W2
+    static async Task Noop() { }
+#pragma warning restore CS1998
+
+    static readonly Func<Task> s_noop = Noop;
+
+    static async Task<double> Tasks(int n)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var tasks = new AioTask[n];
+        for (int i = 0; i < n; i++) tasks[i] = Aio.CreateTask(s_noop);
+        await Aio.Gather(tasks);
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+
+    static double PeakRssMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        return 0;
     }
 }
