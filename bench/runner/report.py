@@ -193,7 +193,7 @@ def summary(R):
                      status(None if worst is None else worst[0] >= 1.0)])
     md.append(table(['target', 'measured (median)', ''], rows))
     md.append('\n"—": not measured in this run (a quick run uses smaller sizes). Where C# async code itself stands on the '
-              'machine under the W3 and W4 targets: `bench/probes/Floors`, with figures in '
+              'machine under the W2, W3 and W4 targets: `bench/probes/Floors`, with figures in '
               '[docs/design/performance.md](docs/design/performance.md).\n')
     # nowhere slower than the best peer
     md.append('### Against the best peer in every W1-W4 cell (issue 5)\n')
