@@ -405,7 +405,7 @@ static class W2Floor
         round(N / 10);   // the warm-up every W2 program runs
         double ms = round(N);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"w2 {variant,-13} round 1: {ms,6:F1} ms  {N / ms / 1000,5:F2} M/s  peak RSS {PeakRssMb(),4:F0} MB"));
+            $"w2 {variant,-13} round 1: {ms,6:F1} ms  {N / ms / 1000,5:F2} M/s  peak RSS {ProcessMemory.PeakRssMb(),4:F0} MB"));
         return true;
     }
 
@@ -436,13 +436,5 @@ static class W2Floor
         for (int i = 0; i < n; i++) tasks[i] = Aio.CreateTask(s_noop);
         await Aio.Gather(tasks);
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-    }
-
-    static double PeakRssMb()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-        return 0;
     }
 }

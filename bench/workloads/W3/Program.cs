@@ -15,7 +15,7 @@ double wall = Aio.Run(async () =>
 });
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"RESULT {{\"wall_s\": {wall:F4}, \"rate\": {n / wall:F0}, \"rss_mb\": {PeakRssMb():F1}, \"mode\": \"asyncio-dotnet\", \"gc_server\": {(System.Runtime.GCSettings.IsServerGC ? "true" : "false")}}}"));
+    $"RESULT {{\"wall_s\": {wall:F4}, \"rate\": {n / wall:F0}, \"rss_mb\": {ProcessMemory.PeakRssMb():F1}, \"mode\": \"asyncio-dotnet\", \"gc_server\": {(System.Runtime.GCSettings.IsServerGC ? "true" : "false")}}}"));
 
 static async Task<double> PingPong(int n)
 {
@@ -42,10 +42,3 @@ static async Task<double> PingPong(int n)
     return sw.Elapsed.TotalSeconds;
 }
 
-static double PeakRssMb()
-{
-    foreach (var line in File.ReadAllLines("/proc/self/status"))
-        if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-            return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-    return 0;
-}

@@ -32,7 +32,7 @@ static class Workloads
         }
         string result = Aio.Run(() => Body(args[0], n));
         Console.WriteLine(FormattableString.Invariant(
-            $"RESULT {{{result}, \"rss_mb\": {PeakRssMb():F1}, \"gc_server\": {Json(System.Runtime.GCSettings.IsServerGC)}, \"gc_concurrent\": {Json(GcConcurrent())}}}"));
+            $"RESULT {{{result}, \"rss_mb\": {ProcessMemory.PeakRssMb():F1}, \"gc_server\": {Json(System.Runtime.GCSettings.IsServerGC)}, \"gc_concurrent\": {Json(GcConcurrent())}}}"));
         return 0;
     }
 
@@ -164,12 +164,4 @@ static class Workloads
 
     static bool GcConcurrent() => AppContext.TryGetSwitch("System.GC.Concurrent", out bool on) ? on : true;
 
-    /// <summary>Peak resident memory of this process so far (VmHWM), in MB.</summary>
-    static double PeakRssMb()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-        return 0;
-    }
 }
