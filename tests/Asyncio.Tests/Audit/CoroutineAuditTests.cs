@@ -7,6 +7,7 @@ namespace Asyncio.Tests.Audit;
 /// TimeProvider, sleeps, debug mode; each pinned to CPython's asyncio (3.12/3.13), the library's own docs, or a
 /// documented difference (docs/differences.md). Written as an audit (2026-12-04, session 19).
 /// </summary>
+[Collection("Console")] // one probe redirects Console.Error
 public class CoroutineAuditTests
 {
     static EventLoop Loop => Aio.GetRunningLoop();
@@ -731,21 +732,13 @@ public class CoroutineAuditTests
     [Trait("asyncio", "debug mode: a fast callback is not reported as slow; slow_callback_duration changed on a running loop is used")]
     public void Debug_SlowCallbackDurationChangedAtRuntime_IsUsed()
     {
-        var sw = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(sw);
-        try
+        string output = Asyncio.Tests.Loop.DebugModeTests.StandardErrorOf(() => Aio.Run(async () =>
         {
-            Aio.Run(async () =>
-            {
-                var loop = Aio.GetRunningLoop();
-                await Aio.CreateTask(async () => { await Aio.Sleep(0); }, "quick");
-                loop.SlowCallbackDuration = TimeSpan.FromMilliseconds(5);
-                await Aio.CreateTask(async () => { await Aio.Sleep(0); Thread.Sleep(40); }, "slowpoke");
-            }, new LoopOptions { Debug = true, SlowCallbackDuration = TimeSpan.FromSeconds(10) });
-        }
-        finally { Console.SetError(old); }
-        string output = sw.ToString();
+            var loop = Aio.GetRunningLoop();
+            await Aio.CreateTask(async () => { await Aio.Sleep(0); }, "quick");
+            loop.SlowCallbackDuration = TimeSpan.FromMilliseconds(5);
+            await Aio.CreateTask(async () => { await Aio.Sleep(0); Thread.Sleep(40); }, "slowpoke");
+        }, new LoopOptions { Debug = true, SlowCallbackDuration = TimeSpan.FromSeconds(10) }));
         Assert.Contains("slowpoke", output);
         Assert.DoesNotContain("quick", output);
     }

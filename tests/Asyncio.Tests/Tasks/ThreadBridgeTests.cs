@@ -67,7 +67,9 @@ public class ThreadBridgeTests
         // releases the clock. A loop that has already run the result and found the clock held waits for outside
         // events, so the release must wake it too (it once did only for default-executor work: the loop slept for
         // ever with a sleep due). The race is narrow: many rounds, each on its own worker, bounded in real time.
-        var run = new Thread(() => AioTest.Run(async () =>
+        // The loop runs on a thread of its own so that a hang is bounded; what it throws is reported here.
+        Exception? failed = null;
+        var run = new Thread(() => failed = Record.Exception(() => AioTest.Run(async () =>
         {
             var loop = Aio.GetRunningLoop();
             var scheduler = new ConcurrentExclusiveSchedulerPair().ConcurrentScheduler;
@@ -78,9 +80,10 @@ public class ThreadBridgeTests
                 Assert.Equal(n, await loop.RunInExecutor(scheduler, () => n));
                 await sleeper;
             }
-        })) { IsBackground = true };
+        }))) { IsBackground = true };
         run.Start();
         Assert.True(run.Join(60_000), "the loop missed the clock's release and waited for ever");
+        Assert.Null(failed);
     }
 
     [Fact]
