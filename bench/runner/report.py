@@ -277,15 +277,19 @@ def method(raw):
             '- **W5** uses the shared C load generator on core 1 (`taskset -c 1`) against each server on core 0 (`taskset -c 0`): '
             'closed-loop ping-pong, 1 s warm-up and 5 s measured per cell.',
             '- **Our runtime settings**: Release build, the defaults of a `dotnet new console` app (tiered JIT with PGO; '
-            'workstation GC), except three app settings in our benchmark programs (`bench/workloads/Directory.Build.props`, '
+            'workstation GC), except four app settings in our benchmark programs (`bench/workloads/Directory.Build.props`, '
             'recommended in the README): `TieredCompilationQuickJit=false` (hot methods are compiled optimised at their first '
             'call instead of through the quick tier-0 JIT; not in W3, a steady loop that gains more from the JIT\'s dynamic PGO), `System.Runtime.TieredCompilation.CallCountingDelayMs=0` (the '
             'runtime\'s precompiled methods are re-compiled for speed as soon as they are hot, not after 100 ms without new JIT '
-            'work, which otherwise can land in the middle of a measured round) and `ConcurrentGarbageCollection=false` (no '
+            'work, which otherwise can land in the middle of a measured round), `ConcurrentGarbageCollection=false` (no '
             'background GC, which also lifts the runtime\'s 6 MB cap on the first generation, so a million live coroutines are '
-            'collected a few times instead of dozens). The runs recorded GC: %s, %s. The .NET peers run as `../shared/peers` '
-            'ships them; with the same three settings the .NET thread-pool peer measured the same within noise (W1 1,000,000: '
-            '1.99-2.36 s against 2.35-2.68 s by default; W2 1.44-1.46 M/s against 1.32-1.47 M/s).' % ('server' if gc.get('gc_server') else 'workstation',
+            'collected a few times instead of dozens) and the server GC without DATAS (`ServerGarbageCollection=true`, '
+            '`System.GC.DynamicAdaptationMode=0`): this VM tells the runtime nothing of its CPU caches, so the workstation GC '
+            'falls back to a 2.2 MB first generation and collects in the middle of W4\'s round of 10,000; the server GC without '
+            'DATAS first collects after 6.1 MB. The runs recorded GC: %s, %s. The .NET peers run as `../shared/peers` '
+            'ships them. With the same four settings (as environment variables, by hand, 2026-12-05) the .NET thread-pool peer '
+            'improved too, and stayed behind: W1 1,000,000 1.83-1.89 s against 2.16-2.59 s by default, W4 p99 5.7-6.7 ms at '
+            '10,000 and 8.9-11.9 ms at 100,000 against 8.3-13.5 and 47-66 ms, W2 1.38-1.79 M/s against 1.27-1.88 M/s.' % ('server' if gc.get('gc_server') else 'workstation',
                                                 'concurrent' if gc.get('gc_concurrent', True) else 'non-concurrent'),
             '- **Ratios** are "how many times better than the peer": the peer\'s time over ours, or our rate over the peer\'s. '
             'Above 1 (bold) we are ahead; below 1 the peer is.',
