@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Asyncio;
 
 // The memory the ready queue and the timers grow by.
@@ -10,10 +8,9 @@ namespace Asyncio;
 // grow by fixed chunks of 2,048 items (64 KiB, under the large-object threshold), linked or indexed,
 // never copied. An emptied chunk goes back to its pool, which keeps a few for reuse and lets the rest go.
 //
-// Fresh memory is expensive on some machines: under some hypervisors a page touched for the first time
-// costs microseconds (about 3-4 ms per MB on the benchmark VM, docs/design/performance.md). Once a pool
-// has many chunks out, it asks a thread-pool thread to allocate the next ones - zeroed, their pages
-// faulted in - so that the loop's thread only takes them. Small programs never start this.
+// Fresh memory is expensive on some machines (Prefetcher.cs): once a pool has many chunks out, a
+// thread-pool thread allocates the next ones - zeroed, their pages faulted in - so that the loop's thread
+// only takes them. Small programs never start this.
 
 /// <summary>A fixed-size array of items and a link: the unit the ready queue and the timers grow by.</summary>
 internal sealed class Chunk<T> where T : struct
@@ -37,8 +34,7 @@ internal sealed class ChunkPool<T> where T : struct
     Chunk<T>? _spare;                    // emptied chunks kept for reuse, linked through Next
     int _spareCount;
     int _inUse;
-    readonly ConcurrentBag<Chunk<T>> _prepared = new();
-    int _prefetching;
+    Prefetcher<Chunk<T>>? _prefetcher;   // made once the pool has more than PrefetchAbove chunks out
 
     /// <param name="maxSpare">How many emptied chunks to keep for reuse.</param>
     public ChunkPool(int maxSpare) => _maxSpare = maxSpare;
@@ -53,9 +49,9 @@ internal sealed class ChunkPool<T> where T : struct
         _inUse++;
         if (_inUse > PrefetchAbove)
         {
-            if (_prepared.Count < PrefetchBatch / 2 && Interlocked.CompareExchange(ref _prefetching, 1, 0) == 0)
-                ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.Prefetch(), this, preferLocal: false);
-            if (_prepared.TryTake(out var ready)) return ready;
+            var prefetcher = _prefetcher ??= new(static () => new Chunk<T>(new T[Size]), PrefetchBatch);
+            prefetcher.Request();
+            if (prefetcher.TryTake(out var ready)) return ready;
         }
         return new Chunk<T>(new T[Size]);
     }
@@ -84,11 +80,5 @@ internal sealed class ChunkPool<T> where T : struct
         c.Next = _spare;
         _spare = c;
         _spareCount++;
-    }
-
-    void Prefetch()
-    {
-        for (int i = 0; i < PrefetchBatch; i++) _prepared.Add(new Chunk<T>(new T[Size]));
-        Volatile.Write(ref _prefetching, 0);
     }
 }

@@ -18,6 +18,18 @@ public sealed partial class EventLoop
     internal AioTask? StartingTask;
     internal CancelScope? StartingScope;
 
+    ScopeSupply? _scopeSupply;   // made at the first burst of task starts (ScopeSupply.cs)
+
+    /// <summary>The root scope for the first step of <paramref name="task"/>: made ahead on another thread during a burst of starts, else now.</summary>
+    internal CancelScope NewTaskScope(AioTask task)
+    {
+        if (_ready.Count > ScopeSupply.BurstAbove && (_scopeSupply ??= new ScopeSupply()).Take(task) is { } made) return made;
+        return new CancelScope(this, task, null);
+    }
+
+    /// <summary>The supply of task scopes, once a burst has made it (for tests).</summary>
+    internal ScopeSupply? ScopeSupplyIfAny => _scopeSupply;
+
     /// <summary>Creates a pending future bound to this loop; asyncio's <c>create_future()</c>.</summary>
     public Future CreateFuture() => new(this);
 

@@ -143,7 +143,7 @@ public class AioTask : Future, ICoroutineObserver
     {
         if (IsDone) return;
         var loop = Loop;
-        var scope = _scope ?? new CancelScope(loop, this, null);
+        var scope = _scope ?? loop.NewTaskScope(this);
         var previous = loop.EnterScope(scope);
         var outerTask = loop.StartingTask;   // an eager task starts inside another task's first step
         var outerScope = loop.StartingScope;

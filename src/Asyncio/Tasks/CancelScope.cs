@@ -36,7 +36,7 @@ internal sealed class CancelScope : SynchronizationContext
     // Every task has a scope from its first suspension to its end (a million suspended tasks hold a
     // million), so the scope is kept to 64 bytes: the task and the loop share one field, and what only
     // child scopes, tokens and cancellations need lives in Extras.
-    readonly object _owner;    // the task whose code runs in this scope, or the loop for its own scope
+    object _owner;             // the task whose code runs in this scope, or the loop for its own scope; set once (Bind)
 
     // Rarely used state, allocated on first need, so that the scope every task start creates stays
     // small: the parent and the links of child scopes, the token, the cancellation message.
@@ -94,6 +94,16 @@ internal sealed class CancelScope : SynchronizationContext
     public bool CancelledFromOutside;
     public bool Closed;
     bool _delivering;          // Deliver is on the stack for this scope (see Deliver)
+
+    /// <summary>A task's root scope made ahead, on a thread-pool thread, and bound to its task by <see cref="Bind"/> (ScopeSupply.cs).</summary>
+    internal CancelScope() => _owner = null!;
+
+    /// <summary>Makes a scope made by <see cref="CancelScope()"/> the root scope of <paramref name="task"/>: the same as <c>new CancelScope(task.Loop, task, null)</c>.</summary>
+    internal void Bind(AioTask task)
+    {
+        Debug.Assert(_owner == null);
+        _owner = task;
+    }
 
     public CancelScope(EventLoop loop, AioTask? task, CancelScope? parent)
     {

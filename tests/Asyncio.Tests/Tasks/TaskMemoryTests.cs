@@ -97,4 +97,76 @@ public class TaskMemoryTests
         }
         Assert.True(best < N * 50, $"{best / (double)N:F1} bytes on the loop's thread per completion");
     });
+
+    // ---- a burst of starts: scopes made ahead on another thread (ScopeSupply.cs) ----
+
+    /// <summary>
+    /// Creates <see cref="ScopeSupply.BurstAbove"/> + <paramref name="extra"/> tasks at once. The first to start
+    /// asks for scopes made ahead and, to make the test independent of the thread pool's speed, waits (up to 30 s)
+    /// until a block of them is ready; every other task runs <paramref name="body"/> with its index.
+    /// </summary>
+    static async Task<AioTask[]> StartBurst(int extra, Func<int, Task> body)
+    {
+        var loop = Aio.GetRunningLoop();
+        int n = ScopeSupply.BurstAbove + extra;
+        var tasks = new AioTask[n];
+        tasks[0] = Aio.CreateTask(() =>
+        {
+            Assert.True(SpinWait.SpinUntil(() => loop.ScopeSupplyIfAny is { HasReady: true }, TimeSpan.FromSeconds(30)),
+                "no scopes were made ahead within 30 s");
+            return Task.CompletedTask;
+        });
+        for (int i = 1; i < n; i++) tasks[i] = Aio.CreateTask(body, i);
+        await Aio.Sleep(0);
+        return tasks;
+    }
+
+    [Fact]
+    public void CreateTask_InABurst_EachStartRunsInAScopeOfItsOwnBoundToItsTask() => AioTest.Run(async () =>
+    {
+        // Scopes made ahead are never shared or reused: each is the synchronisation context of exactly one
+        // task's first step, and its owner is that task.
+        var loop = Aio.GetRunningLoop();
+        var contexts = new HashSet<SynchronizationContext>(ReferenceEqualityComparer.Instance);
+        int mismatched = 0;
+        var tasks = await StartBurst(10_000, _ =>
+        {
+            var context = SynchronizationContext.Current!;
+            if (context is not CancelScope scope || !ReferenceEquals(scope.Task, Aio.CurrentTask)) mismatched++;
+            contexts.Add(context);
+            return Task.CompletedTask;
+        });
+        await Aio.Gather(tasks);
+        Assert.Equal(0, mismatched);
+        Assert.Equal(tasks.Length - 1, contexts.Count);
+        Assert.True(loop.ScopeSupplyIfAny!.Taken > 0, "no task of the burst took a scope made ahead");
+    });
+
+    [Fact]
+    public void CreateTask_InABurst_TasksThatWaitInScopesMadeAheadAreCancelled() => AioTest.Run(async () =>
+    {
+        // A scope made ahead registers the task's waits like one made in the step: a foreign await comes back
+        // to the loop in that task, and cancelling the task reaches its pending sleep. Tasks 1 to 1,024 start
+        // while the first block of scopes made ahead is handed out (StartBurst waits for it), so these four take
+        // scopes made ahead.
+        var loop = Aio.GetRunningLoop();
+        int atSleep = 0, resumedElsewhere = 0;
+        var tasks = await StartBurst(10_000, async i =>
+        {
+            if (i is not (1 or 500 or 1000 or 1024)) return;
+            var self = Aio.CurrentTask;
+            await Task.Yield();
+            if (!ReferenceEquals(Aio.CurrentTask, self) || !loop.IsLoopThread) resumedElsewhere++;
+            atSleep++;
+            await Aio.Sleep(3600);
+        });
+        Assert.True(loop.ScopeSupplyIfAny!.Taken >= 1024, "the first block of scopes made ahead was not handed out");
+        for (int iteration = 0; atSleep < 4 && iteration < 1000; iteration++) await Aio.Sleep(0);
+        var waiting = tasks.Where(t => !t.IsDone).ToArray();
+        Assert.Equal(4, waiting.Length);
+        foreach (var t in waiting) Assert.True(t.Cancel("burst"));
+        await Aio.GatherOutcomes(waiting);
+        Assert.All(waiting, t => Assert.Equal("burst", Assert.Throws<CancelledError>(t.GetResult).CancelMessage));
+        Assert.Equal(0, resumedElsewhere);
+    });
 }
