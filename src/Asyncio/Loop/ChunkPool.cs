@@ -49,12 +49,14 @@ internal sealed class ChunkPool<T> where T : struct
         _inUse++;
         if (_inUse > PrefetchAbove)
         {
-            var prefetcher = _prefetcher ??= new(static () => new Chunk<T>(new T[Size]), PrefetchBatch);
+            var prefetcher = _prefetcher ??= new(NewChunk, PrefetchBatch);
             prefetcher.Request();
             if (prefetcher.TryTake(out var ready)) return ready;
         }
-        return new Chunk<T>(new T[Size]);
+        return NewChunk();
     }
+
+    static Chunk<T> NewChunk() => new(new T[Size]);
 
     /// <summary>A chunk kept for reuse (all items default), or <see langword="null"/> if none is: takes no fresh memory.</summary>
     public Chunk<T>? TakeSpare()
