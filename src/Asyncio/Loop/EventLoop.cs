@@ -339,6 +339,7 @@ public sealed partial class EventLoop : IDisposable
             Drop(item);
         }
         FailRunningSubmissions();
+        CloseSubprocesses();
         _timers.Clear();
         _reactor.Dispose();
 

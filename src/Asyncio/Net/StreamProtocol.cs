@@ -20,6 +20,19 @@ internal sealed class StreamProtocol : Protocol
     List<Future>? _closeWaiters;  // one future per pending WaitClosed, so that cancelling one cancels no other
     DrainWaiter? _firstDrain, _lastDrain;
 
+    /// <summary>Whether the end of stream closes the transport, as for a pipe, which cannot be half-closed (a child's streams).</summary>
+    internal bool CloseOnEof;
+
+    /// <summary>Called at the end of <see cref="ConnectionLost"/> (a subprocess counts its open pipes).</summary>
+    internal Action? Lost;
+
+    /// <summary>The protocol of a write-only stream (a child's stdin): data received is dropped, and the end of stream closes the transport.</summary>
+    public StreamProtocol(EventLoop loop)
+    {
+        _loop = loop;
+        CloseOnEof = true;
+    }
+
     public StreamProtocol(AsyncStreamReader reader, Func<AsyncStreamReader, AsyncStreamWriter, Task>? clientConnected = null)
     {
         _loop = reader.Loop;
@@ -81,6 +94,7 @@ internal sealed class StreamProtocol : Protocol
         _connectionLost = true;
         WakeDrainers(exception);
         _reader = null;
+        Lost?.Invoke();
     }
 
     public override void DataReceived(ReadOnlySpan<byte> data) => _reader?.FeedData(data);
@@ -105,8 +119,8 @@ internal sealed class StreamProtocol : Protocol
     public override bool EofReceived()
     {
         _reader?.FeedEof();
-        // A TLS transport cannot half-close: closing it is the only answer to end of stream.
-        return !OverSsl;
+        // A TLS transport cannot half-close: closing it is the only answer to end of stream. Nor can a pipe.
+        return !OverSsl && !CloseOnEof;
     }
 
     public override void PauseWriting() => _paused = true;

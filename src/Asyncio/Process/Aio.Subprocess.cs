@@ -1,0 +1,64 @@
+namespace Asyncio;
+
+public static partial class Aio
+{
+    /// <summary>
+    /// Starts <paramref name="program"/> with <paramref name="args"/> as a child process; asyncio's
+    /// <c>create_subprocess_exec</c>. The program is searched in <c>PATH</c> unless it contains a slash, and
+    /// receives the arguments as they are (no shell, no quoting). Linux only.
+    /// </summary>
+    /// <param name="program">The program to run (its <c>argv[0]</c>).</param>
+    /// <param name="args">Its arguments.</param>
+    /// <param name="stdin">The child's standard input: the parent's (default), a pipe (<see cref="Subprocess.Stdin"/>) or the null device.</param>
+    /// <param name="stdout">The child's standard output: the parent's (default), a pipe (<see cref="Subprocess.Stdout"/>) or the null device.</param>
+    /// <param name="stderr">The child's standard error: as <paramref name="stdout"/>, or <see cref="Stdio.Stdout"/> to merge it into stdout.</param>
+    /// <param name="cwd">The child's working directory (default: this process's).</param>
+    /// <param name="env">The child's whole environment (default: this process's, as <see cref="Environment.GetEnvironmentVariables()"/> gives it).</param>
+    /// <param name="limit">The line limit of the stdout and stderr readers (default 64 KiB).</param>
+    /// <param name="startNewSession">Run the child in a new session (setsid), so that signals to this process's group do not reach it.</param>
+    /// <exception cref="FileNotFoundException">The program was not found.</exception>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="cwd"/> does not exist.</exception>
+    /// <exception cref="UnauthorizedAccessException">The program may not be executed.</exception>
+    /// <exception cref="ArgumentException"><see cref="Stdio.Stdout"/> given for stdin or stdout, an empty program name, a NUL
+    /// character in a string, or an environment variable name that is empty or contains '='.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
+    public static Task<Subprocess> CreateSubprocessExec(string program, IEnumerable<string>? args = null,
+        Stdio stdin = Stdio.Inherit, Stdio stdout = Stdio.Inherit, Stdio stderr = Stdio.Inherit,
+        string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
+        bool startNewSession = false)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(program);
+        var argv = new List<string> { Subprocess.NoNul(program, nameof(program)) };
+        if (args != null)
+        {
+            foreach (var a in args)
+            {
+                ArgumentNullException.ThrowIfNull(a, nameof(args));
+                argv.Add(Subprocess.NoNul(a, nameof(args)));
+            }
+        }
+        return Subprocess.Start(EventLoop.GetRunningLoop(), argv, stdin, stdout, stderr, cwd, env, limit, startNewSession);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="command"/> with the shell (<c>/bin/sh -c</c>) as a child process; asyncio's
+    /// <c>create_subprocess_shell</c>. The caller quotes what the shell must not interpret. Linux only. The
+    /// other arguments are those of <see cref="CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool)"/>.
+    /// </summary>
+    /// <param name="command">The shell command line.</param>
+    /// <param name="stdin">The child's standard input.</param>
+    /// <param name="stdout">The child's standard output.</param>
+    /// <param name="stderr">The child's standard error (<see cref="Stdio.Stdout"/> merges it into stdout).</param>
+    /// <param name="cwd">The child's working directory.</param>
+    /// <param name="env">The child's whole environment.</param>
+    /// <param name="limit">The line limit of the stdout and stderr readers.</param>
+    /// <param name="startNewSession">Run the child in a new session (setsid).</param>
+    public static Task<Subprocess> CreateSubprocessShell(string command,
+        Stdio stdin = Stdio.Inherit, Stdio stdout = Stdio.Inherit, Stdio stderr = Stdio.Inherit,
+        string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
+        bool startNewSession = false)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return Subprocess.Start(EventLoop.GetRunningLoop(), ["/bin/sh", "-c", Subprocess.NoNul(command, nameof(command))], stdin, stdout, stderr, cwd, env, limit, startNewSession);
+    }
+}

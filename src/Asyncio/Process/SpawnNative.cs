@@ -1,0 +1,243 @@
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Asyncio;
+
+// Starting a child process and learning how it ended, straight on libc (Linux).
+//
+// Spawning: posix_spawnp, with file actions that put each standard stream in place (one end of a socket pair,
+// /dev/null, the parent's own, or stderr onto stdout) and attributes that give the child default signal
+// dispositions and an empty signal mask. The .NET runtime ignores SIGPIPE; exec keeps an ignored signal
+// ignored, so without SETSIGDEF a child such as `yes | head` would never die of a broken pipe (Python's
+// subprocess resets it too). Every descriptor .NET opens is close-on-exec, and so are the socket pairs made
+// here: the child gets its three streams and nothing else.
+//
+// The exit: waitpid on the loop's thread, after a pidfd (pidfd_open, Linux 5.3) became readable in the
+// reactor, or after a helper thread saw the exit with waitid(WNOWAIT), which leaves the child unreaped. Either
+// way the child is reaped on the loop's thread, so a signal sent from the loop never reaches a recycled pid.
+//
+// Status words: the layout every Linux libc uses (low 7 bits the terminating signal, 0 for a normal exit whose
+// code is in bits 8-15).
+
+internal static unsafe partial class SpawnNative
+{
+    /// <summary>Whether subprocesses are supported here.</summary>
+    public static bool Supported => OperatingSystem.IsLinux();
+
+    const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
+    const int O_RDWR = 2;
+    const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
+    const int WNOHANG = 1, WEXITED = 4, WNOWAIT = 0x01000000, P_PID = 1;
+    const int EINTR = 4;
+    const long SYS_pidfd_open = 434;   // the same number on every Linux architecture (new system calls share one table)
+
+    /// <summary>A connected pair of Unix stream sockets, both close-on-exec.</summary>
+    public static (int Parent, int Child) SocketPair()
+    {
+        int* fds = stackalloc int[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw Error(Marshal.GetLastPInvokeError(), "socketpair");
+        return (fds[0], fds[1]);
+    }
+
+    /// <summary>What a child's standard stream is given: -1 to inherit the parent's, -2 for /dev/null, -3 for the child's stdout, else a descriptor to duplicate.</summary>
+    public const int Inherit = -1, DevNull = -2, ToStdout = -3;
+
+    /// <summary>Starts <paramref name="argv"/>[0], searched in PATH, with the given standard streams; returns its pid. The strings contain no NUL (the caller checks).</summary>
+    /// <exception cref="FileNotFoundException">The program was not found.</exception>
+    /// <exception cref="UnauthorizedAccessException">The program or the working directory may not be used.</exception>
+    /// <exception cref="Win32Exception">Another error of the spawn.</exception>
+    public static int Spawn(IReadOnlyList<string> argv, IEnumerable<KeyValuePair<string, string>> env, string? cwd,
+        int stdin, int stdout, int stderr, bool newSession)
+    {
+        // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336; room for any libc's.
+        const int OpaqueSize = 1024, SigSetSize = 128;
+        byte* actions = (byte*)NativeMemory.AllocZeroed(OpaqueSize);
+        byte* attr = (byte*)NativeMemory.AllocZeroed(OpaqueSize);
+        byte* sigs = stackalloc byte[SigSetSize];
+        var strings = new List<nint>();
+        try
+        {
+            Check(posix_spawn_file_actions_init(actions), "posix_spawn_file_actions_init");
+            Check(posix_spawnattr_init(attr), "posix_spawnattr_init");
+            AddStream(actions, stdin, 0, strings);
+            AddStream(actions, stdout, 1, strings);
+            AddStream(actions, stderr, 2, strings);
+            if (cwd != null) Check(posix_spawn_file_actions_addchdir_np(actions, Utf8(cwd, strings)), "posix_spawn_file_actions_addchdir_np");
+
+            short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+            if (newSession) flags |= POSIX_SPAWN_SETSID;
+            Check(posix_spawnattr_setflags(attr, flags), "posix_spawnattr_setflags");
+            sigemptyset(sigs);
+            Check(posix_spawnattr_setsigmask(attr, sigs), "posix_spawnattr_setsigmask");
+            for (int sig = 1; sig < 32; sig++)
+                if (sig is not (9 or 19)) sigaddset(sigs, sig);   // every standard signal but SIGKILL and SIGSTOP
+            Check(posix_spawnattr_setsigdefault(attr, sigs), "posix_spawnattr_setsigdefault");
+
+            byte** argvp = Pointers(argv.Count + 1, strings);
+            for (int i = 0; i < argv.Count; i++) argvp[i] = Utf8(argv[i], strings);
+            var envList = new List<nint>();
+            foreach (var (k, v) in env) envList.Add((nint)Utf8(k + "=" + v, strings));
+            byte** envp = Pointers(envList.Count + 1, strings);
+            for (int i = 0; i < envList.Count; i++) envp[i] = (byte*)envList[i];
+
+            int pid;
+            int err = posix_spawnp(&pid, argvp[0], actions, attr, argvp, envp);
+            if (err != 0) throw SpawnError(err, argv[0], cwd);
+            return pid;
+        }
+        finally
+        {
+            posix_spawn_file_actions_destroy(actions);
+            posix_spawnattr_destroy(attr);
+            NativeMemory.Free(actions);
+            NativeMemory.Free(attr);
+            foreach (var p in strings) NativeMemory.Free((void*)p);
+        }
+    }
+
+    static void AddStream(byte* actions, int source, int target, List<nint> strings)
+    {
+        switch (source)
+        {
+            case Inherit: return;
+            case DevNull:
+                Check(posix_spawn_file_actions_addopen(actions, target, Utf8("/dev/null", strings), O_RDWR, 0), "posix_spawn_file_actions_addopen");
+                return;
+            case ToStdout:
+                Check(posix_spawn_file_actions_adddup2(actions, 1, target), "posix_spawn_file_actions_adddup2");
+                return;
+            default:
+                Check(posix_spawn_file_actions_adddup2(actions, source, target), "posix_spawn_file_actions_adddup2");
+                return;
+        }
+    }
+
+    /// <summary>A null-filled array of <paramref name="count"/> pointers (argv and envp end with a null one), freed with the strings.</summary>
+    static byte** Pointers(int count, List<nint> owned)
+    {
+        byte** p = (byte**)NativeMemory.AllocZeroed((nuint)count, (nuint)sizeof(byte*));
+        owned.Add((nint)p);
+        return p;
+    }
+
+    static byte* Utf8(string s, List<nint> owned)
+    {
+        int n = Encoding.UTF8.GetByteCount(s);
+        byte* p = (byte*)NativeMemory.Alloc((nuint)n + 1);
+        owned.Add((nint)p);
+        fixed (char* c = s) Encoding.UTF8.GetBytes(c, s.Length, p, n);
+        p[n] = 0;
+        return p;
+    }
+
+    static void Check(int err, string call)
+    {
+        if (err != 0) throw Error(err, call);
+    }
+
+    static Exception SpawnError(int err, string program, string? cwd) => err switch
+    {
+        2 => new FileNotFoundException($"No such file or directory: '{program}'" + (cwd != null ? $" (working directory '{cwd}')" : ""), program),
+        13 => new UnauthorizedAccessException($"Permission denied: '{program}'" + (cwd != null ? $" (working directory '{cwd}')" : "")),
+        _ => new Win32Exception(err, $"Cannot start '{program}': {new Win32Exception(err).Message}"),
+    };
+
+    static Win32Exception Error(int err, string call) => new(err, $"{call} failed: {new Win32Exception(err).Message}");
+
+    /// <summary>A pidfd for <paramref name="pid"/>, or -1 where the kernel has none (before Linux 5.3, or a sandbox that forbids it).</summary>
+    public static int PidfdOpen(int pid)
+    {
+        long fd = syscall(SYS_pidfd_open, pid, 0);
+        return fd >= 0 ? (int)fd : -1;
+    }
+
+    public static void Close(int fd) => close(fd);
+
+    /// <summary>
+    /// Reaps <paramref name="pid"/> if it has ended: its return code as asyncio gives it (the exit code, or minus
+    /// the signal that ended it), 255 if it was reaped elsewhere (asyncio's answer too), or null if still running.
+    /// </summary>
+    public static int? TryReap(int pid, out bool unknown)
+    {
+        unknown = false;
+        int status;
+        while (true)
+        {
+            int r = waitpid(pid, &status, WNOHANG);
+            if (r == pid) return Decode(status);
+            if (r == 0) return null;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == EINTR) continue;
+            unknown = true;   // ECHILD: someone else reaped it
+            return 255;
+        }
+    }
+
+    static int Decode(int status)
+    {
+        int sig = status & 0x7f;
+        return sig == 0 ? (status >> 8) & 0xff : -sig;
+    }
+
+    /// <summary>Blocks until <paramref name="pid"/> has ended, without reaping it (waitid with WNOWAIT).</summary>
+    public static void WaitExitedNoReap(int pid)
+    {
+        byte* info = stackalloc byte[128];   // siginfo_t
+        while (waitid(P_PID, pid, info, WEXITED | WNOWAIT) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != EINTR) return;   // ECHILD: nothing to wait for; TryReap will say so
+        }
+    }
+
+    /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/>.</summary>
+    public static void Kill(int pid, int signal)
+    {
+        if (kill(pid, signal) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == 3) return;   // ESRCH: it has just ended (not reaped yet, it would still be found)
+            throw Error(errno, "kill");
+        }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int socketpair(int domain, int type, int protocol, int* fds);
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_init(byte* actions);
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_destroy(byte* actions);
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_adddup2(byte* actions, int fd, int newfd);
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_addopen(byte* actions, int fd, byte* path, int oflag, int mode);
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_addchdir_np(byte* actions, byte* path);
+    [LibraryImport("libc")]
+    private static partial int posix_spawnattr_init(byte* attr);
+    [LibraryImport("libc")]
+    private static partial int posix_spawnattr_destroy(byte* attr);
+    [LibraryImport("libc")]
+    private static partial int posix_spawnattr_setflags(byte* attr, short flags);
+    [LibraryImport("libc")]
+    private static partial int posix_spawnattr_setsigmask(byte* attr, byte* sigset);
+    [LibraryImport("libc")]
+    private static partial int posix_spawnattr_setsigdefault(byte* attr, byte* sigset);
+    [LibraryImport("libc")]
+    private static partial int sigemptyset(byte* set);
+    [LibraryImport("libc")]
+    private static partial int sigaddset(byte* set, int signum);
+    [LibraryImport("libc")]
+    private static partial int posix_spawnp(int* pid, byte* file, byte* actions, byte* attr, byte** argv, byte** envp);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long syscall(long number, int pid, uint flags);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int waitpid(int pid, int* status, int options);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int waitid(int idtype, int id, byte* info, int options);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int sig);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+}

@@ -1,0 +1,427 @@
+using System.Text;
+using Asyncio.Tests.Net;
+
+namespace Asyncio.Tests.Processes;
+
+/// <summary>
+/// asyncio's subprocesses (create_subprocess_exec/shell, Process), on each reactor: the epoll one watches the
+/// exit through a pidfd, the portable one through a helper thread. Children are standard programs of every
+/// Linux system (sh, cat, echo, env, pwd, sleep); every body is bounded by <see cref="NetTest.Bound"/>.
+/// </summary>
+public abstract class SubprocessTests
+{
+    protected abstract bool Portable { get; }
+
+    void Run(Func<Task> body) => NetTest.Run(Portable, body);
+
+    static string S(byte[]? b) => b == null ? "<null>" : Encoding.UTF8.GetString(b);
+
+    static Task<Subprocess> Sh(string command, Stdio stdin = Stdio.Inherit, Stdio stdout = Stdio.Pipe, Stdio stderr = Stdio.Inherit) =>
+        Aio.CreateSubprocessExec("sh", ["-c", command], stdin, stdout, stderr);
+
+    [Fact]
+    public void CreateSubprocessExec_StdoutPipe_CommunicateReturnsOutputAndZero()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("echo", ["hello", "world"], stdout: Stdio.Pipe);
+            Assert.True(p.Pid > 0);
+            Assert.Null(p.Stdin);
+            Assert.Null(p.Stderr);
+            var (o, e) = await p.Communicate();
+            Assert.Equal("hello world\n", S(o));
+            Assert.Null(e);
+            Assert.Equal(0, p.ReturnCode);
+        });
+    }
+
+    [Fact]
+    public void Args_ArePassedAsTheyAre_NoShellInterpretation()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("echo", ["$HOME", "a  b", "'q'"], stdout: Stdio.Pipe);
+            var (o, _) = await p.Communicate();
+            Assert.Equal("$HOME a  b 'q'\n", S(o));
+        });
+    }
+
+    [Fact]
+    public void ReturnCode_IsTheExitCode_AndNullWhileRunning()
+    {
+        Run(async () =>
+        {
+            var p = await Sh("read line; exit 3", stdin: Stdio.Pipe, stdout: Stdio.Inherit);
+            Assert.Null(p.ReturnCode);
+            p.Stdin!.Write("go\n"u8);
+            Assert.Equal(3, await p.Wait());
+            Assert.Equal(3, p.ReturnCode);
+            Assert.Equal(3, await p.Wait());   // again, at once
+        });
+    }
+
+    [Theory]
+    [InlineData(true, -9)]     // Kill: SIGKILL
+    [InlineData(false, -15)]   // Terminate: SIGTERM
+    public void KillAndTerminate_ReturnCodeIsMinusTheSignal(bool kill, int expected)
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("sleep", ["30"]);
+            if (kill) p.Kill(); else p.Terminate();
+            Assert.Equal(expected, await p.Wait());
+        });
+    }
+
+    [Fact]
+    public void SendSignal_DeliversTheSignal_TheChildsTrapRuns()
+    {
+        Run(async () =>
+        {
+            // The child says it is ready once its trap is set, so the signal cannot come before it.
+            var p = await Sh("trap 'echo got-usr1; exit 7' USR1; echo ready; while :; do sleep 0.05; done");
+            Assert.Equal("ready\n", S(await p.Stdout!.ReadLine()));
+            p.SendSignal(10);   // SIGUSR1
+            Assert.Equal("got-usr1\n", S(await p.Stdout.ReadLine()));
+            Assert.Equal(7, await p.Wait());
+        });
+    }
+
+    [Fact]
+    public void SendSignal_AfterTheExit_DoesNothing()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("true");
+            Assert.Equal(0, await p.Wait());
+            p.Kill();
+            p.SendSignal(15);
+            Assert.Equal(0, p.ReturnCode);
+            Assert.Throws<ArgumentOutOfRangeException>(() => p.SendSignal(0));
+        });
+    }
+
+    [Fact]
+    public void Child_GetsDefaultSignalDispositions_SigpipeIsNotIgnored()
+    {
+        // The .NET runtime ignores SIGPIPE, and exec keeps an ignored signal ignored: without the reset a
+        // child could not die of SIGPIPE, and `yes | head` would never end by it.
+        Run(async () =>
+        {
+            var p = await Sh("kill -PIPE $$; echo survived");
+            var (o, _) = await p.Communicate();
+            Assert.Equal("", S(o));
+            Assert.Equal(-13, p.ReturnCode);
+        });
+    }
+
+    [Fact]
+    public void Communicate_LargeInput_ThroughCat_ComesBackWhole()
+    {
+        Run(async () =>
+        {
+            var input = new byte[3 * 1024 * 1024];
+            for (int i = 0; i < input.Length; i++) input[i] = (byte)(i * 7 + i / 4096);
+            var p = await Aio.CreateSubprocessExec("cat", stdin: Stdio.Pipe, stdout: Stdio.Pipe);
+            var (o, e) = await p.Communicate(input);
+            Assert.Null(e);
+            Assert.Equal(input.Length, o!.Length);
+            Assert.True(input.AsSpan().SequenceEqual(o));
+            Assert.Equal(0, p.ReturnCode);
+        });
+    }
+
+    [Fact]
+    public void Communicate_ChildExitsWithoutReadingItsInput_IsNotAnError()
+    {
+        Run(async () =>
+        {
+            var p = await Sh("exec 0<&-; echo done", stdin: Stdio.Pipe);
+            var (o, _) = await p.Communicate(new byte[4 * 1024 * 1024]);
+            Assert.Equal("done\n", S(o));
+            Assert.Equal(0, p.ReturnCode);
+        });
+    }
+
+    [Fact]
+    public void Communicate_InputWithoutStdinPipe_Throws()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("true");
+            await Assert.ThrowsAsync<InvalidOperationException>(() => p.Communicate("x"u8.ToArray()));
+            Assert.Equal(0, await p.Wait());
+        });
+    }
+
+    [Fact]
+    public void Stdin_WriteThenWriteEof_CatEchoesAndEnds()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("cat", stdin: Stdio.Pipe, stdout: Stdio.Pipe);
+            p.Stdin!.Write("one\n"u8);
+            await p.Stdin.Drain();
+            Assert.Equal("one\n", S(await p.Stdout!.ReadLine()));
+            p.Stdin.Write("two\n"u8);
+            p.Stdin.WriteEof();
+            Assert.Equal("two\n", S(await p.Stdout.Read()));
+            Assert.True(p.Stdout.AtEof);
+            Assert.Equal(0, await p.Wait());
+        });
+    }
+
+    [Fact]
+    public void Stdout_ReadLine_StreamsWhileTheChildRuns()
+    {
+        Run(async () =>
+        {
+            var p = await Sh("echo first; read x; echo second", stdin: Stdio.Pipe);
+            Assert.Equal("first\n", S(await p.Stdout!.ReadLine()));
+            Assert.Null(p.ReturnCode);
+            p.Stdin!.Write("\n"u8);
+            Assert.Equal("second\n", S(await p.Stdout.ReadLine()));
+            Assert.Equal("", S(await p.Stdout.ReadLine()));   // end of stream
+            Assert.Equal(0, await p.Wait());
+        });
+    }
+
+    [Fact]
+    public void Stderr_Pipe_IsSeparateFromStdout()
+    {
+        Run(async () =>
+        {
+            var p = await Sh("echo out; echo err >&2", stderr: Stdio.Pipe);
+            var (o, e) = await p.Communicate();
+            Assert.Equal("out\n", S(o));
+            Assert.Equal("err\n", S(e));
+        });
+    }
+
+    [Fact]
+    public void Stderr_Stdout_MergesIntoStdoutInOrder()
+    {
+        Run(async () =>
+        {
+            var p = await Sh("echo 1; echo 2 >&2; echo 3; echo 4 >&2", stderr: Stdio.Stdout);
+            Assert.Null(p.Stderr);
+            var (o, e) = await p.Communicate();
+            Assert.Equal("1\n2\n3\n4\n", S(o));
+            Assert.Null(e);
+        });
+    }
+
+    [Fact]
+    public void DevNull_Stdin_ReadsEndOfFile_Stdout_Discards()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("cat", stdin: Stdio.DevNull, stdout: Stdio.Pipe);
+            var (o, _) = await p.Communicate();
+            Assert.Equal("", S(o));
+            Assert.Equal(0, p.ReturnCode);
+
+            var q = await Sh("echo gone; echo kept >&2", stdout: Stdio.DevNull, stderr: Stdio.Pipe);
+            Assert.Null(q.Stdout);
+            var (o2, e2) = await q.Communicate();
+            Assert.Null(o2);
+            Assert.Equal("kept\n", S(e2));
+        });
+    }
+
+    [Fact]
+    public void Cwd_IsTheChildsWorkingDirectory()
+    {
+        Run(async () =>
+        {
+            var dir = Directory.CreateTempSubdirectory("aio-cwd-").FullName;
+            try
+            {
+                var p = await Aio.CreateSubprocessExec("pwd", stdout: Stdio.Pipe, cwd: dir);
+                var (o, _) = await p.Communicate();
+                Assert.Equal(dir + "\n", S(o));
+            }
+            finally { Directory.Delete(dir); }
+        });
+    }
+
+    [Fact]
+    public void Env_IsTheChildsWholeEnvironment()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("env", stdout: Stdio.Pipe,
+                env: new Dictionary<string, string> { ["AIO_ONE"] = "1", ["AIO_TWO"] = "two words" });
+            var (o, _) = await p.Communicate();
+            var lines = S(o).Split('\n', StringSplitOptions.RemoveEmptyEntries).Order().ToArray();
+            Assert.Equal(["AIO_ONE=1", "AIO_TWO=two words"], lines);
+        });
+    }
+
+    [Fact]
+    public void Env_Default_IsThisProcesssEnvironment_IncludingSetEnvironmentVariable()
+    {
+        Run(async () =>
+        {
+            Environment.SetEnvironmentVariable("AIO_SUBPROCESS_TEST", "from-dotnet");
+            try
+            {
+                var p = await Sh("echo \"$AIO_SUBPROCESS_TEST\"");
+                var (o, _) = await p.Communicate();
+                Assert.Equal("from-dotnet\n", S(o));
+            }
+            finally { Environment.SetEnvironmentVariable("AIO_SUBPROCESS_TEST", null); }
+        });
+    }
+
+    [Fact]
+    public void CreateSubprocessShell_RunsTheCommandLineWithSh()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessShell("echo $((1 + 2)) | cat; exit 4", stdout: Stdio.Pipe);
+            var (o, _) = await p.Communicate();
+            Assert.Equal("3\n", S(o));
+            Assert.Equal(4, p.ReturnCode);
+        });
+    }
+
+    [Fact]
+    public void StartNewSession_ChildLeadsItsOwnSession()
+    {
+        Run(async () =>
+        {
+            // Field 6 of /proc/self/stat is the session id; a session leader's is its own pid.
+            var p = await Aio.CreateSubprocessExec("sh", ["-c", "cut -d' ' -f6 /proc/$$/stat"], stdout: Stdio.Pipe, startNewSession: true);
+            var (o, _) = await p.Communicate();
+            Assert.Equal(p.Pid.ToString(), S(o).Trim());
+
+            var q = await Aio.CreateSubprocessExec("sh", ["-c", "cut -d' ' -f6 /proc/$$/stat"], stdout: Stdio.Pipe);
+            var (o2, _) = await q.Communicate();
+            Assert.NotEqual(q.Pid.ToString(), S(o2).Trim());
+        });
+    }
+
+    [Fact]
+    public void BadInput_ClearExceptions()
+    {
+        Run(async () =>
+        {
+            await Assert.ThrowsAsync<FileNotFoundException>(() => Aio.CreateSubprocessExec("no-such-program-aio-test"));
+            await Assert.ThrowsAsync<FileNotFoundException>(() => Aio.CreateSubprocessExec("/nonexistent/prog"));
+            await Assert.ThrowsAsync<DirectoryNotFoundException>(() => Aio.CreateSubprocessExec("true", cwd: "/nonexistent-aio-dir"));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("cat", stdin: Stdio.Stdout));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("cat", stdout: Stdio.Stdout));
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Aio.CreateSubprocessExec("cat", stdout: (Stdio)42));
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Aio.CreateSubprocessExec("cat", limit: 0));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec(""));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("echo", ["a\0b"]));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessShell("echo a\0b"));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("env", env: new Dictionary<string, string> { ["A=B"] = "1" }));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("env", env: new Dictionary<string, string> { [""] = "1" }));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("env", env: new Dictionary<string, string> { ["A"] = "\0" }));
+            var notExecutable = Path.GetTempFileName();   // made without any execute bit
+            try { await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Aio.CreateSubprocessExec(notExecutable)); }
+            finally { File.Delete(notExecutable); }
+            // The loop still works and a good child still starts after the failures.
+            var p = await Aio.CreateSubprocessExec("echo", ["ok"], stdout: Stdio.Pipe);
+            Assert.Equal("ok\n", S((await p.Communicate()).Stdout));
+        });
+    }
+
+    [Fact]
+    public void Wait_Cancelled_ChildKeepsRunning_OtherWaitersStillWoken()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("sleep", ["30"]);
+            var other = Aio.CreateTask(() => p.Wait());
+            await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => p.Wait(), 0.05));
+            Assert.Null(p.ReturnCode);
+            Assert.False(other.IsDone);
+            p.Kill();
+            Assert.Equal(-9, await other);
+        });
+    }
+
+    [Fact]
+    public void Wait_ReturnsOnlyOnceThePipesAreRead_DataIsNotLost()
+    {
+        Run(async () =>
+        {
+            // Output larger than any pipe buffer: the child cannot exit before it is read.
+            var p = await Sh("head -c 1000000 /dev/zero");
+            var wait = Aio.CreateTask(() => p.Wait());
+            var data = await p.Stdout!.Read();
+            int total = data.Length;
+            while (data.Length > 0) total += (data = await p.Stdout.Read()).Length;
+            Assert.Equal(1_000_000, total);
+            Assert.Equal(0, await wait);
+        });
+    }
+
+    [Fact]
+    public void ManyArguments_AllReachTheChild()
+    {
+        Run(async () =>
+        {
+            var args = Enumerable.Range(0, 20_000).Select(i => i.ToString()).ToArray();
+            var p = await Aio.CreateSubprocessExec("sh", ["-c", "echo $#", "sh", .. args], stdout: Stdio.Pipe);
+            var (o, _) = await p.Communicate();
+            Assert.Equal("20000\n", S(o));
+        });
+    }
+
+    [Fact]
+    public void ManyChildren_AtOnce_AllReportTheirOwnCodes()
+    {
+        Run(async () =>
+        {
+            var procs = new List<Subprocess>();
+            for (int i = 0; i < 20; i++) procs.Add(await Sh($"echo {i}; exit {i}"));
+            for (int i = 0; i < procs.Count; i++)
+            {
+                var (o, _) = await procs[i].Communicate();
+                Assert.Equal($"{i}\n", S(o));
+                Assert.Equal(i, procs[i].ReturnCode);
+            }
+        });
+    }
+
+    [Fact]
+    public void LoopClosedWithTheChildRunning_ChildIsReapedWhenItExits()
+    {
+        int pid = 0;
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("sleep", ["0.3"]);
+            pid = p.Pid;
+        });
+        // After the loop is gone, a helper thread reaps the child when it exits: no zombie stays.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (File.Exists($"/proc/{pid}/stat") && waited.Elapsed < TimeSpan.FromSeconds(20)) Thread.Sleep(20);
+        Assert.False(File.Exists($"/proc/{pid}/stat"), $"child {pid} was not reaped");
+    }
+
+    [Fact]
+    public void Wait_FromAnotherThread_Throws()
+    {
+        Run(async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("true");
+            var e = await Task.Run(() => Record.Exception(() => { _ = p.Wait(); }));
+            Assert.IsType<InvalidOperationException>(e);
+            Assert.Equal(0, await p.Wait());
+        });
+    }
+}
+
+public sealed class EpollSubprocessTests : SubprocessTests
+{
+    protected override bool Portable => false;
+}
+
+public sealed class PortableSubprocessTests : SubprocessTests
+{
+    protected override bool Portable => true;
+}
