@@ -340,6 +340,7 @@ public sealed partial class EventLoop : IDisposable
         }
         FailRunningSubmissions();
         CloseSubprocesses();
+        RemoveSignalHandlers();
         _timers.Clear();
         _reactor.Dispose();
 

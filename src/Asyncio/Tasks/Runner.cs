@@ -8,7 +8,8 @@ namespace Asyncio;
 /// <see cref="Close"/> cancels the tasks still running and waits for them, waits for the default executor's work,
 /// and closes the loop. The runner works from a thread that has its own
 /// <see cref="SynchronizationContext"/> (a UI thread, a test runner) and restores it afterwards. While a
-/// coroutine runs, the first Ctrl+C cancels it (the program may clean up); the second ends the process.
+/// coroutine runs, the first Ctrl+C cancels it (the program may clean up); the second ends the process. A program
+/// that sets its own SIGINT handler (<see cref="EventLoop.AddSignalHandler(int, Action)"/>) gets every Ctrl+C instead.
 /// </remarks>
 public sealed class Runner : IDisposable
 {
@@ -48,6 +49,7 @@ public sealed class Runner : IDisposable
         int interrupts = 0;
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
+            if (loop.HandlesSigint) return;   // the program handles SIGINT itself (EventLoop.AddSignalHandler)
             if (Interlocked.Increment(ref interrupts) > 1) return; // second Ctrl+C: let the process end
             e.Cancel = true;
             try { loop.PostThreadsafe(() => task.Cancel("interrupted")); } catch (InvalidOperationException) { }
