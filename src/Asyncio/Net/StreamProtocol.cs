@@ -23,8 +23,8 @@ internal sealed class StreamProtocol : Protocol
     /// <summary>Whether the end of stream closes the transport, as for a pipe, which cannot be half-closed (a child's streams).</summary>
     internal bool CloseOnEof;
 
-    /// <summary>Called at the end of <see cref="ConnectionLost"/> (a subprocess counts its open pipes).</summary>
-    internal Action? Lost;
+    /// <summary>Called at the end of <see cref="ConnectionLost"/>, with its exception (a subprocess counts its open pipes).</summary>
+    internal Action<Exception?>? Lost;
 
     /// <summary>The protocol of a write-only stream (a child's stdin): data received is dropped, and the end of stream closes the transport.</summary>
     public StreamProtocol(EventLoop loop)
@@ -94,7 +94,7 @@ internal sealed class StreamProtocol : Protocol
         _connectionLost = true;
         WakeDrainers(exception);
         _reader = null;
-        Lost?.Invoke();
+        Lost?.Invoke(exception);
     }
 
     public override void DataReceived(ReadOnlySpan<byte> data) => _reader?.FeedData(data);

@@ -25,20 +25,8 @@ public static partial class Aio
     public static Task<Subprocess> CreateSubprocessExec(string program, IEnumerable<string>? args = null,
         Stdio stdin = Stdio.Inherit, Stdio stdout = Stdio.Inherit, Stdio stderr = Stdio.Inherit,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
-        bool startNewSession = false)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(program);
-        var argv = new List<string> { Subprocess.NoNul(program, nameof(program)) };
-        if (args != null)
-        {
-            foreach (var a in args)
-            {
-                ArgumentNullException.ThrowIfNull(a, nameof(args));
-                argv.Add(Subprocess.NoNul(a, nameof(args)));
-            }
-        }
-        return Subprocess.Start(EventLoop.GetRunningLoop(), argv, stdin, stdout, stderr, cwd, env, limit, startNewSession);
-    }
+        bool startNewSession = false) =>
+        Subprocess.Start(EventLoop.GetRunningLoop(), EventLoop.Argv(program, args), stdin, stdout, stderr, cwd, env, limit, startNewSession);
 
     /// <summary>
     /// Runs <paramref name="command"/> with the shell (<c>/bin/sh -c</c>) as a child process; asyncio's
@@ -59,6 +47,6 @@ public static partial class Aio
         bool startNewSession = false)
     {
         ArgumentNullException.ThrowIfNull(command);
-        return Subprocess.Start(EventLoop.GetRunningLoop(), ["/bin/sh", "-c", Subprocess.NoNul(command, nameof(command))], stdin, stdout, stderr, cwd, env, limit, startNewSession);
+        return CreateSubprocessExec("/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, limit, startNewSession);
     }
 }

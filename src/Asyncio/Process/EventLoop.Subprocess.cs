@@ -2,10 +2,10 @@ namespace Asyncio;
 
 public sealed partial class EventLoop
 {
-    HashSet<Subprocess>? _subprocesses;
+    HashSet<SubprocessTransport>? _subprocesses;
 
-    /// <summary>The children of this loop that have not finished (Subprocess.cs).</summary>
-    internal HashSet<Subprocess> Subprocesses => _subprocesses ??= new();
+    /// <summary>The children of this loop that have not finished (SubprocessTransport.cs).</summary>
+    internal HashSet<SubprocessTransport> Subprocesses => _subprocesses ??= new();
 
     /// <summary>Hands the children still running to helper threads that reap them (called by <see cref="Close"/>).</summary>
     void CloseSubprocesses()
@@ -13,5 +13,74 @@ public sealed partial class EventLoop
         if (_subprocesses == null) return;
         foreach (var p in _subprocesses) p.LoopClosing();
         _subprocesses.Clear();
+    }
+
+    /// <summary>
+    /// Starts <paramref name="program"/> with <paramref name="args"/> as a child process whose pipes report to a
+    /// protocol; asyncio's <c>loop.subprocess_exec</c>. Every standard stream is a pipe unless told otherwise, as in
+    /// asyncio. Most programs use the stream form, <see cref="Aio.CreateSubprocessExec"/>. Linux only. Loop thread only.
+    /// </summary>
+    /// <param name="protocolFactory">Makes the protocol.</param>
+    /// <param name="program">The program to run (its <c>argv[0]</c>), searched in <c>PATH</c> unless it contains a slash.</param>
+    /// <param name="args">Its arguments, passed as they are.</param>
+    /// <param name="stdin">The child's standard input (default <see cref="Stdio.Pipe"/>: <c>GetPipeTransport(0)</c>).</param>
+    /// <param name="stdout">The child's standard output (default <see cref="Stdio.Pipe"/>: <see cref="SubprocessProtocol.PipeDataReceived"/> with fd 1).</param>
+    /// <param name="stderr">The child's standard error (default <see cref="Stdio.Pipe"/>; <see cref="Stdio.Stdout"/> merges it into stdout).</param>
+    /// <param name="cwd">The child's working directory.</param>
+    /// <param name="env">The child's whole environment (default: this process's).</param>
+    /// <param name="startNewSession">Run the child in a new session (setsid).</param>
+    /// <returns>The transport and the protocol, once the protocol's <see cref="BaseProtocol.ConnectionMade"/> has returned.
+    /// If it throws, or the call is cancelled, the child is killed.</returns>
+    /// <exception cref="FileNotFoundException">The program was not found.</exception>
+    /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
+    public async Task<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExec<TProtocol>(Func<TProtocol> protocolFactory,
+        string program, IEnumerable<string>? args = null, Stdio stdin = Stdio.Pipe, Stdio stdout = Stdio.Pipe, Stdio stderr = Stdio.Pipe,
+        string? cwd = null, IReadOnlyDictionary<string, string>? env = null, bool startNewSession = false)
+        where TProtocol : SubprocessProtocol
+    {
+        ArgumentNullException.ThrowIfNull(protocolFactory);
+        var argv = Argv(program, args);
+        var protocol = protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
+        var t = await SubprocessTransport.Start(this, nameof(SubprocessExec), argv, stdin, stdout, stderr, cwd, env, startNewSession,
+            protocol, streams: false, limit: AsyncStreamReader.DefaultLimit);
+        return (t, protocol);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="command"/> with <c>/bin/sh -c</c> as a child process whose pipes report to a protocol;
+    /// asyncio's <c>loop.subprocess_shell</c>. The other arguments are those of
+    /// <see cref="SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool)"/>.
+    /// </summary>
+    /// <param name="protocolFactory">Makes the protocol.</param>
+    /// <param name="command">The shell command line.</param>
+    /// <param name="stdin">The child's standard input.</param>
+    /// <param name="stdout">The child's standard output.</param>
+    /// <param name="stderr">The child's standard error.</param>
+    /// <param name="cwd">The child's working directory.</param>
+    /// <param name="env">The child's whole environment.</param>
+    /// <param name="startNewSession">Run the child in a new session (setsid).</param>
+    public Task<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessShell<TProtocol>(Func<TProtocol> protocolFactory,
+        string command, Stdio stdin = Stdio.Pipe, Stdio stdout = Stdio.Pipe, Stdio stderr = Stdio.Pipe,
+        string? cwd = null, IReadOnlyDictionary<string, string>? env = null, bool startNewSession = false)
+        where TProtocol : SubprocessProtocol
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        return SubprocessExec(protocolFactory, "/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, startNewSession);
+    }
+
+    /// <summary>The argument vector of a child: the program, then the arguments, each checked.</summary>
+    internal static List<string> Argv(string program, IEnumerable<string>? args)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(program);
+        var argv = new List<string> { SubprocessTransport.NoNul(program, nameof(program)) };
+        if (args != null)
+        {
+            foreach (var a in args)
+            {
+                ArgumentNullException.ThrowIfNull(a, nameof(args));
+                argv.Add(SubprocessTransport.NoNul(a, nameof(args)));
+            }
+        }
+        return argv;
     }
 }

@@ -19,8 +19,8 @@ public class SupervisorTests
     {
         var p = await Aio.CreateSubprocessExec("dotnet", [dll, "echo first", Stubborn], stdout: Stdio.Pipe, stderr: Stdio.Stdout);
         var lines = new List<string>();
-        // Stop it only once both jobs are under way, so that the signal meets a running job.
-        while (!lines.Contains("[2] ready"))
+        // Stop it once the first job has ended and the second is under way, so that the signal meets one running job.
+        while (!lines.Contains("[2] ready") || !lines.Contains("[1] exit 0"))
         {
             var line = await p.Stdout!.ReadLine();
             Assert.True(line.Length > 0, "the supervisor ended early:\n" + string.Join('\n', lines));

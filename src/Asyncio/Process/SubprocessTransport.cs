@@ -1,0 +1,439 @@
+using System.Net.Sockets;
+
+namespace Asyncio;
+
+// A child process and its pipes: asyncio's BaseSubprocessTransport with its child watcher, under both the
+// protocol API (EventLoop.SubprocessExec, a SubprocessProtocol) and the stream API (Aio.CreateSubprocessExec,
+// Subprocess.cs).
+//
+// The pipes are Unix socket pairs (SpawnNative.cs), so each one is an ordinary stream transport of the loop
+// (SocketTransport): reading, writing, flow control, write_eof and closing are the sockets' own. asyncio uses
+// os.pipe (and socket pairs on AIX); a child sees a socket where it would have seen a FIFO, which changes nothing
+// for programs that read and write their streams. A pipe cannot be half-closed, so each pipe's protocol closes
+// its transport at the end of stream; on stdin that end means the child closed its standard input (or exited).
+//
+// asyncio's order of protocol calls: ConnectionMade once every pipe is connected, then PipeDataReceived and
+// ProcessExited as they come, PipeConnectionLost for each pipe, and ConnectionLost once the child has exited
+// and every pipe is closed; Wait's waiters wake after ConnectionLost (asyncio 3.12). The stream API's
+// SubprocessStreamProtocol closes the transport once the child has exited and its stdout and stderr are done,
+// which closes a stdin pipe still open.
+//
+// The exit: on the epoll reactor the loop watches a pidfd (pidfd_open, Linux 5.3); elsewhere (the portable
+// reactor watches sockets only, or no pidfd) a helper thread waits with waitid(WNOWAIT), which leaves the child
+// unreaped, and posts to the loop. The loop's thread reaps (waitpid), so a signal sent from it never reaches a
+// recycled pid. A loop closed while children still run lets them run (asyncio does too) and hands each one to a
+// helper thread that reaps it when it exits, so none stays a zombie.
+
+/// <summary>
+/// The transport of a child process; asyncio's <c>SubprocessTransport</c>, from
+/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool)"/>.
+/// </summary>
+public interface ISubprocessTransport : IBaseTransport
+{
+    /// <summary>The child's process id; asyncio's <c>get_pid()</c>.</summary>
+    int Pid { get; }
+
+    /// <summary>The child's return code once it has exited (minus the signal that ended it), else <see langword="null"/>; asyncio's <c>get_returncode()</c>.</summary>
+    int? ReturnCode { get; }
+
+    /// <summary>
+    /// The transport of pipe <paramref name="fd"/> (0: stdin, an <see cref="IWriteTransport"/>; 1 and 2: stdout and
+    /// stderr, <see cref="IReadTransport"/>s), or <see langword="null"/> if that stream is not a pipe; asyncio's <c>get_pipe_transport(fd)</c>.
+    /// </summary>
+    IBaseTransport? GetPipeTransport(int fd);
+
+    /// <summary>Sends signal number <paramref name="signal"/> to the child (nothing once its exit has been seen); asyncio's <c>send_signal()</c>.</summary>
+    void SendSignal(int signal);
+
+    /// <summary>Sends SIGTERM; asyncio's <c>terminate()</c>.</summary>
+    void Terminate();
+
+    /// <summary>Sends SIGKILL; asyncio's <c>kill()</c>.</summary>
+    void Kill();
+}
+
+/// <summary>The child's side of <see cref="ISubprocessTransport"/>; see the file's opening comment.</summary>
+internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClose
+{
+    readonly EventLoop _loop;
+    readonly ITransport?[] _pipes = new ITransport?[3];
+    readonly bool[] _pipeOpen = new bool[3];
+    SubprocessProtocol _protocol;
+    readonly bool _streams;         // the stream API: close once the child has exited and stdout/stderr are done
+    int _pidfd = -1;
+    int? _returnCode;
+    bool _connected;                // ConnectionMade has been called
+    bool _exitPending;              // exited before ConnectionMade: ProcessExited comes after it
+    bool _closed;
+    bool _finished;                 // ConnectionLost called: Wait returns
+    List<Future<int>>? _waiters;
+
+    SubprocessTransport(EventLoop loop, int pid, SubprocessProtocol protocol, bool streams)
+    {
+        _loop = loop;
+        Pid = pid;
+        _protocol = protocol;
+        _streams = streams;
+    }
+
+    public int Pid { get; }
+    public int? ReturnCode => _returnCode;
+    public bool IsClosing => _closed;
+
+    /// <summary>The stdout and stderr readers of the stream API (null where the stream is not a pipe).</summary>
+    public AsyncStreamReader? StdoutReader, StderrReader;
+    /// <summary>The stdin writer of the stream API.</summary>
+    public AsyncStreamWriter? StdinWriter;
+
+    public BaseProtocol Protocol
+    {
+        get => _protocol;
+        set => _protocol = value as SubprocessProtocol ?? throw new ArgumentException("A subprocess transport's protocol is a SubprocessProtocol.", nameof(value));
+    }
+
+    public object? GetExtraInfo(string name, object? defaultValue = null) => defaultValue;   // asyncio's "subprocess" is a Popen, which has no counterpart here
+
+    public IBaseTransport? GetPipeTransport(int fd) => fd is >= 0 and <= 2 ? _pipes[fd] : null;
+
+    // ---- starting ----
+
+    /// <summary>
+    /// Spawns the child, connects its pipes and calls the protocol's ConnectionMade; asyncio's
+    /// <c>_make_subprocess_transport</c>. With <c>streams</c> the pipes feed readers and a writer (limit: the
+    /// readers') instead of the protocol. <c>member</c> names the caller in the wrong-thread error.
+    /// </summary>
+    internal static async Task<SubprocessTransport> Start(EventLoop loop, string member, IReadOnlyList<string> argv, Stdio stdin, Stdio stdout, Stdio stderr,
+        string? cwd, IReadOnlyDictionary<string, string>? env, bool newSession, SubprocessProtocol protocol, bool streams, int limit)
+    {
+        if (!SpawnNative.Supported)
+            throw new PlatformNotSupportedException("Subprocesses are implemented on Linux only.");
+        if (stdin == Stdio.Stdout || stdout == Stdio.Stdout)
+            throw new ArgumentException("Stdio.Stdout is for stderr only (asyncio's STDOUT).", stdin == Stdio.Stdout ? nameof(stdin) : nameof(stdout));
+        CheckStdio(stdin, nameof(stdin));
+        CheckStdio(stdout, nameof(stdout));
+        CheckStdio(stderr, nameof(stderr));
+        if (limit <= 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive.");
+        if (cwd != null && !Directory.Exists(NoNul(cwd, nameof(cwd)))) throw new DirectoryNotFoundException($"No such directory: '{cwd}'");
+        if (env != null)
+        {
+            foreach (var (k, v) in env)
+            {
+                if (k.Length == 0 || k.Contains('=')) throw new ArgumentException($"Not an environment variable name: '{k}'.", nameof(env));
+                NoNul(k, nameof(env));
+                NoNul(v ?? throw new ArgumentException($"The environment variable '{k}' has a null value.", nameof(env)), nameof(env));
+            }
+        }
+        loop.CheckThread(member);
+        loop.CheckNotClosed();
+
+        var ends = new (int Parent, int Child)[3];
+        Array.Fill(ends, (-1, -1));
+        SubprocessTransport t;
+        try
+        {
+            var modes = new[] { stdin, stdout, stderr };
+            var given = new int[3];
+            for (int i = 0; i < 3; i++)
+            {
+                given[i] = modes[i] switch
+                {
+                    Stdio.Pipe => (ends[i] = SpawnNative.SocketPair()).Child,
+                    Stdio.DevNull => SpawnNative.DevNull,
+                    Stdio.Stdout => SpawnNative.ToStdout,
+                    _ => SpawnNative.Inherit,
+                };
+            }
+            int pid = SpawnNative.Spawn(argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession);
+            t = new SubprocessTransport(loop, pid, protocol, streams);
+        }
+        catch
+        {
+            foreach (var (p, c) in ends)
+            {
+                if (p >= 0) SpawnNative.Close(p);
+                if (c >= 0) SpawnNative.Close(c);
+            }
+            throw;
+        }
+        foreach (var (_, c) in ends)
+            if (c >= 0) SpawnNative.Close(c);
+
+        loop.Subprocesses.Add(t);
+        t.WatchExit();
+        for (int i = 0; i < 3; i++)
+            if (ends[i].Parent >= 0) t.ConnectPipe(i, ends[i].Parent, limit);
+        // The pipes' ConnectionMade calls are queued; this one comes after them and before any data can be read.
+        var connected = loop.CreateFuture();
+        loop.EnqueueInternal(static o =>
+        {
+            var (tr, f) = ((SubprocessTransport, Future))o!;
+            tr.ConnectionMade(f);
+        }, (t, connected));
+        try
+        {
+            await connected;
+        }
+        catch
+        {
+            t.Close();   // as asyncio: a transport that failed to start, or whose start was cancelled, kills its child
+            throw;
+        }
+        return t;
+    }
+
+    void ConnectPipe(int fd, int parentEnd, int limit)
+    {
+        var sock = new Socket(new SafeSocketHandle(parentEnd, ownsHandle: true));
+        Protocol protocol;
+        if (_streams)
+        {
+            var reader = fd == 0 ? null : new AsyncStreamReader(limit);
+            var sp = reader == null ? new StreamProtocol(_loop) : new StreamProtocol(reader) { CloseOnEof = true };
+            sp.Lost = e => PipeConnectionLost(fd, e);
+            protocol = sp;
+            var transport = _loop.MakeTransport(sock, protocol, null, null, null, null, null, null, null);
+            _pipes[fd] = transport;
+            switch (fd)
+            {
+                case 0: StdinWriter = new AsyncStreamWriter(transport, sp, null, _loop); break;
+                case 1: StdoutReader = reader; break;
+                default: StderrReader = reader; break;
+            }
+        }
+        else
+        {
+            protocol = new PipeProtocol(this, fd);
+            _pipes[fd] = _loop.MakeTransport(sock, protocol, null, null, null, null, null, null, null);
+        }
+        _pipeOpen[fd] = true;
+    }
+
+    void ConnectionMade(Future connected)
+    {
+        if (connected.IsDone) return;   // cancelled meanwhile: Start closes the transport
+        _connected = true;
+        try { _protocol.ConnectionMade(this); }
+        catch (Exception e)
+        {
+            connected.SetException(e);
+            return;
+        }
+        connected.SetResult();
+        if (_exitPending) { _exitPending = false; Exited(); }
+    }
+
+    static void CheckStdio(Stdio mode, string name)
+    {
+        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(name, mode, "Not a Stdio value.");
+    }
+
+    /// <summary>Returns <paramref name="s"/>, or throws if it contains a NUL character, which would cut it short (Python's "embedded null byte").</summary>
+    internal static string NoNul(string s, string name) =>
+        s.Contains('\0') ? throw new ArgumentException("A string given to a child process contains a NUL character.", name) : s;
+
+    static IEnumerable<KeyValuePair<string, string>> CurrentEnvironment()
+    {
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            yield return new((string)e.Key, (string?)e.Value ?? "");
+    }
+
+    // ---- pipes ----
+
+    /// <summary>A pipe's protocol under the protocol API: forwards to the subprocess protocol with the pipe's number.</summary>
+    sealed class PipeProtocol(SubprocessTransport owner, int fd) : Asyncio.Protocol
+    {
+        public override void DataReceived(ReadOnlySpan<byte> data) => owner._protocol.PipeDataReceived(fd, data);
+        public override bool EofReceived() => false;   // a pipe cannot be half-closed
+        public override void ConnectionLost(Exception? exception) => owner.PipeConnectionLost(fd, exception);
+        public override void PauseWriting() => owner._protocol.PauseWriting();
+        public override void ResumeWriting() => owner._protocol.ResumeWriting();
+    }
+
+    void PipeConnectionLost(int fd, Exception? exception)
+    {
+        if (!_pipeOpen[fd]) return;
+        _pipeOpen[fd] = false;
+        if (!_streams && _connected) Call(static (p, a) => p.PipeConnectionLost(a.Fd, a.Exception), (Fd: fd, Exception: exception), "PipeConnectionLost");
+        MaybeCloseForStreams();
+        TryFinish();
+    }
+
+    // ---- the exit ----
+
+    static readonly Action<object?> s_pidfdReady = static o => ((SubprocessTransport)o!).Reap();
+    static readonly Action<object?> s_exitedElsewhere = static o => ((SubprocessTransport)o!).Reap();
+
+    void WatchExit()
+    {
+        int fd = SpawnNative.PidfdOpen(Pid);
+        if (fd >= 0)
+        {
+            try
+            {
+                _loop.AddReader(fd, s_pidfdReady, this);
+                _pidfd = fd;
+                return;
+            }
+            catch (NotSupportedException)
+            {
+                SpawnNative.Close(fd);   // the portable reactor watches sockets only
+            }
+        }
+        WatchOnThread(notify: true);
+    }
+
+    /// <summary>asyncio's threaded child watcher: a thread waits for the exit without reaping it, and the loop reaps.</summary>
+    void WatchOnThread(bool notify)
+    {
+        var loop = _loop;
+        int pid = Pid;
+        var thread = new Thread(() =>
+        {
+            SpawnNative.WaitExitedNoReap(pid);
+            if (notify)
+            {
+                try
+                {
+                    // If the loop closes before this runs, it drops it and calls LoopClosed, which reaps.
+                    loop.PostThreadsafe(s_exitedElsewhere, this);
+                    return;
+                }
+                catch (InvalidOperationException) { }   // the loop is closed: reap here
+            }
+            SpawnNative.TryReap(pid, out _);
+        })
+        {
+            IsBackground = true,
+            Name = $"asyncio child watcher {pid}",
+        };
+        thread.Start();
+    }
+
+    void Reap()
+    {
+        if (_returnCode != null) return;
+        int? code = SpawnNative.TryReap(Pid, out bool unknown);
+        if (code == null) return;   // not yet (a spurious wake-up): the watch stays
+        StopWatching();
+        if (unknown)
+            _loop.CallExceptionHandler(new ExceptionContext($"Unknown child process pid {Pid}, will report returncode 255"));
+        _returnCode = code;
+        if (_connected) Exited();
+        else
+        {
+            _exitPending = true;
+            TryFinish();
+        }
+    }
+
+    void Exited()
+    {
+        if (!_streams) Call(static (p, _) => p.ProcessExited(), 0, "ProcessExited");
+        MaybeCloseForStreams();
+        TryFinish();
+    }
+
+    void StopWatching()
+    {
+        if (_pidfd < 0) return;
+        _loop.RemoveReader(_pidfd);
+        SpawnNative.Close(_pidfd);
+        _pidfd = -1;
+    }
+
+    /// <summary>asyncio's SubprocessStreamProtocol: once the child has exited and its stdout and stderr are done, close (stdin with them).</summary>
+    void MaybeCloseForStreams()
+    {
+        if (_streams && _returnCode != null && _connected && !_pipeOpen[1] && !_pipeOpen[2]) Close();
+    }
+
+    void TryFinish()
+    {
+        if (_finished || _returnCode == null || _pipeOpen[0] || _pipeOpen[1] || _pipeOpen[2]) return;
+        if (!_connected)
+        {
+            // A start that failed or was cancelled (Start closed the transport): nobody to tell, only to forget it.
+            if (!_closed) return;
+            _finished = true;
+            _loop.Subprocesses.Remove(this);
+            return;
+        }
+        _finished = true;
+        _loop.Subprocesses.Remove(this);
+        if (!_streams) Call(static (p, _) => p.ConnectionLost(null), 0, "ConnectionLost");
+        var waiters = _waiters;
+        _waiters = null;
+        if (waiters == null) return;
+        foreach (var f in waiters)
+            if (!f.IsDone) f.SetResult(_returnCode.Value);
+    }
+
+    /// <summary>Calls the protocol, reporting what it throws to the loop's exception handler (asyncio's loop calls them as callbacks).</summary>
+    void Call<TArg>(Action<SubprocessProtocol, TArg> call, TArg arg, string name)
+    {
+        try { call(_protocol, arg); }
+        catch (Exception e)
+        {
+            _loop.CallExceptionHandler(new ExceptionContext($"protocol.{name}() failed ({this})", e));
+        }
+    }
+
+    /// <summary>
+    /// The loop is closing with this child not reaped: with a pidfd, a thread now waits to reap it; with a
+    /// watcher thread, that thread reaps it itself once its post to the closed loop fails.
+    /// </summary>
+    internal void LoopClosing()
+    {
+        if (_pidfd < 0) return;
+        SpawnNative.Close(_pidfd);   // the reactor is disposed with the loop; the watch goes with it
+        _pidfd = -1;
+        if (_returnCode == null) WatchOnThread(notify: false);
+    }
+
+    /// <summary>The loop closed with the exit's callback (the watcher thread's post, or the pidfd's readiness) not run: reap now.</summary>
+    void IDroppedOnClose.LoopClosed()
+    {
+        if (_returnCode == null && SpawnNative.TryReap(Pid, out _) is { } code) _returnCode = code;
+    }
+
+    // ---- waiting, signals, closing ----
+
+    /// <summary>asyncio's <c>_wait()</c>: the return code, once the child has exited and every pipe is closed.</summary>
+    internal Task<int> Wait()
+    {
+        if (_finished) return Task.FromResult(_returnCode!.Value);
+        var f = _loop.CreateFuture<int>();
+        (_waiters ??= new()).Add(f);
+        return AwaitExit(f);
+    }
+
+    async Task<int> AwaitExit(Future<int> f)
+    {
+        try { return await f; }
+        finally { _waiters?.Remove(f); }
+    }
+
+    public void SendSignal(int signal)
+    {
+        _loop.CheckThread(nameof(ISubprocessTransport), nameof(SendSignal));
+        if (signal <= 0) throw new ArgumentOutOfRangeException(nameof(signal), signal, "A signal number is positive.");
+        if (_returnCode != null) return;
+        SpawnNative.Kill(Pid, signal);
+    }
+
+    public void Terminate() => SendSignal(15);
+
+    public void Kill() => SendSignal(9);
+
+    /// <summary>Closes every pipe and kills the child if it is still running; asyncio's <c>close()</c>.</summary>
+    public void Close()
+    {
+        _loop.CheckThread(nameof(ISubprocessTransport), nameof(Close));
+        if (_closed) return;
+        _closed = true;
+        foreach (var p in _pipes) p?.Close();
+        if (_returnCode == null) SpawnNative.Kill(Pid, 9);
+    }
+
+    public override string ToString() => $"<SubprocessTransport pid={Pid} {(_returnCode is { } c ? $"returncode={c}" : "running")}>";
+}
