@@ -77,6 +77,12 @@ public sealed partial class EventLoop
     internal static Delegate ScheduledCallback(Action<object?> callback, object? state) =>
         ReferenceEquals(callback, s_invokeAction) && state is Action action ? action : callback;
 
+    /// <summary>The delegate the caller scheduled for a ready item, looking through a handle's entry (debug reports).</summary>
+    static Delegate ScheduledItemCallback(Action<object?> callback, object? state) =>
+        ReferenceEquals(callback, CallbackEntry.Run) && state is CallbackEntry { Callback: { } inner } entry
+            ? ScheduledCallback(inner, entry.State)
+            : ScheduledCallback(callback, state);
+
     void ReportSlowCallback(Delegate callback, AioTask? task, long ticks)
     {
         double seconds = (double)ticks / Stopwatch.Frequency;

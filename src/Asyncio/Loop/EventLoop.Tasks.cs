@@ -149,6 +149,16 @@ public sealed partial class EventLoop
 
     internal int NextTaskId() => unchecked(++_taskIds);
 
+    /// <summary>
+    /// Debug mode, on <see cref="Close"/>: reports every task not done, which the loop drops unfinished (asyncio's
+    /// "Task was destroyed but it is pending!"; a <see cref="Runner"/> cancels and waits for them before it closes).
+    /// </summary>
+    void ReportPendingTasks()
+    {
+        for (var t = _firstLive; t != null; t = t.NextLive)
+            if (!t.IsDone) CallExceptionHandler(new ExceptionContext("Task was destroyed but it is pending!") { Task = t });
+    }
+
     /// <summary>A task of this loop is done (called once, just before it is marked done).</summary>
     internal void TaskEnded(AioTask task)
     {

@@ -65,6 +65,7 @@ public sealed partial class EventLoop : IDisposable
         _autojumpTicks = options.AutojumpThreshold.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
         Debug = options.Debug;
         SlowCallbackDuration = options.SlowCallbackDuration;
+        BlockedLoopThreshold = options.BlockedLoopThreshold;
         EagerTasks = options.EagerTasks;
         if (options.ScheduleSeed is int seed) _shuffle = new Random(seed);
         _reactor = !options.PortableReactor && EpollReactor.IsSupported ? new EpollReactor() : new PortableReactor();
@@ -98,7 +99,11 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>Whether the loop runs on virtual time (<see cref="LoopOptions.VirtualTime"/>).</summary>
     public bool IsVirtualTime { get; }
 
-    /// <summary>Debug mode (asyncio's <c>get_debug()</c>/<c>set_debug()</c>): reports callbacks slower than <see cref="SlowCallbackDuration"/>.</summary>
+    /// <summary>
+    /// Debug mode (asyncio's <c>get_debug()</c>/<c>set_debug()</c>): reports callbacks slower than
+    /// <see cref="SlowCallbackDuration"/>, callbacks still running after <see cref="BlockedLoopThreshold"/> (while
+    /// they run), and tasks still pending when the loop closes.
+    /// </summary>
     public bool Debug { get; set; }
 
     /// <summary>The duration above which a callback is reported in debug mode; asyncio's <c>slow_callback_duration</c>.</summary>
@@ -218,6 +223,7 @@ public sealed partial class EventLoop : IDisposable
         finally
         {
             _stopping = false;
+            StopWatchdog();
             Volatile.Write(ref _stack, 0);
             _threadId = 0;
             t_running = null;
@@ -324,6 +330,7 @@ public sealed partial class EventLoop : IDisposable
     {
         if (_state == LoopState.Running) throw new InvalidOperationException("Cannot close a running event loop.");
         if (_state == LoopState.Closed) return;
+        if (Debug) ReportPendingTasks();
         List<ReadyItem> dropped;
         lock (_threadsafeLock)
         {
@@ -341,6 +348,7 @@ public sealed partial class EventLoop : IDisposable
         FailRunningSubmissions();
         CloseSubprocesses();
         RemoveSignalHandlers();
+        StopWatchdog();
         _timers.Clear();
         _reactor.Dispose();
 
@@ -498,9 +506,11 @@ public sealed partial class EventLoop : IDisposable
     void RunItemTimed(ref ReadyItem item)
     {
         long start = Stopwatch.GetTimestamp();
-        var cb = item.Callback;
+        var cb = ScheduledItemCallback(item.Callback, item.State);
         var task = item.Scope?.Task;
-        RunItem(ref item);
+        WatchdogEnter(cb, task, start);
+        try { RunItem(ref item); }
+        finally { WatchdogLeave(); }
         long took = Stopwatch.GetTimestamp() - start;
         if (took >= SlowCallbackDuration.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond) ReportSlowCallback(cb, task, took);
     }

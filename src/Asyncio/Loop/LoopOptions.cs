@@ -19,11 +19,22 @@ public sealed class LoopOptions
     /// </summary>
     public TimeSpan AutojumpThreshold { get; init; }
 
-    /// <summary>Debug mode (asyncio's <c>debug=True</c>): slow callbacks are reported. Default: off.</summary>
+    /// <summary>
+    /// Debug mode (asyncio's <c>debug=True</c>): slow callbacks are reported, a watchdog reports a callback that
+    /// blocks the loop while it runs (<see cref="BlockedLoopThreshold"/>), and closing the loop reports the tasks
+    /// still pending. Default: off.
+    /// </summary>
     public bool Debug { get; init; }
 
     /// <summary>In debug mode, callbacks that run longer than this are reported. Default: 100 ms, as in asyncio.</summary>
     public TimeSpan SlowCallbackDuration { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// In debug mode, a callback still running after this long is reported while it runs, by a watchdog thread
+    /// (asyncio reports only once the callback returns, so a loop that hangs says nothing). Default: 1 s;
+    /// <see cref="TimeSpan.Zero"/> turns the watchdog off.
+    /// </summary>
+    public TimeSpan BlockedLoopThreshold { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// Start tasks eagerly: <c>CreateTask</c> runs the coroutine at once, up to its first suspension

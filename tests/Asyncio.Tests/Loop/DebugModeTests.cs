@@ -1,6 +1,6 @@
 namespace Asyncio.Tests.Loop;
 
-/// <summary>Debug mode (asyncio's set_debug): slow callbacks are reported.</summary>
+/// <summary>Debug mode (asyncio's set_debug): slow callbacks, callbacks that block the loop, tasks pending at close.</summary>
 [Collection("Console")] // redirects Console.Error
 public class DebugModeTests
 {
@@ -72,5 +72,107 @@ public class DebugModeTests
         Assert.True(loop.Debug);
         loop.SlowCallbackDuration = TimeSpan.FromSeconds(1);
         Assert.Equal(TimeSpan.FromSeconds(1), loop.SlowCallbackDuration);
+    }
+
+    /// <summary>A standard error that can be read while another thread writes to it, and says when a line mentions <c>blocked</c>.</summary>
+    sealed class WatchedError : StringWriter
+    {
+        public readonly ManualResetEventSlim Blocked = new();
+
+        public override void WriteLine(string? value)
+        {
+            lock (this) base.WriteLine(value);
+            if (value?.Contains("blocked") == true) Blocked.Set();
+        }
+
+        public override string ToString()
+        {
+            lock (this) return base.ToString();
+        }
+    }
+
+    static string WithWatchedError(Action<WatchedError> run)
+    {
+        var saved = Console.Error;
+        var sink = new WatchedError();
+        Console.SetError(sink);
+        try { run(sink); }
+        finally { Console.SetError(saved); }
+        return sink.ToString();
+    }
+
+    static LoopOptions Watchdog(double thresholdSeconds, bool debug = true) => new()
+    {
+        Debug = debug,
+        BlockedLoopThreshold = TimeSpan.FromSeconds(thresholdSeconds),
+        SlowCallbackDuration = TimeSpan.FromSeconds(100),   // only the watchdog speaks
+    };
+
+    [Fact]
+    public void Watchdog_ReportsACallbackThatBlocksTheLoop_WhileItStillRuns_Once()
+    {
+        string output = WithWatchedError(err =>
+        {
+            Aio.Run(async () =>
+            {
+                await Aio.Sleep(0);
+                // Blocks the loop until the watchdog has spoken (bounded), then a while longer: one report only.
+                Assert.True(err.Blocked.Wait(TimeSpan.FromSeconds(20)), "the watchdog did not report the blocked loop");
+                Thread.Sleep(200);
+            }, Watchdog(0.05));
+        });
+        Assert.Contains("The event loop is blocked: task main has been running for", output);
+        Assert.Single(output.Split('\n'), l => l.Contains("blocked"));
+    }
+
+    [Fact]
+    public void Watchdog_NamesAPlainCallback()
+    {
+        string output = WithWatchedError(err =>
+        {
+            using var loop = new EventLoop(Watchdog(0.05));
+            loop.CallSoon(Stuck);
+            loop.CallSoon(loop.Stop);
+            loop.RunForever();
+
+            void Stuck() => Assert.True(err.Blocked.Wait(TimeSpan.FromSeconds(20)));
+        });
+        Assert.Contains("callback", output);
+        Assert.True(output.Contains("Stuck"), output);
+    }
+
+    [Theory]
+    [InlineData(0.0, true)]     // watchdog off
+    [InlineData(0.05, false)]   // debug mode off
+    public void Watchdog_OffOrNotDebug_Silent(double threshold, bool debug)
+    {
+        string output = WithWatchedError(_ =>
+        {
+            Aio.Run(async () => { await Aio.Sleep(0); Thread.Sleep(300); }, Watchdog(threshold, debug));
+        });
+        Assert.DoesNotContain("blocked", output);
+    }
+
+    [Fact]
+    public void Close_InDebugMode_ReportsTasksStillPending()
+    {
+        foreach (bool debug in new[] { true, false })
+        {
+            var reports = new List<ExceptionContext>();
+            var loop = new EventLoop(new LoopOptions { Debug = debug, VirtualTime = true });
+            loop.SetExceptionHandler((_, c) => reports.Add(c));
+            var never = loop.CreateFuture();
+            var stuck = loop.CreateTask(async () => await never, "stuck");
+            var done = loop.CreateTask(() => Task.CompletedTask, "done");
+            loop.RunUntilComplete(done);
+            loop.Close();
+            if (debug)
+            {
+                var r = Assert.Single(reports);
+                Assert.Equal("Task was destroyed but it is pending!", r.Message);
+                Assert.Same(stuck, r.Task);
+            }
+            else Assert.Empty(reports);
+        }
     }
 }
