@@ -13,6 +13,8 @@ static class Supervisor
 {
     const int SIGINT = 2, SIGTERM = 15;
 
+    static int s_stoppedBy;   // the signal that asked everything to stop, or 0 (loop thread only)
+
     static int Main(string[] args)
     {
         if (args.Length == 0)
@@ -27,12 +29,11 @@ static class Supervisor
     {
         var loop = Aio.GetRunningLoop();
         var running = new HashSet<Subprocess>();
-        int stoppedBy = 0;
         // A signal handler runs on the loop's thread, between two callbacks: it may touch the loop's state freely.
         void Stop(int signal)
         {
-            if (stoppedBy != 0) return;
-            stoppedBy = signal;
+            if (s_stoppedBy != 0) return;
+            s_stoppedBy = signal;
             Console.WriteLine($"{(signal == SIGINT ? "SIGINT" : "SIGTERM")}: stopping {running.Count} running job(s)");
             foreach (var p in running) p.Terminate();
         }
@@ -48,10 +49,10 @@ static class Supervisor
         }
         int[] codes = await Aio.Gather(jobs);
 
-        if (stoppedBy != 0)
+        if (s_stoppedBy != 0)
         {
-            Console.WriteLine($"stopped by {(stoppedBy == SIGINT ? "SIGINT" : "SIGTERM")}");
-            return 128 + stoppedBy;
+            Console.WriteLine($"stopped by {(s_stoppedBy == SIGINT ? "SIGINT" : "SIGTERM")}");
+            return 128 + s_stoppedBy;
         }
         return codes.All(c => c == 0) ? 0 : 1;
     }
@@ -60,6 +61,7 @@ static class Supervisor
     {
         var p = await Aio.CreateSubprocessShell(command, stdin: Stdio.DevNull, stdout: Stdio.Pipe, stderr: Stdio.Stdout);
         running.Add(p);
+        if (s_stoppedBy != 0) p.Terminate();   // a signal came while this job was starting
         Console.WriteLine($"[{k}] started: {command} (pid {p.Pid})");
         await foreach (var line in p.Stdout!) Console.WriteLine($"[{k}] {Encoding.UTF8.GetString(line).TrimEnd('\n')}");
         int code = await p.Wait();

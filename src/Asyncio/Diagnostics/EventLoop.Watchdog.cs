@@ -7,7 +7,7 @@ namespace Asyncio;
 // asyncio's debug mode reports a slow callback once it has returned. A callback that never returns (a deadlock
 // on a lock another thread holds, a blocking read, `.Result` on a task that needs the loop to complete) is
 // never reported that way, and the program just hangs. So in debug mode the loop notes when each callback
-// starts (RunItemTimed, the debug path: the normal path pays nothing), and a timer on a thread-pool thread
+// starts (RunItemTimed, the debug path: the normal path pays nothing; one small note object per callback), and a timer on a thread-pool thread
 // looks at that note every quarter of BlockedLoopThreshold while the loop runs: a callback that has run longer
 // than the threshold is reported while it still runs, once, naming its task or its method. The report goes
 // where slow callbacks go, the default exception handler (the standard error), from the timer's thread: the
@@ -15,11 +15,12 @@ namespace Asyncio;
 
 public sealed partial class EventLoop
 {
-    long _debugCallbackStart;          // Stopwatch ticks when the running callback started (debug mode), or 0
-    Delegate? _debugCallback;
-    AioTask? _debugTask;
-    long _watchdogReported;            // the start already reported
+    RunningCallback? _debugRunning;    // the callback running now (debug mode), published whole for the watchdog's thread
+    RunningCallback? _watchdogReported;
     Timer? _watchdog;
+
+    /// <summary>What the watchdog reads: one immutable note per debug callback, so its start and its names always agree.</summary>
+    sealed record RunningCallback(long Start, Delegate Callback, AioTask? Task);
 
     /// <summary>
     /// In debug mode, a callback still running after this long is reported while it runs (a watchdog thread
@@ -31,18 +32,11 @@ public sealed partial class EventLoop
     /// <summary>Notes the callback about to run in debug mode, and starts the watchdog if it is needed.</summary>
     void WatchdogEnter(Delegate callback, AioTask? task, long start)
     {
-        _debugCallback = callback;
-        _debugTask = task;
-        Volatile.Write(ref _debugCallbackStart, start);
+        Volatile.Write(ref _debugRunning, new RunningCallback(start, callback, task));
         if (_watchdog == null && BlockedLoopThreshold > TimeSpan.Zero) StartWatchdog();
     }
 
-    void WatchdogLeave()
-    {
-        Volatile.Write(ref _debugCallbackStart, 0);
-        _debugCallback = null;   // keeps nothing alive past its run
-        _debugTask = null;
-    }
+    void WatchdogLeave() => Volatile.Write(ref _debugRunning, null);
 
     void StartWatchdog()
     {
@@ -61,18 +55,16 @@ public sealed partial class EventLoop
     /// <summary>On the timer's thread: reports the running callback once it has run longer than the threshold.</summary>
     void WatchdogTick()
     {
-        long start = Volatile.Read(ref _debugCallbackStart);
-        if (start == 0 || start == Volatile.Read(ref _watchdogReported)) return;
+        var running = Volatile.Read(ref _debugRunning);
+        var reported = Volatile.Read(ref _watchdogReported);
+        if (running == null || ReferenceEquals(running, reported)) return;
         long threshold = BlockedLoopThreshold.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
-        long running = Stopwatch.GetTimestamp() - start;
-        if (threshold <= 0 || running < threshold) return;
-        var callback = _debugCallback;
-        var task = _debugTask;
-        if (Volatile.Read(ref _debugCallbackStart) != start) return;   // it returned meanwhile: the names may be the next one's
-        Volatile.Write(ref _watchdogReported, start);
-        string what = task != null ? $"task {task.Name}" : $"callback {callback?.Method.DeclaringType?.Name}.{callback?.Method.Name}";
+        long elapsed = Stopwatch.GetTimestamp() - running.Start;
+        if (threshold <= 0 || elapsed < threshold) return;
+        if (Interlocked.CompareExchange(ref _watchdogReported, running, reported) != reported) return;   // an overlapping tick reports it
+        string what = running.Task != null ? $"task {running.Task.Name}" : $"callback {running.Callback.Method.DeclaringType?.Name}.{running.Callback.Method.Name}";
         GuardedDefaultExceptionHandler(new ExceptionContext(
-            $"The event loop is blocked: {what} has been running for {(double)running / Stopwatch.Frequency:F3} seconds (thread {_threadId})"));
+            $"The event loop is blocked: {what} has been running for {(double)elapsed / Stopwatch.Frequency:F3} seconds (thread {_threadId})"));
     }
 
     /// <summary>Stops the watchdog (the loop stopped running, or closed); the next debug callback starts it again.</summary>

@@ -4,8 +4,9 @@ public static partial class Aio
 {
     /// <summary>
     /// Starts <paramref name="program"/> with <paramref name="args"/> as a child process; asyncio's
-    /// <c>create_subprocess_exec</c>. The program is searched in <c>PATH</c> unless it contains a slash, and
-    /// receives the arguments as they are (no shell, no quoting). Linux only.
+    /// <c>create_subprocess_exec</c>. The program is searched in the child's <c>PATH</c> (that of <paramref name="env"/>,
+    /// else this process's) unless it contains a slash, and receives the arguments as they are (no shell, no
+    /// quoting). Linux only.
     /// </summary>
     /// <param name="program">The program to run (its <c>argv[0]</c>).</param>
     /// <param name="args">Its arguments.</param>

@@ -48,7 +48,7 @@ public sealed partial class EventLoop
     /// </summary>
     /// <remarks>If the callback throws, the exception goes to the loop's exception handler, as for any callback.
     /// While a SIGINT handler is set, Ctrl+C no longer cancels <see cref="Aio.Run(Func{Task}, LoopOptions?)"/>'s main task.</remarks>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="signal"/> is not a signal number (1 to 64).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="signal"/> is not a signal number (1 to 64), or is one the C library reserves (32, 33 on Linux).</exception>
     /// <exception cref="InvalidOperationException"><paramref name="signal"/> is SIGKILL or SIGSTOP, which cannot be caught, or the loop is closed.</exception>
     /// <exception cref="PlatformNotSupportedException">The runtime cannot catch signals here.</exception>
     public void AddSignalHandler(int signal, Action callback)
@@ -61,6 +61,8 @@ public sealed partial class EventLoop
     public void AddSignalHandler(int signal, Action<object?> callback, object? state)
     {
         if (signal is <= 0 or > 64) throw new ArgumentOutOfRangeException(nameof(signal), signal, "Not a signal number (1 to 64).");
+        if (OperatingSystem.IsLinux() && signal is 32 or 33)
+            throw new ArgumentOutOfRangeException(nameof(signal), signal, "Signals 32 and 33 are reserved by the C library (its threads use them).");
         AddSignalHandlerCore(signal, callback, state);
     }
 
@@ -99,7 +101,7 @@ public sealed partial class EventLoop
         ArgumentNullException.ThrowIfNull(callback);
         CheckThread(nameof(AddSignalHandler));
         CheckNotClosed();
-        if (key is 9 or 19) throw new InvalidOperationException($"Signal {key} ({(key == 9 ? "SIGKILL" : "SIGSTOP")}) cannot be caught.");
+        if (OperatingSystem.IsLinux() && key is 9 or 19) throw new InvalidOperationException($"Signal {key} ({(key == 9 ? "SIGKILL" : "SIGSTOP")}) cannot be caught.");
         var handler = new SignalHandler(this, key, callback, state);
         handler.Registration = PosixSignalRegistration.Create((PosixSignal)key, handler.Deliver);
         var handlers = _signalHandlers ??= new();

@@ -21,7 +21,7 @@ public sealed partial class EventLoop
     /// asyncio. Most programs use the stream form, <see cref="Aio.CreateSubprocessExec"/>. Linux only. Loop thread only.
     /// </summary>
     /// <param name="protocolFactory">Makes the protocol.</param>
-    /// <param name="program">The program to run (its <c>argv[0]</c>), searched in <c>PATH</c> unless it contains a slash.</param>
+    /// <param name="program">The program to run (its <c>argv[0]</c>), searched in the child's <c>PATH</c> unless it contains a slash.</param>
     /// <param name="args">Its arguments, passed as they are.</param>
     /// <param name="stdin">The child's standard input (default <see cref="Stdio.Pipe"/>: <c>GetPipeTransport(0)</c>).</param>
     /// <param name="stdout">The child's standard output (default <see cref="Stdio.Pipe"/>: <see cref="SubprocessProtocol.PipeDataReceived"/> with fd 1).</param>

@@ -6,9 +6,11 @@ namespace Asyncio;
 
 // Starting a child process and learning how it ended, straight on libc (Linux).
 //
-// Spawning: posix_spawnp, with file actions that put each standard stream in place (one end of a socket pair,
-// /dev/null, the parent's own, or stderr onto stdout) and attributes that give the child default signal
-// dispositions and an empty signal mask. The .NET runtime ignores SIGPIPE; exec keeps an ignored signal
+// Spawning: posix_spawn of the program found in the child's PATH (Find, as Python's os.get_exec_path and
+// execvpe do: libc's posix_spawnp would search libc's environ, which is neither the child's nor .NET's), with
+// file actions that put each standard stream in place (one end of a socket pair, /dev/null, the parent's own,
+// or stderr onto stdout) and attributes that give the child default signal dispositions and an empty signal
+// mask. The .NET runtime ignores SIGPIPE; exec keeps an ignored signal
 // ignored, so without SETSIGDEF a child such as `yes | head` would never die of a broken pipe (Python's
 // subprocess resets it too). Every descriptor .NET opens is close-on-exec, and so are the socket pairs made
 // here: the child gets its three streams and nothing else.
@@ -43,11 +45,14 @@ internal static unsafe partial class SpawnNative
     /// <summary>What a child's standard stream is given: -1 to inherit the parent's, -2 for /dev/null, -3 for the child's stdout, else a descriptor to duplicate.</summary>
     public const int Inherit = -1, DevNull = -2, ToStdout = -3;
 
-    /// <summary>Starts <paramref name="argv"/>[0], searched in PATH, with the given standard streams; returns its pid. The strings contain no NUL (the caller checks).</summary>
+    /// <summary>
+    /// Starts <paramref name="program"/> (a path, from <see cref="Find"/>) with <paramref name="argv"/> and the given
+    /// standard streams; returns its pid. The strings contain no NUL (the caller checks).
+    /// </summary>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
     /// <exception cref="UnauthorizedAccessException">The program or the working directory may not be used.</exception>
     /// <exception cref="Win32Exception">Another error of the spawn.</exception>
-    public static int Spawn(IReadOnlyList<string> argv, IEnumerable<KeyValuePair<string, string>> env, string? cwd,
+    public static int Spawn(string program, IReadOnlyList<string> argv, IEnumerable<KeyValuePair<string, string>> env, string? cwd,
         int stdin, int stdout, int stderr, bool newSession)
     {
         // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336; room for any libc's.
@@ -82,8 +87,8 @@ internal static unsafe partial class SpawnNative
             for (int i = 0; i < envList.Count; i++) envp[i] = (byte*)envList[i];
 
             int pid;
-            int err = posix_spawnp(&pid, argvp[0], actions, attr, argvp, envp);
-            if (err != 0) throw SpawnError(err, argv[0], cwd);
+            int err = posix_spawn(&pid, Utf8(program, strings), actions, attr, argvp, envp);
+            if (err != 0) throw SpawnError(err, program, cwd);
             return pid;
         }
         finally
@@ -95,6 +100,31 @@ internal static unsafe partial class SpawnNative
             foreach (var p in strings) NativeMemory.Free((void*)p);
         }
     }
+
+    /// <summary>
+    /// The program to start for <paramref name="program"/>: itself if it contains a slash, else the first executable
+    /// file of that name in <paramref name="path"/> (colon-separated; an empty entry is the current directory), as
+    /// execvp searches. <paramref name="path"/> is the child's PATH (Python's <c>os.get_exec_path(env)</c>).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file in any directory of the path.</exception>
+    /// <exception cref="UnauthorizedAccessException">Found only files that may not be executed.</exception>
+    public static string Find(string program, string path)
+    {
+        if (program.Contains('/')) return program;
+        bool denied = false;
+        foreach (var dir in path.Split(':'))
+        {
+            string candidate = Path.Combine(dir.Length == 0 ? "." : dir, program);
+            if (!File.Exists(candidate)) continue;   // absent, or a directory
+            if (access(candidate, 1 /* X_OK */) == 0) return candidate;
+            denied = true;
+        }
+        if (denied) throw new UnauthorizedAccessException($"Permission denied: '{program}' (in PATH {path})");
+        throw new FileNotFoundException($"No such file or directory: '{program}' (not found in PATH {path})", program);
+    }
+
+    /// <summary>The search path when the child's environment has no PATH (Python's <c>os.defpath</c>).</summary>
+    public const string DefaultPath = "/bin:/usr/bin";
 
     static void AddStream(byte* actions, int source, int target, List<nint> strings)
     {
@@ -148,7 +178,7 @@ internal static unsafe partial class SpawnNative
     /// <summary>A pidfd for <paramref name="pid"/>, or -1 where the kernel has none (before Linux 5.3, or a sandbox that forbids it).</summary>
     public static int PidfdOpen(int pid)
     {
-        long fd = syscall(SYS_pidfd_open, pid, 0);
+        nint fd = syscall((nint)SYS_pidfd_open, pid, 0);
         return fd >= 0 ? (int)fd : -1;
     }
 
@@ -197,7 +227,7 @@ internal static unsafe partial class SpawnNative
         if (kill(pid, signal) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            if (errno == 3) return;   // ESRCH: it has just ended (not reaped yet, it would still be found)
+            if (errno == 3) return;   // ESRCH: not ours any more (the callers send only to a child not reaped, which a zombie still is)
             throw Error(errno, "kill");
         }
     }
@@ -229,9 +259,11 @@ internal static unsafe partial class SpawnNative
     [LibraryImport("libc")]
     private static partial int sigaddset(byte* set, int signum);
     [LibraryImport("libc")]
-    private static partial int posix_spawnp(int* pid, byte* file, byte* actions, byte* attr, byte** argv, byte** envp);
+    private static partial int posix_spawn(int* pid, byte* path, byte* actions, byte* attr, byte** argv, byte** envp);
+    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int access(string path, int mode);
     [LibraryImport("libc", SetLastError = true)]
-    private static partial long syscall(long number, int pid, uint flags);
+    private static partial nint syscall(nint number, nint pid, nint flags);   // variadic in C: every argument a long
     [LibraryImport("libc", SetLastError = true)]
     private static partial int waitpid(int pid, int* status, int options);
     [LibraryImport("libc", SetLastError = true)]

@@ -125,6 +125,7 @@ public sealed class Subprocess
     /// once the child's exit has been seen (its pid may belong to another process by then).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="signal"/> is not positive.</exception>
+    /// <exception cref="InvalidOperationException">The loop has closed with the child not reaped by it: its pid may be another process's by now.</exception>
     public void SendSignal(int signal)
     {
         _loop.CheckThread(nameof(Subprocess), nameof(SendSignal));

@@ -11,7 +11,8 @@ namespace Asyncio;
 /// <see cref="ProcessExited"/> as they come, and <see cref="PipeConnectionLost"/> once per pipe; and
 /// <see cref="BaseProtocol.ConnectionLost"/> once the child has exited and every pipe is closed. A stdin pipe's
 /// buffer crossing its water marks calls <see cref="BaseProtocol.PauseWriting"/> and <see cref="BaseProtocol.ResumeWriting"/>.
-/// An exception thrown by a callback is reported to the loop's exception handler.
+/// An exception thrown by a callback is reported to the loop's exception handler, except from
+/// <see cref="BaseProtocol.ConnectionMade"/>: that one fails the start (the child is killed, and no other callback follows).
 /// </remarks>
 public abstract class SubprocessProtocol : BaseProtocol
 {

@@ -8,8 +8,8 @@ namespace Asyncio;
 //
 // The pipes are Unix socket pairs (SpawnNative.cs), so each one is an ordinary stream transport of the loop
 // (SocketTransport): reading, writing, flow control, write_eof and closing are the sockets' own. asyncio uses
-// os.pipe (and socket pairs on AIX); a child sees a socket where it would have seen a FIFO, which changes nothing
-// for programs that read and write their streams. A pipe cannot be half-closed, so each pipe's protocol closes
+// os.pipe (and socket pairs on AIX). A child sees a socket where it would have seen a FIFO: reading and writing
+// are the same, but it cannot open /dev/stdout or /proc/self/fd/N on one (docs/design/process.md). A pipe cannot be half-closed, so each pipe's protocol closes
 // its transport at the end of stream; on stdin that end means the child closed its standard input (or exited).
 //
 // asyncio's order of protocol calls: ConnectionMade once every pipe is connected, then PipeDataReceived and
@@ -43,6 +43,7 @@ public interface ISubprocessTransport : IBaseTransport
     IBaseTransport? GetPipeTransport(int fd);
 
     /// <summary>Sends signal number <paramref name="signal"/> to the child (nothing once its exit has been seen); asyncio's <c>send_signal()</c>.</summary>
+    /// <exception cref="InvalidOperationException">The loop has closed with the child not reaped: its pid may be another process's by now.</exception>
     void SendSignal(int signal);
 
     /// <summary>Sends SIGTERM; asyncio's <c>terminate()</c>.</summary>
@@ -66,6 +67,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
     bool _exitPending;              // exited before ConnectionMade: ProcessExited comes after it
     bool _closed;
     bool _finished;                 // ConnectionLost called: Wait returns
+    bool _abandoned;                // the loop closed with the child unreaped: a helper thread reaps it, its pid is not ours to signal
     List<Future<int>>? _waiters;
 
     SubprocessTransport(EventLoop loop, int pid, SubprocessProtocol protocol, bool streams)
@@ -143,7 +145,9 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
                     _ => SpawnNative.Inherit,
                 };
             }
-            int pid = SpawnNative.Spawn(argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession);
+            string? path = env != null ? env.GetValueOrDefault("PATH") : Environment.GetEnvironmentVariable("PATH");
+            string program = SpawnNative.Find(argv[0], path ?? SpawnNative.DefaultPath);
+            int pid = SpawnNative.Spawn(program, argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession);
             t = new SubprocessTransport(loop, pid, protocol, streams);
         }
         catch
@@ -159,9 +163,21 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             if (c >= 0) SpawnNative.Close(c);
 
         loop.Subprocesses.Add(t);
-        t.WatchExit();
-        for (int i = 0; i < 3; i++)
-            if (ends[i].Parent >= 0) t.ConnectPipe(i, ends[i].Parent, limit);
+        int connecting = 0;
+        try
+        {
+            t.WatchExit();
+            for (; connecting < 3; connecting++)
+                if (ends[connecting].Parent >= 0) t.ConnectPipe(connecting, ends[connecting].Parent, limit);
+        }
+        catch
+        {
+            // Nothing should fail here; if something does, leak neither the child nor its descriptors.
+            for (int i = connecting + 1; i < 3; i++)
+                if (ends[i].Parent >= 0) SpawnNative.Close(ends[i].Parent);
+            t.Close();
+            throw;
+        }
         // The pipes' ConnectionMade calls are queued; this one comes after them and before any data can be read.
         var connected = loop.CreateFuture();
         loop.EnqueueInternal(static o =>
@@ -215,6 +231,9 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         try { _protocol.ConnectionMade(this); }
         catch (Exception e)
         {
+            // The start fails with it (as a connection's does, docs/differences.md) and kills the child; a protocol
+            // its caller never received gets no further callback.
+            _connected = false;
             connected.SetException(e);
             return;
         }
@@ -384,6 +403,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
     /// </summary>
     internal void LoopClosing()
     {
+        _abandoned = true;
         if (_pidfd < 0) return;
         SpawnNative.Close(_pidfd);   // the reactor is disposed with the loop; the watch goes with it
         _pidfd = -1;
@@ -418,6 +438,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         _loop.CheckThread(nameof(ISubprocessTransport), nameof(SendSignal));
         if (signal <= 0) throw new ArgumentOutOfRangeException(nameof(signal), signal, "A signal number is positive.");
         if (_returnCode != null) return;
+        CheckNotAbandoned();
         SpawnNative.Kill(Pid, signal);
     }
 
@@ -432,7 +453,13 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         if (_closed) return;
         _closed = true;
         foreach (var p in _pipes) p?.Close();
-        if (_returnCode == null) SpawnNative.Kill(Pid, 9);
+        if (_returnCode == null && !_abandoned) SpawnNative.Kill(Pid, 9);
+    }
+
+    /// <summary>Once the loop has closed, a helper thread reaps the child at any time: its pid may then be another process's.</summary>
+    void CheckNotAbandoned()
+    {
+        if (_abandoned) throw new InvalidOperationException($"The loop of child process {Pid} is closed: it is no longer watched, and its pid may belong to another process.");
     }
 
     public override string ToString() => $"<SubprocessTransport pid={Pid} {(_returnCode is { } c ? $"returncode={c}" : "running")}>";

@@ -172,6 +172,8 @@ public sealed class SignalHandlerTests
             var loop = Aio.GetRunningLoop();
             Assert.Throws<ArgumentOutOfRangeException>(() => loop.AddSignalHandler(0, () => { }));
             Assert.Throws<ArgumentOutOfRangeException>(() => loop.AddSignalHandler(65, () => { }));
+            Assert.Throws<ArgumentOutOfRangeException>(() => loop.AddSignalHandler(32, () => { }));   // the C library's
+            Assert.Throws<ArgumentOutOfRangeException>(() => loop.AddSignalHandler(33, () => { }));
             Assert.Throws<ArgumentOutOfRangeException>(() => loop.AddSignalHandler((PosixSignal)5, () => { }));
             Assert.Throws<InvalidOperationException>(() => loop.AddSignalHandler(9, () => { }));    // SIGKILL
             Assert.Throws<InvalidOperationException>(() => loop.AddSignalHandler(19, () => { }));   // SIGSTOP

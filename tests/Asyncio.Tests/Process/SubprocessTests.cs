@@ -8,6 +8,7 @@ namespace Asyncio.Tests.Processes;
 /// exit through a pidfd, the portable one through a helper thread. Children are standard programs of every
 /// Linux system (sh, cat, echo, env, pwd, sleep); every body is bounded by <see cref="NetTest.Bound"/>.
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public abstract class SubprocessTests
 {
     protected abstract bool Portable { get; }
@@ -361,6 +362,45 @@ public abstract class SubprocessTests
     }
 
     [Fact]
+    public void Program_IsSearchedInTheChildsPath_AsPythonDoes()
+    {
+        Run(async () =>
+        {
+            var dir = Directory.CreateTempSubdirectory("aio-path-").FullName;
+            try
+            {
+                string tool = Path.Combine(dir, "aio-test-tool");
+                File.WriteAllText(tool, "#!/bin/sh\necho found \"$1\"\n");
+                File.SetUnixFileMode(tool, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                string denied = Path.Combine(dir, "aio-test-denied");
+                File.WriteAllText(denied, "#!/bin/sh\n");   // no execute bit
+
+                // The PATH of the environment given to the child (libc's posix_spawnp would search this process's).
+                var p = await Aio.CreateSubprocessExec("aio-test-tool", ["env"], stdout: Stdio.Pipe,
+                    env: new Dictionary<string, string> { ["PATH"] = "/nonexistent:" + dir });
+                Assert.Equal("found env\n", S((await p.Communicate()).Stdout));
+
+                // Without env: this process's PATH as .NET sees it, changes by SetEnvironmentVariable included.
+                await Assert.ThrowsAsync<FileNotFoundException>(() => Aio.CreateSubprocessExec("aio-test-tool"));
+                string? saved = Environment.GetEnvironmentVariable("PATH");
+                Environment.SetEnvironmentVariable("PATH", saved + ":" + dir);
+                try
+                {
+                    var q = await Aio.CreateSubprocessExec("aio-test-tool", ["dotnet"], stdout: Stdio.Pipe);
+                    Assert.Equal("found dotnet\n", S((await q.Communicate()).Stdout));
+                    await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Aio.CreateSubprocessExec("aio-test-denied"));
+                }
+                finally { Environment.SetEnvironmentVariable("PATH", saved); }
+
+                // An environment without PATH searches the default path (/bin:/usr/bin), where sh is.
+                var r = await Aio.CreateSubprocessExec("sh", ["-c", "echo ok"], stdout: Stdio.Pipe, env: new Dictionary<string, string>());
+                Assert.Equal("ok\n", S((await r.Communicate()).Stdout));
+            }
+            finally { Directory.Delete(dir, recursive: true); }
+        });
+    }
+
+    [Fact]
     public void ManyArguments_AllReachTheChild()
     {
         Run(async () =>
@@ -392,11 +432,14 @@ public abstract class SubprocessTests
     public void LoopClosedWithTheChildRunning_ChildIsReapedWhenItExits()
     {
         int pid = 0;
+        Subprocess? child = null;
         Run(async () =>
         {
-            var p = await Aio.CreateSubprocessExec("sleep", ["0.3"]);
-            pid = p.Pid;
+            child = await Aio.CreateSubprocessExec("sleep", ["0.3"]);
+            pid = child.Pid;
         });
+        // Its pid is no longer the loop's to signal: once reaped by the helper, it may be another process's.
+        Assert.Throws<InvalidOperationException>(() => child!.Kill());
         // After the loop is gone, a helper thread reaps the child when it exits: no zombie stays.
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (File.Exists($"/proc/{pid}/stat") && waited.Elapsed < TimeSpan.FromSeconds(20)) Thread.Sleep(20);
