@@ -219,6 +219,17 @@ public sealed partial class EventLoop
         return AttachNew(socket, FdOf(key), key, owner);
     }
 
+    /// <summary>Attaches a raw descriptor (a child's pipe) owned by <paramref name="owner"/>; the epoll reactor only (<see cref="SupportsFileDescriptors"/>).</summary>
+    internal IoSource AttachOwnedDescriptor(int fd, object owner)
+    {
+        if (_ioSources.TryGetValue(fd, out var existing))
+        {
+            if (existing.Owner != null) ThrowOwned(fd, existing.Owner);
+            throw new InvalidOperationException($"Descriptor {fd} has a reader or writer registered with AddReader/AddWriter; remove it first.");
+        }
+        return AttachNew(null, fd, fd, owner);
+    }
+
     /// <summary>Turns a watch on or off; a source nobody owns is detached once both its watches are off.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void SetWatchActive(IoWatch watch, bool active)

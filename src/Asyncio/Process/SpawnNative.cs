@@ -8,11 +8,11 @@ namespace Asyncio;
 //
 // Spawning: posix_spawn of the program found in the child's PATH (Find, as Python's os.get_exec_path and
 // execvpe do: libc's posix_spawnp would search libc's environ, which is neither the child's nor .NET's), with
-// file actions that put each standard stream in place (one end of a socket pair, /dev/null, the parent's own,
+// file actions that put each standard stream in place (one end of a pipe or socket pair, /dev/null, the parent's own,
 // or stderr onto stdout) and attributes that give the child default signal dispositions and an empty signal
 // mask. The .NET runtime ignores SIGPIPE; exec keeps an ignored signal
 // ignored, so without SETSIGDEF a child such as `yes | head` would never die of a broken pipe (Python's
-// subprocess resets it too). Every descriptor .NET opens is close-on-exec, and so are the socket pairs made
+// subprocess resets it too). Every descriptor .NET opens is close-on-exec, and so are the pipes and socket pairs made
 // here: the child gets its three streams and nothing else.
 //
 // The exit: waitpid on the loop's thread, after a pidfd (pidfd_open, Linux 5.3) became readable in the
@@ -41,6 +41,28 @@ internal static unsafe partial class SpawnNative
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw Error(Marshal.GetLastPInvokeError(), "socketpair");
         return (fds[0], fds[1]);
     }
+
+    /// <summary>
+    /// A pipe, both ends close-on-exec, with the parent's end non-blocking: <paramref name="parentReads"/> says which
+    /// end is the parent's (the read end for the child's stdout and stderr, the write end for its stdin).
+    /// </summary>
+    public static (int Parent, int Child) Pipe(bool parentReads)
+    {
+        int* fds = stackalloc int[2];
+        if (pipe2(fds, O_CLOEXEC) != 0) throw Error(Marshal.GetLastPInvokeError(), "pipe2");
+        int parent = parentReads ? fds[0] : fds[1], child = parentReads ? fds[1] : fds[0];
+        int flags = fcntl(parent, F_GETFL, 0);
+        if (flags < 0 || fcntl(parent, F_SETFL, flags | O_NONBLOCK) < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            close(parent);
+            close(child);
+            throw Error(errno, "fcntl");
+        }
+        return (parent, child);
+    }
+
+    const int O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800, F_GETFL = 3, F_SETFL = 4;
 
     /// <summary>What a child's standard stream is given: -1 to inherit the parent's, -2 for /dev/null, -3 for the child's stdout, else a descriptor to duplicate.</summary>
     public const int Inherit = -1, DevNull = -2, ToStdout = -3;
@@ -272,4 +294,8 @@ internal static unsafe partial class SpawnNative
     private static partial int kill(int pid, int sig);
     [LibraryImport("libc", SetLastError = true)]
     private static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int pipe2(int* fds, int flags);
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int cmd, int arg);   // variadic in C; its int argument is passed as an int
 }

@@ -106,7 +106,8 @@ public sealed class Subprocess
             // A child that exits (or closes its stdin) without reading it all is not an error (asyncio ignores
             // BrokenPipeError and ConnectionResetError here).
             try { await stdin.Drain(); }
-            catch (SocketException) { }
+            catch (IOException) { }        // a pipe's EPIPE
+            catch (SocketException) { }    // a socket pair's (the portable reactor)
         }
         stdin.Close();
     }

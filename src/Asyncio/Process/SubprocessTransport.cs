@@ -6,11 +6,10 @@ namespace Asyncio;
 // protocol API (EventLoop.SubprocessExec, a SubprocessProtocol) and the stream API (Aio.CreateSubprocessExec,
 // Subprocess.cs).
 //
-// The pipes are Unix socket pairs (SpawnNative.cs), so each one is an ordinary stream transport of the loop
-// (SocketTransport): reading, writing, flow control, write_eof and closing are the sockets' own. asyncio uses
-// os.pipe (and socket pairs on AIX). A child sees a socket where it would have seen a FIFO: reading and writing
-// are the same, but it cannot open /dev/stdout or /proc/self/fd/N on one (docs/design/process.md). A pipe cannot be half-closed, so each pipe's protocol closes
-// its transport at the end of stream; on stdin that end means the child closed its standard input (or exited).
+// The pipes are real pipes on the epoll reactor (PipeTransport.cs) and Unix socket pairs served by the loop's
+// SocketTransport on the portable reactor, which watches sockets only (asyncio uses socket pairs on AIX). A pipe
+// cannot be half-closed, so each pipe's protocol closes its transport at the end of stream; on stdin that end
+// means the child closed its standard input (or exited).
 //
 // asyncio's order of protocol calls: ConnectionMade once every pipe is connected, then PipeDataReceived and
 // ProcessExited as they come, PipeConnectionLost for each pipe, and ConnectionLost once the child has exited
@@ -139,7 +138,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             {
                 given[i] = modes[i] switch
                 {
-                    Stdio.Pipe => (ends[i] = SpawnNative.SocketPair()).Child,
+                    Stdio.Pipe => (ends[i] = loop.SupportsFileDescriptors ? SpawnNative.Pipe(parentReads: i != 0) : SpawnNative.SocketPair()).Child,
                     Stdio.DevNull => SpawnNative.DevNull,
                     Stdio.Stdout => SpawnNative.ToStdout,
                     _ => SpawnNative.Inherit,
@@ -197,9 +196,17 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         return t;
     }
 
+    /// <summary>The transport of a pipe's parent end: a pipe transport on the epoll reactor, a socket pair's otherwise.</summary>
+    ITransport MakePipeTransport(int fd, int parentEnd, Protocol protocol)
+    {
+        if (_loop.SupportsFileDescriptors)
+            return fd == 0 ? new WritePipeTransport(_loop, parentEnd, protocol) : new ReadPipeTransport(_loop, parentEnd, protocol);
+        var sock = new Socket(new SafeSocketHandle(parentEnd, ownsHandle: true));
+        return _loop.MakeTransport(sock, protocol, null, null, null, null, null, null, null);
+    }
+
     void ConnectPipe(int fd, int parentEnd, int limit)
     {
-        var sock = new Socket(new SafeSocketHandle(parentEnd, ownsHandle: true));
         Protocol protocol;
         if (_streams)
         {
@@ -207,7 +214,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             var sp = reader == null ? new StreamProtocol(_loop) : new StreamProtocol(reader) { CloseOnEof = true };
             sp.Lost = e => PipeConnectionLost(fd, e);
             protocol = sp;
-            var transport = _loop.MakeTransport(sock, protocol, null, null, null, null, null, null, null);
+            var transport = MakePipeTransport(fd, parentEnd, protocol);
             _pipes[fd] = transport;
             switch (fd)
             {
@@ -219,7 +226,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         else
         {
             protocol = new PipeProtocol(this, fd);
-            _pipes[fd] = _loop.MakeTransport(sock, protocol, null, null, null, null, null, null, null);
+            _pipes[fd] = MakePipeTransport(fd, parentEnd, protocol);
         }
         _pipeOpen[fd] = true;
     }

@@ -462,6 +462,22 @@ public abstract class SubprocessTests
 public sealed class EpollSubprocessTests : SubprocessTests
 {
     protected override bool Portable => false;
+
+    /// <summary>On the epoll reactor the streams are real pipes: a child may open /dev/stdout, /dev/stderr, /dev/stdin.</summary>
+    [Fact]
+    public void Pipes_AreFifos_AChildCanOpenDevStdoutAndDevStdin()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("sh",
+                ["-c", "[ -p /dev/stdin ] && [ -p /dev/stdout ] && echo fifo; echo out > /dev/stdout; echo err | tee /dev/stderr; cat /dev/stdin"],
+                stdin: Stdio.Pipe, stdout: Stdio.Pipe, stderr: Stdio.Pipe);
+            var (o, e) = await p.Communicate("in\n"u8.ToArray());
+            Assert.Equal("fifo\nout\nerr\nin\n", Encoding.UTF8.GetString(o!));
+            Assert.Equal("err\n", Encoding.UTF8.GetString(e!));
+            Assert.Equal(0, p.ReturnCode);
+        });
+    }
 }
 
 public sealed class PortableSubprocessTests : SubprocessTests

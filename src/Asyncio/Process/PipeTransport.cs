@@ -1,0 +1,273 @@
+using System.Runtime.InteropServices;
+
+namespace Asyncio;
+
+// Transports over the parent's ends of a child's pipes: asyncio's _UnixReadPipeTransport and
+// _UnixWritePipeTransport, on the epoll reactor (which watches any descriptor). The portable reactor watches
+// sockets only; there the child's streams are socket pairs and SocketTransport serves them (SubprocessTransport).
+//
+// Both derive from TransportBase so that the Net layer's streams take them (AsyncStreamReader pauses and resumes
+// a read pipe, AsyncStreamWriter drains a write pipe); the half a pipe lacks throws NotSupportedException.
+//
+// Read pipe: each readiness reads once into the loop's shared receive buffer and hands the span to
+// Protocol.DataReceived; a read of 0 is the end: EofReceived, then the transport closes (a pipe cannot be
+// half-closed). Write pipe: Write tries the pipe at once and buffers the rest, arming the writer watch until it
+// drains, with the water marks' PauseWriting/ResumeWriting. The reader watch of the write end catches the
+// read end's closing (epoll reports EPOLLERR on it): with data still buffered that is a broken pipe, otherwise
+// a plain close, as asyncio's write pipe transport does. ConnectionLost comes on a later iteration, once.
+
+/// <summary>What both pipe transports share: the descriptor, its watches, and the end (ConnectionLost once, then close).</summary>
+internal abstract unsafe partial class PipeTransportBase : TransportBase
+{
+    protected readonly IoSource Source;
+    protected readonly int Fd;
+    bool _lostScheduled;
+    bool _started;
+
+    protected PipeTransportBase(EventLoop loop, int fd, BaseProtocol protocol) : base(loop, protocol, null)
+    {
+        Fd = fd;
+        Source = loop.AttachOwnedDescriptor(fd, this);
+        loop.EnqueueInternal(static o => ((PipeTransportBase)o!).Start(), this);
+    }
+
+    void Start()
+    {
+        _started = true;
+        try { ProtocolField.ConnectionMade(this); }
+        catch (Exception e)
+        {
+            Loop.CallExceptionHandler(new ExceptionContext($"protocol.ConnectionMade() failed ({this})", e));
+            ForceClose(e);
+            return;
+        }
+        if (!Closing) Started();
+    }
+
+    /// <summary>Turns on the watches once ConnectionMade has returned.</summary>
+    protected abstract void Started();
+
+    public override bool CanWriteEof => false;
+    public override int WriteBufferSize => 0;
+    public override bool IsReading => false;
+    public override void PauseReading() { }
+    public override void ResumeReading() { }
+    public override void Write(ReadOnlySpan<byte> data) => throw new NotSupportedException("A child's stdout or stderr pipe cannot be written.");
+    public override void WriteEof() => throw new NotSupportedException("A child's stdout or stderr pipe cannot be written.");
+
+    public override void Abort() => ForceClose(null);
+
+    /// <summary>Stops both watches and schedules ConnectionLost with <paramref name="error"/> (asyncio's <c>_force_close</c>).</summary>
+    protected void ForceClose(Exception? error)
+    {
+        Closing = true;
+        Loop.SetWatchActive(Source.Reader, false);
+        Loop.SetWatchActive(Source.Writer, false);
+        Dropped();
+        if (_lostScheduled) return;
+        _lostScheduled = true;
+        Loop.EnqueueInternal(static o =>
+        {
+            var (t, e) = ((PipeTransportBase, Exception?))o!;
+            t.CallConnectionLost(e);
+        }, (this, error));
+    }
+
+    /// <summary>The buffered output is dropped (a write pipe's).</summary>
+    protected virtual void Dropped() { }
+
+    void CallConnectionLost(Exception? error)
+    {
+        try
+        {
+            // A protocol that never got ConnectionMade (closed in the iteration that made it) gets no ConnectionLost.
+            if (_started) ProtocolField.ConnectionLost(error);
+        }
+        catch (Exception e)
+        {
+            Loop.CallExceptionHandler(new ExceptionContext($"protocol.ConnectionLost() failed ({this})", e));
+        }
+        finally
+        {
+            Loop.DetachSource(Source);   // before the descriptor closes: epoll forgets it by number
+            SpawnNative.Close(Fd);
+        }
+    }
+
+    /// <summary>The error for a failed read or write: asyncio's OSError.</summary>
+    protected static IOException Failure(int errno, string call) =>
+        new($"{call} on a child's pipe failed: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+
+    protected const int EAGAIN = 11, EINTR = 4, EPIPE = 32;
+
+    [LibraryImport("libc", SetLastError = true)]
+    protected static partial nint read(int fd, byte* buffer, nint count);
+    [LibraryImport("libc", SetLastError = true)]
+    protected static partial nint write(int fd, byte* buffer, nint count);
+}
+
+/// <summary>The parent's end of a child's stdout or stderr; asyncio's <c>_UnixReadPipeTransport</c>.</summary>
+internal sealed unsafe class ReadPipeTransport : PipeTransportBase
+{
+    bool _paused;
+
+    public ReadPipeTransport(EventLoop loop, int fd, Protocol protocol) : base(loop, fd, protocol)
+    {
+        Source.Reader.Callback = static o => ((ReadPipeTransport)o!).ReadReady();
+        Source.Reader.State = this;
+    }
+
+    protected override void Started() => Loop.SetWatchActive(Source.Reader, !_paused);
+
+    public override bool IsReading => !_paused && !Closing;
+
+    public override void PauseReading()
+    {
+        if (!IsReading) return;
+        _paused = true;
+        Loop.SetWatchActive(Source.Reader, false);
+    }
+
+    public override void ResumeReading()
+    {
+        if (Closing || !_paused) return;
+        _paused = false;
+        Loop.SetWatchActive(Source.Reader, true);
+    }
+
+    void ReadReady()
+    {
+        if (Closing) return;
+        var buf = Loop.SharedReceiveBuffer;   // pinned
+        nint n;
+        fixed (byte* p = buf)
+        {
+            do n = read(Fd, p, buf.Length);
+            while (n < 0 && Marshal.GetLastPInvokeError() == EINTR);
+        }
+        if (n < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != EAGAIN) ForceClose(Failure(errno, "read"));
+            return;
+        }
+        var protocol = (Protocol)ProtocolField;
+        try
+        {
+            if (n > 0)
+            {
+                protocol.DataReceived(buf.AsSpan(0, (int)n));
+                return;
+            }
+            protocol.EofReceived();   // its answer does not matter: a pipe cannot stay half open
+        }
+        catch (Exception e)
+        {
+            Loop.CallExceptionHandler(new ExceptionContext($"Fatal error: protocol.DataReceived() call failed ({this})", e));
+            ForceClose(e);
+            return;
+        }
+        Close();
+    }
+
+    public override void Close()
+    {
+        if (Closing) return;
+        ForceClose(null);
+    }
+}
+
+/// <summary>The parent's end of a child's stdin; asyncio's <c>_UnixWritePipeTransport</c>.</summary>
+internal sealed unsafe class WritePipeTransport : PipeTransportBase
+{
+    WriteBuffer _buffer;
+    bool _eof;
+
+    public WritePipeTransport(EventLoop loop, int fd, BaseProtocol protocol) : base(loop, fd, protocol)
+    {
+        Source.Writer.Callback = static o => ((WritePipeTransport)o!).WriteReady();
+        Source.Writer.State = this;
+        Source.Reader.Callback = static o => ((WritePipeTransport)o!).ReaderClosed();
+        Source.Reader.State = this;
+    }
+
+    // The reader watch of a write end fires only when the read end closes (EPOLLERR).
+    protected override void Started() => Loop.SetWatchActive(Source.Reader, true);
+
+    public override int WriteBufferSize => _buffer.Count;
+    public override bool CanWriteEof => true;
+
+    public override void Write(ReadOnlySpan<byte> data)
+    {
+        if (_eof) ThrowWriteAfterEof();
+        if (Closing) ThrowClosed(null);
+        if (data.IsEmpty) return;
+        if (_buffer.Count == 0)
+        {
+            int n = TryWrite(data, out var error);
+            if (error != null) { ForceClose(error); return; }
+            if (n == data.Length) return;
+            data = data[n..];
+            Loop.SetWatchActive(Source.Writer, true);
+        }
+        _buffer.Append(data);
+        MaybePauseProtocol();
+    }
+
+    /// <summary>Writes what the pipe takes now; 0 when it is full.</summary>
+    int TryWrite(ReadOnlySpan<byte> data, out Exception? error)
+    {
+        error = null;
+        nint n;
+        fixed (byte* p = data)
+        {
+            do n = write(Fd, p, data.Length);
+            while (n < 0 && Marshal.GetLastPInvokeError() == EINTR);
+        }
+        if (n >= 0) return (int)n;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno != EAGAIN) error = Failure(errno, "write");
+        return 0;
+    }
+
+    void WriteReady()
+    {
+        if (_buffer.Count == 0) { Loop.SetWatchActive(Source.Writer, false); return; }
+        int n = TryWrite(_buffer.Pending, out var error);
+        if (error != null) { ForceClose(error); return; }
+        _buffer.Consume(n);
+        MaybeResumeProtocol();
+        if (_buffer.Count != 0) return;
+        Loop.SetWatchActive(Source.Writer, false);
+        if (Closing || _eof) ForceClose(null);   // a close or WriteEof waited for the buffer to drain
+    }
+
+    /// <summary>The child closed its stdin (or exited): a broken pipe if output was still waiting, else a plain end.</summary>
+    void ReaderClosed()
+    {
+        if (_buffer.Count != 0) ForceClose(Failure(EPIPE, "write"));
+        else ForceClose(null);
+    }
+
+    /// <summary>Closes the pipe once the buffer has drained, which the child reads as end of file; asyncio's <c>write_eof</c>.</summary>
+    public override void WriteEof()
+    {
+        if (_eof || Closing) return;
+        _eof = true;
+        if (_buffer.Count == 0) ForceClose(null);
+    }
+
+    public override void Close()
+    {
+        if (Closing || _eof && _buffer.Count != 0) return;
+        if (_buffer.Count == 0) { ForceClose(null); return; }
+        Closing = true;   // the writer watch is on: WriteReady closes once the buffer drains
+        Loop.SetWatchActive(Source.Reader, false);
+    }
+
+    protected override void Dropped()
+    {
+        _buffer.Consume(_buffer.Count);
+        _buffer.Release();
+    }
+}
