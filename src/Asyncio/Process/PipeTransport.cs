@@ -20,9 +20,10 @@ namespace Asyncio;
 internal abstract unsafe partial class PipeTransportBase : TransportBase
 {
     protected readonly IoSource Source;
-    protected readonly int Fd;
+    internal readonly int Fd;
     bool _lostScheduled;
     bool _started;
+    bool _fdClosed;
 
     protected PipeTransportBase(EventLoop loop, int fd, BaseProtocol protocol) : base(loop, protocol, null)
     {
@@ -90,8 +91,23 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
         finally
         {
             Loop.DetachSource(Source);   // before the descriptor closes: epoll forgets it by number
-            SpawnNative.Close(Fd);
+            CloseDescriptor();
         }
+    }
+
+    void CloseDescriptor()
+    {
+        if (_fdClosed) return;
+        _fdClosed = true;
+        SpawnNative.Close(Fd);
+    }
+
+    /// <summary>The loop is closing with this pipe open: its ConnectionLost will never run, so the descriptor closes now.</summary>
+    internal void LoopClosing()
+    {
+        Closing = true;
+        Dropped();
+        CloseDescriptor();
     }
 
     /// <summary>The error for a failed read or write: asyncio's OSError.</summary>

@@ -411,6 +411,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
     internal void LoopClosing()
     {
         _abandoned = true;
+        foreach (var p in _pipes) (p as PipeTransportBase)?.LoopClosing();   // their ConnectionLost will never run
         if (_pidfd < 0) return;
         SpawnNative.Close(_pidfd);   // the reactor is disposed with the loop; the watch goes with it
         _pidfd = -1;

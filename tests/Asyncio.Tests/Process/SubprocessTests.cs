@@ -463,6 +463,23 @@ public sealed class EpollSubprocessTests : SubprocessTests
 {
     protected override bool Portable => false;
 
+    /// <summary>A loop closed with a child's pipe still open closes the pipe: no descriptor is left behind.</summary>
+    [Fact]
+    public void LoopClosedWithAPipeOpen_ThePipeIsClosed()
+    {
+        int fd = -1;
+        string? target = null;
+        NetTest.Run(false, async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("sleep", ["0.3"], stdout: Stdio.Pipe);
+            fd = ((PipeTransportBase)Aio.GetRunningLoop().Subprocesses.Single(t => t.Pid == p.Pid).GetPipeTransport(1)!).Fd;
+            target = new FileInfo($"/proc/self/fd/{fd}").LinkTarget;
+        });
+        Assert.StartsWith("pipe:", target);
+        // The number may be reused by now (tests run in parallel), but not for this pipe.
+        Assert.NotEqual(target, File.Exists($"/proc/self/fd/{fd}") ? new FileInfo($"/proc/self/fd/{fd}").LinkTarget : null);
+    }
+
     /// <summary>On the epoll reactor the streams are real pipes: a child may open /dev/stdout, /dev/stderr, /dev/stdin.</summary>
     [Fact]
     public void Pipes_AreFifos_AChildCanOpenDevStdoutAndDevStdin()
