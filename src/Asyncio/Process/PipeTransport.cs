@@ -22,7 +22,6 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     protected readonly IoSource Source;
     internal readonly int Fd;
     bool _lostScheduled;
-    bool _started;
     bool _fdClosed;
 
     protected PipeTransportBase(EventLoop loop, int fd, BaseProtocol protocol) : base(loop, protocol, null)
@@ -34,7 +33,6 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
 
     void Start()
     {
-        _started = true;
         try { ProtocolField.ConnectionMade(this); }
         catch (Exception e)
         {
@@ -56,7 +54,11 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     public override void Write(ReadOnlySpan<byte> data) => throw new NotSupportedException("A child's stdout or stderr pipe cannot be written.");
     public override void WriteEof() => throw new NotSupportedException("A child's stdout or stderr pipe cannot be written.");
 
-    public override void Abort() => ForceClose(null);
+    public override void Abort()
+    {
+        Loop.CheckThread(nameof(ITransport), nameof(Abort));
+        ForceClose(null);
+    }
 
     /// <summary>Stops both watches and schedules ConnectionLost with <paramref name="error"/> (asyncio's <c>_force_close</c>).</summary>
     protected void ForceClose(Exception? error)
@@ -81,8 +83,8 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     {
         try
         {
-            // A protocol that never got ConnectionMade (closed in the iteration that made it) gets no ConnectionLost.
-            if (_started) ProtocolField.ConnectionLost(error);
+            // Start was queued first, so ConnectionMade has been called (as asyncio's call_soon'd connection_made).
+            ProtocolField.ConnectionLost(error);
         }
         catch (Exception e)
         {
@@ -107,6 +109,7 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     {
         Closing = true;
         Dropped();
+        if (!_fdClosed) Loop.DetachSource(Source);   // before the descriptor closes
         CloseDescriptor();
     }
 
@@ -139,6 +142,7 @@ internal sealed unsafe class ReadPipeTransport : PipeTransportBase
 
     public override void PauseReading()
     {
+        Loop.CheckThread(nameof(ITransport), nameof(PauseReading));
         if (!IsReading) return;
         _paused = true;
         Loop.SetWatchActive(Source.Reader, false);
@@ -146,6 +150,7 @@ internal sealed unsafe class ReadPipeTransport : PipeTransportBase
 
     public override void ResumeReading()
     {
+        Loop.CheckThread(nameof(ITransport), nameof(ResumeReading));
         if (Closing || !_paused) return;
         _paused = false;
         Loop.SetWatchActive(Source.Reader, true);
@@ -179,7 +184,7 @@ internal sealed unsafe class ReadPipeTransport : PipeTransportBase
         }
         catch (Exception e)
         {
-            Loop.CallExceptionHandler(new ExceptionContext($"Fatal error: protocol.DataReceived() call failed ({this})", e));
+            Loop.CallExceptionHandler(new ExceptionContext($"Fatal error: protocol.{(n > 0 ? "DataReceived" : "EofReceived")}() call failed ({this})", e));
             ForceClose(e);
             return;
         }
@@ -188,6 +193,7 @@ internal sealed unsafe class ReadPipeTransport : PipeTransportBase
 
     public override void Close()
     {
+        Loop.CheckThread(nameof(ITransport), nameof(Close));
         if (Closing) return;
         ForceClose(null);
     }
@@ -215,6 +221,7 @@ internal sealed unsafe class WritePipeTransport : PipeTransportBase
 
     public override void Write(ReadOnlySpan<byte> data)
     {
+        Loop.CheckThread(nameof(ITransport), nameof(Write));
         if (_eof) ThrowWriteAfterEof();
         if (Closing) ThrowClosed(null);
         if (data.IsEmpty) return;
@@ -268,14 +275,16 @@ internal sealed unsafe class WritePipeTransport : PipeTransportBase
     /// <summary>Closes the pipe once the buffer has drained, which the child reads as end of file; asyncio's <c>write_eof</c>.</summary>
     public override void WriteEof()
     {
+        Loop.CheckThread(nameof(ITransport), nameof(WriteEof));
         if (_eof || Closing) return;
         _eof = true;
-        if (_buffer.Count == 0) ForceClose(null);
+        Close();   // asyncio's write_eof of a pipe is its close
     }
 
     public override void Close()
     {
-        if (Closing || _eof && _buffer.Count != 0) return;
+        Loop.CheckThread(nameof(ITransport), nameof(Close));
+        if (Closing) return;
         if (_buffer.Count == 0) { ForceClose(null); return; }
         Closing = true;   // the writer watch is on: WriteReady closes once the buffer drains
         Loop.SetWatchActive(Source.Reader, false);

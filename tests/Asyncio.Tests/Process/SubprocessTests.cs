@@ -463,6 +463,23 @@ public sealed class EpollSubprocessTests : SubprocessTests
 {
     protected override bool Portable => false;
 
+    [Fact]
+    public void StdinPipe_WriteEofWithDataPending_ClosingAtOnce_EveryByteArrives_OtherThreadsRefused()
+    {
+        NetTest.Run(false, async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("wc", ["-c"], stdin: Stdio.Pipe, stdout: Stdio.Pipe);
+            var stdin = p.Stdin!;
+            stdin.Write(new byte[4 * 1024 * 1024]);   // more than the pipe takes: most of it waits in the buffer
+            var fromElsewhere = await Task.Run(() => Record.Exception(() => stdin.Write("x"u8)));
+            Assert.IsType<InvalidOperationException>(fromElsewhere);
+            stdin.WriteEof();
+            Assert.True(stdin.IsClosing);   // as asyncio's write_eof of a pipe, at once
+            var (o, _) = await p.Communicate();
+            Assert.Equal("4194304", Encoding.UTF8.GetString(o!).Trim());
+        });
+    }
+
     /// <summary>A loop closed with a child's pipe still open closes the pipe: no descriptor is left behind.</summary>
     [Fact]
     public void LoopClosedWithAPipeOpen_ThePipeIsClosed()
