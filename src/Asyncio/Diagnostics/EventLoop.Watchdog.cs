@@ -32,8 +32,9 @@ public sealed partial class EventLoop
     /// <summary>Notes the callback about to run in debug mode, and starts the watchdog if it is needed.</summary>
     void WatchdogEnter(Delegate callback, AioTask? task, long start)
     {
+        if (BlockedLoopThreshold <= TimeSpan.Zero) return;   // no watchdog: no note
         Volatile.Write(ref _debugRunning, new RunningCallback(start, callback, task));
-        if (_watchdog == null && BlockedLoopThreshold > TimeSpan.Zero) StartWatchdog();
+        if (_watchdog == null) StartWatchdog();
     }
 
     void WatchdogLeave() => Volatile.Write(ref _debugRunning, null);

@@ -17,9 +17,8 @@ public sealed partial class EventLoop
     Dictionary<int, SignalHandler>? _signalHandlers;   // by signal number (on Linux, PosixSignal names are mapped to theirs)
     volatile bool _handlesSigint;                       // read by the Runner's Ctrl+C handler on another thread
 
-    sealed class SignalHandler(EventLoop loop, int signal, Action<object?> callback, object? state)
+    sealed class SignalHandler(EventLoop loop, Action<object?> callback, object? state)
     {
-        public readonly int Signal = signal;
         public readonly Action<object?> Callback = callback;
         public readonly object? State = state;
         public PosixSignalRegistration? Registration;
@@ -102,7 +101,7 @@ public sealed partial class EventLoop
         CheckThread(nameof(AddSignalHandler));
         CheckNotClosed();
         if (OperatingSystem.IsLinux() && key is 9 or 19) throw new InvalidOperationException($"Signal {key} ({(key == 9 ? "SIGKILL" : "SIGSTOP")}) cannot be caught.");
-        var handler = new SignalHandler(this, key, callback, state);
+        var handler = new SignalHandler(this, callback, state);
         handler.Registration = PosixSignalRegistration.Create((PosixSignal)key, handler.Deliver);
         var handlers = _signalHandlers ??= new();
         if (handlers.Remove(key, out var old)) Unregister(old);

@@ -61,6 +61,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
     SubprocessProtocol _protocol;
     readonly bool _streams;         // the stream API: close once the child has exited and stdout/stderr are done
     int _pidfd = -1;
+    IoSource? _pidfdSource;         // the pidfd's watch in the reactor, owned by this transport
     int? _returnCode;
     bool _connected;                // ConnectionMade has been called
     bool _exitPending;              // exited before ConnectionMade: ProcessExited comes after it
@@ -286,26 +287,23 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
 
     // ---- the exit ----
 
-    static readonly Action<object?> s_pidfdReady = static o => ((SubprocessTransport)o!).Reap();
-    static readonly Action<object?> s_exitedElsewhere = static o => ((SubprocessTransport)o!).Reap();
+    /// <summary>The pidfd's readiness, or the watcher thread's post: the child has exited.</summary>
+    static readonly Action<object?> s_reap = static o => ((SubprocessTransport)o!).Reap();
 
     void WatchExit()
     {
-        int fd = SpawnNative.PidfdOpen(Pid);
-        if (fd >= 0)
+        // The portable reactor watches sockets only; an old kernel or a sandbox may have no pidfd.
+        int fd = _loop.SupportsFileDescriptors ? SpawnNative.PidfdOpen(Pid) : -1;
+        if (fd < 0)
         {
-            try
-            {
-                _loop.AddReader(fd, s_pidfdReady, this);
-                _pidfd = fd;
-                return;
-            }
-            catch (NotSupportedException)
-            {
-                SpawnNative.Close(fd);   // the portable reactor watches sockets only
-            }
+            WatchOnThread(notify: true);
+            return;
         }
-        WatchOnThread(notify: true);
+        _pidfd = fd;
+        var source = _pidfdSource = _loop.AttachOwnedDescriptor(fd, this);
+        source.Reader.Callback = s_reap;
+        source.Reader.State = this;
+        _loop.SetWatchActive(source.Reader, true);
     }
 
     /// <summary>asyncio's threaded child watcher: a thread waits for the exit without reaping it, and the loop reaps.</summary>
@@ -321,7 +319,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
                 try
                 {
                     // If the loop closes before this runs, it drops it and calls LoopClosed, which reaps.
-                    loop.PostThreadsafe(s_exitedElsewhere, this);
+                    loop.PostThreadsafe(s_reap, this);
                     return;
                 }
                 catch (InvalidOperationException) { }   // the loop is closed: reap here
@@ -340,7 +338,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         if (_returnCode != null) return;
         int? code = SpawnNative.TryReap(Pid, out bool unknown);
         if (code == null) return;   // not yet (a spurious wake-up): the watch stays
-        StopWatching();
+        ClosePidfd();
         if (unknown)
             _loop.CallExceptionHandler(new ExceptionContext($"Unknown child process pid {Pid}, will report returncode 255"));
         _returnCode = code;
@@ -359,12 +357,14 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         TryFinish();
     }
 
-    void StopWatching()
+    /// <summary>Stops watching the pidfd and closes it (the watch leaves the reactor first: epoll knows it by number).</summary>
+    void ClosePidfd()
     {
         if (_pidfd < 0) return;
-        _loop.RemoveReader(_pidfd);
+        _loop.DetachSource(_pidfdSource!);
         SpawnNative.Close(_pidfd);
         _pidfd = -1;
+        _pidfdSource = null;
     }
 
     /// <summary>asyncio's SubprocessStreamProtocol: once the child has exited and its stdout and stderr are done, close (stdin with them).</summary>
@@ -413,8 +413,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         _abandoned = true;
         foreach (var p in _pipes) (p as PipeTransportBase)?.LoopClosing();   // their ConnectionLost will never run
         if (_pidfd < 0) return;
-        SpawnNative.Close(_pidfd);   // the reactor is disposed with the loop; the watch goes with it
-        _pidfd = -1;
+        ClosePidfd();
         if (_returnCode == null) WatchOnThread(notify: false);
     }
 

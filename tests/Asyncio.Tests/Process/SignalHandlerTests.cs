@@ -148,14 +148,20 @@ public sealed class SignalHandlerTests
     public void CloseRemovesEveryHandler()
     {
         int oldCalls = 0;
+        EventLoop? closed = null;
         using (var runner = new Runner(new LoopOptions()))
         {
             runner.Run(() =>
             {
-                Aio.GetRunningLoop().AddSignalHandler(SIGWINCH, () => oldCalls++);
+                closed = Aio.GetRunningLoop();
+                closed.AddSignalHandler(SIGWINCH, () => oldCalls++);
+                closed.AddSignalHandler(PosixSignal.SIGINT, () => oldCalls++);   // never sent: only its registration is checked
+                Assert.True(closed.HandlesSigint);
                 return Task.CompletedTask;
             });
         }
+        // A closed loop that kept its SIGINT handler would swallow every Ctrl+C of the process (its registration cancels the default action).
+        Assert.False(closed!.HandlesSigint);
         Run(async () =>
         {
             SendToSelf(SIGWINCH);   // no handler any more: ignored, as by default
