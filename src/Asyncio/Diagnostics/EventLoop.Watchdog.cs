@@ -63,7 +63,7 @@ public sealed partial class EventLoop
         long elapsed = Stopwatch.GetTimestamp() - running.Start;
         if (threshold <= 0 || elapsed < threshold) return;
         if (Interlocked.CompareExchange(ref _watchdogReported, running, reported) != reported) return;   // an overlapping tick reports it
-        string what = running.Task != null ? $"task {running.Task.Name}" : $"callback {running.Callback.Method.DeclaringType?.Name}.{running.Callback.Method.Name}";
+        string what = DescribeRun(running.Callback, running.Task);
         GuardedDefaultExceptionHandler(new ExceptionContext(
             $"The event loop is blocked: {what} has been running for {(double)elapsed / Stopwatch.Frequency:F3} seconds (thread {_threadId})"));
     }

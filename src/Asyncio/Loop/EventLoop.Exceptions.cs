@@ -83,10 +83,17 @@ public sealed partial class EventLoop
             ? ScheduledCallback(inner, entry.State)
             : ScheduledCallback(callback, state);
 
+    /// <summary>A delegate's <c>Type.Method</c> (reports, traces).</summary>
+    internal static string CallbackName(Delegate? callback) =>
+        callback == null ? "?" : callback.Method.DeclaringType is { } type ? $"{type.Name}.{callback.Method.Name}" : callback.Method.Name;
+
+    /// <summary>What ran, for a report: <c>task NAME</c> for a task's step, else <c>callback Type.Method</c>.</summary>
+    static string DescribeRun(Delegate callback, AioTask? task) => task != null ? $"task {task.Name}" : $"callback {CallbackName(callback)}";
+
     void ReportSlowCallback(Delegate callback, AioTask? task, long ticks)
     {
         double seconds = (double)ticks / Stopwatch.Frequency;
-        string what = task != null ? $"task {task.Name}" : $"callback {callback.Method.DeclaringType?.Name}.{callback.Method.Name}";
+        string what = DescribeRun(callback, task);
         DefaultExceptionHandler(new ExceptionContext($"Executing {what} took {seconds:F3} seconds"));
     }
 }

@@ -104,7 +104,16 @@ public sealed partial class EventLoop : IDisposable
     /// <see cref="SlowCallbackDuration"/>, callbacks still running after <see cref="BlockedLoopThreshold"/> (while
     /// they run), and tasks still pending when the loop closes.
     /// </summary>
-    public bool Debug { get; set; }
+    public bool Debug
+    {
+        get => _debug;
+        set
+        {
+            _debug = value;
+            UpdateInstrumented();
+        }
+    }
+    bool _debug;
 
     /// <summary>The duration above which a callback is reported in debug mode; asyncio's <c>slow_callback_duration</c>.</summary>
     public TimeSpan SlowCallbackDuration { get; set; }
@@ -331,6 +340,7 @@ public sealed partial class EventLoop : IDisposable
         if (_state == LoopState.Running) throw new InvalidOperationException("Cannot close a running event loop.");
         if (_state == LoopState.Closed) return;
         if (Debug) ReportPendingTasks();
+        _trace?.StopWithLoop();
         List<ReadyItem> dropped;
         lock (_threadsafeLock)
         {
@@ -424,7 +434,7 @@ public sealed partial class EventLoop : IDisposable
 
         int n = _ready.Count;
         if (_shuffle != null && n > 1) _ready.Shuffle(n, _shuffle);
-        if (Debug) { RunReadyDebug(n); return; }
+        if (_instrumented) { RunReadyInstrumented(n); return; }
         for (int i = 0; i < n; i++)
         {
             _ready.Dequeue(out var item);
@@ -456,7 +466,7 @@ public sealed partial class EventLoop : IDisposable
         while (_timers.TryPopDueSleep(now, out var slot))
         {
             var item = TimerItem(in slot);
-            if (Debug) RunItemTimed(ref item);
+            if (_instrumented) RunItemTimed(ref item);
             else RunItem(ref item);
         }
     }
@@ -491,7 +501,8 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>The context to run work scheduled now in, or <see langword="null"/> for the loop's own (ContextFlow.cs).</summary>
     internal ExecutionContext? ContextToHandOn() => ContextFlow.ToHandOn(_loopContext);
 
-    void RunReadyDebug(int n)
+    /// <summary>Runs the iteration's <paramref name="n"/> ready callbacks through <see cref="RunItemTimed"/> (debug mode, or a trace recording).</summary>
+    void RunReadyInstrumented(int n)
     {
         for (int i = 0; i < n; i++)
         {
@@ -502,17 +513,26 @@ public sealed partial class EventLoop : IDisposable
         _busyCallbacks += n;
     }
 
-    /// <summary>Runs one callback in debug mode, reporting it if it took <see cref="SlowCallbackDuration"/> or longer.</summary>
+    /// <summary>
+    /// Runs one callback on the instrumented path: in debug mode, watched by the watchdog and reported if it took
+    /// <see cref="SlowCallbackDuration"/> or longer; with a trace recording, noted in it.
+    /// </summary>
     void RunItemTimed(ref ReadyItem item)
     {
-        long start = Stopwatch.GetTimestamp();
+        // Both read before the callback runs: a handle's entry is reused once it has run, and the callback may
+        // turn debug mode or the trace on or off.
         var cb = ScheduledItemCallback(item.Callback, item.State);
-        var task = item.Scope?.Task;
-        WatchdogEnter(cb, task, start);
+        var task = TaskOfItem(in item);
+        bool debug = _debug;
+        var trace = _trace;
+        long start = Stopwatch.GetTimestamp();
+        if (debug) WatchdogEnter(cb, task, start);
         try { RunItem(ref item); }
-        finally { WatchdogLeave(); }
-        long took = Stopwatch.GetTimestamp() - start;
-        if (took >= SlowCallbackDuration.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond) ReportSlowCallback(cb, task, took);
+        finally { if (debug) WatchdogLeave(); }
+        long end = Stopwatch.GetTimestamp();
+        if (trace != null && trace.IsRecording)
+            trace.Add(task != null ? LoopTraceEventKind.Step : LoopTraceEventKind.Callback, start, end, (object?)task ?? cb);
+        if (debug && end - start >= SlowCallbackDuration.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond) ReportSlowCallback(cb, task, end - start);
     }
 
     /// <summary>
@@ -546,18 +566,28 @@ public sealed partial class EventLoop : IDisposable
         if (timeout == 0)
         {
             _reactor.Poll(0);
+            Volatile.Write(ref _wakeSignalled, 0);
         }
+        else if (_trace is not { } trace) WaitForEvents(timeout);
         else
         {
-            if (_idleSpin.Enabled && _idleSpin.ShouldSpin() && SpinBeforeBlocking(ref timeout)) return;
-            _blockingPolls++;
-            Volatile.Write(ref _blocked, 1);
-            Interlocked.MemoryBarrier();
-            if (Volatile.Read(ref _threadsafeCount) != 0) timeout = 0;
-            _reactor.Poll(timeout);
-            Volatile.Write(ref _blocked, 0);
-            if (_idleSpin.Enabled) _idleSpin.Blocked(Stopwatch.GetTimestamp() - _lastPoll);
+            long start = _lastPoll;
+            WaitForEvents(timeout);
+            if (trace.IsRecording) trace.Add(LoopTraceEventKind.Idle, start, Stopwatch.GetTimestamp(), null);
         }
+    }
+
+    /// <summary>The part of <see cref="PollReactor"/> that may block: an idle spin first if the policy says so, then the reactor's wait.</summary>
+    void WaitForEvents(long timeout)
+    {
+        if (_idleSpin.Enabled && _idleSpin.ShouldSpin() && SpinBeforeBlocking(ref timeout)) return;
+        _blockingPolls++;
+        Volatile.Write(ref _blocked, 1);
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _threadsafeCount) != 0) timeout = 0;
+        _reactor.Poll(timeout);
+        Volatile.Write(ref _blocked, 0);
+        if (_idleSpin.Enabled) _idleSpin.Blocked(Stopwatch.GetTimestamp() - _lastPoll);
         Volatile.Write(ref _wakeSignalled, 0);
     }
 

@@ -35,7 +35,7 @@ public sealed class ExceptionContext
         var s = Message;
         if (Task != null) s += $"\ntask: {Task}";
         else if (Future != null) s += $"\nfuture: {Future}";
-        if (Callback != null) s += $"\ncallback: {Callback.Method.DeclaringType?.Name}.{Callback.Method.Name}";
+        if (Callback != null) s += $"\ncallback: {EventLoop.CallbackName(Callback)}";
         if (Exception != null) s += $"\n{Exception}";
         return s;
     }

@@ -51,6 +51,9 @@ public class AioTask : Future, ICoroutineObserver
     /// <summary>The running coroutine (its <see cref="Task"/> or <see cref="Coroutine"/>) once the task has started.</summary>
     private protected object? Inner => _body is Delegate ? null : _body;
 
+    /// <summary>The task's number, from which its default name <c>Task-N</c> is made.</summary>
+    internal int Id => _id;
+
     /// <summary>The task's name (asyncio's <c>get_name()</c>/<c>set_name()</c>); <c>Task-N</c> unless one was given.</summary>
     public string Name
     {
@@ -122,6 +125,10 @@ public class AioTask : Future, ICoroutineObserver
         var (task, context) = (Tuple<AioTask, ExecutionContext>)o!;
         task.StartIn(context);
     };
+
+    /// <summary>The task a ready item with <paramref name="callback"/> and <paramref name="state"/> starts in another execution context, if it is one (traces, debug reports).</summary>
+    internal static AioTask? StartedBy(Action<object?> callback, object? state) =>
+        ReferenceEquals(callback, s_startInContext) && state is Tuple<AioTask, ExecutionContext> started ? started.Item1 : null;
 
     /// <summary>Runs the first step in <paramref name="context"/> (the loop's for <see langword="null"/>), and leaves nothing it set on the thread.</summary>
     void StartIn(ExecutionContext? context)

@@ -32,6 +32,22 @@ public class DebugModeTests
     }
 
     [Fact]
+    public void SlowCallback_ATasksFirstStep_IsReportedWithItsTask()
+    {
+        // A first step is queued as a callback of the loop's own scope (the task's scope does not exist yet): the
+        // report still names the task, not the loop's start adapter.
+        string output = StandardErrorOf(() =>
+        {
+            Aio.Run(async () =>
+            {
+                var t = Aio.CreateTask(async () => { Thread.Sleep(60); await Aio.Sleep(0); }, "slow-starter");
+                await t;
+            }, new LoopOptions { Debug = true, SlowCallbackDuration = TimeSpan.FromMilliseconds(20) });
+        });
+        Assert.Contains("Executing task slow-starter took", output);
+    }
+
+    [Fact]
     public void SlowCallback_ASleepResumedInsideALongBatch_IsReportedWithItsTask()
     {
         // The sleep ends while a batch of 200 callbacks runs and resumes after the 64th (RunOnce, step 5):
