@@ -88,7 +88,8 @@ public sealed partial class EventLoop : IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     static EventLoop ThrowNoRunningLoop() =>
         throw new InvalidOperationException(
-            "No event loop is running on this thread. Start one with Aio.Run(main), or call loop APIs from code that the loop runs.");
+            "No event loop is running on this thread. Start one with Aio.Run(main), or call loop APIs from code that the loop runs " +
+            "(an earlier await with ConfigureAwait(false) moves the rest of a method off the loop: inside the loop's code, leave it out).");
 
     /// <summary>Whether the loop is running (inside <see cref="RunForever"/> or <see cref="RunUntilComplete(Future)"/>).</summary>
     public bool IsRunning => _state == LoopState.Running;
@@ -722,7 +723,8 @@ public sealed partial class EventLoop : IDisposable
             return new InvalidOperationException("This object belongs to another event loop; it can only be awaited by code running in the loop that created it.");
         return new InvalidOperationException(
             $"A loop primitive was awaited on thread {Environment.CurrentManagedThreadId}, outside its event loop " +
-            $"(which runs on thread {_threadId}). Await it from code the loop runs, or bridge with RunCoroutineThreadsafe.");
+            $"(which runs on thread {_threadId}). Await it from code the loop runs, or bridge with RunCoroutineThreadsafe. " +
+            "(An earlier await with ConfigureAwait(false) moves the rest of a method off the loop: inside the loop's code, leave it out.)");
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -191,6 +191,7 @@ public class AioTask : Future, ICoroutineObserver
                 // judges the location unsafe for inlining), which would hop threads at every task's end.
                 // With the scope captured, a completion on the loop thread in the same scope runs inline,
                 // and any other is posted back to the loop.
+                if (loop.Debug) loop.WatchWhereItEnds(this, (Task)inner);
                 ((Task)inner).GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
             }
         }
@@ -211,7 +212,12 @@ public class AioTask : Future, ICoroutineObserver
     void ICoroutineObserver.CoroutineDone(Coroutine coroutine)
     {
         if (Loop.IsLoopThread) FinishFrom(coroutine);
-        else Loop.PostInternal(static o => { var t = (AioTask)o!; t.FinishFrom((Coroutine)t._body!); }, this);
+        else
+        {
+            // The coroutine's last step ran on another thread: its code escaped the loop (debug mode says so).
+            if (Loop.Debug) Loop.ReportEscapedTask(this);
+            Loop.PostInternal(static o => { var t = (AioTask)o!; t.FinishFrom((Coroutine)t._body!); }, this);
+        }
     }
 
     void FinishFrom(Coroutine inner)

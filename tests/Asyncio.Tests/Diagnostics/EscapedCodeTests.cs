@@ -1,0 +1,81 @@
+namespace Asyncio.Tests.Diagnostics;
+
+/// <summary>Debug mode reports a task whose coroutine ended off the loop's thread (code after ConfigureAwait(false) escaped the loop).</summary>
+public class EscapedCodeTests
+{
+    /// <summary>Runs <paramref name="main"/> on a loop, debug mode as given, and returns the contexts its exception handler received.</summary>
+    static List<ExceptionContext> Reports(Func<Task> main, bool debug = true)
+    {
+        var reports = new List<ExceptionContext>();
+        using var loop = new EventLoop(new LoopOptions { Debug = debug });
+        loop.SetExceptionHandler((_, context) => reports.Add(context));
+        loop.RunUntilComplete(main);
+        return reports;
+    }
+
+    static async Task EscapesWithConfigureAwaitFalse() => await Task.Delay(10).ConfigureAwait(false);
+
+    static async Coroutine CoroutineEscapes() => await Task.Delay(10).ConfigureAwait(false);
+
+    static async Task StaysOnTheLoop() => await Task.Delay(10);
+
+    [Fact]
+    public void AnAsyncTaskCoroutine_EndingAfterConfigureAwaitFalse_IsReportedWithItsTask()
+    {
+        AioTask? t = null;
+        var reports = Reports(async () =>
+        {
+            t = Aio.CreateTask(EscapesWithConfigureAwaitFalse, "escaper");
+            await t;
+        });
+        var report = Assert.Single(reports);
+        Assert.Same(t, report.Task);
+        Assert.Contains("Task escaper's coroutine ended on thread", report.Message);
+        Assert.Contains("ConfigureAwait(false)", report.Message);
+    }
+
+    [Fact]
+    public void ACoroutine_EndingAfterConfigureAwaitFalse_IsReportedWithItsTask()
+    {
+        AioTask? t = null;
+        var reports = Reports(async () =>
+        {
+            t = Aio.CreateTask(CoroutineEscapes, "coroutine-escaper");
+            await t;
+        });
+        Assert.Same(t, Assert.Single(reports).Task);
+    }
+
+    [Fact]
+    public void ATaskWhoseFunctionReturnsAForeignTask_IsNotReported()
+    {
+        // No code of the program runs where Task.Delay completes: nothing escaped.
+        var reports = Reports(async () => await Aio.CreateTask(() => Task.Delay(10), "delay"));
+        Assert.Empty(reports);
+    }
+
+    [Fact]
+    public void ACoroutineThatStaysOnTheLoop_IsNotReported()
+    {
+        var reports = Reports(async () => await Aio.CreateTask(StaysOnTheLoop, "stays"));
+        Assert.Empty(reports);
+    }
+
+    [Fact]
+    public void OutsideDebugMode_NothingIsReported()
+    {
+        var reports = Reports(async () => await Aio.CreateTask(EscapesWithConfigureAwaitFalse, "escaper"), debug: false);
+        Assert.Empty(reports);
+    }
+
+    [Fact]
+    public void ALoopPrimitiveAwaitedAfterConfigureAwaitFalse_ThrowsSayingWhy()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Reports(async () =>
+        {
+            await Task.Delay(10).ConfigureAwait(false);
+            await Aio.Sleep(0);
+        }, debug: false));
+        Assert.Contains("ConfigureAwait(false)", e.Message);
+    }
+}
