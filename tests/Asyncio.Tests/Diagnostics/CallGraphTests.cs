@@ -123,23 +123,35 @@ public class CallGraphTests
         await parent;
     });
 
-    [Fact]
-    public void Capture_TasksAwaitingEachOther_ShowsTheCycleOnce() => AioTest.Run(async () =>
+    /// <summary>Starts task a, which awaits task b, which awaits a; returns once both wait.</summary>
+    internal static async Task<(AioTask A, AioTask B)> StartCycle()
     {
-        var loop = Aio.GetRunningLoop();
-        var bRef = loop.CreateFuture<AioTask>();
+        var bRef = Aio.GetRunningLoop().CreateFuture<AioTask>();
         var a = Aio.CreateTask(async () => await await bRef, "a");
         var b = Aio.CreateTask(async () => await a, "b");
         bRef.SetResult(b);
         await Aio.Sleep(1);
+        return (a, b);
+    }
+
+    /// <summary>Ends the cycle of <see cref="StartCycle"/>: a is cancelled, and b with it.</summary>
+    internal static async Task EndCycle(AioTask a, AioTask b)
+    {
+        a.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await b);
+    }
+
+    [Fact]
+    public void Capture_TasksAwaitingEachOther_ShowsTheCycleOnce() => AioTest.Run(async () =>
+    {
+        var (a, b) = await StartCycle();
         var graph = Aio.CaptureCallGraph(a)!;
         var byB = Assert.Single(graph.AwaitedBy);
         Assert.Same(b, byB.Future);
         var byA = Assert.Single(byB.AwaitedBy);
         Assert.Same(a, byA.Future);
         Assert.Empty(byA.AwaitedBy);   // not followed round again
-        a.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await b);
+        await EndCycle(a, b);
     });
 
     [Fact]

@@ -53,17 +53,11 @@ public class TaskDumpTests
     [Fact]
     public void FormatTasks_Cycle_IsStillWritten() => AioTest.Run(async () =>
     {
-        var loop = Aio.GetRunningLoop();
-        var bRef = loop.CreateFuture<AioTask>();
-        var a = Aio.CreateTask(async () => await await bRef, "a");
-        var b = Aio.CreateTask(async () => await a, "b");
-        bRef.SetResult(b);
-        await Aio.Sleep(1);
-        var text = loop.FormatTasks();
+        var (a, b) = await CallGraphTests.StartCycle();
+        var text = Aio.GetRunningLoop().FormatTasks();
         Assert.Contains("(in a cycle of awaits)\n* Task 'a' (#2) pending\n", text);
         Assert.Contains("    * Task 'b' (#3) pending\n", text);
-        a.Cancel();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await b);
+        await CallGraphTests.EndCycle(a, b);
     });
 
     [Fact]
