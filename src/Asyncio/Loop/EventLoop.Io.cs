@@ -592,6 +592,9 @@ internal sealed class IoWaiter : Waiter
 
     protected override void RemoveFromPrimitive() => Disarm();
 
+    internal override (string Operation, object? Target) Describe() => 
+        (ReferenceEquals(_watch, _watch?.Source.Writer) ? "socket writable" : "socket readable", _watch?.Source.Owner ?? _watch?.Source.Socket);
+
     protected override void ReturnToPool()
     {
         _watch = null;

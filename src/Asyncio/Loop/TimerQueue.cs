@@ -330,19 +330,27 @@ internal sealed class TimerQueue
     /// </summary>
     public void TakeSleepsOf(CancelScope scope, List<TimerSlot> into)
     {
-        void Visit(ref TimerSlot s)
+        int first = into.Count;
+        CollectSleeps(into, scope);
+        for (int i = first; i < into.Count; i++)
+            if (_cancelledSleeps.Add(into[i].Seq)) _dead++;
+        MaybeCompact();
+    }
+
+    /// <summary>
+    /// Collects the live sleeps, in no particular order: those registered in <paramref name="scope"/>, or every
+    /// one when it is <see langword="null"/> (the call graph's view of what tasks sleep on). One pass over every slot.
+    /// </summary>
+    public void CollectSleeps(List<TimerSlot> into, CancelScope? scope = null)
+    {
+        void Visit(in TimerSlot s)
         {
-            if (s.Kind != 0 && ReferenceEquals(s.Scope, scope) && !IsDead(in s))
-            {
-                into.Add(s);
-                if (_cancelledSleeps.Add(s.Seq)) _dead++;
-            }
+            if (s.Kind != 0 && (scope == null || ReferenceEquals(s.Scope, scope)) && !IsDead(in s)) into.Add(s);
         }
-        for (int i = 0; i < _heapCount; i++) Visit(ref H(i));
+        for (int i = 0; i < _heapCount; i++) Visit(in H(i));
         for (int l = 0; l < _laneCount; l++)
             foreach (var seg in _lanes[l].Segments())
-                for (int i = 0; i < seg.Count; i++) Visit(ref seg.Array![seg.Offset + i]);
-        MaybeCompact();
+                for (int i = 0; i < seg.Count; i++) Visit(in seg.Array![seg.Offset + i]);
     }
 
     /// <summary>Drops every timer (loop close).</summary>

@@ -492,6 +492,8 @@ internal sealed class ReaderWaiter : Waiter
 
     protected override void RemoveFromPrimitive() => _reader!.WaiterLeft(this);
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncStreamReader read", _reader);
+
     protected override void ReturnToPool()
     {
         _reader = null;
@@ -542,6 +544,8 @@ internal sealed class ReadIntoWaiter : Waiter<int>
     }
 
     protected override void RemoveFromPrimitive() => _reader!.WaiterLeft(this);
+
+    internal override (string Operation, object? Target) Describe() => ("AsyncStreamReader read", _reader);
 
     protected override int TakeResult()
     {

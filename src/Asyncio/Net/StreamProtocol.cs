@@ -206,6 +206,8 @@ internal sealed class DrainWaiter : Waiter
 
     protected override void RemoveFromPrimitive() => _protocol!.Unlink(this);
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncStreamWriter.DrainAsync", _protocol);
+
     protected override void Finish()
     {
         var e = Error;

@@ -579,6 +579,8 @@ internal abstract class QueueGetter<T, TResult> : Waiter<TResult>, ITokenWaiter,
 
     protected override void RemoveFromPrimitive() => Queue!.RemoveGetter(this);
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncQueue.GetAsync", Queue);
+
     protected override void OnCancelledAfterWake()
     {
         if (!_shutdown) Queue!.ClaimCancelled();
@@ -657,6 +659,8 @@ internal sealed class PutWaiter<T> : Waiter, ITokenWaiter, IQueueWaiter
     public bool WokenByShutdown { set => _shutdown = value; }
 
     protected override void RemoveFromPrimitive() => _queue!.RemovePutter(this);
+
+    internal override (string Operation, object? Target) Describe() => ("AsyncQueue.PutAsync", _queue);
 
     protected override void OnCancelledAfterWake()
     {

@@ -78,6 +78,8 @@ internal sealed class ReadWaiter<T> : QueueGetter<T, bool>
         return w;
     }
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncQueue.ReadAllAsync", Queue);
+
     /// <summary>Takes the claimed item into the reader's <c>Current</c>; <see langword="false"/> ends the enumeration (shutdown).</summary>
     protected override bool TakeResult()
     {

@@ -318,6 +318,8 @@ internal sealed class BarrierWaiter : Waiter<int>, ITokenWaiter
 
     protected override void RemoveFromPrimitive() => _barrier!.RemoveWaiter(this);
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncBarrier.WaitAsync", _barrier);
+
     protected override void OnCancelledAfterWake() => _barrier!.WokenCancelled(this);
 
     protected override int TakeResult()

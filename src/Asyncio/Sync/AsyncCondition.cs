@@ -221,6 +221,9 @@ internal sealed class ConditionWaiter : Waiter, ITokenWaiter
         return true;
     }
 
+    /// <summary>Waiting for a notification, or (notified or cancelled) for the condition's lock again.</summary>
+    internal override (string Operation, object? Target) Describe() => (_inLock ? "AsyncCondition.WaitAsync (re-acquiring the lock)" : "AsyncCondition.WaitAsync", _cond);
+
     // Only reachable if a cancellation were taken by the await's suspension, which WaitAsync prevents.
     protected override void RemoveFromPrimitive()
     {

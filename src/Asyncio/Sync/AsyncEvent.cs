@@ -88,6 +88,8 @@ internal sealed class EventWaiter : Waiter, ITokenWaiter
 
     protected override void RemoveFromPrimitive() => _event!.RemoveWaiter(this);
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncEvent.WaitAsync", _event);
+
     // OnCancelledAfterWake: nothing to pass on, a set wakes every waiter.
 
     protected override void ReturnToPool()

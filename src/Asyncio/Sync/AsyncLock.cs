@@ -214,6 +214,8 @@ internal sealed class LockWaiter : Waiter<AsyncLock.Releaser>, ITokenWaiter
 
     protected override void RemoveFromPrimitive() => _lock!.RemoveWaiter(this);
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncLock.AcquireAsync", _lock);
+
     /// <summary>Handed the lock, then cancelled before resuming: hand it to the next waiter.</summary>
     protected override void OnCancelledAfterWake() => _lock!.PassOn();
 

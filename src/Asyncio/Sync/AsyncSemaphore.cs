@@ -197,6 +197,8 @@ internal sealed class SemaphoreWaiter : Waiter<AsyncSemaphore.Releaser>, ITokenW
 
     protected override void RemoveFromPrimitive() => _semaphore!.RemoveWaiter(this);
 
+    internal override (string Operation, object? Target) Describe() => ("AsyncSemaphore.AcquireAsync", _semaphore);
+
     protected override void OnCancelledAfterWake() => _semaphore!.WokenCancelled();
 
     protected override AsyncSemaphore.Releaser TakeResult()

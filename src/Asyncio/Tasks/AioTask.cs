@@ -48,11 +48,17 @@ public class AioTask : Future, ICoroutineObserver
     /// <summary>The task's scope if it has one: its own, or the one its first step is running in.</summary>
     CancelScope? ScopeIfAny => _scope ?? (ReferenceEquals(Loop.StartingTask, this) ? Loop.StartingScope : null);
 
+    /// <summary>The task's scope for introspection (Diagnostics/CallGraph.cs): none before its first step and after its end.</summary>
+    internal CancelScope? ScopeIfStarted => ScopeIfAny;
+
+    /// <summary>Whether the task's coroutine has been called (the task has started).</summary>
+    internal bool IsStarted => _body is not Delegate;
+
+    /// <summary>The task's number on its loop (the N of <c>Task-N</c>).</summary>
+    internal int Id => _id;
+
     /// <summary>The running coroutine (its <see cref="Task"/> or <see cref="Coroutine"/>) once the task has started.</summary>
     private protected object? Inner => _body is Delegate ? null : _body;
-
-    /// <summary>The task's number, from which its default name <c>Task-N</c> is made.</summary>
-    internal int Id => _id;
 
     /// <summary>The task's name (asyncio's <c>get_name()</c>/<c>set_name()</c>); <c>Task-N</c> unless one was given.</summary>
     public string Name

@@ -124,6 +124,17 @@ internal sealed class CancelScope : SynchronizationContext
         return false;
     }
 
+    // ---- introspection (Diagnostics/CallGraph.cs) ----
+
+    /// <summary>The first pending waiter registered here (linked through <see cref="Waiter.ScopeNext"/>).</summary>
+    internal Waiter? FirstWaiter => _firstWaiter;
+
+    /// <summary>The first child scope (open, or closed with waits pending), linked through <see cref="NextSibling"/>.</summary>
+    internal CancelScope? FirstChild => _x?.FirstChild;
+
+    /// <summary>The next child scope of this scope's parent.</summary>
+    internal CancelScope? NextSibling => _x?.NextSibling;
+
     // ---- registration of waits ----
 
     public void LinkWaiter(Waiter w)

@@ -299,6 +299,9 @@ internal sealed class ChildSet : IFutureObserver, ICoroutineObserver
         }
     }
 
+    /// <summary>The combinator this set reports to, when it is a future (a gather, a shield, a wait); for the call graph.</summary>
+    internal Future? OwnerFuture => _owner as Future;
+
     void Report(object child)
     {
         if (!_stopped) _owner.ChildDone(child);
@@ -365,6 +368,8 @@ internal sealed class ChildSet : IFutureObserver, ICoroutineObserver
             _done = true;
             set.Report(future);
         }
+
+        internal override object? AwaitingParty => set.OwnerFuture;
 
         public void Detach()
         {

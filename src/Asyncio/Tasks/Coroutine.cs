@@ -205,6 +205,17 @@ public class Coroutine : IValueTaskSource
         if (!AddWaiter(waiter)) ThreadPool.UnsafeQueueUserWorkItem(static w => w.Run(), waiter, preferLocal: true);
     }
 
+    // ---- introspection (Diagnostics/CallGraph.cs) ----
+
+    /// <summary>Whoever waits for the pending coroutine (a box, a task, a combinator, a foreign awaiter, or a list of them); none once done.</summary>
+    internal object? Waiting => Volatile.Read(ref _slot) is var s && s is not CoroutineOutcome ? s : null;
+
+    /// <summary>The compiler's state machine type of an <c>async Coroutine</c> method's box (names the method); <see langword="null"/> for other coroutines.</summary>
+    internal virtual Type? StateMachineType => null;
+
+    /// <summary>The waiters of a list of several (for <see cref="Waiting"/>).</summary>
+    internal static object[] WaitersOf(object waiting) => waiting is WaiterList list ? list.Snapshot() : [waiting];
+
     // ---- a suspended box (overridden in CoroutineBox) ----
 
     internal static readonly Action<object?> s_runBox = static o => ((Coroutine)o!).RunBox();
@@ -410,6 +421,12 @@ internal sealed class WaiterList
             Array.Copy(_items, i + 1, _items, i, _count - i - 1);
             _items[--_count] = null!;
         }
+    }
+
+    /// <summary>A copy of the waiters (for introspection).</summary>
+    public object[] Snapshot()
+    {
+        lock (this) return _items[.._count];
     }
 
     /// <summary>Closes the list and returns its waiters (the first <paramref name="count"/> items).</summary>

@@ -142,6 +142,8 @@ internal sealed class CoroutineBox<TStateMachine> : Coroutine, ICoroutineBox whe
 
     internal override void RunBox() => CoroutineBuilding.Resume(ref StateMachine, _extra);
 
+    internal override Type StateMachineType => typeof(TStateMachine);
+
     public void SetResult()
     {
         StateMachine = default!;   // let go of the locals
@@ -169,6 +171,8 @@ internal sealed class CoroutineBox<TStateMachine, T> : CoroutineBoxBase<T> where
     public TStateMachine StateMachine = default!;
 
     internal override void RunBox() => CoroutineBuilding.Resume(ref StateMachine, _extra);
+
+    internal override Type StateMachineType => typeof(TStateMachine);
 
     public override void SetResult(T result)
     {

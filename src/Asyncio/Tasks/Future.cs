@@ -327,10 +327,19 @@ public class Future
         if (_state == FutureState.Pending && ReferenceEquals(_slot, observer)) _slot = null;
     }
 
+    // ---- introspection (Diagnostics/CallGraph.cs) ----
+
+    /// <summary>The first of the nodes registered with the pending future (awaiters, done callbacks), linked through Next.</summary>
+    internal WaitNode? FirstNode => _first;
+
+    /// <summary>The combinator watching the pending future through its slot, if any.</summary>
+    internal IFutureObserver? Observer => _state == FutureState.Pending ? _slot as IFutureObserver : null;
+
     /// <summary>Converts the future to a <see cref="Task"/> (<see cref="AsTask"/>).</summary>
     public static implicit operator Task(Future future) => future.AsTask();
 
-    private protected string StateName => _state switch
+    /// <summary>The state in words: pending, cancelled, finished, finished with an exception.</summary>
+    internal string StateName => _state switch
     {
         FutureState.Pending => "pending",
         FutureState.Cancelled => "cancelled",

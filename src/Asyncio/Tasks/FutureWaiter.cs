@@ -55,6 +55,8 @@ internal class FutureWaiter : Waiter
 
     protected override void RemoveFromPrimitive() => Future!.Unlink(this);
 
+    internal override (string Operation, object? Target) Describe() => ("await", Future);
+
     protected override void ReturnToPool()
     {
         Future = null;
@@ -100,6 +102,8 @@ internal sealed class FutureWaiter<T> : Waiter<T>
 
     protected override void RemoveFromPrimitive() => _future!.Unlink(this);
 
+    internal override (string Operation, object? Target) Describe() => ("await", _future);
+
     protected override T TakeResult() => _result!.GetResultCore();
 
     protected override void ReturnToPool()
@@ -133,4 +137,7 @@ internal sealed class DoneCallbackNode : WaitNode
     };
 
     public override void NotifyDone() => _future.Loop.EnqueueInternal(Invoke, this);
+
+    /// <summary>A task group's watch of its child stands for the task that runs the group (asyncio's awaited_by).</summary>
+    internal override object? AwaitingParty => Callback.Target is TaskGroup g ? g.OwnerTask : null;
 }

@@ -232,6 +232,9 @@ public sealed class TaskGroup
         return Track(_loop.CreateTask(coroutine, arg, name));
     }
 
+    /// <summary>The task that runs the group (asyncio's awaited_by of its children).</summary>
+    internal AioTask? OwnerTask => _body.Task;
+
     void CheckOpen()
     {
         _loop.CheckThread(nameof(TaskGroup), nameof(CreateTask));

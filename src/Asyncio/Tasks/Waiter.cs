@@ -36,6 +36,12 @@ internal abstract class WaitNode
 
     /// <summary>The future this node is registered with is done (called in registration order).</summary>
     public abstract void NotifyDone();
+
+    /// <summary>
+    /// Who waits through this node, for the call graph (Diagnostics/CallGraph.cs): the task whose await it
+    /// is, or the future that combines the awaited one (a gather), or <see langword="null"/> if not known.
+    /// </summary>
+    internal virtual object? AwaitingParty => null;
 }
 
 /// <summary>A pooled wait of a loop primitive; see the protocol above.</summary>
@@ -67,6 +73,17 @@ internal abstract class Waiter : WaitNode, IValueTaskSource
         if (!ReferenceEquals(Loop, loop)) Loop = loop; // a reused waiter has it already: no write barrier
         State = WaiterState.Pending;
     }
+
+    // ---- for introspection (Diagnostics/CallGraph.cs; loop thread, never on a hot path) ----
+
+    /// <summary>The task whose code awaits, once the await has suspended.</summary>
+    internal override object? AwaitingParty => Scope?.Task;
+
+    /// <summary>The state of the suspended awaiter's continuation: a coroutine's box, or an async method's Task.</summary>
+    internal object? ContinuationState => FlowingContinuation.Unwrap(_contState);
+
+    /// <summary>What the wait is for: the operation, as the public API names it, and the object awaited.</summary>
+    internal abstract (string Operation, object? Target) Describe();
 
     // ---- for primitives ----
 
@@ -363,6 +380,9 @@ internal sealed class FlowingContinuation
         _state = state;
         _context = context;
     }
+
+    /// <summary>The state of the continuation that <paramref name="state"/> wraps, if it is a wrapper; else itself.</summary>
+    public static object? Unwrap(object? state) => state is FlowingContinuation f ? f._state : state;
 
     public static void Wrap(ref Action<object?> continuation, ref object? state)
     {

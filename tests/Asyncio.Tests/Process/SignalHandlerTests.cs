@@ -9,6 +9,7 @@ namespace Asyncio.Tests.Processes;
 /// not sent here: it would reach every test's runner in this process (Console.CancelKeyPress is process-wide) and
 /// cancel their main tasks; samples/Supervisor's test sends it to a child process instead.
 /// </summary>
+[Collection("Signals")]   // shared with the dump on a signal (Diagnostics), which sends SIGURG too
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class SignalHandlerTests
 {
