@@ -1,11 +1,13 @@
 // An echo server and client on the loop, asyncio's classic networking example in C#:
 //
 //   dotnet run --project samples/Echo                 server on streams + client, in one process (demo)
-//   dotnet run --project samples/Echo -- server [port] [protocol]   a server until Ctrl+C (streams, or protocol)
+//   dotnet run --project samples/Echo -- server [port] [protocol]   a server until Ctrl+C (streams, or protocol);
+//                                                                   kill -QUIT prints its tasks and what they await
 //   dotnet run --project samples/Echo -- client [port] [message...] send lines, print the echoes
 //
 // Everything listens on and connects to 127.0.0.1 only.
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using Asyncio;
 
@@ -69,11 +71,10 @@ static class EchoSample
 
     static async Task RunServer(int port, bool protocol)
     {
+        // Ctrl+C cancels the main task (Aio.Run does that); SIGQUIT (Ctrl+\) shows what every task awaits.
+        Aio.GetRunningLoop().DumpTasksOnSignal(PosixSignal.SIGQUIT, Console.Out);
         await using var server = await StartEchoServer(port, protocol);
         Console.WriteLine($"serving on {server.Sockets[0].LocalEndPoint} ({(protocol ? "protocol" : "streams")}); Ctrl+C to stop");
-        var loop = Aio.GetRunningLoop();
-        var main = Aio.CurrentTask!;
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; loop.CallSoonThreadsafe(() => main.Cancel()); };
         try { await server.ServeForever(); }
         catch (CancelledError) { Console.WriteLine("stopped"); }
     }

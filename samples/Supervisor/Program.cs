@@ -5,7 +5,9 @@
 // Runs each shell command as a child process, all at once, and prints every line a child writes as
 // "[k] line" the moment it comes. When they have all ended it exits with 0 (or 1 if any failed). On SIGINT
 // (Ctrl+C) or SIGTERM it asks every child still running to stop (SIGTERM), waits for them, and exits with
-// 128 + the signal's number, as a shell reports a program a signal ended. Linux only.
+// 128 + the signal's number, as a shell reports a program a signal ended. On SIGQUIT (Ctrl+\) it prints every
+// task and what it awaits, and goes on. Linux only.
+using System.Runtime.InteropServices;
 using System.Text;
 using Asyncio;
 
@@ -39,6 +41,7 @@ static class Supervisor
         }
         loop.AddSignalHandler(SIGINT, () => Stop(SIGINT));
         loop.AddSignalHandler(SIGTERM, () => Stop(SIGTERM));
+        loop.DumpTasksOnSignal(PosixSignal.SIGQUIT, Console.Out);   // kill -QUIT: what is each job waiting for?
 
         var jobs = new List<AioTask<int>>();
         for (int i = 0; i < commands.Length; i++)

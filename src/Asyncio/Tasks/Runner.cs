@@ -49,6 +49,9 @@ public sealed class Runner : IDisposable
         int interrupts = 0;
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
+            // Ctrl+C only: .NET raises this event for SIGQUIT too (Ctrl+\, ControlBreak), which asyncio's runner leaves
+            // alone, to its default action or to the program's handler (EventLoop.DumpTasksOnSignal).
+            if (e.SpecialKey != ConsoleSpecialKey.ControlC) return;
             if (loop.HandlesSigint) return;   // the program handles SIGINT itself (EventLoop.AddSignalHandler)
             if (Interlocked.Increment(ref interrupts) > 1) return; // second Ctrl+C: let the process end
             e.Cancel = true;

@@ -50,6 +50,41 @@ public class SupervisorTests
     }
 
     [Fact]
+    public void Sigquit_PrintsWhatEachTaskAwaits_AndTheSupervisorGoesOn()
+    {
+        // A real SIGQUIT, taken by the dump's handler (no core dump), in a program that handles SIGINT and SIGTERM
+        // itself: the dump shows the jobs' tasks, and SIGTERM still stops the supervisor gracefully afterwards.
+        string dll = RepoProgram.Dll(Project);
+        var (code, lines) = AioTest.Run(() => Aio.Timeout(TimeSpan.FromSeconds(60), async () =>
+        {
+            var p = await Aio.CreateSubprocessExec("dotnet", [dll, "echo first", Stubborn], stdout: Stdio.Pipe, stderr: Stdio.Stdout);
+            var lines = new List<string>();
+            async Task ReadUntil(Func<bool> done)
+            {
+                while (!done())
+                {
+                    var line = await p.Stdout!.ReadLine();
+                    Assert.True(line.Length > 0, "the supervisor ended early:\n" + string.Join('\n', lines));
+                    lines.Add(Encoding.UTF8.GetString(line).TrimEnd('\n'));
+                }
+            }
+            await ReadUntil(() => lines.Contains("[2] ready") && lines.Contains("[1] exit 0"));
+            p.SendSignal(3);
+            await ReadUntil(() => lines.Any(l => l.Contains("Task 'job-2'")));
+            p.SendSignal(15);
+            var (rest, _) = await p.Communicate();
+            lines.AddRange(RepoProgram.Lines(Encoding.UTF8.GetString(rest!)));
+            return (p.ReturnCode!.Value, lines.ToArray());
+        }), new LoopOptions());
+        string all = string.Join('\n', lines);
+        Assert.True(code == 128 + 15, $"exit code {code}\n{all}");
+        Assert.Contains(lines, l => l.Contains("pending on the event loop"));
+        Assert.Contains(lines, l => l.Contains("Task 'main'"));
+        Assert.Contains("[2] bye", lines);
+        Assert.Equal("stopped by SIGTERM", lines[^1]);
+    }
+
+    [Fact]
     public void Jobs_AllEnd_ExitCodeSaysWhetherAnyFailed()
     {
         var (code, stdout, stderr) = RepoProgram.Run(Project, 60, "echo one", "exit 3");
