@@ -65,14 +65,21 @@ public sealed class CallGraphFrame
     public override string ToString() => "async " + Name;
 
     /// <summary>Reads a method's name from its state machine's: <c>&lt;Main&gt;d__3</c>, <c>&lt;&lt;Main&gt;g__Local|0_0&gt;d</c>, <c>&lt;&lt;Main&gt;b__0_0&gt;d</c>.</summary>
-    static string NameOf(Type stateMachine)
+    static string NameOf(Type stateMachine) => NameOf(stateMachine.Name, stateMachine.DeclaringType);
+
+    /// <summary>
+    /// The method's name for a state machine named <paramref name="stateMachineName"/> declared in
+    /// <paramref name="owner"/>. Top-level statements' method, <c>&lt;Main&gt;$</c>, reads as <c>Main</c>.
+    /// </summary>
+    internal static string NameOf(string stateMachineName, Type? owner)
     {
-        string inner = Between(stateMachine.Name);
+        string inner = Between(stateMachineName);
         string method;
         if (inner.StartsWith('<'))
         {
-            string outer = Between(inner);
-            string rest = inner[(inner.IndexOf('>') + 1)..];
+            int close = MatchingClose(inner);
+            string outer = Readable(inner[1..close]);
+            string rest = inner[(close + 1)..];
             if (rest.StartsWith("g__"))
             {
                 string local = rest[3..];
@@ -81,23 +88,32 @@ public sealed class CallGraphFrame
             }
             else method = outer + " (lambda)";
         }
-        else method = inner;
-        var owner = stateMachine.DeclaringType;
+        else method = Readable(inner);
         while (owner != null && owner.Name.StartsWith('<')) owner = owner.DeclaringType;   // a closure class
         return owner == null ? method : TypeName(owner) + "." + method;
     }
+
+    /// <summary>A method name as the compiler wrote it, made readable: top-level statements' <c>&lt;Main&gt;$</c> is <c>Main</c>.</summary>
+    static string Readable(string method) => method.StartsWith('<') ? Between(method) : method;
 
     /// <summary>What lies between a compiler name's first '&lt;' and its matching '&gt;' (the name itself if none).</summary>
     static string Between(string name)
     {
         if (!name.StartsWith('<')) return name;
+        int close = MatchingClose(name);
+        return close > 0 ? name[1..close] : name;
+    }
+
+    /// <summary>The index of the '&gt;' that closes the '&lt;' at the start of <paramref name="name"/>, or -1.</summary>
+    static int MatchingClose(string name)
+    {
         int depth = 0;
         for (int i = 0; i < name.Length; i++)
         {
             if (name[i] == '<') depth++;
-            else if (name[i] == '>' && --depth == 0) return name[1..i];
+            else if (name[i] == '>' && --depth == 0) return i;
         }
-        return name;
+        return -1;
     }
 
     static string TypeName(Type t)

@@ -3,6 +3,15 @@ namespace Asyncio.Tests.Diagnostics;
 /// <summary>asyncio 3.14's <c>capture_call_graph</c>/<c>format_call_graph</c>: what a task awaits, through which methods, and who awaits it.</summary>
 public class CallGraphTests
 {
+    [Theory]
+    [InlineData("<Fetch>d__3", "Fetch")]
+    [InlineData("<<Run>g__Local|0_0>d", "Run.Local")]
+    [InlineData("<<Run>b__0_0>d", "Run (lambda)")]
+    [InlineData("<<<Main>$>g__Consumer|0_0>d", "Main.Consumer")]    // a local function of top-level statements
+    [InlineData("<<<Main>$>b__0_1>d", "Main (lambda)")]
+    public void FrameNames_AreReadFromTheCompilersStateMachineNames(string stateMachine, string method) =>
+        Assert.Equal(method, CallGraphFrame.NameOf(stateMachine, owner: null));
+
     static async Coroutine<int> Inner(AsyncQueue<int> q) => await q.GetAsync();
     static async Coroutine<int> Outer(AsyncQueue<int> q) => await Inner(q) + 1;
 
