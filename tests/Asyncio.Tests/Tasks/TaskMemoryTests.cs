@@ -63,13 +63,19 @@ public class TaskMemoryTests
     {
         // Past ChildSet.WatchEachLimit Tasks a gather on the real clock watches them through one pump, done or
         // not: a million completed Tasks must not cost a node and a queued callback each (32 bytes and more).
+        // The best of three rounds: the first gather of a process can meet one-time costs (a type's first use), which
+        // one full-suite run on a loaded machine saw once.
         const int N = 10_000;
         var tasks = new Task[N];
         for (int i = 0; i < N; i++) tasks[i] = Task.CompletedTask;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        var gather = Aio.Gather(tasks);
-        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        await gather;
+        long bytes = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var gather = Aio.Gather(tasks);
+            bytes = Math.Min(bytes, GC.GetAllocatedBytesForCurrentThread() - before);
+            await gather;
+        }
         Assert.True(bytes < 4096, $"{bytes} bytes to start a gather of {N} completed Tasks");
     });
 
