@@ -358,6 +358,7 @@ public sealed partial class EventLoop : IDisposable
         }
         FailRunningSubmissions();
         CloseSubprocesses();
+        ClosePipes();
         RemoveSignalHandlers();
         StopWatchdog();
         _timers.Clear();

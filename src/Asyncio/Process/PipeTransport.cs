@@ -2,9 +2,11 @@ using System.Runtime.InteropServices;
 
 namespace Asyncio;
 
-// Transports over the parent's ends of a child's pipes: asyncio's _UnixReadPipeTransport and
-// _UnixWritePipeTransport, on the epoll reactor (which watches any descriptor). The portable reactor watches
-// sockets only; there the child's streams are socket pairs and SocketTransport serves them (SubprocessTransport).
+// Transports over pipes: asyncio's _UnixReadPipeTransport and _UnixWritePipeTransport, on the epoll reactor
+// (which watches any descriptor). They serve the parent's ends of a child's pipes (SubprocessTransport) and the
+// pipes a program hands the loop (EventLoop.ConnectReadPipe/ConnectWritePipe: a FIFO, an anonymous pipe, the
+// standard input). The portable reactor watches sockets only; there a child's streams are socket pairs and
+// SocketTransport serves them, and ConnectReadPipe/ConnectWritePipe are refused.
 //
 // Both derive from TransportBase so that the Net layer's streams take them (AsyncStreamReader pauses and resumes
 // a read pipe, AsyncStreamWriter drains a write pipe); the half a pipe lacks throws NotSupportedException.
@@ -21,12 +23,17 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
 {
     protected readonly IoSource Source;
     internal readonly int Fd;
+    readonly PipeHandle? _handle;   // a pipe the program handed the loop: it closes through its handle
     bool _lostScheduled;
     bool _fdClosed;
 
-    protected PipeTransportBase(EventLoop loop, int fd, BaseProtocol protocol) : base(loop, protocol, null)
+    /// <summary>Resolved once <see cref="BaseProtocol.ConnectionMade"/> has returned (failed if it threw): what ConnectReadPipe/ConnectWritePipe await.</summary>
+    internal Future? Made;
+
+    protected PipeTransportBase(EventLoop loop, int fd, BaseProtocol protocol, PipeHandle? handle) : base(loop, protocol, null)
     {
         Fd = fd;
+        _handle = handle;
         Source = loop.AttachOwnedDescriptor(fd, this);
         loop.EnqueueInternal(static o => ((PipeTransportBase)o!).Start(), this);
     }
@@ -37,9 +44,11 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
         catch (Exception e)
         {
             Loop.CallExceptionHandler(new ExceptionContext($"protocol.ConnectionMade() failed ({this})", e));
+            Made?.SetException(e);
             ForceClose(e);
             return;
         }
+        Made?.SetResult();
         if (!Closing) Started();
     }
 
@@ -51,8 +60,8 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     public override bool IsReading => false;
     public override void PauseReading() { }
     public override void ResumeReading() { }
-    public override void Write(ReadOnlySpan<byte> data) => throw new NotSupportedException("A child's stdout or stderr pipe cannot be written.");
-    public override void WriteEof() => throw new NotSupportedException("A child's stdout or stderr pipe cannot be written.");
+    public override void Write(ReadOnlySpan<byte> data) => throw new NotSupportedException("A read pipe cannot be written.");
+    public override void WriteEof() => throw new NotSupportedException("A read pipe cannot be written.");
 
     public override void Abort()
     {
@@ -101,7 +110,12 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     {
         if (_fdClosed) return;
         _fdClosed = true;
-        SpawnNative.Close(Fd);
+        if (_handle == null) SpawnNative.Close(Fd);
+        else
+        {
+            _handle.Release();
+            Loop.PipeClosed(this);
+        }
     }
 
     /// <summary>The loop is closing with this pipe open: its ConnectionLost will never run, so the descriptor closes now.</summary>
@@ -115,7 +129,7 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
 
     /// <summary>The error for a failed read or write: asyncio's OSError.</summary>
     protected static IOException Failure(int errno, string call) =>
-        new($"{call} on a child's pipe failed: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+        new($"{call} on a pipe failed: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
 
     protected const int EAGAIN = 11, EINTR = 4, EPIPE = 32;
 
@@ -125,12 +139,12 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     protected static partial nint write(int fd, byte* buffer, nint count);
 }
 
-/// <summary>The parent's end of a child's stdout or stderr; asyncio's <c>_UnixReadPipeTransport</c>.</summary>
+/// <summary>A pipe the loop reads: a child's stdout or stderr, or a pipe handed to ConnectReadPipe; asyncio's <c>_UnixReadPipeTransport</c>.</summary>
 internal sealed unsafe class ReadPipeTransport : PipeTransportBase
 {
     bool _paused;
 
-    public ReadPipeTransport(EventLoop loop, int fd, Protocol protocol) : base(loop, fd, protocol)
+    public ReadPipeTransport(EventLoop loop, int fd, Protocol protocol, PipeHandle? handle = null) : base(loop, fd, protocol, handle)
     {
         Source.Reader.Callback = static o => ((ReadPipeTransport)o!).ReadReady();
         Source.Reader.State = this;
@@ -199,13 +213,13 @@ internal sealed unsafe class ReadPipeTransport : PipeTransportBase
     }
 }
 
-/// <summary>The parent's end of a child's stdin; asyncio's <c>_UnixWritePipeTransport</c>.</summary>
+/// <summary>A pipe the loop writes: a child's stdin, or a pipe handed to ConnectWritePipe; asyncio's <c>_UnixWritePipeTransport</c>.</summary>
 internal sealed unsafe class WritePipeTransport : PipeTransportBase
 {
     WriteBuffer _buffer;
     bool _eof;
 
-    public WritePipeTransport(EventLoop loop, int fd, BaseProtocol protocol) : base(loop, fd, protocol)
+    public WritePipeTransport(EventLoop loop, int fd, BaseProtocol protocol, PipeHandle? handle = null) : base(loop, fd, protocol, handle)
     {
         Source.Writer.Callback = static o => ((WritePipeTransport)o!).WriteReady();
         Source.Writer.State = this;
@@ -265,7 +279,7 @@ internal sealed unsafe class WritePipeTransport : PipeTransportBase
         if (Closing || _eof) ForceClose(null);   // a close or WriteEof waited for the buffer to drain
     }
 
-    /// <summary>The child closed its stdin (or exited): a broken pipe if output was still waiting, else a plain end.</summary>
+    /// <summary>The reader closed its end (a child closed its stdin, or exited): a broken pipe if output was still waiting, else a plain end.</summary>
     void ReaderClosed()
     {
         if (_buffer.Count != 0) ForceClose(Failure(EPIPE, "write"));
