@@ -28,7 +28,7 @@ public static class AllocationProbe
     public static int Run(TextWriter output, string? filter)
     {
         output.WriteLine("benchmark\tbytes_per_op\tbytes_per_invocation\ttypes");
-        foreach (var type in new[] { typeof(LoopBenchmarks), typeof(FutureBenchmarks), typeof(SyncBenchmarks) })
+        foreach (var type in new[] { typeof(LoopBenchmarks), typeof(FutureBenchmarks), typeof(SyncBenchmarks), typeof(DiagnosticsBenchmarks) })
         {
             foreach (var method in type.GetMethods().Where(m => m.GetCustomAttribute<BenchmarkAttribute>() != null))
             {

