@@ -50,6 +50,13 @@ public sealed partial class EventLoop
             "await with ConfigureAwait(false) ran there, at the same time as the loop. Inside a task, leave ConfigureAwait(false) out: " +
             "awaits come back to the loop by themselves.") { Task = task };
         if (IsClosed) DefaultExceptionHandler(context);
-        else PostInternal(static c => { var (loop, ctx) = ((EventLoop, ExceptionContext))c!; loop.CallExceptionHandler(ctx); }, (this, context));
+        else PostInternal(static r => ((EscapeReport)r!).Deliver(), new EscapeReport(this, context));
+    }
+
+    /// <summary>The report, posted to the loop; if the loop closes before it runs, it goes to the standard error instead of being lost.</summary>
+    sealed class EscapeReport(EventLoop loop, ExceptionContext context) : IDroppedOnClose
+    {
+        public void Deliver() => loop.CallExceptionHandler(context);
+        public void LoopClosed() => loop.DefaultExceptionHandler(context);
     }
 }

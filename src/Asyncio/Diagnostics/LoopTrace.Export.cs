@@ -180,22 +180,23 @@ public sealed partial class LoopTrace
         AppendLegend(svg);
         AppendAxis(svg, begin, end, X);
 
-        // The loop's row.
+        // The loop's row: its colours alternate at every event, so it is painted by columns of half a pixel, each in
+        // the colour that covers most of it.
         double y = Top;
         AppendLabel(svg, y, "loop");
-        var blocks = new BlockMerger(svg, y + (RowHeight - BarHeight) / 2.0, BarHeight);
+        var columns = new ColumnPainter(LabelWidth, plot);
         foreach (ref readonly var n in notes.AsSpan())
         {
-            string? colour = n.Kind switch
+            int colour = n.Kind switch
             {
-                LoopTraceEventKind.Step => StepColour,
-                LoopTraceEventKind.Callback => CallbackColour,
-                LoopTraceEventKind.Idle => IdleColour,
-                _ => null,
+                LoopTraceEventKind.Step => 0,
+                LoopTraceEventKind.Callback => 1,
+                LoopTraceEventKind.Idle => 2,
+                _ => -1,
             };
-            if (colour != null) blocks.Add(X(n.Start), X(n.End), colour);
+            if (colour >= 0) columns.Add(X(n.Start), X(n.End), colour);
         }
-        blocks.Flush();
+        columns.Draw(svg, y + (RowHeight - BarHeight) / 2.0, BarHeight, [StepColour, CallbackColour, IdleColour]);
 
         // A row per task.
         for (int i = 0; i < rows - 1; i++)
@@ -279,10 +280,74 @@ public sealed partial class LoopTrace
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"8\" y=\"{y + RowHeight - 5:F1}\">{Escape(shown)}</text>\n");
     }
 
-    static string Escape(string text) =>
-        text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;");
+    /// <summary>Text as XML takes it: the markup characters escaped, and characters XML 1.0 forbids (controls but tab, LF
+    /// and CR; U+FFFE, U+FFFF; a lone surrogate) replaced with U+FFFD, so that any task name leaves the picture valid.</summary>
+    internal static string Escape(string text)
+    {
+        var sb = new StringBuilder(text.Length);
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            switch (c)
+            {
+                case '&': sb.Append("&amp;"); break;
+                case '<': sb.Append("&lt;"); break;
+                case '>': sb.Append("&gt;"); break;
+                case '"': sb.Append("&quot;"); break;
+                default:
+                    if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) sb.Append(c).Append(text[++i]);
+                    else if ((c < 0x20 && c is not ('\t' or '\n' or '\r')) || c is '\uFFFE' or '\uFFFF' || char.IsSurrogate(c)) sb.Append('\uFFFD');
+                    else sb.Append(c);
+                    break;
+            }
+        }
+        return sb.ToString();
+    }
 
-    /// <summary>Draws a row's blocks, merging a block into the one before when they would touch at the picture's scale, so that the picture stays small however many events there are.</summary>
+    /// <summary>
+    /// Paints a row of several colours at the picture's scale: the row is cut into columns of half a pixel, each takes the
+    /// colour that covers most of it, and a run of columns of one colour is one rectangle. However many events there are,
+    /// the row has at most one rectangle per column.
+    /// </summary>
+    sealed class ColumnPainter(double left, double width)
+    {
+        const double ColumnWidth = 0.5;
+        readonly double[,] _cover = new double[(int)Math.Ceiling(width / ColumnWidth), 3];
+
+        public void Add(double x0, double x1, int colour)
+        {
+            int count = _cover.GetLength(0);
+            double a = (x0 - left) / ColumnWidth, b = (x1 - left) / ColumnWidth;
+            int first = Math.Clamp((int)a, 0, count - 1), last = Math.Clamp((int)b, 0, count - 1);
+            for (int c = first; c <= last; c++)
+                _cover[c, colour] += Math.Max(1e-6, Math.Min(b, c + 1) - Math.Max(a, c));   // an event too short to measure still counts
+        }
+
+        public void Draw(StringBuilder svg, double y, double height, string[] colours)
+        {
+            int count = _cover.GetLength(0), runStart = -1, runColour = -1;
+            for (int c = 0; c <= count; c++)
+            {
+                int colour = c < count ? Dominant(c) : -1;
+                if (colour == runColour) continue;
+                if (runColour >= 0)
+                    svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{left + runStart * ColumnWidth:F1}\" y=\"{y:F1}\" width=\"{(c - runStart) * ColumnWidth:F1}\" height=\"{height}\" fill=\"{colours[runColour]}\"/>\n");
+                runStart = c;
+                runColour = colour;
+            }
+        }
+
+        int Dominant(int column)
+        {
+            int best = -1;
+            double most = 0;
+            for (int k = 0; k < _cover.GetLength(1); k++)
+                if (_cover[column, k] > most) (most, best) = (_cover[column, k], k);
+            return best;
+        }
+    }
+
+    /// <summary>Draws a row's blocks of one colour, merging a block into the one before when they would touch at the picture's scale, so that the row has at most one block per half pixel.</summary>
     struct BlockMerger(StringBuilder svg, double y, double height)
     {
         double _x0 = double.NaN, _x1;

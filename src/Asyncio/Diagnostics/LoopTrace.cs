@@ -78,8 +78,8 @@ public readonly struct LoopTraceEvent
 /// <para>The trace keeps the latest <see cref="Capacity"/> events (older ones are counted in
 /// <see cref="Dropped"/>), in memory allocated when it starts; recording allocates nothing. Events hold the
 /// tasks and delegates they name, so a trace kept keeps those alive.</para>
-/// <para>Thread safety: the loop writes the trace on its thread. Read it on the loop's thread, or on any thread once
-/// it has stopped (<see cref="Stop"/>, or the loop closed).</para>
+/// <para>Thread safety: the loop writes the trace on its thread. Read it on the loop's thread, or on any thread
+/// while the loop is not running or once the trace has stopped (<see cref="Stop"/>, or the loop closed).</para>
 /// </remarks>
 public sealed partial class LoopTrace
 {

@@ -77,15 +77,23 @@ public sealed partial class EventLoop
     internal static Delegate ScheduledCallback(Action<object?> callback, object? state) =>
         ReferenceEquals(callback, s_invokeAction) && state is Action action ? action : callback;
 
-    /// <summary>The delegate the caller scheduled for a ready item, looking through a handle's entry (debug reports).</summary>
+    /// <summary>The delegate the caller scheduled for a ready item, looking through a handle's entry and a future's done-callback node (debug reports, traces).</summary>
     static Delegate ScheduledItemCallback(Action<object?> callback, object? state) =>
-        ReferenceEquals(callback, CallbackEntry.Run) && state is CallbackEntry { Callback: { } inner } entry
-            ? ScheduledCallback(inner, entry.State)
-            : ScheduledCallback(callback, state);
+        ReferenceEquals(callback, CallbackEntry.Run) && state is CallbackEntry { Callback: { } inner } entry ? ScheduledCallback(inner, entry.State)
+        : ReferenceEquals(callback, DoneCallbackNode.Invoke) && state is DoneCallbackNode node ? node.Callback
+        : ScheduledCallback(callback, state);
 
-    /// <summary>A delegate's <c>Type.Method</c> (reports, traces).</summary>
-    internal static string CallbackName(Delegate? callback) =>
-        callback == null ? "?" : callback.Method.DeclaringType is { } type ? $"{type.Name}.{callback.Method.Name}" : callback.Method.Name;
+    /// <summary>
+    /// A delegate's <c>Type.Method</c> (reports, traces); a lambda or local function reads as the call graph names them,
+    /// <c>Program.Main (lambda)</c>, <c>Program.Main.Local</c>, not as the compiler wrote them.
+    /// </summary>
+    internal static string CallbackName(Delegate? callback)
+    {
+        if (callback == null) return "?";
+        var method = callback.Method;
+        if (method.Name.StartsWith('<')) return CallGraphFrame.NameOf("<" + method.Name + ">d", method.DeclaringType);
+        return method.DeclaringType is { } type ? $"{type.Name}.{method.Name}" : method.Name;
+    }
 
     /// <summary>What ran, for a report: <c>task NAME</c> for a task's step, else <c>callback Type.Method</c>.</summary>
     static string DescribeRun(Delegate callback, AioTask? task) => task != null ? $"task {task.Name}" : $"callback {CallbackName(callback)}";

@@ -13,6 +13,9 @@ public sealed partial class EventLoop
     List<ReadyItem> _threadsafeDraining = new();
     int _threadsafeCount;
 
+    /// <summary>Callbacks posted from other threads and not yet taken into the ready queue (tests).</summary>
+    internal int ThreadsafePending => Volatile.Read(ref _threadsafeCount);
+
     /// <summary>Callbacks that arrived through the thread-safe queue (tests check that loop-thread work never takes it).</summary>
     internal long ThreadsafePosts;
     int _blocked;

@@ -103,7 +103,8 @@ public sealed partial class EventLoop : IDisposable
     /// <summary>
     /// Debug mode (asyncio's <c>get_debug()</c>/<c>set_debug()</c>): reports callbacks slower than
     /// <see cref="SlowCallbackDuration"/>, callbacks still running after <see cref="BlockedLoopThreshold"/> (while
-    /// they run), and tasks still pending when the loop closes.
+    /// they run), tasks still pending when the loop closes, and tasks whose coroutine ended off the loop's thread
+    /// (code after an await with <c>ConfigureAwait(false)</c> escaped the loop).
     /// </summary>
     public bool Debug
     {

@@ -21,8 +21,9 @@ public sealed class LoopOptions
 
     /// <summary>
     /// Debug mode (asyncio's <c>debug=True</c>): slow callbacks are reported, a watchdog reports a callback that
-    /// blocks the loop while it runs (<see cref="BlockedLoopThreshold"/>), and closing the loop reports the tasks
-    /// still pending. Default: off.
+    /// blocks the loop while it runs (<see cref="BlockedLoopThreshold"/>), closing the loop reports the tasks
+    /// still pending, and a task whose coroutine ends off the loop's thread (<c>ConfigureAwait(false)</c>) is
+    /// reported. Default: off.
     /// </summary>
     public bool Debug { get; init; }
 

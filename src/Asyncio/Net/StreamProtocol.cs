@@ -206,7 +206,7 @@ internal sealed class DrainWaiter : Waiter
 
     protected override void RemoveFromPrimitive() => _protocol!.Unlink(this);
 
-    internal override (string Operation, object? Target) Describe() => ("AsyncStreamWriter.DrainAsync", _protocol);
+    internal override (string Operation, object? Target) Describe() => ("AsyncStreamWriter.Drain", _protocol);
 
     protected override void Finish()
     {

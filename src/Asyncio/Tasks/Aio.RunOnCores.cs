@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace Asyncio;
 
 // One event loop per core (DESIGN.md section 4, "Scale across cores"). A loop is one thread by design; a program
@@ -28,7 +30,9 @@ public static partial class Aio
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="loops"/> is negative.</exception>
     /// <exception cref="InvalidOperationException">An event loop is running on this thread (a loop cannot wait for others).</exception>
     /// <exception cref="ExceptionGroup">One or more mains failed. The first failure cancels the other mains; the group holds every failure.</exception>
-    /// <exception cref="CancelledError">No main failed, and one or more were cancelled (Ctrl+C cancels them all).</exception>
+    /// <exception cref="CancelledError">No main failed, and one or more were cancelled (Ctrl+C cancels them all). A main
+    /// that ends cancelled on its own (any <see cref="OperationCanceledException"/>) does not cancel the others, as a task
+    /// group's cancelled child does not cancel its siblings.</exception>
     public static void RunOnCores(Func<int, Task> main, int loops = 0, LoopOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(main);
@@ -82,8 +86,7 @@ public static partial class Aio
         var failures = errors.Where(e => e != null && e is not OperationCanceledException).Select(e => e!).ToList();
         if (failures.Count > 0)
             throw new ExceptionGroup($"{failures.Count} of the {count} loops' mains failed (Aio.RunOnCores)", failures);
-        if (errors.FirstOrDefault(e => e != null) is { } cancelled)
-            throw cancelled is CancelledError ? cancelled : new CancelledError(cancelled.Message);
+        if (errors.FirstOrDefault(e => e != null) is { } cancelled) ExceptionDispatchInfo.Throw(cancelled);   // its own stack trace kept
         return results;
     }
 
@@ -97,13 +100,13 @@ public static partial class Aio
         {
             var loop = GetRunningLoop();
             var task = CurrentTask!;
-            bool cancelNow;
+            bool cancelNow;   // the group failed before this loop began: main is not called
             lock (this)
             {
                 _mains[index] = (loop, task);
                 cancelNow = _failed;
             }
-            if (cancelNow) task.Cancel("another loop's main failed");
+            if (cancelNow) throw new CancelledError("another loop's main failed");   // main does not start at all
             try
             {
                 return await main(index).ConfigureAwait(true);

@@ -1,6 +1,7 @@
 namespace Asyncio.Tests.Diagnostics;
 
 /// <summary>Debug mode reports a task whose coroutine ended off the loop's thread (code after ConfigureAwait(false) escaped the loop).</summary>
+[Collection("Console")] // one test redirects Console.Error
 public class EscapedCodeTests
 {
     /// <summary>Runs <paramref name="main"/> on a loop, debug mode as given, and returns the contexts its exception handler received.</summary>
@@ -44,6 +45,27 @@ public class EscapedCodeTests
             await t;
         });
         Assert.Same(t, Assert.Single(reports).Task);
+    }
+
+    [Fact]
+    public void AReportPostedToALoopThatClosesBeforeRunningIt_GoesToTheStandardError()
+    {
+        // The loop has stopped when the coroutine ends off its thread: the report cannot run there any more, and
+        // Close hands it to the default handler instead of dropping it.
+        string output = Loop.DebugModeTests.StandardErrorOf(() =>
+        {
+            var loop = new EventLoop(new LoopOptions { Debug = true });
+            loop.RunUntilComplete(async () =>
+            {
+                _ = Aio.CreateTask(async () => await Task.Delay(50).ConfigureAwait(false), "late-escaper");
+                await Aio.Sleep(0.01);
+            });
+            // The coroutine's end posts two callbacks to the stopped loop: the report, and the task's finish.
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (loop.ThreadsafePending < 2 && waited.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(1);
+            loop.Close();
+        });
+        Assert.Contains("Task late-escaper's coroutine ended on thread", output);
     }
 
     [Fact]

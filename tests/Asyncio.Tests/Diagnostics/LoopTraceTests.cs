@@ -248,6 +248,59 @@ public class LoopTraceTests
         Assert.True(trace.Events.Count > 20_000);
     }
 
+    [Fact]
+    public void WriteSvg_OfStepsAndCallbacksThatAlternate_StaysSmall()
+    {
+        // The loop's row changes colour at every event here: it is painted by columns, not block by block.
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var trace = loop.StartTrace(capacity: 100_000);
+        loop.RunUntilComplete(async () =>
+        {
+            for (int i = 0; i < 20_000; i++)
+            {
+                loop.CallSoon(Named);
+                await Aio.Sleep(0);
+            }
+        });
+        trace.Stop();
+        var stream = new MemoryStream();
+        trace.WriteSvg(stream);
+        Assert.True(stream.Length < 200_000, $"{stream.Length} bytes");
+        Assert.True(trace.Events.Count(e => e.Kind == LoopTraceEventKind.Callback) >= 20_000);
+    }
+
+    [Fact]
+    public void WriteSvg_ATaskNameWithControlCharacters_StillMakesValidXml()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var trace = loop.StartTrace();
+        loop.RunUntilComplete(async () => await Aio.CreateTask(async () => await Aio.Sleep(0), "bell\u0007task\uFFFF"));
+        trace.Stop();
+        var stream = new MemoryStream();
+        trace.WriteSvg(stream);
+        var svg = XDocument.Parse(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+        Assert.Contains(svg.Descendants().Where(e => e.Name.LocalName == "text"), e => e.Value == "bell\uFFFDtask\uFFFD");
+    }
+
+    [Fact]
+    public void Trace_CallbacksAreNamedAsTheProgramWroteThem_LambdasAndDoneCallbacksToo()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var trace = loop.StartTrace();
+        loop.RunUntilComplete(async () =>
+        {
+            loop.CallSoon(() => { });
+            var t = Aio.CreateTask(async () => await Aio.Sleep(0), "t");
+            t.AddDoneCallback(_ => { });
+            await t;
+            await Aio.Sleep(0);
+        });
+        var names = trace.Events.Where(e => e.Kind == LoopTraceEventKind.Callback).Select(e => e.Name).ToList();
+        string here = nameof(Trace_CallbacksAreNamedAsTheProgramWroteThem_LambdasAndDoneCallbacksToo);
+        Assert.Equal(2, names.Count(n => n == $"LoopTraceTests.{here} (lambda)"));   // the CallSoon and the done callback
+        Assert.DoesNotContain(names, n => n.Contains("<>c") || n.Contains("b__"));
+    }
+
     [Theory]
     [InlineData(0.7, 1)]
     [InlineData(1.2, 2)]
