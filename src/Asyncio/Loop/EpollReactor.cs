@@ -63,6 +63,19 @@ internal sealed unsafe partial class EpollReactor : IReactor
 
     public bool SupportsFileDescriptors => true;
 
+    /// <summary>Whether epoll can watch <paramref name="fd"/> (it refuses regular files, directories and some devices, such as <c>/dev/null</c>): tried on a scratch epoll instance.</summary>
+    internal static bool CanWatch(int fd)
+    {
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        if (ep < 0) return false;
+        byte* ev = stackalloc byte[16];
+        *(uint*)ev = EPOLLIN;
+        *(ulong*)(ev + (s_packed ? 4 : 8)) = 0;
+        bool ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, ev) == 0;
+        close(ep);
+        return ok;
+    }
+
     void Ctl(int op, int fd, uint events, ulong data)
     {
         int errno = TryCtl(op, fd, events, data);

@@ -27,9 +27,12 @@ public sealed partial class EventLoop
     /// <param name="protocolFactory">Makes the protocol.</param>
     /// <param name="pipe">The pipe's read end; owned by the transport from now on.</param>
     /// <returns>The transport and the protocol, once the protocol's <see cref="BaseProtocol.ConnectionMade"/> has returned.</returns>
-    /// <exception cref="ArgumentException"><paramref name="pipe"/> is a regular file or a directory; the handle is left as it was.</exception>
+    /// <exception cref="ArgumentException"><paramref name="pipe"/> is a regular file, a directory, or a device epoll cannot watch (<c>/dev/null</c>).</exception>
     /// <exception cref="ObjectDisposedException"><paramref name="pipe"/> is closed.</exception>
+    /// <exception cref="InvalidOperationException">The loop already watches the descriptor (a transport or <c>AddReader</c> has it).</exception>
     /// <exception cref="NotSupportedException">The loop runs on the portable reactor, which watches sockets only.</exception>
+    /// <remarks>If the call throws before the transport exists (these exceptions, or the protocol factory's), the handle is left as it
+    /// was; if <see cref="BaseProtocol.ConnectionMade"/> throws or the call is cancelled, the transport closes and disposes of it.</remarks>
     public Task<(ITransport Transport, TProtocol Protocol)> ConnectReadPipe<TProtocol>(Func<TProtocol> protocolFactory, SafeHandle pipe)
         where TProtocol : Protocol =>
         ConnectPipe(protocolFactory, pipe, nameof(ConnectReadPipe), static (loop, fd, protocol, handle) => new ReadPipeTransport(loop, fd, protocol, handle));
@@ -47,29 +50,33 @@ public sealed partial class EventLoop
     /// <param name="protocolFactory">Makes the protocol.</param>
     /// <param name="pipe">The pipe's write end; owned by the transport from now on.</param>
     /// <returns>The transport and the protocol, once the protocol's <see cref="BaseProtocol.ConnectionMade"/> has returned.</returns>
-    /// <exception cref="ArgumentException"><paramref name="pipe"/> is a regular file or a directory; the handle is left as it was.</exception>
+    /// <exception cref="ArgumentException"><paramref name="pipe"/> is a regular file, a directory, or a device epoll cannot watch (<c>/dev/null</c>).</exception>
     /// <exception cref="ObjectDisposedException"><paramref name="pipe"/> is closed.</exception>
+    /// <exception cref="InvalidOperationException">The loop already watches the descriptor (a transport or <c>AddReader</c> has it).</exception>
     /// <exception cref="NotSupportedException">The loop runs on the portable reactor, which watches sockets only.</exception>
+    /// <remarks>If the call throws before the transport exists (these exceptions, or the protocol factory's), the handle is left as it
+    /// was; if <see cref="BaseProtocol.ConnectionMade"/> throws or the call is cancelled, the transport closes and disposes of it.</remarks>
     public Task<(ITransport Transport, TProtocol Protocol)> ConnectWritePipe<TProtocol>(Func<TProtocol> protocolFactory, SafeHandle pipe)
         where TProtocol : BaseProtocol =>
-        ConnectPipe(protocolFactory, pipe, nameof(ConnectWritePipe), static (loop, fd, protocol, handle) => new WritePipeTransport(loop, fd, protocol, handle));
+        ConnectPipe(protocolFactory, pipe, nameof(ConnectWritePipe), static (loop, fd, protocol, handle) => new WritePipeTransport(loop, fd, protocol, handle, watchReaderEnd: handle.IsPipeOrSocket));
 
     /// <summary>Takes the handle, makes the protocol and the transport, and waits for ConnectionMade (both forms).</summary>
     async Task<(ITransport Transport, TProtocol Protocol)> ConnectPipe<TProtocol>(Func<TProtocol> protocolFactory, SafeHandle pipe, string member,
         Func<EventLoop, int, TProtocol, PipeHandle, PipeTransportBase> makeTransport)
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
+        ArgumentNullException.ThrowIfNull(pipe);
+        CheckThread(member);
+        var protocol = protocolFactory();   // before the handle is touched, as asyncio does
         var handle = TakePipe(pipe, member);
-        TProtocol protocol;
         PipeTransportBase transport;
         try
         {
-            protocol = protocolFactory();
             transport = makeTransport(this, handle.Fd, protocol, handle);
         }
         catch
         {
-            handle.Release();
+            handle.GiveBack();   // the descriptor is already watched, say: the handle is the program's again, as it was
             throw;
         }
         await Connected(transport).ConfigureAwait(true);
@@ -78,8 +85,6 @@ public sealed partial class EventLoop
 
     PipeHandle TakePipe(SafeHandle pipe, string member)
     {
-        ArgumentNullException.ThrowIfNull(pipe);
-        CheckThread(member);
         CheckNotClosed();
         if (!_reactor.SupportsFileDescriptors)
             throw new NotSupportedException($"EventLoop.{member} needs the epoll reactor (Linux): the portable reactor watches sockets only.");
@@ -121,16 +126,20 @@ public sealed partial class EventLoop
 internal sealed partial class PipeHandle
 {
     readonly SafeHandle _handle;
-    readonly int _savedFlags;   // the open file's status flags before the transport made it non-blocking
+    readonly bool _setNonBlocking;   // the transport made the open file non-blocking, and puts it back
     bool _released;
 
     public readonly int Fd;
 
-    PipeHandle(SafeHandle handle, int fd, int savedFlags)
+    /// <summary>A pipe, a FIFO or a socket, whose other end can close (not a terminal or another character device).</summary>
+    public readonly bool IsPipeOrSocket;
+
+    PipeHandle(SafeHandle handle, int fd, bool setNonBlocking, bool pipeOrSocket)
     {
         _handle = handle;
         Fd = fd;
-        _savedFlags = savedFlags;
+        _setNonBlocking = setNonBlocking;
+        IsPipeOrSocket = pipeOrSocket;
     }
 
     /// <summary>Checks and takes <paramref name="pipe"/>: a pipe, socket or character device, open; made non-blocking.</summary>
@@ -146,10 +155,12 @@ internal sealed partial class PipeHandle
             int type = FileType(fd);
             if (type is not (S_IFIFO or S_IFSOCK or S_IFCHR))
                 throw new ArgumentException($"Descriptor {fd} is {(type == S_IFREG ? "a regular file" : type == S_IFDIR ? "a directory" : "not a pipe")}: pipe transports take pipes, FIFOs, sockets and character devices only (epoll cannot watch the others).", nameof(pipe));
+            if (type == S_IFCHR && !EpollReactor.CanWatch(fd))
+                throw new ArgumentException($"Descriptor {fd} is a character device that epoll cannot watch (such as /dev/null): read or write it directly instead.", nameof(pipe));
             int flags = fcntl(fd, F_GETFL, 0);
             if (flags < 0 || ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
                 throw new IOException($"fcntl on descriptor {fd} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-            return new PipeHandle(pipe, fd, flags);
+            return new PipeHandle(pipe, fd, (flags & O_NONBLOCK) == 0, type != S_IFCHR);
         }
         catch
         {
@@ -158,14 +169,20 @@ internal sealed partial class PipeHandle
         }
     }
 
-    /// <summary>Puts the flags back, lets go of the handle and disposes of it (which closes the descriptor if the handle owns it). Once.</summary>
+    /// <summary>Puts the blocking mode back, lets go of the handle and disposes of it (which closes the descriptor if the handle owns it). Once.</summary>
     public void Release()
     {
-        if (_released) return;
+        if (GiveBack()) _handle.Dispose();
+    }
+
+    /// <summary>Puts the blocking mode back and lets go of the handle without disposing of it (a transport that could not be made). Once; false if done before.</summary>
+    public bool GiveBack()
+    {
+        if (_released) return false;
         _released = true;
-        if ((_savedFlags & O_NONBLOCK) == 0) fcntl(Fd, F_SETFL, _savedFlags);
+        if (_setNonBlocking && fcntl(Fd, F_GETFL, 0) is var now and >= 0) fcntl(Fd, F_SETFL, now & ~O_NONBLOCK);   // only the flag it set
         _handle.DangerousRelease();
-        _handle.Dispose();
+        return true;
     }
 
     /// <summary>The open file's status flags (tests).</summary>

@@ -44,12 +44,18 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
         catch (Exception e)
         {
             Loop.CallExceptionHandler(new ExceptionContext($"protocol.ConnectionMade() failed ({this})", e));
-            Made?.SetException(e);
+            if (Made is { IsDone: false }) Made.SetException(e);   // done already: the call was cancelled
             ForceClose(e);
             return;
         }
-        Made?.SetResult();
-        if (!Closing) Started();
+        if (Made is { IsDone: false }) Made.SetResult();
+        if (Closing) return;
+        try { Started(); }
+        catch (Exception e)   // the watches could not be set up (epoll refused the descriptor)
+        {
+            Loop.CallExceptionHandler(new ExceptionContext($"Fatal error: watching the pipe failed ({this})", e));
+            ForceClose(e);
+        }
     }
 
     /// <summary>Turns on the watches once ConnectionMade has returned.</summary>
@@ -73,10 +79,11 @@ internal abstract unsafe partial class PipeTransportBase : TransportBase
     protected void ForceClose(Exception? error)
     {
         Closing = true;
+        // Once the end is scheduled the watches are off, and once it has run the source may serve another descriptor.
+        if (_lostScheduled) return;
         Loop.SetWatchActive(Source.Reader, false);
         Loop.SetWatchActive(Source.Writer, false);
         Dropped();
-        if (_lostScheduled) return;
         _lostScheduled = true;
         Loop.EnqueueInternal(static o =>
         {
@@ -218,9 +225,17 @@ internal sealed unsafe class WritePipeTransport : PipeTransportBase
 {
     WriteBuffer _buffer;
     bool _eof;
+    readonly bool _watchReaderEnd;
 
-    public WritePipeTransport(EventLoop loop, int fd, BaseProtocol protocol, PipeHandle? handle = null) : base(loop, fd, protocol, handle)
+    /// <param name="loop">The loop.</param>
+    /// <param name="fd">The descriptor, non-blocking.</param>
+    /// <param name="protocol">The protocol.</param>
+    /// <param name="handle">The program's handle it came from, if any.</param>
+    /// <param name="watchReaderEnd">Whether the reader watch tells of the read end closing: true for pipes and sockets; a
+    /// terminal is readable when someone types, which says nothing about the output (asyncio watches only pipes and sockets).</param>
+    public WritePipeTransport(EventLoop loop, int fd, BaseProtocol protocol, PipeHandle? handle = null, bool watchReaderEnd = true) : base(loop, fd, protocol, handle)
     {
+        _watchReaderEnd = watchReaderEnd;
         Source.Writer.Callback = static o => ((WritePipeTransport)o!).WriteReady();
         Source.Writer.State = this;
         Source.Reader.Callback = static o => ((WritePipeTransport)o!).ReaderClosed();
@@ -228,7 +243,10 @@ internal sealed unsafe class WritePipeTransport : PipeTransportBase
     }
 
     // The reader watch of a write end fires only when the read end closes (EPOLLERR).
-    protected override void Started() => Loop.SetWatchActive(Source.Reader, true);
+    protected override void Started()
+    {
+        if (_watchReaderEnd) Loop.SetWatchActive(Source.Reader, true);
+    }
 
     public override int WriteBufferSize => _buffer.Count;
     public override bool CanWriteEof => true;

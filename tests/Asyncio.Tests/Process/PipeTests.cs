@@ -1,4 +1,5 @@
 using System.IO.Pipes;
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
@@ -20,10 +21,14 @@ public class PipeTests
         public override void ConnectionLost(Exception? exception) { Events.Add("lost"); Lost.SetResult(exception); }
     }
 
+    /// <summary>The server streams of the pipes made: kept reachable, as a collected PipeStream's finalizer would dispose of its handle.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentBag<PipeStream> s_keep = [];
+
     /// <summary>An anonymous pipe: the loop gets one end, a .NET stream on another thread the other.</summary>
     static (SafePipeHandle LoopEnd, PipeStream OtherEnd) AnonymousPipe(bool loopReads)
     {
         var server = new AnonymousPipeServerStream(loopReads ? PipeDirection.In : PipeDirection.Out);
+        s_keep.Add(server);
         var client = new AnonymousPipeClientStream(loopReads ? PipeDirection.Out : PipeDirection.In, server.ClientSafePipeHandle);
         return (server.SafePipeHandle, client);
     }
@@ -200,4 +205,95 @@ public class PipeTests
         loop.Close();
         Assert.True(pipe.IsClosed);
     }
+
+    [Fact]
+    public void AbortAfterTheEnd_LeavesAnotherPipeAlone() => AioTest.RunReal(async () =>
+    {
+        // The ended transport's watch object went back to the loop and serves the next pipe: a late Abort must not touch it.
+        var loop = Aio.GetRunningLoop();
+        var (pipeA, writerA) = AnonymousPipe(loopReads: true);
+        var (a, protocolA) = await loop.ConnectReadPipe(() => new Recorder(loop), pipeA);
+        writerA.Dispose();
+        await protocolA.Lost;
+        var (pipeB, writerB) = AnonymousPipe(loopReads: true);
+        var (_, protocolB) = await loop.ConnectReadPipe(() => new Recorder(loop), pipeB);
+        a.Abort();
+        var writing = Task.Run(() => { writerB.Write("hello"u8); writerB.Dispose(); });
+        Assert.Null(await protocolB.Lost);
+        await writing;
+        Assert.Equal("hello", Encoding.ASCII.GetString(protocolB.Data.ToArray()));
+    });
+
+    [Fact]
+    public void DevNull_IsRefused_BothWays_AndItsHandleIsLeftOpen() => AioTest.RunReal(async () =>
+    {
+        // A character device epoll cannot watch: refused before anything about the handle changes.
+        using var read = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.Read);
+        using var write = File.OpenHandle("/dev/null", FileMode.Open, FileAccess.Write);
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => Aio.OpenPipeReader(read));
+        Assert.Contains("/dev/null", e.Message);
+        await Assert.ThrowsAsync<ArgumentException>(() => Aio.OpenPipeWriter(write));
+        Assert.False(read.IsClosed);
+        Assert.False(write.IsClosed);
+    });
+
+    [Fact]
+    public void AWritePipeOnATerminal_StaysOpenWhenSomeoneTypes() => AioTest.RunReal(async () =>
+    {
+        // A terminal is open for reading and writing, and readable when someone types; that says nothing about its
+        // output. The transport watches the read end of pipes and sockets only (a terminal's output closed on input).
+        using var master = File.OpenHandle("/dev/ptmx", FileMode.Open, FileAccess.ReadWrite);
+        Assert.Equal(0, unlockpt((int)master.DangerousGetHandle()));
+        string slavePath = Marshal.PtrToStringUTF8(ptsname((int)master.DangerousGetHandle()))!;
+        var terminal = File.OpenHandle(slavePath, FileMode.Open, FileAccess.ReadWrite);
+        var writer = await Aio.OpenPipeWriter(terminal);
+        writer.Write("output\n"u8.ToArray());
+        await writer.Drain();
+        using var keyboard = new FileStream(master, FileAccess.ReadWrite, bufferSize: 0);
+        keyboard.Write("typed\n"u8);   // the user types: the terminal becomes readable
+        for (int i = 0; i < 5; i++) await Aio.Sleep(0.002);
+        Assert.False(writer.IsClosing);
+        writer.Write("more\n"u8.ToArray());
+        writer.Close();
+        await writer.WaitClosed();
+        Assert.True(terminal.IsClosed);
+    });
+
+    [DllImport("libc", SetLastError = true)]
+    static extern int unlockpt(int fd);
+
+    [DllImport("libc")]
+    static extern IntPtr ptsname(int fd);
+
+    [Fact]
+    public void ACallCancelledWhileWaiting_ClosesThePipe_AndTheLoopReportsNothing() => AioTest.RunReal(async () =>
+    {
+        var (pipe, writer) = AnonymousPipe(loopReads: true);
+        using var _ = writer;
+        var loop = Aio.GetRunningLoop();
+        var connecting = Aio.CreateTask(() => loop.ConnectReadPipe(() => new Recorder(loop), pipe));
+        await Aio.Sleep(0);
+        connecting.Cancel();
+        await Assert.ThrowsAsync<CancelledError>(async () => await connecting);
+        for (int i = 0; i < 3; i++) await Aio.Sleep(0);
+        Assert.True(pipe.IsClosed);
+    });   // AioTest fails the test if the loop's exception handler was called
+
+    [Fact]
+    public void AFailureBeforeTheTransportExists_LeavesTheHandleToTheProgram() => AioTest.RunReal(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var (pipe, writer) = AnonymousPipe(loopReads: true);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => loop.ConnectReadPipe<Recorder>(() => throw new InvalidOperationException("factory"), pipe));
+        Assert.False(pipe.IsClosed);
+        // The same descriptor twice: the second call is refused, and the first transport goes on.
+        var (_, first) = await loop.ConnectReadPipe(() => new Recorder(loop), pipe);
+        var borrowed = new SafeFileHandle(pipe.DangerousGetHandle(), ownsHandle: false);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => loop.ConnectReadPipe(() => new Recorder(loop), borrowed));
+        Assert.False(borrowed.IsClosed);
+        var writing = Task.Run(() => { writer.Write("ok"u8); writer.Dispose(); });
+        await first.Lost;
+        await writing;
+        Assert.Equal("ok", Encoding.ASCII.GetString(first.Data.ToArray()));
+    });
 }
