@@ -282,6 +282,7 @@ public sealed class CallGraph
     /// <summary>A future's kind in the public API's words (the combinators' futures are internal types).</summary>
     static string Kind(Future f)
     {
+        if (f is TaskGroupWait) return "TaskGroup's children";
         string name = f.GetType().Name;
         return name.StartsWith("GatheringFuture", StringComparison.Ordinal) ? "Gather"
             : name.StartsWith("MirrorFuture", StringComparison.Ordinal) ? "Shield"

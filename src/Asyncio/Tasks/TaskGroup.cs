@@ -111,7 +111,7 @@ public sealed class TaskGroup
         Aio.PassOnKeptCancellation(group._body, parent, outsideAtEntry);
         while (group._tasks.Count > 0)
         {
-            group._allDone = loop.CreateFuture();
+            group._allDone = new TaskGroupWait(loop);
             try
             {
                 await group._allDone;
@@ -278,3 +278,6 @@ public sealed class TaskGroup
         if (!_exited) _body.Cancel(null);
     }
 }
+
+/// <summary>What the task running a group awaits once its body has ended: the group's children (named as such in call graphs).</summary>
+internal sealed class TaskGroupWait(EventLoop loop) : Future(loop);

@@ -129,6 +129,7 @@ public class CallGraphTests
         var parent = Aio.CreateTask(() => TaskGroup.Run(tg => { child = tg.CreateTask(async () => await Aio.Sleep(5), "child"); }), "parent");
         await Aio.Sleep(1);
         Assert.Same(parent, Assert.Single(Aio.CaptureCallGraph(child!)!.AwaitedBy).Future);
+        Assert.Contains("await TaskGroup's children (pending)", Aio.FormatCallGraph(parent));
         await parent;
     });
 
