@@ -351,7 +351,7 @@ internal sealed class CallGraphBuilder
     /// <summary>The awaits pending in <paramref name="task"/>'s scopes: its waiters, then its sleeps, scope by scope.</summary>
     public IReadOnlyList<PendingAwait> AwaitsOf(AioTask task)
     {
-        var scope = task.ScopeIfStarted;
+        var scope = task.ScopeIfAny;
         if (scope == null || task.IsDone) return [];
         var list = new List<PendingAwait>();
         AddAwaits(task, scope, list);

@@ -56,21 +56,13 @@ public sealed partial class EventLoop
     static AioTask? TaskOfItem(in ReadyItem item) =>
         item.Scope?.Task ?? (ReferenceEquals(item.Callback, AioTask.s_start) ? item.State as AioTask : AioTask.StartedBy(item.Callback, item.State));
 
-    void TraceTaskCreated(AioTask task)
+    /// <summary>Notes a task's creation or end, an instant, while a trace records.</summary>
+    void TraceTask(LoopTraceEventKind kind, AioTask task)
     {
         if (_trace is { } trace)
         {
             long now = Stopwatch.GetTimestamp();
-            trace.Add(LoopTraceEventKind.TaskCreated, now, now, task);
-        }
-    }
-
-    void TraceTaskDone(AioTask task)
-    {
-        if (_trace is { } trace)
-        {
-            long now = Stopwatch.GetTimestamp();
-            trace.Add(LoopTraceEventKind.TaskDone, now, now, task);
+            trace.Add(kind, now, now, task);
         }
     }
 }

@@ -137,7 +137,7 @@ public sealed partial class EventLoop
         task.NextLive = _firstLive;
         _firstLive = task;
         _liveCount++;
-        if (_trace != null) TraceTaskCreated(task);
+        if (_trace != null) TraceTask(LoopTraceEventKind.TaskCreated, task);
         // The task enters its own scope when it starts (the scope is created then, not now, so that a
         // million created tasks do not hold a million scopes before they run), and runs in the execution
         // context current now, as asyncio's create_task copies the context (ContextFlow.cs).
@@ -163,7 +163,7 @@ public sealed partial class EventLoop
     /// <summary>A task of this loop is done (called once, just before it is marked done).</summary>
     internal void TaskEnded(AioTask task)
     {
-        if (_trace != null) TraceTaskDone(task);
+        if (_trace != null) TraceTask(LoopTraceEventKind.TaskDone, task);
         _liveCount--;
         if (++_finishedInList > _liveCount) SweepFinishedTasks(except: task);
     }

@@ -96,7 +96,7 @@ public sealed partial class EventLoop
     {
         var made = CreateFuture();
         transport.Made = made;
-        PipeOpened(transport);
+        (_pipes ??= new()).Add(transport);
         try { await made; }
         catch
         {
@@ -104,8 +104,6 @@ public sealed partial class EventLoop
             throw;
         }
     }
-
-    void PipeOpened(PipeTransportBase transport) => (_pipes ??= new()).Add(transport);
 
     /// <summary>A pipe of <see cref="ConnectReadPipe"/>/<see cref="ConnectWritePipe"/> has let go of its handle.</summary>
     internal void PipeClosed(PipeTransportBase transport) => _pipes?.Remove(transport);
@@ -157,10 +155,10 @@ internal sealed partial class PipeHandle
                 throw new ArgumentException($"Descriptor {fd} is {(type == S_IFREG ? "a regular file" : type == S_IFDIR ? "a directory" : "not a pipe")}: pipe transports take pipes, FIFOs, sockets and character devices only (epoll cannot watch the others).", nameof(pipe));
             if (type == S_IFCHR && !EpollReactor.CanWatch(fd))
                 throw new ArgumentException($"Descriptor {fd} is a character device that epoll cannot watch (such as /dev/null): read or write it directly instead.", nameof(pipe));
-            int flags = fcntl(fd, F_GETFL, 0);
-            if (flags < 0 || ((flags & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0))
+            int flags = SpawnNative.SetNonBlocking(fd, true);
+            if (flags < 0)
                 throw new IOException($"fcntl on descriptor {fd} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-            return new PipeHandle(pipe, fd, (flags & O_NONBLOCK) == 0, type != S_IFCHR);
+            return new PipeHandle(pipe, fd, (flags & SpawnNative.O_NONBLOCK) == 0, type != S_IFCHR);
         }
         catch
         {
@@ -180,16 +178,11 @@ internal sealed partial class PipeHandle
     {
         if (_released) return false;
         _released = true;
-        if (_setNonBlocking && fcntl(Fd, F_GETFL, 0) is var now and >= 0) fcntl(Fd, F_SETFL, now & ~O_NONBLOCK);   // only the flag it set
+        if (_setNonBlocking) SpawnNative.SetNonBlocking(Fd, false);   // only the flag it set
         _handle.DangerousRelease();
         return true;
     }
 
-    /// <summary>The open file's status flags (tests).</summary>
-    internal static int StatusFlags(int fd) => fcntl(fd, F_GETFL, 0);
-
-    internal const int O_NONBLOCK = 0x800;
-    const int F_GETFL = 3, F_SETFL = 4;
     const int S_IFMT = 0xF000, S_IFIFO = 0x1000, S_IFCHR = 0x2000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFSOCK = 0xC000;
     const int AT_EMPTY_PATH = 0x1000, STATX_TYPE = 0x1;
 
@@ -205,8 +198,6 @@ internal sealed partial class PipeHandle
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int fcntl(int fd, int cmd, int arg);
 }
 
 public static partial class Aio

@@ -51,8 +51,7 @@ internal static unsafe partial class SpawnNative
         int* fds = stackalloc int[2];
         if (pipe2(fds, O_CLOEXEC) != 0) throw Error(Marshal.GetLastPInvokeError(), "pipe2");
         int parent = parentReads ? fds[0] : fds[1], child = parentReads ? fds[1] : fds[0];
-        int flags = fcntl(parent, F_GETFL, 0);
-        if (flags < 0 || fcntl(parent, F_SETFL, flags | O_NONBLOCK) < 0)
+        if (SetNonBlocking(parent, true) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             close(parent);
@@ -62,7 +61,23 @@ internal static unsafe partial class SpawnNative
         return (parent, child);
     }
 
-    const int O_CLOEXEC = 0x80000, O_NONBLOCK = 0x800, F_GETFL = 3, F_SETFL = 4;
+    /// <summary>The open file's status flags (<c>F_GETFL</c>), or -1 with the error in the last P/Invoke error.</summary>
+    public static int StatusFlags(int fd) => fcntl(fd, F_GETFL, 0);
+
+    /// <summary>
+    /// Sets or clears <see cref="O_NONBLOCK"/> on the open file, changing no other flag. Returns the flags as they
+    /// were, or -1 with the error in the last P/Invoke error.
+    /// </summary>
+    public static int SetNonBlocking(int fd, bool on)
+    {
+        int flags = fcntl(fd, F_GETFL, 0);
+        if (flags < 0) return -1;
+        int wanted = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+        return wanted == flags || fcntl(fd, F_SETFL, wanted) == 0 ? flags : -1;
+    }
+
+    public const int O_NONBLOCK = 0x800;
+    const int O_CLOEXEC = 0x80000, F_GETFL = 3, F_SETFL = 4;
 
     /// <summary>What a child's standard stream is given: -1 to inherit the parent's, -2 for /dev/null, -3 for the child's stdout, else a descriptor to duplicate.</summary>
     public const int Inherit = -1, DevNull = -2, ToStdout = -3;

@@ -45,11 +45,8 @@ public class AioTask : Future, ICoroutineObserver
     /// <summary>The task's cancel scope (and synchronisation context), created on first need.</summary>
     internal CancelScope Scope => ScopeIfAny ?? (_scope = new CancelScope(Loop, this, null));
 
-    /// <summary>The task's scope if it has one: its own, or the one its first step is running in.</summary>
-    CancelScope? ScopeIfAny => _scope ?? (ReferenceEquals(Loop.StartingTask, this) ? Loop.StartingScope : null);
-
-    /// <summary>The task's scope for introspection (Diagnostics/CallGraph.cs): none before its first step and after its end.</summary>
-    internal CancelScope? ScopeIfStarted => ScopeIfAny;
+    /// <summary>The task's scope if it has one: its own, or the one its first step is running in (none before its first step and after its end).</summary>
+    internal CancelScope? ScopeIfAny => _scope ?? (ReferenceEquals(Loop.StartingTask, this) ? Loop.StartingScope : null);
 
     /// <summary>Whether the task's coroutine has been called (the task has started).</summary>
     internal bool IsStarted => _body is not Delegate;

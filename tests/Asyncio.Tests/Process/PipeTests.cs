@@ -154,15 +154,15 @@ public class PipeTests
         // non-blocking while it reads, and puts the flag back when it closes; the descriptor stays open.
         var (pipe, writer) = AnonymousPipe(loopReads: true);
         int fd = (int)pipe.DangerousGetHandle();
-        Assert.Equal(0, PipeHandle.StatusFlags(fd) & PipeHandle.O_NONBLOCK);
+        Assert.Equal(0, SpawnNative.StatusFlags(fd) & SpawnNative.O_NONBLOCK);
         var borrowed = new SafeFileHandle(fd, ownsHandle: false);
         var loop = Aio.GetRunningLoop();
         var (transport, protocol) = await loop.ConnectReadPipe(() => new Recorder(loop), borrowed);
-        Assert.NotEqual(0, PipeHandle.StatusFlags(fd) & PipeHandle.O_NONBLOCK);
+        Assert.NotEqual(0, SpawnNative.StatusFlags(fd) & SpawnNative.O_NONBLOCK);
         transport.Close();
         await protocol.Lost;
         Assert.True(borrowed.IsClosed);
-        Assert.Equal(0, PipeHandle.StatusFlags(fd) & PipeHandle.O_NONBLOCK);
+        Assert.Equal(0, SpawnNative.StatusFlags(fd) & SpawnNative.O_NONBLOCK);
         // Still open: the pipe carries data to its owner's stream.
         writer.Write("x"u8);
         writer.Flush();
