@@ -10,8 +10,9 @@ public static partial class Aio
     /// </summary>
     /// <param name="program">The program to run (its <c>argv[0]</c>).</param>
     /// <param name="args">Its arguments.</param>
-    /// <param name="stdin">The child's standard input: the parent's (default), a pipe (<see cref="Subprocess.Stdin"/>) or the null device.</param>
-    /// <param name="stdout">The child's standard output: the parent's (default), a pipe (<see cref="Subprocess.Stdout"/>) or the null device.</param>
+    /// <param name="stdin">The child's standard input: the parent's (default), a pipe (<see cref="Subprocess.Stdin"/>), the null device,
+    /// or a file, pipe or socket of the caller's (<see cref="Stdio.From(System.Runtime.InteropServices.SafeHandle)"/>).</param>
+    /// <param name="stdout">The child's standard output: as <paramref name="stdin"/> (the pipe is <see cref="Subprocess.Stdout"/>).</param>
     /// <param name="stderr">The child's standard error: as <paramref name="stdout"/>, or <see cref="Stdio.Stdout"/> to merge it into stdout.</param>
     /// <param name="cwd">The child's working directory (default: this process's).</param>
     /// <param name="env">The child's whole environment (default: this process's, as <see cref="Environment.GetEnvironmentVariables()"/> gives it).</param>
@@ -20,14 +21,16 @@ public static partial class Aio
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
     /// <exception cref="DirectoryNotFoundException"><paramref name="cwd"/> does not exist.</exception>
     /// <exception cref="UnauthorizedAccessException">The program may not be executed.</exception>
-    /// <exception cref="ArgumentException"><see cref="Stdio.Stdout"/> given for stdin or stdout, an empty program name, a NUL
-    /// character in a string, or an environment variable name that is empty or contains '='.</exception>
+    /// <exception cref="ArgumentException"><see cref="Stdio.Stdout"/> given for stdin or stdout, a descriptor given that is not
+    /// open, an empty program name, a NUL character in a string, or an environment variable name that is empty or contains '='.</exception>
+    /// <exception cref="ObjectDisposedException">A handle given for a stream is closed.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public static Task<Subprocess> CreateSubprocessExec(string program, IEnumerable<string>? args = null,
-        Stdio stdin = Stdio.Inherit, Stdio stdout = Stdio.Inherit, Stdio stderr = Stdio.Inherit,
+        Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
         bool startNewSession = false) =>
-        Subprocess.Start(EventLoop.GetRunningLoop(), EventLoop.Argv(program, args), stdin, stdout, stderr, cwd, env, limit, startNewSession);
+        Subprocess.Start(EventLoop.GetRunningLoop(), EventLoop.Argv(program, args),
+            stdin.Or(Stdio.Inherit), stdout.Or(Stdio.Inherit), stderr.Or(Stdio.Inherit), cwd, env, limit, startNewSession);
 
     /// <summary>
     /// Runs <paramref name="command"/> with the shell (<c>/bin/sh -c</c>) as a child process; asyncio's
@@ -43,7 +46,7 @@ public static partial class Aio
     /// <param name="limit">The line limit of the stdout and stderr readers.</param>
     /// <param name="startNewSession">Run the child in a new session (setsid).</param>
     public static Task<Subprocess> CreateSubprocessShell(string command,
-        Stdio stdin = Stdio.Inherit, Stdio stdout = Stdio.Inherit, Stdio stderr = Stdio.Inherit,
+        Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
         bool startNewSession = false)
     {

@@ -23,7 +23,8 @@ public sealed partial class EventLoop
     /// <param name="protocolFactory">Makes the protocol.</param>
     /// <param name="program">The program to run (its <c>argv[0]</c>), searched in the child's <c>PATH</c> unless it contains a slash.</param>
     /// <param name="args">Its arguments, passed as they are.</param>
-    /// <param name="stdin">The child's standard input (default <see cref="Stdio.Pipe"/>: <c>GetPipeTransport(0)</c>).</param>
+    /// <param name="stdin">The child's standard input (default <see cref="Stdio.Pipe"/>: <c>GetPipeTransport(0)</c>); <see cref="Stdio.Inherit"/>,
+    /// <see cref="Stdio.DevNull"/> or a file, pipe or socket of the caller's (<see cref="Stdio.From(System.Runtime.InteropServices.SafeHandle)"/>) otherwise.</param>
     /// <param name="stdout">The child's standard output (default <see cref="Stdio.Pipe"/>: <see cref="SubprocessProtocol.PipeDataReceived"/> with fd 1).</param>
     /// <param name="stderr">The child's standard error (default <see cref="Stdio.Pipe"/>; <see cref="Stdio.Stdout"/> merges it into stdout).</param>
     /// <param name="cwd">The child's working directory.</param>
@@ -34,14 +35,15 @@ public sealed partial class EventLoop
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public async Task<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExec<TProtocol>(Func<TProtocol> protocolFactory,
-        string program, IEnumerable<string>? args = null, Stdio stdin = Stdio.Pipe, Stdio stdout = Stdio.Pipe, Stdio stderr = Stdio.Pipe,
+        string program, IEnumerable<string>? args = null, Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, bool startNewSession = false)
         where TProtocol : SubprocessProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         var argv = Argv(program, args);
         var protocol = protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
-        var t = await SubprocessTransport.Start(this, nameof(SubprocessExec), argv, stdin, stdout, stderr, cwd, env, startNewSession,
+        var t = await SubprocessTransport.Start(this, nameof(SubprocessExec), argv,
+            stdin.Or(Stdio.Pipe), stdout.Or(Stdio.Pipe), stderr.Or(Stdio.Pipe), cwd, env, startNewSession,
             protocol, streams: false, limit: AsyncStreamReader.DefaultLimit);
         return (t, protocol);
     }
@@ -60,7 +62,7 @@ public sealed partial class EventLoop
     /// <param name="env">The child's whole environment.</param>
     /// <param name="startNewSession">Run the child in a new session (setsid).</param>
     public Task<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessShell<TProtocol>(Func<TProtocol> protocolFactory,
-        string command, Stdio stdin = Stdio.Pipe, Stdio stdout = Stdio.Pipe, Stdio stderr = Stdio.Pipe,
+        string command, Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, bool startNewSession = false)
         where TProtocol : SubprocessProtocol
     {

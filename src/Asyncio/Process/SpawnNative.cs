@@ -9,7 +9,7 @@ namespace Asyncio;
 // Spawning: posix_spawn of the program found in the child's PATH (Find, as Python's os.get_exec_path and
 // execvpe do: libc's posix_spawnp would search libc's environ, which is neither the child's nor .NET's), with
 // file actions that put each standard stream in place (one end of a pipe or socket pair, /dev/null, the parent's own,
-// or stderr onto stdout) and attributes that give the child default signal dispositions and an empty signal
+// a copy of a descriptor the caller gave, or stderr onto stdout) and attributes that give the child default signal dispositions and an empty signal
 // mask. The .NET runtime ignores SIGPIPE; exec keeps an ignored signal
 // ignored, so without SETSIGDEF a child such as `yes | head` would never die of a broken pipe (Python's
 // subprocess resets it too). Every descriptor .NET opens is close-on-exec, and so are the pipes and socket pairs made
@@ -77,7 +77,18 @@ internal static unsafe partial class SpawnNative
     }
 
     public const int O_NONBLOCK = 0x800;
-    const int O_CLOEXEC = 0x80000, F_GETFL = 3, F_SETFL = 4;
+    const int O_CLOEXEC = 0x80000, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030, EBADF = 9;
+
+    /// <summary>A close-on-exec copy of <paramref name="fd"/> numbered 3 or above (a child's stream given by the caller, Stdio.cs).</summary>
+    /// <exception cref="ArgumentException"><paramref name="fd"/> is not an open descriptor.</exception>
+    public static int Duplicate(int fd, string paramName)
+    {
+        int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy >= 0) return copy;
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == EBADF) throw new ArgumentException($"The descriptor {fd} given for the child's {paramName} is not open.", paramName);
+        throw Error(errno, "fcntl");
+    }
 
     /// <summary>What a child's standard stream is given: -1 to inherit the parent's, -2 for /dev/null, -3 for the child's stdout, else a descriptor to duplicate.</summary>
     public const int Inherit = -1, DevNull = -2, ToStdout = -3;

@@ -111,9 +111,9 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             throw new PlatformNotSupportedException("Subprocesses are implemented on Linux only.");
         if (stdin == Stdio.Stdout || stdout == Stdio.Stdout)
             throw new ArgumentException("Stdio.Stdout is for stderr only (asyncio's STDOUT).", stdin == Stdio.Stdout ? nameof(stdin) : nameof(stdout));
-        CheckStdio(stdin, nameof(stdin));
-        CheckStdio(stdout, nameof(stdout));
-        CheckStdio(stderr, nameof(stderr));
+        stdin.CheckUsable(nameof(stdin));
+        stdout.CheckUsable(nameof(stdout));
+        stderr.CheckUsable(nameof(stderr));
         if (limit <= 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive.");
         if (cwd != null && !Directory.Exists(NoNul(cwd, nameof(cwd)))) throw new DirectoryNotFoundException($"No such directory: '{cwd}'");
         if (env != null)
@@ -137,11 +137,13 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             var given = new int[3];
             for (int i = 0; i < 3; i++)
             {
-                given[i] = modes[i] switch
+                given[i] = modes[i].Mode switch
                 {
-                    Stdio.Pipe => (ends[i] = loop.SupportsFileDescriptors ? SpawnNative.Pipe(parentReads: i != 0) : SpawnNative.SocketPair()).Child,
-                    Stdio.DevNull => SpawnNative.DevNull,
-                    Stdio.Stdout => SpawnNative.ToStdout,
+                    Stdio.Kind.Pipe => (ends[i] = loop.SupportsFileDescriptors ? SpawnNative.Pipe(parentReads: i != 0) : SpawnNative.SocketPair()).Child,
+                    Stdio.Kind.DevNull => SpawnNative.DevNull,
+                    Stdio.Kind.Stdout => SpawnNative.ToStdout,
+                    // The caller's descriptor, copied: the copy is closed with the pipes' child ends once the child has started.
+                    Stdio.Kind.Handle or Stdio.Kind.Descriptor => (ends[i] = (-1, modes[i].Duplicate(StreamName(i)))).Child,
                     _ => SpawnNative.Inherit,
                 };
             }
@@ -249,10 +251,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         if (_exitPending) { _exitPending = false; Exited(); }
     }
 
-    static void CheckStdio(Stdio mode, string name)
-    {
-        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(name, mode, "Not a Stdio value.");
-    }
+    static string StreamName(int fd) => fd switch { 0 => "stdin", 1 => "stdout", _ => "stderr" };
 
     /// <summary>Returns <paramref name="s"/>, or throws if it contains a NUL character, which would cut it short (Python's "embedded null byte").</summary>
     internal static string NoNul(string s, string name) =>
