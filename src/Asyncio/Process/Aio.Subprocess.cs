@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Asyncio;
 
 public static partial class Aio
@@ -18,24 +20,28 @@ public static partial class Aio
     /// <param name="env">The child's whole environment (default: this process's, as <see cref="Environment.GetEnvironmentVariables()"/> gives it).</param>
     /// <param name="limit">The line limit of the stdout and stderr readers (default 64 KiB).</param>
     /// <param name="startNewSession">Run the child in a new session (setsid), so that signals to this process's group do not reach it.</param>
+    /// <param name="passHandles">Open files, pipe ends or sockets that stay open in the child under their numbers (asyncio's
+    /// <c>pass_fds</c>; the number is <c>(int)handle.DangerousGetHandle()</c>, or a pipe's <c>GetClientHandleAsString()</c>, to tell
+    /// the child). Every other descriptor above the standard streams is closed in the child, inheritable ones too (asyncio's
+    /// <c>close_fds</c>). The handles stay the caller's.</param>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
     /// <exception cref="DirectoryNotFoundException"><paramref name="cwd"/> does not exist.</exception>
     /// <exception cref="UnauthorizedAccessException">The program may not be executed.</exception>
     /// <exception cref="ArgumentException"><see cref="Stdio.Stdout"/> given for stdin or stdout, a descriptor given that is not
-    /// open, an empty program name, a NUL character in a string, or an environment variable name that is empty or contains '='.</exception>
-    /// <exception cref="ObjectDisposedException">A handle given for a stream is closed.</exception>
+    /// open, a handle to pass that is invalid or a standard stream (0-2), an empty program name, a NUL character in a string, or an environment variable name that is empty or contains '='.</exception>
+    /// <exception cref="ObjectDisposedException">A handle given for a stream or to pass is closed.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public static Task<Subprocess> CreateSubprocessExec(string program, IEnumerable<string>? args = null,
         Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
-        bool startNewSession = false) =>
+        bool startNewSession = false, IEnumerable<SafeHandle>? passHandles = null) =>
         Subprocess.Start(EventLoop.GetRunningLoop(), EventLoop.Argv(program, args),
-            stdin.Or(Stdio.Inherit), stdout.Or(Stdio.Inherit), stderr.Or(Stdio.Inherit), cwd, env, limit, startNewSession);
+            stdin.Or(Stdio.Inherit), stdout.Or(Stdio.Inherit), stderr.Or(Stdio.Inherit), cwd, env, limit, startNewSession, passHandles);
 
     /// <summary>
     /// Runs <paramref name="command"/> with the shell (<c>/bin/sh -c</c>) as a child process; asyncio's
     /// <c>create_subprocess_shell</c>. The caller quotes what the shell must not interpret. Linux only. The
-    /// other arguments are those of <see cref="CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool)"/>.
+    /// other arguments are those of <see cref="CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?)"/>.
     /// </summary>
     /// <param name="command">The shell command line.</param>
     /// <param name="stdin">The child's standard input.</param>
@@ -45,12 +51,13 @@ public static partial class Aio
     /// <param name="env">The child's whole environment.</param>
     /// <param name="limit">The line limit of the stdout and stderr readers.</param>
     /// <param name="startNewSession">Run the child in a new session (setsid).</param>
+    /// <param name="passHandles">Handles that stay open in the child under their numbers (asyncio's <c>pass_fds</c>).</param>
     public static Task<Subprocess> CreateSubprocessShell(string command,
         Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
-        bool startNewSession = false)
+        bool startNewSession = false, IEnumerable<SafeHandle>? passHandles = null)
     {
         ArgumentNullException.ThrowIfNull(command);
-        return CreateSubprocessExec("/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, limit, startNewSession);
+        return CreateSubprocessExec("/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, limit, startNewSession, passHandles);
     }
 }

@@ -13,7 +13,9 @@ namespace Asyncio;
 // mask. The .NET runtime ignores SIGPIPE; exec keeps an ignored signal
 // ignored, so without SETSIGDEF a child such as `yes | head` would never die of a broken pipe (Python's
 // subprocess resets it too). Every descriptor .NET opens is close-on-exec, and so are the pipes and socket pairs made
-// here: the child gets its three streams and nothing else.
+// here, and the file actions close every other descriptor above 2 that is not close-on-exec (inherited by this
+// process, or made inheritable), as Python's close_fds does: the child gets its three streams, the descriptors the
+// caller passes (pass_fds), and nothing else.
 //
 // The exit: waitpid on the loop's thread, after a pidfd (pidfd_open, Linux 5.3) became readable in the
 // reactor, or after a helper thread saw the exit with waitid(WNOWAIT), which leaves the child unreaped. Either
@@ -95,13 +97,15 @@ internal static unsafe partial class SpawnNative
 
     /// <summary>
     /// Starts <paramref name="program"/> (a path, from <see cref="Find"/>) with <paramref name="argv"/> and the given
-    /// standard streams; returns its pid. The strings contain no NUL (the caller checks).
+    /// standard streams; returns its pid. The strings contain no NUL (the caller checks). The descriptors in
+    /// <paramref name="keep"/> (above 2, sorted, without repeats) stay open in the child under their numbers (asyncio's
+    /// <c>pass_fds</c>); every other one above 2 is closed (its <c>close_fds</c>).
     /// </summary>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
     /// <exception cref="UnauthorizedAccessException">The program or the working directory may not be used.</exception>
     /// <exception cref="Win32Exception">Another error of the spawn.</exception>
     public static int Spawn(string program, IReadOnlyList<string> argv, IEnumerable<KeyValuePair<string, string>> env, string? cwd,
-        int stdin, int stdout, int stderr, bool newSession)
+        int stdin, int stdout, int stderr, bool newSession, int[] keep)
     {
         // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336; room for any libc's.
         const int OpaqueSize = 1024, SigSetSize = 128;
@@ -116,6 +120,7 @@ internal static unsafe partial class SpawnNative
             AddStream(actions, stdin, 0, strings);
             AddStream(actions, stdout, 1, strings);
             AddStream(actions, stderr, 2, strings);
+            KeepOnly(actions, keep);
             if (cwd != null) Check(posix_spawn_file_actions_addchdir_np(actions, Utf8(cwd, strings)), "posix_spawn_file_actions_addchdir_np");
 
             short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
@@ -190,6 +195,34 @@ internal static unsafe partial class SpawnNative
                 return;
         }
     }
+
+    /// <summary>
+    /// Closes in the child every descriptor above 2 but <paramref name="keep"/>, after the standard streams are in place.
+    /// A kept descriptor is duplicated onto itself, which clears its close-on-exec flag in the child (POSIX.1-2024; glibc
+    /// since 2.29, musl). Above the highest kept one, <c>posix_spawn_file_actions_addclosefrom_np</c> (glibc 2.34) closes
+    /// everything; below it, and where that call is missing, the descriptors open here now are closed one by one (the
+    /// child's close of one that is closed meanwhile fails with EBADF, which libc ignores).
+    /// </summary>
+    static void KeepOnly(byte* actions, int[] keep)
+    {
+        foreach (int fd in keep) Check(posix_spawn_file_actions_adddup2(actions, fd, fd), "posix_spawn_file_actions_adddup2");
+        int from = keep.Length > 0 ? keep[^1] + 1 : 3;
+        bool closesFrom = false;
+        if (!NoCloseFrom)
+        {
+            try { closesFrom = posix_spawn_file_actions_addclosefrom_np(actions, from) == 0; }
+            catch (EntryPointNotFoundException) { NoCloseFrom = true; }
+        }
+        if (closesFrom && from == 3) return;
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out int fd) && fd >= 3 && (fd < from || !closesFrom) && Array.BinarySearch(keep, fd) < 0)
+                Check(posix_spawn_file_actions_addclose(actions, fd), "posix_spawn_file_actions_addclose");
+        }
+    }
+
+    /// <summary>Whether this libc lacks <c>posix_spawn_file_actions_addclosefrom_np</c> (glibc before 2.34, musl); tests set it to take the other path.</summary>
+    internal static bool NoCloseFrom;
 
     /// <summary>A null-filled array of <paramref name="count"/> pointers (argv and envp end with a null one), freed with the strings.</summary>
     static byte** Pointers(int count, List<nint> owned)
@@ -292,6 +325,10 @@ internal static unsafe partial class SpawnNative
     private static partial int posix_spawn_file_actions_addopen(byte* actions, int fd, byte* path, int oflag, int mode);
     [LibraryImport("libc")]
     private static partial int posix_spawn_file_actions_addchdir_np(byte* actions, byte* path);
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_addclose(byte* actions, int fd);
+    [LibraryImport("libc")]
+    private static partial int posix_spawn_file_actions_addclosefrom_np(byte* actions, int from);
     [LibraryImport("libc")]
     private static partial int posix_spawnattr_init(byte* attr);
     [LibraryImport("libc")]

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Net.Sockets;
 
 namespace Asyncio;
@@ -12,7 +13,7 @@ namespace Asyncio;
 // can fill them and wait for ever: use Communicate.
 
 /// <summary>
-/// A child process started by <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool)"/>
+/// A child process started by <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?)"/>
 /// or <see cref="Aio.CreateSubprocessShell"/>; asyncio's <c>asyncio.subprocess.Process</c>. Loop thread only.
 /// </summary>
 /// <remarks>
@@ -56,9 +57,9 @@ public sealed class Subprocess
     sealed class StreamsProtocol : SubprocessProtocol;
 
     internal static async Task<Subprocess> Start(EventLoop loop, IReadOnlyList<string> argv, Stdio stdin, Stdio stdout, Stdio stderr,
-        string? cwd, IReadOnlyDictionary<string, string>? env, int limit, bool newSession)
+        string? cwd, IReadOnlyDictionary<string, string>? env, int limit, bool newSession, IEnumerable<SafeHandle>? passHandles)
     {
-        var t = await SubprocessTransport.Start(loop, "CreateSubprocessExec", argv, stdin, stdout, stderr, cwd, env, newSession,
+        var t = await SubprocessTransport.Start(loop, "CreateSubprocessExec", argv, stdin, stdout, stderr, cwd, env, newSession, passHandles,
             new StreamsProtocol(), streams: true, limit);
         return new Subprocess(loop, t);
     }

@@ -1,8 +1,10 @@
+using System.Runtime.InteropServices;
+
 namespace Asyncio;
 
 /// <summary>
 /// The callbacks of a child process's transport; asyncio's <c>SubprocessProtocol</c>, for
-/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool)"/>.
+/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?)"/>.
 /// Override what you need: every callback does nothing by default.
 /// </summary>
 /// <remarks>

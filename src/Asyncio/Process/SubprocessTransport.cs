@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Net.Sockets;
 
 namespace Asyncio;
@@ -25,7 +26,7 @@ namespace Asyncio;
 
 /// <summary>
 /// The transport of a child process; asyncio's <c>SubprocessTransport</c>, from
-/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool)"/>.
+/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?)"/>.
 /// </summary>
 public interface ISubprocessTransport : IBaseTransport
 {
@@ -105,7 +106,8 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
     /// readers') instead of the protocol. <c>member</c> names the caller in the wrong-thread error.
     /// </summary>
     internal static async Task<SubprocessTransport> Start(EventLoop loop, string member, IReadOnlyList<string> argv, Stdio stdin, Stdio stdout, Stdio stderr,
-        string? cwd, IReadOnlyDictionary<string, string>? env, bool newSession, SubprocessProtocol protocol, bool streams, int limit)
+        string? cwd, IReadOnlyDictionary<string, string>? env, bool newSession, IEnumerable<SafeHandle>? passHandles,
+        SubprocessProtocol protocol, bool streams, int limit)
     {
         if (!SpawnNative.Supported)
             throw new PlatformNotSupportedException("Subprocesses are implemented on Linux only.");
@@ -114,6 +116,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         stdin.CheckUsable(nameof(stdin));
         stdout.CheckUsable(nameof(stdout));
         stderr.CheckUsable(nameof(stderr));
+        var passed = CheckPassed(passHandles);
         if (limit <= 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive.");
         if (cwd != null && !Directory.Exists(NoNul(cwd, nameof(cwd)))) throw new DirectoryNotFoundException($"No such directory: '{cwd}'");
         if (env != null)
@@ -149,7 +152,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             }
             string? path = env != null ? env.GetValueOrDefault("PATH") : Environment.GetEnvironmentVariable("PATH");
             string program = SpawnNative.Find(argv[0], path ?? SpawnNative.DefaultPath);
-            int pid = SpawnNative.Spawn(program, argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession);
+            int pid = SpawnWithPassed(passed, keep => SpawnNative.Spawn(program, argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession, keep));
             t = new SubprocessTransport(loop, pid, protocol, streams);
         }
         catch
@@ -249,6 +252,39 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         }
         connected.SetResult();
         if (_exitPending) { _exitPending = false; Exited(); }
+    }
+
+    /// <summary>The handles to pass to the child (asyncio's <c>pass_fds</c>), checked before anything is made for it.</summary>
+    static SafeHandle[] CheckPassed(IEnumerable<SafeHandle>? passHandles)
+    {
+        if (passHandles == null) return [];
+        var passed = passHandles.ToArray();
+        foreach (var h in passed)
+        {
+            ArgumentNullException.ThrowIfNull(h, nameof(passHandles));
+            if (h.IsClosed) throw new ObjectDisposedException(h.GetType().Name, "A handle to pass to the child is closed.");
+            if (h.IsInvalid) throw new ArgumentException("A handle to pass to the child is invalid.", nameof(passHandles));
+            if (h.DangerousGetHandle() < 3)
+                throw new ArgumentException($"Descriptor {h.DangerousGetHandle()} is a standard stream: give it as stdin, stdout or stderr (Stdio.From).", nameof(passHandles));
+        }
+        return passed;
+    }
+
+    /// <summary>Runs <paramref name="spawn"/> with the passed handles' descriptors (sorted, once each), none of which can be closed meanwhile.</summary>
+    static int SpawnWithPassed(SafeHandle[] passed, Func<int[], int> spawn)
+    {
+        var added = new bool[passed.Length];
+        try
+        {
+            for (int i = 0; i < passed.Length; i++) passed[i].DangerousAddRef(ref added[i]);
+            var keep = passed.Select(h => (int)h.DangerousGetHandle()).Distinct().Order().ToArray();
+            return spawn(keep);
+        }
+        finally
+        {
+            for (int i = 0; i < passed.Length; i++)
+                if (added[i]) passed[i].DangerousRelease();
+        }
     }
 
     static string StreamName(int fd) => fd switch { 0 => "stdin", 1 => "stdout", _ => "stderr" };

@@ -174,6 +174,94 @@ public abstract class SubprocessHandleTests : IDisposable
         });
     }
 
+    /// <summary>Whether descriptor <paramref name="fd"/> is open in a child started with <paramref name="passHandles"/>.</summary>
+    static async Task<bool> OpenInChild(int fd, IEnumerable<System.Runtime.InteropServices.SafeHandle>? passHandles = null)
+    {
+        var p = await Aio.CreateSubprocessExec("sh", ["-c", "[ -e /proc/$$/fd/$0 ] && echo open || echo closed", fd.ToString()],
+            stdout: Stdio.Pipe, passHandles: passHandles);
+        return S((await p.Communicate()).Stdout) switch { "open\n" => true, "closed\n" => false, var o => throw new Xunit.Sdk.XunitException(o) };
+    }
+
+    [Fact]
+    public void InheritableDescriptor_IsClosedInTheChild_AsCloseFds()
+    {
+        Run(async () =>
+        {
+            // Not close-on-exec: without asyncio's close_fds every child would inherit it (and keep the pipe open).
+            using var pipe = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
+            Assert.False(await OpenInChild(int.Parse(pipe.GetClientHandleAsString())));
+            Assert.True(await OpenInChild(1));
+            Assert.True(await OpenInChild(2));
+        });
+    }
+
+    [Fact]
+    public void PassHandles_StayOpenInTheChildUnderTheirNumbers_TheOthersAreClosed()
+    {
+        Run(async () =>
+        {
+            using var inheritable = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
+            using var pipe = new AnonymousPipeServerStream(PipeDirection.In);   // close-on-exec
+            using var file = File.OpenHandle(PathOf("passed.txt"), FileMode.Create, FileAccess.Write);
+            int fdInheritable = int.Parse(inheritable.GetClientHandleAsString()), fdPipe = int.Parse(pipe.GetClientHandleAsString());
+            int fdFile = (int)file.DangerousGetHandle();
+            Assert.True(await OpenInChild(fdPipe, [pipe.ClientSafePipeHandle, file]));
+            Assert.True(await OpenInChild(fdFile, [file, pipe.ClientSafePipeHandle, file]));   // any order, repeats allowed
+            Assert.False(await OpenInChild(fdInheritable, [pipe.ClientSafePipeHandle, file]));   // between or beside passed ones, still closed
+            Assert.False(await OpenInChild(fdPipe, [file]));
+
+            // The child writes into the passed pipe end; the parent reads it.
+            var p = await Aio.CreateSubprocessExec("sh", ["-c", "echo through fd $0 > /proc/$$/fd/$0", fdPipe.ToString()],
+                passHandles: [pipe.ClientSafePipeHandle]);
+            pipe.DisposeLocalCopyOfClientHandle();
+            Assert.Equal(0, await p.Wait());
+            string expected = $"through fd {fdPipe}\n";
+            var buffer = new byte[64];
+            int n = 0, got;
+            while (n < expected.Length && (got = await pipe.ReadAsync(buffer.AsMemory(n))) > 0) n += got;
+            Assert.Equal(expected, Encoding.UTF8.GetString(buffer, 0, n));
+        });
+    }
+
+    [Fact]
+    public void WithoutClosefrom_TheDescriptorsOpenHereAreClosedOneByOne()
+    {
+        Run(async () =>
+        {
+            // The path for a libc without posix_spawn_file_actions_addclosefrom_np. Other tests' children may take it
+            // meanwhile: it closes the same descriptors.
+            using var inheritable = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
+            using var pipe = new AnonymousPipeServerStream(PipeDirection.In);
+            int fdInheritable = int.Parse(inheritable.GetClientHandleAsString()), fdPipe = int.Parse(pipe.GetClientHandleAsString());
+            bool before = SpawnNative.NoCloseFrom;
+            SpawnNative.NoCloseFrom = true;
+            try
+            {
+                Assert.False(await OpenInChild(fdInheritable));
+                Assert.False(await OpenInChild(fdInheritable, [pipe.ClientSafePipeHandle]));
+                Assert.True(await OpenInChild(fdPipe, [pipe.ClientSafePipeHandle]));
+            }
+            finally { SpawnNative.NoCloseFrom = before; }
+        });
+    }
+
+    [Fact]
+    public void PassHandles_BadInput_ClearExceptions()
+    {
+        Run(async () =>
+        {
+            var closed = File.OpenHandle(PathOf("closed.txt"), FileMode.Create, FileAccess.Write);
+            closed.Dispose();
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => Aio.CreateSubprocessExec("true", passHandles: [closed]));
+            await Assert.ThrowsAsync<ArgumentNullException>(() => Aio.CreateSubprocessExec("true", passHandles: [null!]));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", passHandles: [new SafeFileHandle(-1, ownsHandle: false)]));
+            var e = await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", passHandles: [new SafeFileHandle(1, ownsHandle: false)]));
+            Assert.StartsWith("Descriptor 1 is a standard stream", e.Message);
+            var p = await Aio.CreateSubprocessExec("true", passHandles: []);
+            Assert.Equal(0, await p.Wait());
+        });
+    }
+
     [Fact]
     public void ProtocolApi_AGivenStreamHasNoPipeTransport_TheOthersKeepTheirPipes()
     {
