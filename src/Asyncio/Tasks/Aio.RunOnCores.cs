@@ -90,8 +90,8 @@ public static partial class Aio
         return results;
     }
 
-    /// <summary>The mains of one <see cref="RunOnCores{T}"/>: the first failure cancels the others.</summary>
-    sealed class CoreGroup(int count)
+    /// <summary>The mains of one <see cref="RunOnCores{T}"/>: the first failure cancels the others (internal for tests, which run its mains one after the other).</summary>
+    internal sealed class CoreGroup(int count)
     {
         readonly (EventLoop Loop, AioTask Task)?[] _mains = new (EventLoop, AioTask)?[count];
         bool _failed;   // under the lock

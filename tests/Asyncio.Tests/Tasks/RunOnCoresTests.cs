@@ -73,6 +73,24 @@ public class RunOnCoresTests
     }
 
     [Fact]
+    public void AMainWhoseLoopBeginsAfterTheGroupFailed_IsNeverCalled()
+    {
+        // The ordering AMainThatIsSlowToStart may or may not produce, forced: the group's loops run one after the other.
+        var group = new Aio.CoreGroup(2);
+        var failure = Assert.Throws<InvalidOperationException>(() =>
+            Aio.Run(() => group.Run<int>(0, _ => throw new InvalidOperationException("loop 0 broke"))));
+        Assert.Equal("loop 0 broke", failure.Message);
+        bool called = false;
+        var cancelled = Assert.Throws<CancelledError>(() => Aio.Run(() => group.Run(1, _ =>
+        {
+            called = true;
+            return Task.FromResult(1);
+        })));
+        Assert.False(called);
+        Assert.Equal("another loop's main failed", cancelled.CancelMessage);
+    }
+
+    [Fact]
     public void BadArguments_AndACallFromInsideALoop_Throw()
     {
         Assert.Throws<ArgumentNullException>(() => Aio.RunOnCores((Func<int, Task>)null!));
