@@ -16,7 +16,9 @@ public class TimelineTests
             Assert.True(code == 0, $"exit code {code}\n{stdout}\n{stderr}");
             var lines = RepoProgram.Lines(stdout);
             Assert.StartsWith("traced ", lines[0]);
-            Assert.Contains(lines, l => l.StartsWith("busiest task: worker-"));
+            // Which task is busiest depends on the machine's load (a producer's first step that waits for the JIT on a
+            // loaded machine can outweigh a worker's parsing): any of the pipeline's tasks, with its steps counted.
+            Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^busiest task: (producer|worker-[123]), \d+ steps, [\d.]+ ms$"));
 
             using var json = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(dir, "timeline.json")));
             var names = json.RootElement.GetProperty("traceEvents").EnumerateArray()
