@@ -56,13 +56,17 @@ public readonly struct Stdio : IEquatable<Stdio>
     /// <see cref="System.Net.Sockets.Socket.SafeHandle"/>. The child gets a copy; the handle stays the caller's.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="handle"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="handle"/> is invalid.</exception>
+    /// <exception cref="ArgumentException"><paramref name="handle"/> is invalid, or its value is not a file descriptor (negative or beyond <see cref="int.MaxValue"/>).</exception>
     public static Stdio From(SafeHandle handle)
     {
         ArgumentNullException.ThrowIfNull(handle);
         if (handle.IsInvalid) throw new ArgumentException("The handle is invalid.", nameof(handle));
+        if (!IsDescriptor(handle)) throw new ArgumentException($"The handle's value {handle.DangerousGetHandle()} is not a file descriptor.", nameof(handle));
         return new(Kind.Handle, handle);
     }
+
+    /// <summary>Whether the value of <paramref name="handle"/> can be a file descriptor (an <c>int</c> from 0 up): one that is not, a pointer, would be cut to some other descriptor's number.</summary>
+    internal static bool IsDescriptor(SafeHandle handle) => handle.DangerousGetHandle() is >= 0 and <= int.MaxValue;
 
     /// <summary>The open file descriptor <paramref name="fd"/> of this process (asyncio's integer descriptor). The child gets a copy; the descriptor stays the caller's.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="fd"/> is negative.</exception>

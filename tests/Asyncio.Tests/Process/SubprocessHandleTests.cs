@@ -263,6 +263,43 @@ public abstract class SubprocessHandleTests : IDisposable
     }
 
     [Fact]
+    public void PassHandles_ADescriptorNotOpen_AnArgumentException_NotASpawnError()
+    {
+        Run(async () =>
+        {
+            // Below the descriptor limit (the child's dup2 onto itself would fail: "Cannot start 'true'") and above it.
+            foreach (int fd in new[] { 15000, 1 << 20 })
+            {
+                var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+                    Aio.CreateSubprocessExec("true", passHandles: [new SafeFileHandle(fd, ownsHandle: false)]));
+                Assert.Equal("passHandles", e.ParamName);
+                Assert.Contains($"{fd}", e.Message);
+            }
+        });
+    }
+
+    /// <summary>A handle whose value is not a descriptor (a pointer, say).</summary>
+    sealed class NotADescriptor(long value) : System.Runtime.InteropServices.SafeHandle((nint)value, ownsHandle: false)
+    {
+        public override bool IsInvalid => false;
+        protected override bool ReleaseHandle() => true;
+    }
+
+    [Fact]
+    public void AHandleThatIsNotADescriptor_IsRejected_NotTruncatedToAnotherDescriptor()
+    {
+        Run(async () =>
+        {
+            // 0x1_0000_0001 cut to an int is 1: the child's stdout would silently be this process's.
+            var h = new NotADescriptor(0x1_0000_0001);
+            Assert.Throws<ArgumentException>(() => Stdio.From(h));
+            Assert.Throws<ArgumentException>(() => Stdio.From(new NotADescriptor(-5)));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", passHandles: [h]));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", passHandles: [new NotADescriptor(0x1_0000_0005)]));
+        });
+    }
+
+    [Fact]
     public void ProtocolApi_AGivenStreamHasNoPipeTransport_TheOthersKeepTheirPipes()
     {
         Run(async () =>
