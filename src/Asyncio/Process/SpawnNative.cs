@@ -211,7 +211,7 @@ internal static unsafe partial class SpawnNative
         foreach (int fd in keep) Check(posix_spawn_file_actions_adddup2(actions, fd, fd), "posix_spawn_file_actions_adddup2");
         int from = keep.Length > 0 ? keep[^1] + 1 : 3;
         bool closesFrom = false;
-        if (!NoCloseFrom)
+        if (!NoCloseFrom && !CloseOneByOne)
         {
             try { closesFrom = posix_spawn_file_actions_addclosefrom_np(actions, from) == 0; }
             catch (EntryPointNotFoundException) { NoCloseFrom = true; }
@@ -224,8 +224,14 @@ internal static unsafe partial class SpawnNative
         }
     }
 
-    /// <summary>Whether this libc lacks <c>posix_spawn_file_actions_addclosefrom_np</c> (glibc before 2.34, musl); tests set it to take the other path.</summary>
+    /// <summary>Whether this libc lacks <c>posix_spawn_file_actions_addclosefrom_np</c> (glibc before 2.34, musl), found on first use.</summary>
     internal static bool NoCloseFrom;
+
+    /// <summary>
+    /// Tests: spawns on this thread (a loop's) close the descriptors one by one, as without <c>addclosefrom_np</c>.
+    /// Per thread, so that tests running in parallel neither see it nor can leave it set for the rest of the run.
+    /// </summary>
+    [ThreadStatic] internal static bool CloseOneByOne;
 
     /// <summary>A null-filled array of <paramref name="count"/> pointers (argv and envp end with a null one), freed with the strings.</summary>
     static byte** Pointers(int count, List<nint> owned)

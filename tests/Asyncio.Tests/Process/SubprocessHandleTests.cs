@@ -228,20 +228,18 @@ public abstract class SubprocessHandleTests : IDisposable
     {
         Run(async () =>
         {
-            // The path for a libc without posix_spawn_file_actions_addclosefrom_np. Other tests' children may take it
-            // meanwhile: it closes the same descriptors.
+            // The path for a libc without posix_spawn_file_actions_addclosefrom_np, for this thread's (the loop's) spawns only.
             using var inheritable = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
             using var pipe = new AnonymousPipeServerStream(PipeDirection.In);
             int fdInheritable = int.Parse(inheritable.GetClientHandleAsString()), fdPipe = int.Parse(pipe.GetClientHandleAsString());
-            bool before = SpawnNative.NoCloseFrom;
-            SpawnNative.NoCloseFrom = true;
+            SpawnNative.CloseOneByOne = true;
             try
             {
                 Assert.False(await OpenInChild(fdInheritable));
                 Assert.False(await OpenInChild(fdInheritable, [pipe.ClientSafePipeHandle]));
                 Assert.True(await OpenInChild(fdPipe, [pipe.ClientSafePipeHandle]));
             }
-            finally { SpawnNative.NoCloseFrom = before; }
+            finally { SpawnNative.CloseOneByOne = false; }
         });
     }
 
@@ -387,4 +385,30 @@ public sealed class EpollSubprocessHandleTests : SubprocessHandleTests
 public sealed class PortableSubprocessHandleTests : SubprocessHandleTests
 {
     protected override bool Portable => true;
+}
+
+/// <summary>The one-by-one test of both reactors run at once (xUnit may run the two classes in parallel).</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class CloseOneByOneSwitchTests
+{
+    [Fact]
+    public async Task TheFallbackTestsRunConcurrently_TheProcessWideDetectionIsLeftAlone()
+    {
+        // With a process-wide switch saved and restored by each test, an overlap left it set for the rest of the run
+        // (14 times out of 20 here), and every later child took the fallback path unnoticed.
+        for (int i = 0; i < 10; i++)
+        {
+            using var epoll = new EpollSubprocessHandleTests();
+            using var portable = new PortableSubprocessHandleTests();
+            var a = Task.Run(epoll.WithoutClosefrom_TheDescriptorsOpenHereAreClosedOneByOne);
+            var b = Task.Run(async () =>
+            {
+                await Task.Delay(20);
+                portable.WithoutClosefrom_TheDescriptorsOpenHereAreClosedOneByOne();
+            });
+            await Task.WhenAll(a, b);
+            Assert.False(SpawnNative.NoCloseFrom);
+            Assert.False(SpawnNative.CloseOneByOne);
+        }
+    }
 }
