@@ -16,8 +16,12 @@ namespace Asyncio;
 /// descriptor, made when it starts: the handle stays the caller's, who may close it as soon as the start has
 /// returned. A child and its parent sharing an open file share its offset, but .NET's <see cref="FileStream"/> keeps a
 /// position of its own, which the child's writes do not move (the stream's next write overwrites them): give the
-/// child a handle that only it writes through (for example from <see cref="File.OpenHandle"/>), or a file opened
-/// for appending.</para>
+/// child a handle that only it writes through (for example from <see cref="File.OpenHandle"/>); .NET's
+/// <see cref="FileMode.Append"/> does not open the file with <c>O_APPEND</c>, so it does not help.</para>
+/// <para>The child also shares the open file's <c>O_NONBLOCK</c> flag. .NET makes a socket's or a pipe stream's
+/// descriptor non-blocking at its first asynchronous operation (<see cref="System.Net.Sockets.Socket.Blocking"/> still
+/// says <see langword="true"/>), and a child writing more than the buffer holds then fails with <c>EAGAIN</c>: give a
+/// child a socket or pipe that .NET has not used asynchronously.</para>
 /// </remarks>
 public readonly struct Stdio : IEquatable<Stdio>
 {

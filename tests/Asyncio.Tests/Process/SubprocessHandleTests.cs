@@ -174,6 +174,41 @@ public abstract class SubprocessHandleTests : IDisposable
         });
     }
 
+    [Theory]
+    [InlineData(FileMode.Create)]
+    [InlineData(FileMode.Append)]   // no way out: .NET opens it without O_APPEND
+    public void FileStreamTrap_AsDocumented_TheStreamsNextWriteOverwritesTheChilds(FileMode mode)
+    {
+        Run(async () =>
+        {
+            string path = PathOf("trap.txt");
+            using (var fs = new FileStream(path, mode, FileAccess.Write))
+            {
+                fs.Write("abc"u8);
+                var p = await Aio.CreateSubprocessExec("printf", ["x"], stdout: Stdio.From(fs.SafeFileHandle));
+                Assert.Equal(0, await p.Wait());
+                fs.Write("def"u8);
+            }
+            Assert.Equal("abcdef", File.ReadAllText(path));
+        });
+    }
+
+    [Fact]
+    public void NonBlockingTrap_AsDocumented_APipeStreamUsedAsynchronously_TheChildsLargeWriteFails()
+    {
+        Run(async () =>
+        {
+            // Nobody reads the pipe: a blocking write would wait for ever, a non-blocking one fails once it is full.
+            using var pipe = new AnonymousPipeServerStream(PipeDirection.Out);
+            await pipe.WriteAsync(new byte[] { 1 });   // .NET makes the descriptor non-blocking here, for good
+            var env = new Dictionary<string, string> { ["PATH"] = Environment.GetEnvironmentVariable("PATH") ?? "/bin:/usr/bin", ["LC_ALL"] = "C" };
+            var p = await Aio.CreateSubprocessShell("head -c 1000000 /dev/zero", stdout: Stdio.From(pipe.SafePipeHandle), stderr: Stdio.Pipe, env: env);
+            var (_, e) = await p.Communicate();
+            Assert.NotEqual(0, p.ReturnCode);
+            Assert.Contains("Resource temporarily unavailable", S(e));
+        });
+    }
+
     /// <summary>Whether descriptor <paramref name="fd"/> is open in a child started with <paramref name="passHandles"/>.</summary>
     static async Task<bool> OpenInChild(int fd, IEnumerable<System.Runtime.InteropServices.SafeHandle>? passHandles = null)
     {
