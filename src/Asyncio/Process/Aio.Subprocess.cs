@@ -28,7 +28,7 @@ public static partial class Aio
     /// <exception cref="DirectoryNotFoundException"><paramref name="cwd"/> does not exist.</exception>
     /// <exception cref="UnauthorizedAccessException">The program may not be executed.</exception>
     /// <exception cref="ArgumentException"><see cref="Stdio.Stdout"/> given for stdin or stdout, a descriptor given that is not
-    /// open, a handle to pass that is invalid or a standard stream (0-2), an empty program name, a NUL character in a string, or an environment variable name that is empty or contains '='.</exception>
+    /// open, a handle to pass that is invalid, not open, not a file descriptor or a standard stream (0-2), an empty program name, a NUL character in a string, or an environment variable name that is empty or contains '='.</exception>
     /// <exception cref="ObjectDisposedException">A handle given for a stream or to pass is closed.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public static Task<Subprocess> CreateSubprocessExec(string program, IEnumerable<string>? args = null,

@@ -79,7 +79,7 @@ internal static unsafe partial class SpawnNative
     }
 
     public const int O_NONBLOCK = 0x800;
-    const int O_CLOEXEC = 0x80000, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030, EBADF = 9;
+    const int O_CLOEXEC = 0x80000, F_GETFD = 1, F_GETFL = 3, F_SETFL = 4, F_DUPFD_CLOEXEC = 1030, EBADF = 9;
 
     /// <summary>A close-on-exec copy of <paramref name="fd"/> numbered 3 or above (a child's stream given by the caller, Stdio.cs).</summary>
     /// <exception cref="ArgumentException"><paramref name="fd"/> is not an open descriptor.</exception>
@@ -91,6 +91,9 @@ internal static unsafe partial class SpawnNative
         if (errno == EBADF) throw new ArgumentException($"The descriptor {fd} given for the child's {paramName} is not open.", paramName);
         throw Error(errno, "fcntl");
     }
+
+    /// <summary>Whether <paramref name="fd"/> is an open descriptor of this process (<c>F_GETFD</c> succeeds).</summary>
+    public static bool IsOpen(int fd) => fcntl(fd, F_GETFD, 0) >= 0;
 
     /// <summary>What a child's standard stream is given: -1 to inherit the parent's, -2 for /dev/null, -3 for the child's stdout, else a descriptor to duplicate.</summary>
     public const int Inherit = -1, DevNull = -2, ToStdout = -3;
@@ -208,7 +211,7 @@ internal static unsafe partial class SpawnNative
         foreach (int fd in keep) Check(posix_spawn_file_actions_adddup2(actions, fd, fd), "posix_spawn_file_actions_adddup2");
         int from = keep.Length > 0 ? keep[^1] + 1 : 3;
         bool closesFrom = false;
-        if (!NoCloseFrom)
+        if (!NoCloseFrom && !CloseOneByOne)
         {
             try { closesFrom = posix_spawn_file_actions_addclosefrom_np(actions, from) == 0; }
             catch (EntryPointNotFoundException) { NoCloseFrom = true; }
@@ -221,8 +224,14 @@ internal static unsafe partial class SpawnNative
         }
     }
 
-    /// <summary>Whether this libc lacks <c>posix_spawn_file_actions_addclosefrom_np</c> (glibc before 2.34, musl); tests set it to take the other path.</summary>
+    /// <summary>Whether this libc lacks <c>posix_spawn_file_actions_addclosefrom_np</c> (glibc before 2.34, musl), found on first use.</summary>
     internal static bool NoCloseFrom;
+
+    /// <summary>
+    /// Tests: spawns on this thread (a loop's) close the descriptors one by one, as without <c>addclosefrom_np</c>.
+    /// Per thread, so that tests running in parallel neither see it nor can leave it set for the rest of the run.
+    /// </summary>
+    [ThreadStatic] internal static bool CloseOneByOne;
 
     /// <summary>A null-filled array of <paramref name="count"/> pointers (argv and envp end with a null one), freed with the strings.</summary>
     static byte** Pointers(int count, List<nint> owned)

@@ -16,8 +16,12 @@ namespace Asyncio;
 /// descriptor, made when it starts: the handle stays the caller's, who may close it as soon as the start has
 /// returned. A child and its parent sharing an open file share its offset, but .NET's <see cref="FileStream"/> keeps a
 /// position of its own, which the child's writes do not move (the stream's next write overwrites them): give the
-/// child a handle that only it writes through (for example from <see cref="File.OpenHandle"/>), or a file opened
-/// for appending.</para>
+/// child a handle that only it writes through (for example from <see cref="File.OpenHandle"/>); .NET's
+/// <see cref="FileMode.Append"/> does not open the file with <c>O_APPEND</c>, so it does not help.</para>
+/// <para>The child also shares the open file's <c>O_NONBLOCK</c> flag. .NET makes a socket's or a pipe stream's
+/// descriptor non-blocking at its first asynchronous operation (<see cref="System.Net.Sockets.Socket.Blocking"/> still
+/// says <see langword="true"/>), and a child writing more than the buffer holds then fails with <c>EAGAIN</c>: give a
+/// child a socket or pipe that .NET has not used asynchronously.</para>
 /// </remarks>
 public readonly struct Stdio : IEquatable<Stdio>
 {
@@ -56,13 +60,17 @@ public readonly struct Stdio : IEquatable<Stdio>
     /// <see cref="System.Net.Sockets.Socket.SafeHandle"/>. The child gets a copy; the handle stays the caller's.
     /// </summary>
     /// <exception cref="ArgumentNullException"><paramref name="handle"/> is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="handle"/> is invalid.</exception>
+    /// <exception cref="ArgumentException"><paramref name="handle"/> is invalid, or its value is not a file descriptor (negative or beyond <see cref="int.MaxValue"/>).</exception>
     public static Stdio From(SafeHandle handle)
     {
         ArgumentNullException.ThrowIfNull(handle);
         if (handle.IsInvalid) throw new ArgumentException("The handle is invalid.", nameof(handle));
+        if (!IsDescriptor(handle)) throw new ArgumentException($"The handle's value {handle.DangerousGetHandle()} is not a file descriptor.", nameof(handle));
         return new(Kind.Handle, handle);
     }
+
+    /// <summary>Whether the value of <paramref name="handle"/> can be a file descriptor (an <c>int</c> from 0 up): one that is not, a pointer, would be cut to some other descriptor's number.</summary>
+    internal static bool IsDescriptor(SafeHandle handle) => handle.DangerousGetHandle() is >= 0 and <= int.MaxValue;
 
     /// <summary>The open file descriptor <paramref name="fd"/> of this process (asyncio's integer descriptor). The child gets a copy; the descriptor stays the caller's.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="fd"/> is negative.</exception>

@@ -264,13 +264,19 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             ArgumentNullException.ThrowIfNull(h, nameof(passHandles));
             if (h.IsClosed) throw new ObjectDisposedException(h.GetType().Name, "A handle to pass to the child is closed.");
             if (h.IsInvalid) throw new ArgumentException("A handle to pass to the child is invalid.", nameof(passHandles));
+            if (!Stdio.IsDescriptor(h))
+                throw new ArgumentException($"A handle to pass to the child has the value {h.DangerousGetHandle()}, which is not a file descriptor.", nameof(passHandles));
             if (h.DangerousGetHandle() < 3)
                 throw new ArgumentException($"Descriptor {h.DangerousGetHandle()} is a standard stream: give it as stdin, stdout or stderr (Stdio.From).", nameof(passHandles));
         }
         return passed;
     }
 
-    /// <summary>Runs <paramref name="spawn"/> with the passed handles' descriptors (sorted, once each), none of which can be closed meanwhile.</summary>
+    /// <summary>
+    /// Runs <paramref name="spawn"/> with the passed handles' descriptors (sorted, once each), none of which can be closed
+    /// meanwhile. A descriptor that is not open (a handle that does not own it) fails here, not as an error of the spawn.
+    /// </summary>
+    /// <exception cref="ArgumentException">A passed descriptor is not open.</exception>
     static int SpawnWithPassed(SafeHandle[] passed, Func<int[], int> spawn)
     {
         var added = new bool[passed.Length];
@@ -278,6 +284,9 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         {
             for (int i = 0; i < passed.Length; i++) passed[i].DangerousAddRef(ref added[i]);
             var keep = passed.Select(h => (int)h.DangerousGetHandle()).Distinct().Order().ToArray();
+            foreach (int fd in keep)
+                if (!SpawnNative.IsOpen(fd))
+                    throw new ArgumentException($"The descriptor {fd} of a handle to pass to the child is not open.", "passHandles");
             return spawn(keep);
         }
         finally

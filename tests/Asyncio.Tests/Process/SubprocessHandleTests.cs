@@ -174,6 +174,41 @@ public abstract class SubprocessHandleTests : IDisposable
         });
     }
 
+    [Theory]
+    [InlineData(FileMode.Create)]
+    [InlineData(FileMode.Append)]   // no way out: .NET opens it without O_APPEND
+    public void FileStreamTrap_AsDocumented_TheStreamsNextWriteOverwritesTheChilds(FileMode mode)
+    {
+        Run(async () =>
+        {
+            string path = PathOf("trap.txt");
+            using (var fs = new FileStream(path, mode, FileAccess.Write))
+            {
+                fs.Write("abc"u8);
+                var p = await Aio.CreateSubprocessExec("printf", ["x"], stdout: Stdio.From(fs.SafeFileHandle));
+                Assert.Equal(0, await p.Wait());
+                fs.Write("def"u8);
+            }
+            Assert.Equal("abcdef", File.ReadAllText(path));
+        });
+    }
+
+    [Fact]
+    public void NonBlockingTrap_AsDocumented_APipeStreamUsedAsynchronously_TheChildsLargeWriteFails()
+    {
+        Run(async () =>
+        {
+            // Nobody reads the pipe: a blocking write would wait for ever, a non-blocking one fails once it is full.
+            using var pipe = new AnonymousPipeServerStream(PipeDirection.Out);
+            await pipe.WriteAsync(new byte[] { 1 });   // .NET makes the descriptor non-blocking here, for good
+            var env = new Dictionary<string, string> { ["PATH"] = Environment.GetEnvironmentVariable("PATH") ?? "/bin:/usr/bin", ["LC_ALL"] = "C" };
+            var p = await Aio.CreateSubprocessShell("head -c 1000000 /dev/zero", stdout: Stdio.From(pipe.SafePipeHandle), stderr: Stdio.Pipe, env: env);
+            var (_, e) = await p.Communicate();
+            Assert.NotEqual(0, p.ReturnCode);
+            Assert.Contains("Resource temporarily unavailable", S(e));
+        });
+    }
+
     /// <summary>Whether descriptor <paramref name="fd"/> is open in a child started with <paramref name="passHandles"/>.</summary>
     static async Task<bool> OpenInChild(int fd, IEnumerable<System.Runtime.InteropServices.SafeHandle>? passHandles = null)
     {
@@ -228,20 +263,18 @@ public abstract class SubprocessHandleTests : IDisposable
     {
         Run(async () =>
         {
-            // The path for a libc without posix_spawn_file_actions_addclosefrom_np. Other tests' children may take it
-            // meanwhile: it closes the same descriptors.
+            // The path for a libc without posix_spawn_file_actions_addclosefrom_np, for this thread's (the loop's) spawns only.
             using var inheritable = new AnonymousPipeServerStream(PipeDirection.In, HandleInheritability.Inheritable);
             using var pipe = new AnonymousPipeServerStream(PipeDirection.In);
             int fdInheritable = int.Parse(inheritable.GetClientHandleAsString()), fdPipe = int.Parse(pipe.GetClientHandleAsString());
-            bool before = SpawnNative.NoCloseFrom;
-            SpawnNative.NoCloseFrom = true;
+            SpawnNative.CloseOneByOne = true;
             try
             {
                 Assert.False(await OpenInChild(fdInheritable));
                 Assert.False(await OpenInChild(fdInheritable, [pipe.ClientSafePipeHandle]));
                 Assert.True(await OpenInChild(fdPipe, [pipe.ClientSafePipeHandle]));
             }
-            finally { SpawnNative.NoCloseFrom = before; }
+            finally { SpawnNative.CloseOneByOne = false; }
         });
     }
 
@@ -259,6 +292,43 @@ public abstract class SubprocessHandleTests : IDisposable
             Assert.StartsWith("Descriptor 1 is a standard stream", e.Message);
             var p = await Aio.CreateSubprocessExec("true", passHandles: []);
             Assert.Equal(0, await p.Wait());
+        });
+    }
+
+    [Fact]
+    public void PassHandles_ADescriptorNotOpen_AnArgumentException_NotASpawnError()
+    {
+        Run(async () =>
+        {
+            // Below the descriptor limit (the child's dup2 onto itself would fail: "Cannot start 'true'") and above it.
+            foreach (int fd in new[] { 15000, 1 << 20 })
+            {
+                var e = await Assert.ThrowsAsync<ArgumentException>(() =>
+                    Aio.CreateSubprocessExec("true", passHandles: [new SafeFileHandle(fd, ownsHandle: false)]));
+                Assert.Equal("passHandles", e.ParamName);
+                Assert.Contains($"{fd}", e.Message);
+            }
+        });
+    }
+
+    /// <summary>A handle whose value is not a descriptor (a pointer, say).</summary>
+    sealed class NotADescriptor(long value) : System.Runtime.InteropServices.SafeHandle((nint)value, ownsHandle: false)
+    {
+        public override bool IsInvalid => false;
+        protected override bool ReleaseHandle() => true;
+    }
+
+    [Fact]
+    public void AHandleThatIsNotADescriptor_IsRejected_NotTruncatedToAnotherDescriptor()
+    {
+        Run(async () =>
+        {
+            // 0x1_0000_0001 cut to an int is 1: the child's stdout would silently be this process's.
+            var h = new NotADescriptor(0x1_0000_0001);
+            Assert.Throws<ArgumentException>(() => Stdio.From(h));
+            Assert.Throws<ArgumentException>(() => Stdio.From(new NotADescriptor(-5)));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", passHandles: [h]));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", passHandles: [new NotADescriptor(0x1_0000_0005)]));
         });
     }
 
@@ -350,4 +420,30 @@ public sealed class EpollSubprocessHandleTests : SubprocessHandleTests
 public sealed class PortableSubprocessHandleTests : SubprocessHandleTests
 {
     protected override bool Portable => true;
+}
+
+/// <summary>The one-by-one test of both reactors run at once (xUnit may run the two classes in parallel).</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class CloseOneByOneSwitchTests
+{
+    [Fact]
+    public async Task TheFallbackTestsRunConcurrently_TheProcessWideDetectionIsLeftAlone()
+    {
+        // With a process-wide switch saved and restored by each test, an overlap left it set for the rest of the run
+        // (14 times out of 20 here), and every later child took the fallback path unnoticed.
+        for (int i = 0; i < 10; i++)
+        {
+            using var epoll = new EpollSubprocessHandleTests();
+            using var portable = new PortableSubprocessHandleTests();
+            var a = Task.Run(epoll.WithoutClosefrom_TheDescriptorsOpenHereAreClosedOneByOne);
+            var b = Task.Run(async () =>
+            {
+                await Task.Delay(20);
+                portable.WithoutClosefrom_TheDescriptorsOpenHereAreClosedOneByOne();
+            });
+            await Task.WhenAll(a, b);
+            Assert.False(SpawnNative.NoCloseFrom);
+            Assert.False(SpawnNative.CloseOneByOne);
+        }
+    }
 }
