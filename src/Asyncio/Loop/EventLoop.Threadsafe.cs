@@ -7,7 +7,9 @@ public sealed partial class EventLoop
     //   loop:   _blocked = 1; full fence; if (_threadsafeCount != 0) do not block; poll; _blocked = 0
     //   poster: add item; _threadsafeCount = n (Interlocked, a full fence); if (_blocked) wake once
     // Both sides write then fence then read, so at least one of them sees the other: either the loop
-    // sees the item and does not block, or the poster sees the loop blocked and wakes it.
+    // sees the item and does not block, or the poster sees the loop blocked and wakes it. "Wake once" rests on
+    // _wakeSignalled meaning "a wake-up is written and not read yet", so every poll of the reactor (which may
+    // read it) clears the flag after it returns, the idle spin's polls included.
     readonly object _threadsafeLock = new();
     List<ReadyItem> _threadsafeIncoming = new();
     List<ReadyItem> _threadsafeDraining = new();
@@ -20,6 +22,15 @@ public sealed partial class EventLoop
     internal long ThreadsafePosts;
     int _blocked;
     int _wakeSignalled;
+
+    /// <summary>Whether the loop is in (or entering) a blocking wait of its reactor, where a post has to wake it (tests).</summary>
+    internal bool BlockedInReactor => Volatile.Read(ref _blocked) != 0;
+
+    /// <summary>
+    /// Test hook: runs inside a post that found the loop blocked, before the post signals the wake-up, so that
+    /// a test can let the loop's wait end on its own in between (the order that once lost a later wake-up).
+    /// </summary>
+    internal Action? BeforeWakeSignalForTests;
 
     /// <summary>
     /// Schedules <paramref name="callback"/> from any thread and wakes the loop if it is waiting;
@@ -139,7 +150,11 @@ public sealed partial class EventLoop
             // Woken inside the lock: Close marks the loop closed under it before it releases the reactor, so
             // the wake-up descriptor written here is still this loop's (outside, it could already be closed
             // and its number reused by another file). Only a blocked loop is woken, once, so this is rare.
-            if (Volatile.Read(ref _blocked) != 0 && Interlocked.Exchange(ref _wakeSignalled, 1) == 0) _reactor.Wake();
+            if (Volatile.Read(ref _blocked) != 0)
+            {
+                BeforeWakeSignalForTests?.Invoke();
+                if (Interlocked.Exchange(ref _wakeSignalled, 1) == 0) _reactor.Wake();
+            }
         }
     }
 

@@ -616,10 +616,16 @@ public sealed partial class EventLoop : IDisposable
             arrived = _ready.Count != 0 || Volatile.Read(ref _threadsafeCount) != 0;
             now = Stopwatch.GetTimestamp();
         } while (!arrived && now < end);
+        // Reset whatever the spin found: its polls read the wake-up descriptor too. A poster that saw the loop
+        // blocked in the previous wait may set the flag and write the descriptor only after that wait ended;
+        // a spin that then read the write and caught nothing used to leave the flag set, so that the next
+        // poster, finding it set, did not wake the blocking wait that followed (a lost wake-up: its callback
+        // waited for the next timer or I/O; a TLS handshake, whose SslStream continues on the thread pool,
+        // stalled until its time limit).
+        Volatile.Write(ref _wakeSignalled, 0);
         if (arrived || untilTimer)
         {
             _idleSpin.Caught();
-            Volatile.Write(ref _wakeSignalled, 0);
             return true;
         }
         _idleSpin.Missed();

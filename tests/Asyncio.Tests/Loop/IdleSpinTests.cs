@@ -100,6 +100,63 @@ public class IdleSpinTests
         Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(600), $"the timer of 30 ms fired after {watch.Elapsed.TotalMilliseconds} ms");
     }
 
+    /// <summary>
+    /// A lost wake-up (found through a TLS test that hung once until its time limit): a post finds the loop
+    /// blocked, and before it signals the wake-up the wait ends on its own (here socket data, sent by the post's
+    /// own hook). The post then sets the "wake-up signalled" flag and writes the wake-up descriptor; the loop's
+    /// next spin read that write and, catching nothing, left the flag set, so the next post from another thread,
+    /// finding the flag set, did not wake the blocking wait after the spin. The order is forced through the
+    /// post's test hook, not by timing: the hook returns only once the loop thread, past its wait, waits for the
+    /// post's lock. Without the fix the second callback runs only when the 10-second watchdog wakes the loop.
+    /// </summary>
+    [Fact]
+    public void IdleSpin_ReadsAWakeUpSignalledAfterTheWaitEnded_NextPostStillWakesTheLoop()
+    {
+        using var loop = new EventLoop(new LoopOptions { IdleSpin = TimeSpan.FromMilliseconds(5) });
+        var (a, b) = NetTest.SocketPair();
+        using (a) using (b)
+        {
+            var loopThread = Thread.CurrentThread;
+            bool hookRan = false, secondRan = false;
+            int watchdogFired = 0;
+            loop.AddReader(b, () => b.Receive(new byte[16]));
+            loop.BeforeWakeSignalForTests = () =>
+            {
+                loop.BeforeWakeSignalForTests = null;
+                hookRan = true;
+                a.Send("x"u8);  // ends the loop's wait on its own, before this post signals
+                var waited = Stopwatch.StartNew();
+                while ((loopThread.ThreadState & System.Threading.ThreadState.WaitSleepJoin) == 0 && waited.Elapsed < TimeSpan.FromSeconds(10))
+                    Thread.Sleep(1);
+            };
+            var poster = new Thread(() =>
+            {
+                WaitUntilBlocked(loop);
+                loop.CallSoonThreadsafe(() => { });            // signals late: after the wait above ended
+                WaitUntilBlocked(loop);                          // the loop has spun (reading that signal) and blocks again
+                loop.CallSoonThreadsafe(() => { secondRan = Volatile.Read(ref watchdogFired) == 0; loop.Stop(); });
+            }) { IsBackground = true };
+            using var watchdog = new Timer(_ =>
+            {
+                Volatile.Write(ref watchdogFired, 1);
+                loop.WakeReactorWithNothingToRun();
+            }, null, 10_000, Timeout.Infinite);
+            loop.CallSoon(poster.Start);
+            loop.RunForever();
+            poster.Join();
+            loop.RemoveReader(b);
+            Assert.True(hookRan, "the first post did not find the loop blocked");
+            Assert.True(secondRan, "the second post did not wake the loop (the watchdog did)");
+        }
+    }
+
+    /// <summary>Waits (bounded: 10 s) until the loop is in a blocking wait of its reactor.</summary>
+    static void WaitUntilBlocked(EventLoop loop)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!loop.BlockedInReactor && waited.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+    }
+
     // ---- the default: adaptive ----
 
     /// <summary>
