@@ -24,6 +24,9 @@ public static partial class Aio
     /// <c>pass_fds</c>; the number is <c>(int)handle.DangerousGetHandle()</c>, or a pipe's <c>GetClientHandleAsString()</c>, to tell
     /// the child). Every other descriptor above the standard streams is closed in the child, inheritable ones too (asyncio's
     /// <c>close_fds</c>). The handles stay the caller's.</param>
+    /// <param name="processGroup">The child's process group (asyncio's <c>process_group</c>, Linux's <c>setpgid</c>): 0 for a new
+    /// group that the child leads, so that <c>kill(-pid, signal)</c> reaches it and its own children; another number joins that
+    /// group. Default: this process's group. Not with <paramref name="startNewSession"/>, which makes a new group already.</param>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
     /// <exception cref="DirectoryNotFoundException"><paramref name="cwd"/> does not exist.</exception>
     /// <exception cref="UnauthorizedAccessException">The program may not be executed.</exception>
@@ -34,14 +37,14 @@ public static partial class Aio
     public static Task<Subprocess> CreateSubprocessExec(string program, IEnumerable<string>? args = null,
         Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
-        bool startNewSession = false, IEnumerable<SafeHandle>? passHandles = null) =>
+        bool startNewSession = false, IEnumerable<SafeHandle>? passHandles = null, int? processGroup = null) =>
         Subprocess.Start(EventLoop.GetRunningLoop(), EventLoop.Argv(program, args),
-            stdin.Or(Stdio.Inherit), stdout.Or(Stdio.Inherit), stderr.Or(Stdio.Inherit), cwd, env, limit, startNewSession, passHandles);
+            stdin.Or(Stdio.Inherit), stdout.Or(Stdio.Inherit), stderr.Or(Stdio.Inherit), cwd, env, limit, startNewSession, processGroup, passHandles);
 
     /// <summary>
     /// Runs <paramref name="command"/> with the shell (<c>/bin/sh -c</c>) as a child process; asyncio's
     /// <c>create_subprocess_shell</c>. The caller quotes what the shell must not interpret. Linux only. The
-    /// other arguments are those of <see cref="CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?)"/>.
+    /// other arguments are those of <see cref="CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?, int?)"/>.
     /// </summary>
     /// <param name="command">The shell command line.</param>
     /// <param name="stdin">The child's standard input.</param>
@@ -52,12 +55,13 @@ public static partial class Aio
     /// <param name="limit">The line limit of the stdout and stderr readers.</param>
     /// <param name="startNewSession">Run the child in a new session (setsid).</param>
     /// <param name="passHandles">Handles that stay open in the child under their numbers (asyncio's <c>pass_fds</c>).</param>
+    /// <param name="processGroup">The child's process group (asyncio's <c>process_group</c>): 0 for a new one that the child leads.</param>
     public static Task<Subprocess> CreateSubprocessShell(string command,
         Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, int limit = AsyncStreamReader.DefaultLimit,
-        bool startNewSession = false, IEnumerable<SafeHandle>? passHandles = null)
+        bool startNewSession = false, IEnumerable<SafeHandle>? passHandles = null, int? processGroup = null)
     {
         ArgumentNullException.ThrowIfNull(command);
-        return CreateSubprocessExec("/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, limit, startNewSession, passHandles);
+        return CreateSubprocessExec("/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, limit, startNewSession, passHandles, processGroup);
     }
 }

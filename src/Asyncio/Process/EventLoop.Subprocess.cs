@@ -34,6 +34,8 @@ public sealed partial class EventLoop
     /// <param name="startNewSession">Run the child in a new session (setsid).</param>
     /// <param name="passHandles">Handles that stay open in the child under their numbers (asyncio's <c>pass_fds</c>); every other
     /// descriptor above the standard streams is closed in the child (its <c>close_fds</c>).</param>
+    /// <param name="processGroup">The child's process group (asyncio's <c>process_group</c>): 0 for a new one that the child leads;
+    /// not with <paramref name="startNewSession"/>.</param>
     /// <returns>The transport and the protocol, once the protocol's <see cref="BaseProtocol.ConnectionMade"/> has returned.
     /// If it throws, or the call is cancelled, the child is killed.</returns>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
@@ -41,14 +43,14 @@ public sealed partial class EventLoop
     public async Task<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExec<TProtocol>(Func<TProtocol> protocolFactory,
         string program, IEnumerable<string>? args = null, Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, bool startNewSession = false,
-        IEnumerable<SafeHandle>? passHandles = null)
+        IEnumerable<SafeHandle>? passHandles = null, int? processGroup = null)
         where TProtocol : SubprocessProtocol
     {
         ArgumentNullException.ThrowIfNull(protocolFactory);
         var argv = Argv(program, args);
         var protocol = protocolFactory() ?? throw new InvalidOperationException("The protocol factory returned null.");
         var t = await SubprocessTransport.Start(this, nameof(SubprocessExec), argv,
-            stdin.Or(Stdio.Pipe), stdout.Or(Stdio.Pipe), stderr.Or(Stdio.Pipe), cwd, env, startNewSession, passHandles,
+            stdin.Or(Stdio.Pipe), stdout.Or(Stdio.Pipe), stderr.Or(Stdio.Pipe), cwd, env, startNewSession, processGroup, passHandles,
             protocol, streams: false, limit: AsyncStreamReader.DefaultLimit);
         return (t, protocol);
     }
@@ -56,7 +58,7 @@ public sealed partial class EventLoop
     /// <summary>
     /// Runs <paramref name="command"/> with <c>/bin/sh -c</c> as a child process whose pipes report to a protocol;
     /// asyncio's <c>loop.subprocess_shell</c>. The other arguments are those of
-    /// <see cref="SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?)"/>.
+    /// <see cref="SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?, int?)"/>.
     /// </summary>
     /// <param name="protocolFactory">Makes the protocol.</param>
     /// <param name="command">The shell command line.</param>
@@ -67,14 +69,15 @@ public sealed partial class EventLoop
     /// <param name="env">The child's whole environment.</param>
     /// <param name="startNewSession">Run the child in a new session (setsid).</param>
     /// <param name="passHandles">Handles that stay open in the child under their numbers (asyncio's <c>pass_fds</c>).</param>
+    /// <param name="processGroup">The child's process group (asyncio's <c>process_group</c>): 0 for a new one that the child leads.</param>
     public Task<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessShell<TProtocol>(Func<TProtocol> protocolFactory,
         string command, Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,
         string? cwd = null, IReadOnlyDictionary<string, string>? env = null, bool startNewSession = false,
-        IEnumerable<SafeHandle>? passHandles = null)
+        IEnumerable<SafeHandle>? passHandles = null, int? processGroup = null)
         where TProtocol : SubprocessProtocol
     {
         ArgumentNullException.ThrowIfNull(command);
-        return SubprocessExec(protocolFactory, "/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, startNewSession, passHandles);
+        return SubprocessExec(protocolFactory, "/bin/sh", ["-c", command], stdin, stdout, stderr, cwd, env, startNewSession, passHandles, processGroup);
     }
 
     /// <summary>The argument vector of a child: the program, then the arguments, each checked.</summary>

@@ -31,7 +31,7 @@ internal static unsafe partial class SpawnNative
 
     const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000;
     const int O_RDWR = 2;
-    const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
+    const short POSIX_SPAWN_SETPGROUP = 0x02, POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
     const int WNOHANG = 1, WEXITED = 4, WNOWAIT = 0x01000000, P_PID = 1;
     const int EINTR = 4;
     const long SYS_pidfd_open = 434;   // the same number on every Linux architecture (new system calls share one table)
@@ -100,7 +100,8 @@ internal static unsafe partial class SpawnNative
 
     /// <summary>
     /// Starts <paramref name="program"/> (a path, from <see cref="Find"/>) with <paramref name="argv"/> and the given
-    /// standard streams; returns its pid. The strings contain no NUL (the caller checks). The descriptors in
+    /// standard streams; returns its pid. The strings contain no NUL (the caller checks). A <paramref name="processGroup"/>
+    /// of 0 or more puts the child in that process group (0: a new one, led by the child); -1 leaves it in ours. The descriptors in
     /// <paramref name="keep"/> (above 2, sorted, without repeats) stay open in the child under their numbers (asyncio's
     /// <c>pass_fds</c>); every other one above 2 is closed (its <c>close_fds</c>).
     /// </summary>
@@ -108,7 +109,7 @@ internal static unsafe partial class SpawnNative
     /// <exception cref="UnauthorizedAccessException">The program or the working directory may not be used.</exception>
     /// <exception cref="Win32Exception">Another error of the spawn.</exception>
     public static int Spawn(string program, IReadOnlyList<string> argv, IEnumerable<KeyValuePair<string, string>> env, string? cwd,
-        int stdin, int stdout, int stderr, bool newSession, int[] keep)
+        int stdin, int stdout, int stderr, bool newSession, int processGroup, int[] keep)
     {
         // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336; room for any libc's.
         const int OpaqueSize = 1024, SigSetSize = 128;
@@ -128,6 +129,11 @@ internal static unsafe partial class SpawnNative
 
             short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
             if (newSession) flags |= POSIX_SPAWN_SETSID;
+            if (processGroup >= 0)
+            {
+                flags |= POSIX_SPAWN_SETPGROUP;
+                Check(posix_spawnattr_setpgroup(attr, processGroup), "posix_spawnattr_setpgroup");
+            }
             Check(posix_spawnattr_setflags(attr, flags), "posix_spawnattr_setflags");
             sigemptyset(sigs);
             Check(posix_spawnattr_setsigmask(attr, sigs), "posix_spawnattr_setsigmask");
@@ -144,7 +150,13 @@ internal static unsafe partial class SpawnNative
 
             int pid;
             int err = posix_spawn(&pid, Utf8(program, strings), actions, attr, argvp, envp);
-            if (err != 0) throw SpawnError(err, program, cwd);
+            if (err != 0)
+            {
+                // setpgid fails with EPERM for a group of another session and ESRCH for none: the caller's number, not the program.
+                if (processGroup > 0 && err is 1 or 3)
+                    throw new ArgumentException($"Cannot put the child in process group {processGroup}: {new Win32Exception(err).Message}.", nameof(processGroup));
+                throw SpawnError(err, program, cwd);
+            }
             return pid;
         }
         finally
@@ -344,6 +356,8 @@ internal static unsafe partial class SpawnNative
     private static partial int posix_spawnattr_destroy(byte* attr);
     [LibraryImport("libc")]
     private static partial int posix_spawnattr_setflags(byte* attr, short flags);
+    [LibraryImport("libc")]
+    private static partial int posix_spawnattr_setpgroup(byte* attr, int pgroup);
     [LibraryImport("libc")]
     private static partial int posix_spawnattr_setsigmask(byte* attr, byte* sigset);
     [LibraryImport("libc")]

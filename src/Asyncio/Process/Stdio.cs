@@ -5,13 +5,13 @@ namespace Asyncio;
 /// <summary>
 /// What a child's standard stream is connected to; asyncio's <c>None</c>, <c>PIPE</c>, <c>DEVNULL</c>, <c>STDOUT</c>,
 /// a file descriptor or a file object, for the <c>stdin</c>, <c>stdout</c> and <c>stderr</c> arguments of
-/// <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?)"/>
-/// and <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?)"/>.
+/// <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?, int?)"/>
+/// and <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?, int?)"/>.
 /// </summary>
 /// <remarks>
 /// <para><c>default(Stdio)</c>, what an omitted argument is, stands for the call's own default, as in asyncio: the
-/// parent's stream for <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?)"/>,
-/// a pipe for <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?)"/>.</para>
+/// parent's stream for <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?, int?)"/>,
+/// a pipe for <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?, int?)"/>.</para>
 /// <para>With <see cref="From(SafeHandle)"/> or <see cref="FromDescriptor"/> the child gets its own copy of the
 /// descriptor, made when it starts: the handle stays the caller's, who may close it as soon as the start has
 /// returned. A child and its parent sharing an open file share its offset, but .NET's <see cref="FileStream"/> keeps a

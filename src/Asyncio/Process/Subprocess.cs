@@ -13,7 +13,7 @@ namespace Asyncio;
 // can fill them and wait for ever: use Communicate.
 
 /// <summary>
-/// A child process started by <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?)"/>
+/// A child process started by <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?, int?)"/>
 /// or <see cref="Aio.CreateSubprocessShell"/>; asyncio's <c>asyncio.subprocess.Process</c>. Loop thread only.
 /// </summary>
 /// <remarks>
@@ -57,9 +57,9 @@ public sealed class Subprocess
     sealed class StreamsProtocol : SubprocessProtocol;
 
     internal static async Task<Subprocess> Start(EventLoop loop, IReadOnlyList<string> argv, Stdio stdin, Stdio stdout, Stdio stderr,
-        string? cwd, IReadOnlyDictionary<string, string>? env, int limit, bool newSession, IEnumerable<SafeHandle>? passHandles)
+        string? cwd, IReadOnlyDictionary<string, string>? env, int limit, bool newSession, int? processGroup, IEnumerable<SafeHandle>? passHandles)
     {
-        var t = await SubprocessTransport.Start(loop, "CreateSubprocessExec", argv, stdin, stdout, stderr, cwd, env, newSession, passHandles,
+        var t = await SubprocessTransport.Start(loop, "CreateSubprocessExec", argv, stdin, stdout, stderr, cwd, env, newSession, processGroup, passHandles,
             new StreamsProtocol(), streams: true, limit);
         return new Subprocess(loop, t);
     }

@@ -4,7 +4,7 @@ namespace Asyncio;
 
 /// <summary>
 /// The callbacks of a child process's transport; asyncio's <c>SubprocessProtocol</c>, for
-/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?)"/>.
+/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?, int?)"/>.
 /// Override what you need: every callback does nothing by default.
 /// </summary>
 /// <remarks>

@@ -26,7 +26,7 @@ namespace Asyncio;
 
 /// <summary>
 /// The transport of a child process; asyncio's <c>SubprocessTransport</c>, from
-/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?)"/>.
+/// <see cref="EventLoop.SubprocessExec{TProtocol}(Func{TProtocol}, string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, bool, IEnumerable{SafeHandle}?, int?)"/>.
 /// </summary>
 public interface ISubprocessTransport : IBaseTransport
 {
@@ -106,7 +106,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
     /// readers') instead of the protocol. <c>member</c> names the caller in the wrong-thread error.
     /// </summary>
     internal static async Task<SubprocessTransport> Start(EventLoop loop, string member, IReadOnlyList<string> argv, Stdio stdin, Stdio stdout, Stdio stderr,
-        string? cwd, IReadOnlyDictionary<string, string>? env, bool newSession, IEnumerable<SafeHandle>? passHandles,
+        string? cwd, IReadOnlyDictionary<string, string>? env, bool newSession, int? processGroup, IEnumerable<SafeHandle>? passHandles,
         SubprocessProtocol protocol, bool streams, int limit)
     {
         if (!SpawnNative.Supported)
@@ -117,6 +117,12 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
         stdout.CheckUsable(nameof(stdout));
         stderr.CheckUsable(nameof(stderr));
         var passed = CheckPassed(passHandles);
+        if (processGroup is { } group)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(group, nameof(processGroup));
+            if (newSession)
+                throw new ArgumentException("startNewSession already makes the child the leader of a new process group; give one or the other.", nameof(processGroup));
+        }
         if (limit <= 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "The limit must be positive.");
         if (cwd != null && !Directory.Exists(NoNul(cwd, nameof(cwd)))) throw new DirectoryNotFoundException($"No such directory: '{cwd}'");
         if (env != null)
@@ -152,7 +158,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             }
             string? path = env != null ? env.GetValueOrDefault("PATH") : Environment.GetEnvironmentVariable("PATH");
             string program = SpawnNative.Find(argv[0], path ?? SpawnNative.DefaultPath);
-            int pid = SpawnWithPassed(passed, keep => SpawnNative.Spawn(program, argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession, keep));
+            int pid = SpawnWithPassed(passed, keep => SpawnNative.Spawn(program, argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession, processGroup ?? -1, keep));
             t = new SubprocessTransport(loop, pid, protocol, streams);
         }
         catch

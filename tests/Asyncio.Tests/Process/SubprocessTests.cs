@@ -18,8 +18,8 @@ public abstract class SubprocessTests
     static string S(byte[]? b) => b == null ? "<null>" : Encoding.UTF8.GetString(b);
 
     /// <summary>A shell command whose stdout is a pipe unless told otherwise.</summary>
-    static Task<Subprocess> Sh(string command, Stdio stdin = default, Stdio stdout = default, Stdio stderr = default) =>
-        Aio.CreateSubprocessExec("sh", ["-c", command], stdin, stdout == default ? Stdio.Pipe : stdout, stderr);
+    static Task<Subprocess> Sh(string command, Stdio stdin = default, Stdio stdout = default, Stdio stderr = default, int? processGroup = null) =>
+        Aio.CreateSubprocessExec("sh", ["-c", command], stdin, stdout == default ? Stdio.Pipe : stdout, stderr, processGroup: processGroup);
 
     [Fact]
     public void CreateSubprocessExec_StdoutPipe_CommunicateReturnsOutputAndZero()
@@ -301,6 +301,34 @@ public abstract class SubprocessTests
             var q = await Aio.CreateSubprocessExec("sh", ["-c", "cut -d' ' -f6 /proc/$$/stat"], stdout: Stdio.Pipe);
             var (o2, _) = await q.Communicate();
             Assert.NotEqual(q.Pid.ToString(), S(o2).Trim());
+        });
+    }
+
+    /// <summary>Field 5 of /proc/PID/stat, the process group (after the command's parentheses, which may hold spaces).</summary>
+    static int GroupOf(string stat) => int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[2]);
+
+    [Fact]
+    public void ProcessGroup_ZeroLeadsANewOne_ANumberJoinsIt_NoneStaysInOurs()
+    {
+        Run(async () =>
+        {
+            const string PrintGroup = "cut -d' ' -f5 /proc/$$/stat; read wait; exit 0";
+            var leader = await Sh(PrintGroup, stdin: Stdio.Pipe, processGroup: 0);
+            Assert.Equal(leader.Pid, int.Parse(S(await leader.Stdout!.ReadLine())));
+            var member = await Sh(PrintGroup, stdin: Stdio.Pipe, processGroup: leader.Pid);
+            Assert.Equal(leader.Pid, int.Parse(S(await member.Stdout!.ReadLine())));
+            var plain = await Sh(PrintGroup, stdin: Stdio.Pipe);
+            Assert.Equal(GroupOf(File.ReadAllText("/proc/self/stat")), int.Parse(S(await plain.Stdout!.ReadLine())));
+            foreach (var p in new[] { leader, member, plain })
+            {
+                p.Stdin!.Close();
+                Assert.Equal(0, await p.Wait());
+            }
+
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => Aio.CreateSubprocessExec("true", processGroup: -1));
+            await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", startNewSession: true, processGroup: 0));
+            var e = await Assert.ThrowsAsync<ArgumentException>(() => Aio.CreateSubprocessExec("true", processGroup: leader.Pid));   // a group gone
+            Assert.Equal("processGroup", e.ParamName);
         });
     }
 
