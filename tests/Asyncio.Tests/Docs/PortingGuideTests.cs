@@ -11,6 +11,28 @@ public class PortingGuideTests
 {
     static readonly LoopOptions Virtual = new() { VirtualTime = true };
 
+    // ---- 0. The program ----
+
+    static async Task<int> Compute()
+    {
+        await Aio.Sleep(0);
+        return 42;
+    }
+
+    [Fact]
+    public void Section0_AioRunTakesTheMainCoroutine()
+    {
+        var printed = new List<int>();
+        Aio.Run(async () =>
+        {
+            int result = await Compute();
+            printed.Add(result);
+        });
+        int direct = Aio.Run(Compute);
+        Assert.Equal([42], printed);
+        Assert.Equal(42, direct);
+    }
+
     // ---- 1. A coroutine starts when it is called ----
 
     readonly List<string> _log = new();
