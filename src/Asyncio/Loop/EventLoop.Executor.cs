@@ -4,7 +4,7 @@ public sealed partial class EventLoop
 {
     TaskScheduler _defaultExecutor;
     int _externalPending;          // executor work not yet reported back (holds virtual time)
-    int _defaultPending;           // the part of it on the default executor (ShutdownDefaultExecutor waits for it)
+    int _defaultPending;           // default-executor work whose result has not run on the loop yet (ShutdownDefaultExecutor waits for it)
     List<Future>? _executorDrained; // ShutdownDefaultExecutor futures waiting for the default executor's work
     bool _executorShutdown;        // ShutdownDefaultExecutor was called: the default executor takes no more work
 
@@ -64,12 +64,12 @@ public sealed partial class EventLoop
             try
             {
                 arg = fn();
-                report = o2 => { if (!f.IsDone) f.SetResult((T)o2!); };
+                report = o2 => { if (!f.IsDone) f.SetResult((T)o2!); loop.ReportedOnLoop(onDefault); };
             }
             catch (Exception e)
             {
                 arg = e;
-                report = o2 => { if (!f.IsDone) f.SetException((Exception)o2!); };
+                report = o2 => { if (!f.IsDone) f.SetException((Exception)o2!); loop.ReportedOnLoop(onDefault); };
             }
             loop.ReportFromExecutor(report, arg, onDefault);
         }, (this, future, func, onDefault), CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor);
@@ -89,10 +89,18 @@ public sealed partial class EventLoop
         // posts too, which wakes the loop: one that has run the report already and found the clock still held
         // waits for outside events, and would otherwise wait for ever with a sleep due.
         Post(report, arg, null, throwIfClosed: false);
-        bool defaultDrained = onDefault && Interlocked.Decrement(ref _defaultPending) == 0;
-        bool released = Interlocked.Decrement(ref _externalPending) == 0;
-        if (defaultDrained || released)
+        if (Interlocked.Decrement(ref _externalPending) == 0)
             Post(static o => ((EventLoop)o!).CheckExecutorDrained(), this, null, throwIfClosed: false);
+    }
+
+    /// <summary>
+    /// A report from the executor has run on the loop. Default-executor work counts as done only now, not when its
+    /// worker posted the report: a ShutdownDefaultExecutor between the two found nothing pending and completed
+    /// before the result ran, as asyncio's never does (its results are posted before the shutdown's).
+    /// </summary>
+    void ReportedOnLoop(bool onDefault)
+    {
+        if (onDefault && Interlocked.Decrement(ref _defaultPending) == 0) CheckExecutorDrained();
     }
 
     void CheckExecutorDrained()

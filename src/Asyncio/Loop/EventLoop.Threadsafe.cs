@@ -104,10 +104,11 @@ public sealed partial class EventLoop
 
     /// <summary>
     /// Queues a callback from any thread that runs in <paramref name="scope"/>, for a later iteration; one that
-    /// arrives after the loop closed is dropped (a coroutine resuming in another task than the one that ended it).
+    /// arrives after the loop closed is dropped (a coroutine resuming in another task than the one that ended it),
+    /// or with <paramref name="throwIfClosed"/> refused.
     /// </summary>
-    internal void PostInScope(Action<object?> callback, object? state, CancelScope scope) =>
-        PostAnyThread(callback, state, scope, throwIfClosed: false);
+    internal void PostInScope(Action<object?> callback, object? state, CancelScope scope, bool throwIfClosed = false) =>
+        PostAnyThread(callback, state, scope, throwIfClosed);
 
     /// <summary>Straight onto the ready queue on the running loop's thread; through the thread-safe queue otherwise.</summary>
     void PostAnyThread(Action<object?> callback, object? state, CancelScope scope, bool throwIfClosed)

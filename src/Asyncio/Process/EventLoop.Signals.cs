@@ -17,22 +17,31 @@ public sealed partial class EventLoop
     Dictionary<int, SignalHandler>? _signalHandlers;   // by signal number (on Linux, PosixSignal names are mapped to theirs)
     volatile bool _handlesSigint;                       // read by the Runner's Ctrl+C handler on another thread
 
+    /// <summary>
+    /// Test hook: runs inside AddSignalHandler once the runtime's registration is made and before the handler
+    /// keeps it, so that a test can deliver the signal in between (where deliveries were once lost).
+    /// </summary>
+    internal Action? AfterSignalRegisteredForTests;
+
     sealed class SignalHandler(EventLoop loop, Action<object?> callback, object? state)
     {
         public readonly Action<object?> Callback = callback;
         public readonly object? State = state;
         public PosixSignalRegistration? Registration;
+        /// <summary>Set once the handler is removed or replaced; read by the runtime's signal thread, hence its own flag:
+        /// <see cref="Registration"/> is still unset when a signal arrives just after the registration is made.</summary>
+        public volatile bool Removed;
 
         public static readonly Action<object?> Run = static o =>
         {
             var h = (SignalHandler)o!;
-            if (h.Registration == null) return;   // removed or replaced since the signal was posted
+            if (h.Removed) return;   // removed or replaced since the signal was posted
             h.Callback(h.State);
         };
 
         public void Deliver(PosixSignalContext context)
         {
-            if (Registration == null) return;
+            if (Removed) return;
             context.Cancel = true;
             try { loop.PostThreadsafe(Run, this); }
             catch (InvalidOperationException) { }   // the loop closed meanwhile
@@ -102,7 +111,9 @@ public sealed partial class EventLoop
         CheckNotClosed();
         if (OperatingSystem.IsLinux() && key is 9 or 19) throw new InvalidOperationException($"Signal {key} ({(key == 9 ? "SIGKILL" : "SIGSTOP")}) cannot be caught.");
         var handler = new SignalHandler(this, callback, state);
-        handler.Registration = PosixSignalRegistration.Create((PosixSignal)key, handler.Deliver);
+        var registration = PosixSignalRegistration.Create((PosixSignal)key, handler.Deliver);
+        AfterSignalRegisteredForTests?.Invoke();
+        handler.Registration = registration;
         var handlers = _signalHandlers ??= new();
         if (handlers.Remove(key, out var old)) Unregister(old);
         handlers[key] = handler;
@@ -140,6 +151,7 @@ public sealed partial class EventLoop
 
     static void Unregister(SignalHandler h)
     {
+        h.Removed = true;
         var r = h.Registration;
         h.Registration = null;
         r?.Dispose();

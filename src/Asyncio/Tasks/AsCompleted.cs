@@ -103,6 +103,16 @@ internal sealed class ChildRequest(EventLoop loop) : Future<object>(loop), IComp
     {
         if (!IsDone) SetExceptionCore(e);
     }
+
+    /// <summary>
+    /// The token's callback (any thread): cancels the request on its loop. A loop closed meanwhile has nothing left
+    /// to cancel, and the refusal must not escape into <see cref="CancellationTokenSource.Cancel()"/>'s caller.
+    /// </summary>
+    public static readonly Action<object?> s_cancelOnLoop = static r =>
+    {
+        try { ((Future)r!).GetLoop().PostThreadsafe(static f => ((Future)f!).Cancel(), r); }
+        catch (InvalidOperationException) { }
+    };
 }
 
 public static partial class Aio
@@ -215,7 +225,7 @@ public static partial class Aio
                 order.Submit(request);
                 object child;
                 using (cancellationToken.CanBeCanceled
-                    ? cancellationToken.Register(static r => ((Future)r!).GetLoop().PostThreadsafe(static f => ((Future)f!).Cancel(), r), request)
+                    ? cancellationToken.Register(ChildRequest.s_cancelOnLoop, request)
                     : default)
                 {
                     child = await request;

@@ -428,17 +428,38 @@ internal sealed class CancelScope : SynchronizationContext
     {
         ArgumentNullException.ThrowIfNull(d);
         if (Loop.IsLoopThread) { d(state); return; }
-        using var done = new ManualResetEventSlim();
-        Exception? error = null;
-        // A closed loop would never run it: the post throws rather than leave this thread waiting for good.
-        Loop.PostFromContext(_ =>
+        using var request = new SendRequest(d, state);
+        // A closed loop would never run it: the post throws rather than leave this thread waiting for good. A loop
+        // that closes after taking the post drops it, and tells the request so (SendRequest.LoopClosed).
+        Loop.PostInScope(SendRequest.s_run, request, this, throwIfClosed: true);
+        request.Done.Wait();
+        if (request.Error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(request.Error);
+    }
+
+    /// <summary>A <see cref="Send"/> waiting for the loop: run there, or failed by a <see cref="EventLoop.Close"/> that drops it.</summary>
+    sealed class SendRequest(SendOrPostCallback d, object? state) : IDroppedOnClose, IDisposable
+    {
+        public readonly ManualResetEventSlim Done = new();
+        public Exception? Error;
+
+        public static readonly Action<object?> s_run = static o =>
         {
-            try { d(state); }
-            catch (Exception e) { error = e; }
-            finally { done.Set(); }
-        }, null, this, throwIfClosed: true);
-        done.Wait();
-        if (error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            var r = (SendRequest)o!;
+            try { r._d(r._state); }
+            catch (Exception e) { r.Error = e; }
+            finally { r.Done.Set(); }
+        };
+
+        readonly SendOrPostCallback _d = d;
+        readonly object? _state = state;
+
+        public void LoopClosed()
+        {
+            Error = new InvalidOperationException("The event loop was closed before the callback sent to it ran.");
+            Done.Set();
+        }
+
+        public void Dispose() => Done.Dispose();
     }
 
     /// <summary>The scope is its own copy: a copy must resume in the same scope.</summary>

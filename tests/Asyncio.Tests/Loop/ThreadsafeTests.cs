@@ -54,6 +54,27 @@ public class ThreadsafeTests
     }
 
     [Fact]
+    public async Task ContextSend_AcceptedThenDroppedByClose_ThrowsInsteadOfWaitingForever()
+    {
+        // The other order of the test above: the loop is still open when Send posts, so the post is accepted,
+        // and Close drops it before any iteration runs it. The sender must learn that, not wait for good. The
+        // order is forced: the loop is idle (not running), and Close comes once the post is queued.
+        var loop = new EventLoop();
+        SynchronizationContext? context = null;
+        loop.RunUntilComplete(loop.CreateTask(async () => { await Aio.Sleep(0); context = SynchronizationContext.Current; }));
+        Assert.NotNull(context);
+        bool ran = false;
+        var send = Task.Run(() => context!.Send(_ => ran = true, null));
+        var waited = Stopwatch.StartNew();
+        while (loop.ThreadsafePending == 0 && !send.IsCompleted && waited.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(1);
+        Assert.Equal(1, loop.ThreadsafePending);
+        loop.Close();
+        Assert.Same(send, await Task.WhenAny(send, Task.Delay(TimeSpan.FromSeconds(10))));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => send);
+        Assert.False(ran);
+    }
+
+    [Fact]
     public void CallSoonThreadsafe_HandleCancelledBeforeTheLoopRuns_TheCallbackDoesNotRun()
     {
         // asyncio's call_soon_threadsafe returns a Handle like call_soon's.

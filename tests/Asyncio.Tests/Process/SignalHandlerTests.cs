@@ -61,6 +61,36 @@ public sealed class SignalHandlerTests
         });
     }
 
+    /// <summary>
+    /// A signal that arrives as soon as the runtime's registration exists, before AddSignalHandler has stored it in
+    /// its handler: the delivery, on the runtime's signal thread, took the missing registration for a removed handler,
+    /// so it neither posted the callback nor cancelled the default action (SIGTERM would have ended the process).
+    /// The order is forced through a test hook between the two steps: it sends the signal and waits (bounded) for the
+    /// delivery's post.
+    /// </summary>
+    [Fact]
+    public void AddSignalHandler_SignalArrivesBeforeTheRegistrationIsKept_StillDelivered()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            int calls = 0;
+            bool posted = false;
+            loop.AfterSignalRegisteredForTests = () =>
+            {
+                loop.AfterSignalRegisteredForTests = null;
+                SendToSelf(SIGWINCH);
+                var waited = System.Diagnostics.Stopwatch.StartNew();
+                while (loop.ThreadsafePending == 0 && waited.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+                posted = loop.ThreadsafePending != 0;
+            };
+            loop.AddSignalHandler(SIGWINCH, () => calls++);
+            Assert.True(posted, "the delivery between the registration and its storing was not posted");
+            await Until(() => calls == 1);
+            Assert.True(loop.RemoveSignalHandler(SIGWINCH));
+        });
+    }
+
     [Fact]
     public void AddSignalHandler_WithState_PassesIt()
     {

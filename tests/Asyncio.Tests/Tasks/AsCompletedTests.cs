@@ -84,6 +84,30 @@ public class AsCompletedTests
     });
 
     [Fact]
+    public void AsCompletedAsync_TokenCancelledAfterTheLoopClosed_CancelDoesNotThrow()
+    {
+        // An enumeration suspended when its loop stops keeps its token registration; a Cancel on another thread after
+        // the loop closed used to get the registration's post refused, and the refusal thrown out of Cancel.
+        var loop = new EventLoop();
+        var cts = new CancellationTokenSource();
+        var never = loop.CreateFuture<string>();
+        bool waiting = false;
+        var task = loop.CreateTask(async () =>
+        {
+            await using var it = Aio.AsCompletedAsync([never], cancellationToken: cts.Token).GetAsyncEnumerator();
+            waiting = true;
+            await it.MoveNextAsync();
+        });
+        loop.CallSoon(() => loop.CallSoon(loop.Stop));
+        loop.RunForever();
+        Assert.True(waiting);
+        Assert.False(task.IsDone);
+        loop.Close();
+        var error = Record.Exception(() => Task.Run(cts.Cancel).GetAwaiter().GetResult());
+        Assert.Null(error);
+    }
+
+    [Fact]
     public void AsCompleted_FailedChild_ItsAwaitableThrows() => AioTest.Run(async () =>
     {
         var ok = SleepTask(2, "ok");

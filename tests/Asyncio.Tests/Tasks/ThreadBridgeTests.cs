@@ -61,6 +61,25 @@ public class ThreadBridgeTests
     });
 
     [Fact]
+    [Trait("asyncio", "shutdown_default_executor() completes after the results of the work it waited for (they are posted first)")]
+    public void ShutdownDefaultExecutor_LastReportStillQueued_CompletesAfterIt() => AioTest.RunReal(async () =>
+    {
+        // The worker posts its result, then counts itself done. A shutdown that came between the two used to find
+        // the count at zero and complete at once, before the queued result ran: code after the await saw the work
+        // unfinished. The order is forced by blocking the loop's thread (bounded) until the worker has done both
+        // steps, its two posts (the result, and the release of its counts) waiting in the queue.
+        var loop = Aio.GetRunningLoop();
+        var work = loop.RunInExecutor(null, () => 1);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (loop.ThreadsafePending < 2 && waited.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+        Assert.Equal(2, loop.ThreadsafePending);
+        Assert.False(work.IsDone);
+        await loop.ShutdownDefaultExecutor();
+        Assert.True(work.IsDone, "the shutdown completed before the work's result ran");
+        Assert.Equal(1, await work);
+    });
+
+    [Fact]
     public void RunInExecutor_OnVirtualTime_EveryReportReleasesTheClock()
     {
         // Executor work holds the virtual clock until it reports back; the worker thread posts its result, then
