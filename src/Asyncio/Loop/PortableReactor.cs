@@ -238,9 +238,11 @@ internal sealed class PortableReactor : IReactor
         if (_disposed) return;
         _disposed = true;
         WakePoller();
-        _poller?.Join(2000);
+        bool pollerGone = _poller?.Join(2000) ?? true;
         _wakeRecv?.Dispose();
         _wakeSend?.Dispose();
-        _event.Dispose();
+        // A poller stalled past the join (a loaded machine) may still reach its _event.Set(); a disposed event could
+        // throw there, on a thread whose exception ends the process. Leave the event to the collector instead.
+        if (pollerGone) _event.Dispose();
     }
 }
