@@ -51,15 +51,19 @@ public class EscapedCodeTests
     public void AReportPostedToALoopThatClosesBeforeRunningIt_GoesToTheStandardError()
     {
         // The loop has stopped when the coroutine ends off its thread: the report cannot run there any more, and
-        // Close hands it to the default handler instead of dropping it.
+        // Close hands it to the default handler instead of dropping it. The coroutine waits for a gate opened
+        // once the loop has stopped (a race of Task.Delay(50) against a 10 ms sleep let a loaded machine end
+        // the coroutine while the loop still ran, and the wait below then took its whole 30 s).
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         string output = Loop.DebugModeTests.StandardErrorOf(() =>
         {
             var loop = new EventLoop(new LoopOptions { Debug = true });
             loop.RunUntilComplete(async () =>
             {
-                _ = Aio.CreateTask(async () => await Task.Delay(50).ConfigureAwait(false), "late-escaper");
-                await Aio.Sleep(0.01);
+                _ = Aio.CreateTask(async () => await gate.Task.ConfigureAwait(false), "late-escaper");
+                await Aio.Sleep(0);   // the task starts and waits at the gate
             });
+            gate.SetResult();   // its continuation runs on the thread pool
             // The coroutine's end posts two callbacks to the stopped loop: the report, and the task's finish.
             var waited = System.Diagnostics.Stopwatch.StartNew();
             while (loop.ThreadsafePending < 2 && waited.Elapsed < TimeSpan.FromSeconds(30)) Thread.Sleep(1);

@@ -255,8 +255,7 @@ public class TimerTests
     {
         var loop = Aio.GetRunningLoop();
         var fut = loop.CreateFuture<int>();
-        var waiter = Aio.CreateTask(() => Aio.WaitFor(fut, 0.05));
-        await Aio.Sleep(0);   // the waiter waits
+        AioTask<int>? waiter = null;
         var batchDone = loop.CreateFuture();
         for (int i = 0; i < 200; i++)
         {
@@ -265,6 +264,13 @@ public class TimerTests
             {
                 if (k == 0)
                 {
+                    // The waiter starts here, eagerly, up to its wait: its timeout's deadline is set in the same
+                    // callback that delivers the result, so no stall of the loop's thread can let the deadline pass
+                    // before the result arrives (started in an earlier iteration, a stall of 50 ms before this
+                    // batch made the timeout due when the batch began, and asyncio too then times out).
+                    loop.EagerTasks = true;
+                    waiter = loop.CreateTask(() => Aio.WaitFor(fut, 0.05));
+                    loop.EagerTasks = false;
                     fut.SetResult(42);   // in time; the waiter's wake-up is queued for the next iteration
                     LoopBatch.SpinPast(loop, loop.Time() + 0.1);   // the timeout's deadline passes during the batch
                 }
@@ -272,7 +278,7 @@ public class TimerTests
             });
         }
         await batchDone;
-        Assert.Equal(42, await waiter);
+        Assert.Equal(42, await waiter!);
     });
 
     [Fact]
