@@ -49,8 +49,10 @@ public sealed partial class EventLoop
             $"Task {task.Name}'s coroutine ended on thread {Environment.CurrentManagedThreadId}, not on {where}: its code after an " +
             "await with ConfigureAwait(false) ran there, at the same time as the loop. Inside a task, leave ConfigureAwait(false) out: " +
             "awaits come back to the loop by themselves.") { Task = task };
-        if (IsClosed) DefaultExceptionHandler(context);
-        else PostInternal(static r => ((EscapeReport)r!).Deliver(), new EscapeReport(this, context));
+        // Refused by a closed loop (also one that closes between a check and the post, which a check first would
+        // miss: the post would be dropped in silence), the report goes to the standard error.
+        try { PostInScope(static r => ((EscapeReport)r!).Deliver(), new EscapeReport(this, context), RootScope, throwIfClosed: true); }
+        catch (InvalidOperationException) { DefaultExceptionHandler(context); }
     }
 
     /// <summary>The report, posted to the loop; if the loop closes before it runs, it goes to the standard error instead of being lost.</summary>

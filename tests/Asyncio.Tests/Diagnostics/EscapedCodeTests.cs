@@ -73,6 +73,35 @@ public class EscapedCodeTests
     }
 
     [Fact]
+    public void AReportMadeAfterTheLoopClosed_GoesToTheStandardError()
+    {
+        // The loop is closed before the coroutine ends off its thread: the post of the report is refused, and the
+        // report is written to the standard error at once. (The refusal is what decides, not a check of IsClosed
+        // before the post: a loop closing between the two dropped the report in silence. That window is not forced
+        // here; with the refusal deciding, it no longer exists.)
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        string output = Loop.DebugModeTests.StandardErrorOf(() =>
+        {
+            var loop = new EventLoop(new LoopOptions { Debug = true });
+            AioTask? t = null;
+            loop.RunUntilComplete(async () =>
+            {
+                Func<Task> body = async () => await gate.Task.ConfigureAwait(false);   // an async Task lambda, whose Task is watched
+                t = Aio.CreateTask(body, "after-close-escaper");
+                await Aio.Sleep(0);   // the task starts and waits at the gate
+            });
+            loop.Close();
+            var inner = (Task)t!.GetCoroutine()!;
+            var watchersRan = new ManualResetEventSlim();
+            // Runs after the loop's own watch of the coroutine's end, registered when the task started.
+            inner.ContinueWith(_ => watchersRan.Set(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            gate.SetResult();
+            Assert.True(watchersRan.Wait(TimeSpan.FromSeconds(30)));
+        });
+        Assert.Contains("Task after-close-escaper's coroutine ended on thread", output);
+    }
+
+    [Fact]
     public void ATaskWhoseFunctionReturnsAForeignTask_IsNotReported()
     {
         // No code of the program runs where Task.Delay completes: nothing escaped.
