@@ -90,10 +90,10 @@ public sealed partial class EventLoop
 
     /// <summary>
     /// A continuation posted to a scope's synchronisation context (any thread). One that arrives after the
-    /// loop closed has nowhere to run: it is dropped, or with <paramref name="throwIfClosed"/> refused.
+    /// loop closed has nowhere to run: it is dropped (a Send is refused instead: CancelScope.Send).
     /// </summary>
-    internal void PostFromContext(SendOrPostCallback d, object? state, CancelScope scope, bool throwIfClosed = false) =>
-        PostAnyThread(s_runPosted, new PostedCallback(d, state), scope, throwIfClosed);
+    internal void PostFromContext(SendOrPostCallback d, object? state, CancelScope scope) =>
+        PostAnyThread(s_runPosted, new PostedCallback(d, state), scope, throwIfClosed: false);
 
     /// <summary>
     /// Queues an internal callback from any thread, in the loop's own scope, for a later iteration; one that
