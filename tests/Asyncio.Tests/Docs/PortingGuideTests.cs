@@ -302,6 +302,11 @@ public class PortingGuideTests
             Assert.Equal(Checksum(data), sum);
             Assert.NotEqual(loopThread, workThread);
             Assert.Equal(loopThread, Environment.CurrentManagedThreadId);   // and back on the loop
+
+            // An AioTask's Result does not block the loop: before the task is done it throws, as asyncio's result().
+            var pending = Aio.CreateTask(async () => await Aio.ToThread(() => Checksum(data)));
+            Assert.Throws<InvalidStateError>(() => pending.Result);
+            Assert.Equal(Checksum(data), await pending);
         });
     }
 
