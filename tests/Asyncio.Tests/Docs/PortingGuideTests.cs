@@ -172,6 +172,12 @@ public class PortingGuideTests
             Assert.Equal("took 1 s", await Aio.Timeout(2, () => Fetch(1)));
             Assert.Equal("took 1 s", await Aio.WaitFor(() => Fetch(1), timeout: 2));
             await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => Fetch(5), timeout: 2));
+
+            // Given a running Task instead of the function, WaitFor times out but cannot cancel it: it runs on.
+            Task<string> running = Fetch(5);
+            await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(running, 2));
+            Assert.False(running.IsCompleted);
+            Assert.Equal("took 5 s", await running);
         }, Virtual);
     }
 
