@@ -365,6 +365,22 @@ public class PortingGuideTests
             RequestId.Value = "r-2";
             var second = Aio.CreateTask(Handler);
             Assert.Equal(["r-1", "r-2"], await Aio.Gather(first, second));
+
+            // Unlike a Python coroutine awaited directly, an async method's change does not come back to its caller.
+            async Task SetRequestId(string id)
+            {
+                RequestId.Value = id;
+                await Aio.Sleep(0);
+            }
+            async Coroutine SetRequestIdCoroutine(string id)
+            {
+                RequestId.Value = id;
+                await Aio.Sleep(0);
+            }
+            await SetRequestId("r-3");
+            Assert.Equal("r-2", RequestId.Value);
+            await SetRequestIdCoroutine("r-4");
+            Assert.Equal("r-2", RequestId.Value);
         }, Virtual);
     }
 
