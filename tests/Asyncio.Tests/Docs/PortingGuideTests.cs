@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Text;
 using Asyncio.Tests.Net;
 
@@ -227,6 +228,14 @@ public class PortingGuideTests
                 if (others != null) throw others;
             }
             Assert.Equal(["cannot fetch bad-1", "cannot fetch bad-2"], logged);
+
+            // Python's OSError covers socket errors; IOException does not.
+            var refused = new ExceptionGroup("unhandled errors in a TaskGroup",
+                [new IOException("disk"), new SocketException((int)SocketError.ConnectionRefused)]);
+            Assert.Single(refused.Split<IOException>().Match!.Exceptions);
+            var (os, rest) = refused.Split(e => e is IOException or SocketException);
+            Assert.Equal(2, os!.Exceptions.Count);
+            Assert.Null(rest);
         }, Virtual);
     }
 
