@@ -97,6 +97,35 @@ public class PortingGuideTests
     }
 
     [Fact]
+    public void Section2_TheFilterAlsoLetsThroughAForeignTimeout_WhichEndsTheTaskCancelled()
+    {
+        Aio.Run(async () =>
+        {
+            int attempts = 0;
+            async Task Worker()
+            {
+                while (true)
+                {
+                    try
+                    {
+                        await Aio.Sleep(1);
+                        attempts++;
+                        throw new TaskCanceledException("HttpClient.Timeout elapsed");   // what HttpClient throws on timeout
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                    }
+                }
+            }
+
+            var task = Aio.CreateTask(Worker);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await task);
+            Assert.Equal(1, attempts);        // not retried, as `except Exception:` retries asyncio's TimeoutError
+            Assert.True(task.IsCancelled);    // and the task ends cancelled, not failed, though nobody cancelled it
+        }, Virtual);
+    }
+
+    [Fact]
     public void Section2_TheTrap_CatchExceptionSwallowsTheCancellation()
     {
         Aio.Run(async () =>
