@@ -324,6 +324,11 @@ public class PortingGuideTests
             string[] pages = await Aio.Gather(Enumerable.Range(0, 10).Select(i => Polite($"p{i}")));
             Assert.Equal(10, pages.Length);
             Assert.Equal(3, most);
+
+            var myLock = new AsyncLock();   // `lock` is a C# keyword
+            using (await myLock.AcquireAsync())
+                Assert.True(myLock.IsLocked);
+            Assert.False(myLock.IsLocked);
         }, Virtual);
     }
 
