@@ -188,7 +188,7 @@ public sealed partial class EventLoop
             (loop._runningSubmissions ??= new HashSet<IDroppedOnClose>()).Add(this);
             task.AddDoneCallback(_ => Finish());
             if (cancellationToken.CanBeCanceled)
-                _cancelReg = cancellationToken.Register(() => { try { loop.PostThreadsafe(() => task.Cancel()); } catch (InvalidOperationException) { } });
+                _cancelReg = cancellationToken.Register(() => loop.PostInternal(static t => ((AioTask)t!).Cancel(), task));   // dropped if the loop is closed
         }
 
         void Finish()

@@ -62,8 +62,6 @@ public sealed partial class EventLoop
     /// <summary>The library's own thread-safe posts: as <see cref="CallSoonThreadsafe(Action{object?}, object?)"/> without a handle (allocates nothing).</summary>
     internal void PostThreadsafe(Action<object?> callback, object? state) => Post(callback, state, null, throwIfClosed: true);
 
-    /// <summary>The library's own thread-safe posts of an <see cref="Action"/>, without a handle.</summary>
-    internal void PostThreadsafe(Action callback) => Post(s_invokeAction, callback, null, throwIfClosed: true);
 
     /// <summary>
     /// Runs <paramref name="callback"/> from any thread where it may touch the loop's state: at once on the

@@ -124,7 +124,7 @@ public sealed class AsyncConnectionStream : Stream
         var reg = token.Register(static o =>
         {
             var (l, t) = ((EventLoop, AioTask))o!;
-            try { l.PostThreadsafe(() => t.Cancel()); } catch (InvalidOperationException) { }
+            l.PostInternal(static task => ((AioTask)task!).Cancel(), t);   // dropped if the loop is closed
         }, (loop, (AioTask)task));
         task.AddDoneCallback(_ => reg.Dispose());
         return task.AsTask();

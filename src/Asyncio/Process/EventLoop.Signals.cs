@@ -43,8 +43,7 @@ public sealed partial class EventLoop
         {
             if (Removed) return;
             context.Cancel = true;
-            try { loop.PostThreadsafe(Run, this); }
-            catch (InvalidOperationException) { }   // the loop closed meanwhile
+            loop.PostInternal(Run, this);   // dropped if the loop closed meanwhile
         }
     }
 

@@ -92,7 +92,6 @@ internal struct TokenHook
     // Any thread: hop to the loop.
     static readonly Action<object?, CancellationToken> s_fired = static (o, _) =>
     {
-        try { ((Waiter)o!).Loop.PostThreadsafe(s_onLoop, o); }
-        catch (InvalidOperationException) { /* the loop is closed: there is nothing left to cancel */ }
+        ((Waiter)o!).Loop.PostInternal(s_onLoop, o);   // dropped if the loop is closed: there is nothing left to cancel
     };
 }

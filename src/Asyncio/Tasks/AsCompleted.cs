@@ -106,13 +106,10 @@ internal sealed class ChildRequest(EventLoop loop) : Future<object>(loop), IComp
 
     /// <summary>
     /// The token's callback (any thread): cancels the request on its loop. A loop closed meanwhile has nothing left
-    /// to cancel, and the refusal must not escape into <see cref="CancellationTokenSource.Cancel()"/>'s caller.
+    /// to cancel: the post is dropped, and nothing escapes into <see cref="CancellationTokenSource.Cancel()"/>'s caller.
     /// </summary>
     public static readonly Action<object?> s_cancelOnLoop = static r =>
-    {
-        try { ((Future)r!).GetLoop().PostThreadsafe(static f => ((Future)f!).Cancel(), r); }
-        catch (InvalidOperationException) { }
-    };
+        ((Future)r!).GetLoop().PostInternal(static f => ((Future)f!).Cancel(), r);
 }
 
 public static partial class Aio

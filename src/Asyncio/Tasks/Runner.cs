@@ -55,7 +55,7 @@ public sealed class Runner : IDisposable
             if (loop.HandlesSigint) return;   // the program handles SIGINT itself (EventLoop.AddSignalHandler)
             if (Interlocked.Increment(ref interrupts) > 1) return; // second Ctrl+C: let the process end
             e.Cancel = true;
-            try { loop.PostThreadsafe(() => task.Cancel("interrupted")); } catch (InvalidOperationException) { }
+            loop.PostInternal(static t => ((AioTask)t!).Cancel("interrupted"), task);   // dropped if the loop is closed
         };
         bool hooked = TryHook(onCancel);
         try
