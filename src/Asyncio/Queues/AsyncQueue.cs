@@ -46,7 +46,8 @@ namespace Asyncio;
 /// <see cref="Shutdown"/> ends the queue; <see cref="ReadAllAsync"/> enumerates items until then.
 /// <see cref="TryPut"/>/<see cref="TryGet"/> are the non-waiting forms; <see cref="PutNowait"/> and
 /// <see cref="GetNowait"/> are asyncio's, which throw <see cref="QueueFullError"/> and
-/// <see cref="QueueEmptyError"/>. Not thread-safe: use it from the loop's thread (from elsewhere, through
+/// <see cref="QueueEmptyError"/>. Not thread-safe: use it from the loop's thread; once a task has waited on it, a
+/// call from another thread while that loop runs throws <see cref="InvalidOperationException"/> (from elsewhere, through
 /// <see cref="EventLoop.CallSoonThreadsafe(Action)"/>).</para>
 /// <para>Waiters are served in FIFO order. Cancellation loses nothing: a cancelled get leaves its item in
 /// the queue for the next getter, a cancelled put puts nothing, and a waiter cancelled after it was woken
@@ -132,6 +133,7 @@ public class AsyncQueue<T>
     {
         if (!IsFull && !_shutdown && !cancellationToken.IsCancellationRequested)
         {
+            CheckThread(nameof(PutAsync));
             PutCore(item);
             return default;
         }
@@ -152,6 +154,7 @@ public class AsyncQueue<T>
     /// <returns>Whether the item was put.</returns>
     public bool TryPut(T item)
     {
+        CheckThread(nameof(TryPut));
         if (_shutdown || IsFull) return false;
         PutCore(item);
         return true;
@@ -162,6 +165,7 @@ public class AsyncQueue<T>
     /// <exception cref="QueueShutDownError">The queue is shut down.</exception>
     public void PutNowait(T item)
     {
+        CheckThread(nameof(PutNowait));
         if (_shutdown) throw new QueueShutDownError();
         if (IsFull) throw new QueueFullError();
         PutCore(item);
@@ -178,13 +182,19 @@ public class AsyncQueue<T>
             _unfinished++;
             return;
         }
-        _loop!.CheckThread("AsyncQueue", nameof(PutAsync)); // before any change: a wrong-thread call loses nothing
         PutItem(item);
         _stored++;
         _unfinished++;
         _claimed++;
         _getters.PopFirst().Wake();
     }
+
+    /// <summary>
+    /// Throws unless called on the thread of the loop the queue is bound to (by its first wait, or a join) while
+    /// that loop runs; before any change, so a wrong-thread call loses nothing (LoopBinding.CheckThread).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    void CheckThread(string member) => LoopBinding.CheckThread(_loop, "AsyncQueue", member);
 
     // ---- get ----
 
@@ -199,7 +209,11 @@ public class AsyncQueue<T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<T> GetAsync(CancellationToken cancellationToken = default)
     {
-        if (_stored != _claimed && !cancellationToken.IsCancellationRequested) return new ValueTask<T>(TakeCore());
+        if (_stored != _claimed && !cancellationToken.IsCancellationRequested)
+        {
+            CheckThread(nameof(GetAsync));
+            return new ValueTask<T>(TakeCore());
+        }
         return GetSlow(cancellationToken);
     }
 
@@ -217,6 +231,7 @@ public class AsyncQueue<T>
     /// <returns>Whether an item was taken.</returns>
     public bool TryGet([MaybeNullWhen(false)] out T item)
     {
+        CheckThread(nameof(TryGet));
         if (_stored == _claimed)
         {
             item = default;
@@ -232,6 +247,7 @@ public class AsyncQueue<T>
     /// <exception cref="QueueShutDownError">The queue is shut down and no item is left.</exception>
     public T GetNowait()
     {
+        CheckThread(nameof(GetNowait));
         if (_stored == _claimed) ThrowEmpty();
         return TakeCore();
     }
@@ -257,7 +273,6 @@ public class AsyncQueue<T>
 
     T TakeAndReserve()
     {
-        _loop!.CheckThread("AsyncQueue", nameof(GetAsync));
         var item = TakeItem();
         _stored--;
         _reserved++;
@@ -274,9 +289,8 @@ public class AsyncQueue<T>
     /// <exception cref="InvalidOperationException">Called more times than items were put (asyncio's <c>ValueError</c>).</exception>
     public void TaskDone()
     {
+        CheckThread(nameof(TaskDone));
         if (_unfinished <= 0) throw new InvalidOperationException("TaskDone() called more times than there were items put in the queue.");
-        // Before any change: a wrong-thread call that would wake joiners loses nothing (JoinAsync bound _loop).
-        if (_unfinished == 1 && _finished is { WaiterCount: > 0 }) _loop!.CheckThread("AsyncQueue", nameof(TaskDone));
         if (--_unfinished == 0) _finished?.Set();
     }
 
@@ -307,10 +321,8 @@ public class AsyncQueue<T>
     /// </summary>
     public void Shutdown(bool immediate = false)
     {
+        CheckThread(nameof(Shutdown));
         bool drain = immediate && !_drained;
-        bool endsJoins = drain && _unfinished <= _stored && _finished is { WaiterCount: > 0 };
-        if (!_getters.IsEmpty || !_putters.IsEmpty || endsJoins)
-            _loop!.CheckThread("AsyncQueue", nameof(Shutdown)); // before any change: a wrong-thread call loses nothing
         _shutdown = true;
         if (drain)
         {

@@ -31,8 +31,9 @@ namespace Asyncio;
 /// <para>A task that arrives while the barrier is still releasing the previous round waits for the next
 /// round. <see cref="Reset"/> and <see cref="Abort"/> make waiting tasks throw
 /// <see cref="BrokenBarrierError"/>; after <see cref="Abort"/> every wait throws until <see cref="Reset"/>.
-/// A task cancelled while waiting leaves without breaking the barrier. Not thread-safe: use it from the
-/// loop's thread.</para>
+/// A task cancelled while waiting leaves without breaking the barrier. Not thread-safe: use it from the loop's thread;
+/// once a task has waited on it, a call from another thread while that loop runs throws <see
+/// cref="InvalidOperationException"/>.</para>
 /// <para><b>Differences from asyncio.</b> <see cref="Reset"/> and <see cref="Abort"/> are synchronous:
 /// the barrier has no internal lock to wait for, so they take effect at once (asyncio's are coroutines).
 /// asyncio's <c>async with barrier</c> has no equivalent; <c>await barrier.WaitAsync()</c> is its whole
@@ -83,7 +84,7 @@ public sealed class AsyncBarrier
     public ValueTask<int> WaitAsync(CancellationToken cancellationToken = default)
     {
         if (cancellationToken.IsCancellationRequested) return CancelledError.Refused<int>(cancellationToken);
-        _loop?.CheckThread(nameof(AsyncBarrier), nameof(WaitAsync));
+        LoopBinding.CheckThread(_loop, nameof(AsyncBarrier), nameof(WaitAsync));
         switch (_state)
         {
             case BarrierState.Broken:
@@ -119,7 +120,7 @@ public sealed class AsyncBarrier
     /// </summary>
     public void Reset()
     {
-        _loop?.CheckThread(nameof(AsyncBarrier), nameof(Reset));
+        LoopBinding.CheckThread(_loop, nameof(AsyncBarrier), nameof(Reset));
         if (_count > 0)
         {
             _state = BarrierState.Resetting;
@@ -139,7 +140,7 @@ public sealed class AsyncBarrier
     /// </summary>
     public void Abort()
     {
-        _loop?.CheckThread(nameof(AsyncBarrier), nameof(Abort));
+        LoopBinding.CheckThread(_loop, nameof(AsyncBarrier), nameof(Abort));
         _state = BarrierState.Broken;
         _releaser = null;
         WakeAll(ref _filling);

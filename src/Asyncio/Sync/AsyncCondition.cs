@@ -28,7 +28,8 @@ namespace Asyncio;
 /// <para>The lock is an <see cref="AsyncLock"/>, given or the condition's own; <see cref="AcquireAsync"/>,
 /// <see cref="Release"/> and <see cref="IsLocked"/> act on it, so <c>using (await cond.AcquireAsync())</c>
 /// is asyncio's <c>async with cond</c>. A wait always returns holding the lock, also when it throws
-/// <see cref="CancelledError"/>. Not thread-safe: use it from the loop's thread.</para>
+/// <see cref="CancelledError"/>. Not thread-safe: use it from the loop's thread; once a task has waited on it, a
+/// call from another thread while that loop runs throws <see cref="InvalidOperationException"/>.</para>
 /// <para><b>Differences from asyncio.</b> A notified task queues for the lock at once, in the order of
 /// notification, instead of when it resumes. A wait cancelled before it was notified does not wake another
 /// waiter spuriously.</para>
@@ -112,11 +113,11 @@ public sealed class AsyncCondition
     /// Wakes up to <paramref name="n"/> waiting tasks (default 1); asyncio's <c>notify()</c>. They resume
     /// once they get the lock, after the caller releases it. The caller must hold the lock.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The lock is not held (asyncio's <c>RuntimeError</c>), or tasks wait and the call is not on the loop's thread.</exception>
+    /// <exception cref="InvalidOperationException">The lock is not held (asyncio's <c>RuntimeError</c>), or the call is not on the thread of the running loop the condition was waited on in.</exception>
     public void Notify(int n = 1)
     {
         if (!_lock.IsHeld) ThrowUnacquired("notify");
-        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(AsyncCondition), nameof(Notify)); // before any change: a wrong-thread call loses nothing
+        LoopBinding.CheckThread(_loop, nameof(AsyncCondition), nameof(Notify)); // before any change: a wrong-thread call loses nothing
         NotifyCore(n);
     }
 

@@ -5,7 +5,8 @@ namespace Asyncio;
 
 /// <summary>
 /// A flag that tasks can wait for; asyncio's <c>Event</c>. <see cref="Set"/> wakes every waiting task,
-/// <see cref="Clear"/> resets the flag. Not thread-safe: use it from the loop's thread.
+/// <see cref="Clear"/> resets the flag. Not thread-safe: use it from the loop's thread; once a task has waited on it, a
+/// call from another thread while that loop runs throws <see cref="InvalidOperationException"/>.
 /// </summary>
 /// <remarks>
 /// A set wakes every task waiting at that moment, even one that is cancelled before it resumes (it then
@@ -53,14 +54,18 @@ public sealed class AsyncEvent
     /// <summary>Sets the flag and wakes every waiting task; asyncio's <c>set()</c>. No-op if already set.</summary>
     public void Set()
     {
+        LoopBinding.CheckThread(_loop, nameof(AsyncEvent), nameof(Set)); // before any change: a wrong-thread call loses nothing
         if (_set) return;
-        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(AsyncEvent), nameof(Set)); // before any change: a wrong-thread call loses nothing
         _set = true;
         while (!_waiters.IsEmpty) _waiters.PopFirst().Wake();
     }
 
     /// <summary>Resets the flag; asyncio's <c>clear()</c>. Tasks that <see cref="WaitAsync"/> then wait until the next <see cref="Set"/>.</summary>
-    public void Clear() => _set = false;
+    public void Clear()
+    {
+        LoopBinding.CheckThread(_loop, nameof(AsyncEvent), nameof(Clear));
+        _set = false;
+    }
 
     internal void RemoveWaiter(Waiter w) => _waiters.Remove(w);
 

@@ -15,8 +15,9 @@ namespace Asyncio;
 // Invariant: _waiters is not empty => _locked.
 
 /// <summary>
-/// A mutual-exclusion lock for the tasks of one event loop; asyncio's <c>Lock</c>. Not thread-safe: use it
-/// from the loop's thread.
+/// A mutual-exclusion lock for the tasks of one event loop; asyncio's <c>Lock</c>. Not thread-safe: use it from the
+/// loop's thread; once a task has waited on it, a call from another thread while that loop runs throws <see
+/// cref="InvalidOperationException"/>.
 /// </summary>
 /// <remarks>
 /// <para>Acquire with <c>await lock.AcquireAsync()</c> and <see cref="Release"/> it, or scoped:
@@ -66,6 +67,7 @@ public sealed class AsyncLock
     {
         if (!_locked && !cancellationToken.IsCancellationRequested)
         {
+            LoopBinding.CheckThread(_loop, nameof(AsyncLock), nameof(AcquireAsync));
             _locked = true;
             return new ValueTask<Releaser>(new Releaser(this, _hold = ++_lastHold));
         }
@@ -89,6 +91,7 @@ public sealed class AsyncLock
     /// <returns>Whether the lock was acquired.</returns>
     public bool TryAcquire()
     {
+        LoopBinding.CheckThread(_loop, nameof(AsyncLock), nameof(TryAcquire));
         if (_locked) return false;
         _locked = true;
         _hold = ++_lastHold;
@@ -114,8 +117,8 @@ public sealed class AsyncLock
     internal void PassOn()
     {
         AssertInvariants();
+        LoopBinding.CheckThread(_loop, nameof(AsyncLock), nameof(Release)); // before any change: a wrong-thread call loses nothing
         if (_waiters.IsEmpty) { _locked = _handing = false; return; }
-        _loop!.CheckThread(nameof(AsyncLock), nameof(Release));
         var w = _waiters.PopFirst();
         // A new hold from the hand-over on, so that a stale releaser of the previous holder cannot release
         // it; a condition waiter gets back the hold it had before it waited.

@@ -18,8 +18,9 @@ namespace Asyncio;
 
 /// <summary>
 /// A counter of permits for the tasks of one event loop; asyncio's <c>Semaphore</c>. <see cref="AcquireAsync"/>
-/// takes a permit, waiting while none is free; <see cref="Release"/> returns one. Not thread-safe: use it
-/// from the loop's thread.
+/// takes a permit, waiting while none is free; <see cref="Release"/> returns one. Not thread-safe: use it from the
+/// loop's thread; once a task has waited on it, a call from another thread while that loop runs throws <see
+/// cref="InvalidOperationException"/>.
 /// </summary>
 /// <remarks>
 /// <para>Scoped use: <c>using (await sem.AcquireAsync()) { ... }</c> (asyncio's <c>async with sem</c>).
@@ -71,6 +72,7 @@ public class AsyncSemaphore
     {
         if (_value > 0 && _waiters.IsEmpty && _woken == 0 && !cancellationToken.IsCancellationRequested)
         {
+            LoopBinding.CheckThread(_loop, nameof(AsyncSemaphore), nameof(AcquireAsync));
             _value--;
             return new ValueTask<Releaser>(new Releaser(this));
         }
@@ -91,6 +93,7 @@ public class AsyncSemaphore
     /// <returns>Whether a permit was taken.</returns>
     public bool TryAcquire()
     {
+        LoopBinding.CheckThread(_loop, nameof(AsyncSemaphore), nameof(TryAcquire));
         if (IsLocked) return false;
         _value--;
         return true;
@@ -103,8 +106,8 @@ public class AsyncSemaphore
     /// <exception cref="SemaphoreFullException">An <see cref="AsyncBoundedSemaphore"/> would exceed its initial value (asyncio's <c>ValueError</c>).</exception>
     public void Release()
     {
+        LoopBinding.CheckThread(_loop, nameof(AsyncSemaphore), nameof(Release)); // before any change: a wrong-thread call loses nothing
         if (_value >= _bound) ThrowFull();
-        if (!_waiters.IsEmpty) _loop!.CheckThread(nameof(AsyncSemaphore), nameof(Release)); // before any change: a wrong-thread call loses nothing
         _value++;
         if (!_waiters.IsEmpty) WakeNext();
     }

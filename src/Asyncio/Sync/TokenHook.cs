@@ -10,7 +10,7 @@ namespace Asyncio;
 // waiter rented again for another wait. So:
 //
 //   * registering records the waiter's Version; the callback only posts to the loop
-//     (PostThreadsafe) and the loop-side handler acts only if the waiter still has that Version
+//     (PostInternal) and the loop-side handler acts only if the waiter still has that Version
 //     and is still pending;
 //   * when the waiter returns to its pool it unregisters. If Unregister fails, the callback has run or
 //     is running and a post is on its way: the waiter is parked instead of pooled, and the loop-side

@@ -123,6 +123,18 @@ internal static class LoopBinding
         return running;
     }
 
+    /// <summary>
+    /// Throws unless called on the thread of <paramref name="bound"/> while it runs; nothing to check while the
+    /// primitive is bound to no loop (it has never been waited on) or its loop is not running. Every call that
+    /// changes a primitive's state checks, whether or not a task waits at that moment, so that a call from a
+    /// wrong thread fails every time, not only when its timing meets a waiter.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void CheckThread(EventLoop? bound, string type, string member)
+    {
+        if (bound != null) bound.CheckThread(type, member);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     static void ThrowOtherLoop(object primitive) =>
         throw new InvalidOperationException($"{primitive} is bound to a different event loop; a primitive can be waited on only in the loop that first used it.");

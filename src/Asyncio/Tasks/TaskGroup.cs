@@ -136,7 +136,8 @@ public sealed class TaskGroup
             // The errors win, but the cancellation must not be lost: the next await of the caller takes it
             // (asyncio uncancels and re-cancels the parent task here).
             if (cancelledFromOutside || outsideRequests) parent.Keep(cancelMessage);
-            throw new ExceptionGroup($"unhandled errors in a TaskGroup ({group._errors.Count} sub-exception{(group._errors.Count == 1 ? "" : "s")})", group._errors);
+            // asyncio's message; its str() adds the count, as Message adds the errors' messages here.
+            throw new ExceptionGroup("unhandled errors in a TaskGroup", group._errors);
         }
         if (cancelledFromOutside) throw new CancelledError(cancelMessage);
         return result;

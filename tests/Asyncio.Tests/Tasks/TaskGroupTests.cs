@@ -177,6 +177,9 @@ public class TaskGroupTests
             return Task.CompletedTask;
         }));
         Assert.Equal(["first", "second", "while cancelled"], eg.Exceptions.Select(e => e.Message));
+        // asyncio's message, without the count that Python's str() adds (which Split and Subgroup pass on).
+        Assert.Equal("unhandled errors in a TaskGroup", eg.GroupMessage);
+        Assert.Equal("unhandled errors in a TaskGroup", eg.Split<ArgumentException>().Match?.GroupMessage);
     });
 
     [Fact]
