@@ -55,6 +55,10 @@ public static partial class Aio
     /// with its reader and writer; asyncio's <c>start_server</c>. If the callback throws, the error is
     /// reported to the loop's exception handler and the connection is closed.
     /// </summary>
+    /// <remarks>The handler closes the writer when it is done with the connection: returning does not close it
+    /// (the writer may live on elsewhere, as in a chat server that keeps it). CPython closes a writer nobody
+    /// references when reference counting collects it; here the connection stays open, and
+    /// <see cref="Server.WaitClosed"/> waits for it.</remarks>
     /// <param name="clientConnected">The connection handler.</param>
     /// <param name="host">Address or host to listen on (<see langword="null"/> or empty for every interface).</param>
     /// <param name="port">Port (0 for a free one).</param>

@@ -163,7 +163,9 @@ public sealed class Server : IAsyncDisposable
 
     /// <summary>
     /// Completes once the server is closed and every connection it accepted has ended; asyncio's
-    /// <c>wait_closed()</c> (3.12+). Returns at once if that is already so.
+    /// <c>wait_closed()</c> (3.12+). Returns at once if that is already so. A stream handler that returned
+    /// without closing its writer leaves its connection open, and this waits for it (see
+    /// <see cref="CloseClients"/>).
     /// </summary>
     public async Task WaitClosed()
     {

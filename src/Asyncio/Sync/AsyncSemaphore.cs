@@ -162,15 +162,26 @@ public class AsyncSemaphore
         return $"<{GetType().Name} [{extra}]>";
     }
 
-    /// <summary>Returns the permit when disposed: the scoped form <c>using (await sem.AcquireAsync()) { ... }</c>.</summary>
-    public readonly struct Releaser : IDisposable
+    /// <summary>
+    /// Returns the permit when disposed: the scoped form <c>using (await sem.AcquireAsync()) { ... }</c>. A struct,
+    /// so the scoped form allocates nothing.
+    /// </summary>
+    public struct Releaser : IDisposable
     {
-        readonly AsyncSemaphore? _semaphore;
+        AsyncSemaphore? _semaphore;
 
         internal Releaser(AsyncSemaphore semaphore) => _semaphore = semaphore;
 
-        /// <summary>Releases the permit (no-op for a default instance). Dispose each releaser once.</summary>
-        public void Dispose() => _semaphore?.Release();
+        /// <summary>
+        /// Releases the permit (no-op for a default instance). A second dispose of the same variable does nothing,
+        /// as .NET's <see cref="IDisposable"/> asks; a copy of the releaser disposed as well would release a second
+        /// permit, as a second <see cref="Release"/> does (a semaphore does not know who holds its permits).
+        /// </summary>
+        public void Dispose()
+        {
+            _semaphore?.Release();
+            _semaphore = null;   // after the release: one refused (from another thread) can be retried
+        }
     }
 }
 

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Asyncio;
 
 /// <summary>
@@ -200,25 +202,25 @@ public static partial class Aio
     /// Like <see cref="Gather{T}(Task{T}[])"/>, but waits for every child and reports how each ended
     /// instead of failing; asyncio's <c>gather(..., return_exceptions=True)</c>.
     /// </summary>
-    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<Task<T>> tasks) => GatherTyped<Task<T>, Outcome<T>>(tasks, true, ReadOutcome<T>);
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(params IEnumerable<Task<T>> tasks) => GatherTyped<Task<T>, Outcome<T>>(tasks, true, ReadOutcome<T>);
 
     /// <summary>Reports how each task ended; see <see cref="GatherOutcomes{T}(IEnumerable{Task{T}})"/>.</summary>
-    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<AioTask<T>> tasks) => GatherTyped<AioTask<T>, Outcome<T>>(tasks, true, ReadOutcome<T>);
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(params IEnumerable<AioTask<T>> tasks) => GatherTyped<AioTask<T>, Outcome<T>>(tasks, true, ReadOutcome<T>);
 
     /// <summary>Reports how each future ended; see <see cref="GatherOutcomes{T}(IEnumerable{Task{T}})"/>.</summary>
-    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<Future<T>> futures) => GatherTyped<Future<T>, Outcome<T>>(futures, true, ReadOutcome<T>);
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(params IEnumerable<Future<T>> futures) => GatherTyped<Future<T>, Outcome<T>>(futures, true, ReadOutcome<T>);
 
     /// <summary>Reports how each future or task ended (values are not collected).</summary>
-    public static Future<Outcome<object?>[]> GatherOutcomes(IEnumerable<Future> futures) => GatherTyped<Future, Outcome<object?>>(futures, true, ReadOutcome<object?>);
+    public static Future<Outcome<object?>[]> GatherOutcomes(params IEnumerable<Future> futures) => GatherTyped<Future, Outcome<object?>>(futures, true, ReadOutcome<object?>);
 
     /// <summary>Reports how each running coroutine ended (values are not collected).</summary>
-    public static Future<Outcome<object?>[]> GatherOutcomes(IEnumerable<Task> tasks) => GatherTyped<Task, Outcome<object?>>(tasks, true, ReadOutcome<object?>);
+    public static Future<Outcome<object?>[]> GatherOutcomes(params IEnumerable<Task> tasks) => GatherTyped<Task, Outcome<object?>>(tasks, true, ReadOutcome<object?>);
 
     /// <summary>Reports how each <see cref="Coroutine{T}"/> ended; see <see cref="GatherOutcomes{T}(IEnumerable{Task{T}})"/>.</summary>
-    public static Future<Outcome<T>[]> GatherOutcomes<T>(IEnumerable<Coroutine<T>> coroutines) => GatherTyped<Coroutine<T>, Outcome<T>>(coroutines, true, ReadOutcome<T>);
+    public static Future<Outcome<T>[]> GatherOutcomes<T>(params IEnumerable<Coroutine<T>> coroutines) => GatherTyped<Coroutine<T>, Outcome<T>>(coroutines, true, ReadOutcome<T>);
 
     /// <summary>Reports how each <see cref="Coroutine"/> ended (values are not collected).</summary>
-    public static Future<Outcome<object?>[]> GatherOutcomes(IEnumerable<Coroutine> coroutines) => GatherTyped<Coroutine, Outcome<object?>>(coroutines, true, ReadOutcome<object?>);
+    public static Future<Outcome<object?>[]> GatherOutcomes(params IEnumerable<Coroutine> coroutines) => GatherTyped<Coroutine, Outcome<object?>>(coroutines, true, ReadOutcome<object?>);
 
     static Outcome<T> ReadOutcome<T>(object child)
     {
@@ -227,11 +229,12 @@ public static partial class Aio
         return new Outcome<T>(Child.GetResult<T>(child), null);
     }
 
-    static Future<TResult[]> GatherTyped<TItem, TResult>(IEnumerable<TItem> items, bool outcomes, Func<object, TResult> read) where TItem : class
+    static Future<TResult[]> GatherTyped<TItem, TResult>(IEnumerable<TItem> items, bool outcomes, Func<object, TResult> read,
+        [CallerArgumentExpression(nameof(items))] string paramName = "") where TItem : class
     {
         var loop = EventLoop.GetRunningLoop();
         loop.CheckThread(nameof(Aio), "Gather");
-        var children = Child.Collect(loop, items, nameof(items));
+        var children = Child.Collect(loop, items, paramName);   // the caller's parameter, for its ArgumentException
         if (children.Length == 0)
         {
             var empty = new Future<TResult[]>(loop);
@@ -241,11 +244,11 @@ public static partial class Aio
         return new GatheringFuture<TResult>(loop, children, outcomes, read);
     }
 
-    static Future GatherUntyped<TItem>(IEnumerable<TItem> items) where TItem : class
+    static Future GatherUntyped<TItem>(IEnumerable<TItem> items, [CallerArgumentExpression(nameof(items))] string paramName = "") where TItem : class
     {
         var loop = EventLoop.GetRunningLoop();
         loop.CheckThread(nameof(Aio), "Gather");
-        var children = Child.Collect(loop, items, nameof(items));
+        var children = Child.Collect(loop, items, paramName);
         if (children.Length == 0)
         {
             var empty = new Future(loop);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Asyncio;
 
 /// <summary>
@@ -75,11 +77,11 @@ public static partial class Aio
     /// <summary>Starts <paramref name="coroutine"/> as a task and protects it from cancellation.</summary>
     public static Future Shield(Func<Task> coroutine) => Mirror<object?>(CreateTask(coroutine));
 
-    static Future<T> Mirror<T>(object inner, bool reportLost = true)
+    static Future<T> Mirror<T>(object inner, bool reportLost = true, [CallerArgumentExpression(nameof(inner))] string paramName = "")
     {
-        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(inner, paramName);   // the caller's parameter (task, future)
         var loop = EventLoop.GetRunningLoop();
-        Child.CheckLoop(loop, inner, nameof(inner));
+        Child.CheckLoop(loop, inner, paramName);
         return new MirrorFuture<T>(loop, inner, reportLost);
     }
 

@@ -96,7 +96,11 @@ public static partial class Aio
     /// body is a delegate. It runs at once, in the calling task, inside the timeout's scope. The awaits the
     /// timeout cancels are those that began inside the body: a coroutine started before the timeout and
     /// awaited in the body keeps waiting in the scope it began in (hot C# coroutines; docs/differences.md),
-    /// so bound the wait with <see cref="WaitFor(Task, double?)"/> instead, or start the coroutine inside the body.</remarks>
+    /// so bound the wait with <see cref="WaitFor(Task, double?)"/> instead, or start the coroutine inside the body.
+    /// An await of a .NET API that was not given the task's token (<see cref="CancellationToken"/>) cannot be
+    /// interrupted: it runs to its end, and the timeout's cancellation is thrown at the body's next await of the
+    /// loop, or the <see cref="TimeoutException"/> when the body returns; pass the token to end such a wait on
+    /// time (<c>Task.Delay(d, Aio.CancellationToken)</c>).</remarks>
     public static Task Timeout(double? delay, Func<Task> body)
     {
         ArgumentNullException.ThrowIfNull(body);
@@ -138,6 +142,39 @@ public static partial class Aio
 
     /// <summary>Runs <paramref name="body"/>, which receives the <see cref="TimeoutScope"/>, with a deadline <paramref name="delay"/> from now and returns its result.</summary>
     public static Task<T> Timeout<T>(TimeSpan delay, Func<TimeoutScope, Task<T>> body) => Timeout(Seconds(delay), body);
+
+    /// <summary>
+    /// Runs <paramref name="body"/>, a function returning a <see cref="ValueTask"/> (a stream's write drain, a queue's
+    /// put...), with a deadline; see <see cref="Timeout(double?, Func{Task})"/>. The operation starts inside the
+    /// timeout's scope, so on timeout it is cancelled and loses nothing, as with an <c>async</c> lambda. (Converting
+    /// a started read with <c>AsTask()</c> would leave it pending, still holding its stream, after the timeout.)
+    /// </summary>
+    [OverloadResolutionPriority(-1)] // an async lambda, which fits both, takes the Task form
+    public static Task Timeout(double? delay, Func<ValueTask> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore<bool>(RelativeDue(delay), async _ => { await body(); return true; });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>, a function returning a <see cref="ValueTask{T}"/> (a stream read, a queue get...),
+    /// with a deadline and returns its result: <c>await Aio.Timeout(5, () =&gt; reader.ReadLine())</c>; see
+    /// <see cref="Timeout(double?, Func{ValueTask})"/>.
+    /// </summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task<T> Timeout<T>(double? delay, Func<ValueTask<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore(RelativeDue(delay), _ => body().AsTask());
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now; see <see cref="Timeout(double?, Func{ValueTask})"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task Timeout(TimeSpan delay, Func<ValueTask> body) => Timeout(Seconds(delay), body);
+
+    /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now and returns its result; see <see cref="Timeout{T}(double?, Func{ValueTask{T}})"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task<T> Timeout<T>(TimeSpan delay, Func<ValueTask<T>> body) => Timeout(Seconds(delay), body);
 
     /// <summary>A <see cref="TimeSpan"/> timeout in seconds; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> means none, as everywhere in .NET.</summary>
     internal static double? Seconds(TimeSpan timeout) =>
@@ -181,7 +218,13 @@ public static partial class Aio
         {
             try
             {
-                return await new BodyAwaitable<T>(StartIn(loop, scope, body, timeout), scope);
+                T result = await new BodyAwaitable<T>(StartIn(loop, scope, body, timeout), scope);
+                // The deadline passed while the body awaited what the scope cannot interrupt (a .NET Task not given
+                // the task's token), and no await took the cancellation since: it still counts, as asyncio would
+                // have thrown it into that await. A body that caught it and went on has taken it (MustCancel is off).
+                if (timeout.Expired && scope.MustCancel && OutsideCancels(scope) <= outsideAtEntry)
+                    throw new TimeoutException("The operation timed out.", new CancelledError(scope.CancelMessage));
+                return result;
             }
             catch (OperationCanceledException e) when (timeout.Expired && OutsideCancels(scope) <= outsideAtEntry)
             {
@@ -316,6 +359,36 @@ public static partial class Aio
         ArgumentNullException.ThrowIfNull(coroutine);
         return IsOver(timeout) ? TimedOutAtOnce<bool>() : Timeout(timeout, coroutine);
     }
+
+    /// <summary>
+    /// Runs <paramref name="operation"/>, a function returning a <see cref="ValueTask{T}"/> (a stream read, a queue
+    /// get...), with a timeout: <c>await Aio.WaitFor(() =&gt; reader.ReadLine(), 5)</c>, asyncio's
+    /// <c>wait_for(reader.readline(), 5)</c>. The operation starts inside the timeout's scope, so on timeout it is
+    /// cancelled and loses nothing; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>. (A started read converted
+    /// with <c>AsTask()</c> cannot be cancelled: after the timeout it stays pending and holds its stream.)
+    /// </summary>
+    [OverloadResolutionPriority(-1)] // an async lambda, which fits both, takes the Task form
+    public static Task<T> WaitFor<T>(Func<ValueTask<T>> operation, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        return IsOver(timeout) ? TimedOutAtOnce<T>() : Timeout(timeout, operation);
+    }
+
+    /// <summary>Runs <paramref name="operation"/>, a function returning a <see cref="ValueTask"/>, with a timeout; see <see cref="WaitFor{T}(Func{ValueTask{T}}, double?)"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task WaitFor(Func<ValueTask> operation, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(operation);
+        return IsOver(timeout) ? TimedOutAtOnce<bool>() : Timeout(timeout, operation);
+    }
+
+    /// <summary>Runs <paramref name="operation"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Func{ValueTask{T}}, double?)"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task<T> WaitFor<T>(Func<ValueTask<T>> operation, TimeSpan timeout) => WaitFor(operation, Seconds(timeout));
+
+    /// <summary>Runs <paramref name="operation"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Func{ValueTask{T}}, double?)"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task WaitFor(Func<ValueTask> operation, TimeSpan timeout) => WaitFor(operation, Seconds(timeout));
 
     /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
     public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));

@@ -367,4 +367,17 @@ public class AsyncBoundedSemaphoreTests
         Assert.Equal(1, sem.Value);
         Assert.Equal("<AsyncBoundedSemaphore [unlocked, value:1]>", sem.ToString());
     });
+
+    [Fact]
+    public void Releaser_DisposedTwice_ReleasesOnePermit() => AioTest.Run(async () =>
+    {
+        var s = new AsyncSemaphore(1);
+        var r = await s.AcquireAsync();
+        Assert.Equal(0, s.Value);
+        r.Dispose();
+        r.Dispose();   // IDisposable's rule: a second dispose does nothing
+        Assert.Equal(1, s.Value);
+        using (await s.AcquireAsync()) Assert.Equal(0, s.Value);
+        Assert.Equal(1, s.Value);
+    });
 }

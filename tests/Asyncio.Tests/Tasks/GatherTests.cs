@@ -176,6 +176,13 @@ public class GatherTests
         Assert.True(outcomes[2].IsCancelled);
         Assert.Equal("stop", ((CancelledError)outcomes[2].Exception!).CancelMessage);
         Assert.Throws<InvalidOperationException>(() => outcomes[1].GetValueOrThrow());
+        // The params form, as Gather's.
+        var again = await Aio.GatherOutcomes(ok, bad, cancelled);
+        Assert.Equal([true, false, false], again.Select(o => o.IsSuccess));
+        Assert.True(again[2].IsCancelled);
+        var running = await Aio.GatherOutcomes(After(1, 2), FailAfter(1, "late"));
+        Assert.Equal(2, running[0].Value);
+        Assert.Equal("late", running[1].Exception!.Message);
     });
 
     [Fact]
@@ -421,8 +428,14 @@ public class GatherTests
     [Fact]
     public void Gather_NullChild_Throws() => AioTest.Run(() =>
     {
-        Assert.Throws<ArgumentException>(() => { Aio.Gather(new Task<int>[] { null! }); });
-        Assert.Throws<ArgumentNullException>(() => { Aio.Gather((IEnumerable<AioTask<int>>)null!); });
+        Assert.Equal("tasks", Assert.Throws<ArgumentException>(() => { Aio.Gather(new Task<int>[] { null! }); }).ParamName);
+        // The error names the caller's parameter.
+        Assert.Equal("tasks", Assert.Throws<ArgumentNullException>(() => { Aio.Gather((IEnumerable<AioTask<int>>)null!); }).ParamName);
+        Assert.Equal("tasks", Assert.Throws<ArgumentNullException>(() => { Aio.Gather((Task[])null!); }).ParamName);
+        Assert.Equal("futures", Assert.Throws<ArgumentNullException>(() => { Aio.Gather((IEnumerable<Future>)null!); }).ParamName);
+        Assert.Equal("coroutines", Assert.Throws<ArgumentNullException>(() => { Aio.GatherOutcomes((IEnumerable<Coroutine>)null!); }).ParamName);
+        Assert.Equal("future", Assert.Throws<ArgumentNullException>(() => { Aio.Shield((Future)null!); }).ParamName);
+        Assert.Equal("task", Assert.Throws<ArgumentNullException>(() => { Aio.Shield((AioTask<int>)null!); }).ParamName);
         return Task.CompletedTask;
     });
 }

@@ -296,6 +296,54 @@ public class TimeoutTests
         Aio.CurrentTask!.Uncancel();
     });
 
+    // ---- an await the scope cannot interrupt: a .NET Task not given the task's token ----
+
+    [Fact]
+    public void Timeout_ExpiresDuringADotNetAwait_ThrowsOnceTheBodyReturns() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var tcs = new TaskCompletionSource();
+        loop.CallLater(3, () => tcs.SetResult());
+        double t0 = Now;
+        bool returned = false;
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(1, async () =>
+        {
+            await tcs.Task;     // not a loop await: the cancellation at 1 s waits for the next one
+            returned = true;
+        }));
+        Assert.True(returned);
+        Assert.Equal(3, Now - t0, 6);
+        Assert.IsType<CancelledError>(e.InnerException);
+        await Aio.Sleep(0);     // nothing left over: the task's own awaits are not cancelled
+        Assert.Equal(0, Aio.CurrentTask!.Cancelling());
+    });
+
+    [Fact]
+    public void WaitFor_FunctionExpiresDuringADotNetAwait_ThrowsOnceItReturns() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var tcs = new TaskCompletionSource<int>();
+        loop.CallLater(3, () => tcs.SetResult(1));
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => tcs.Task, 1));
+    });
+
+    [Fact]
+    public void Timeout_ExpiresDuringADotNetAwait_BodyThatCatchesItAtItsNextAwaitReturns() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var tcs = new TaskCompletionSource();
+        loop.CallLater(3, () => tcs.SetResult());
+        bool caught = false;
+        await Aio.Timeout(1, async t =>
+        {
+            await tcs.Task;
+            try { await Aio.Sleep(0); }           // the first loop await takes the cancellation
+            catch (CancelledError) { caught = true; }
+            Assert.True(t.Expired);
+        });
+        Assert.True(caught);   // asyncio too: a body that swallows the cancellation ends the timeout normally
+    });
+
     [Fact]
     [Trait("asyncio", "test_timeouts: test_timeout_after_cancellation")]
     public void Timeout_AfterASwallowedCancellation_StillTimesOut() => AioTest.Run(async () =>

@@ -291,4 +291,57 @@ public class WaitForTests
         await Assert.ThrowsAsync<TimeoutException>(async () => await Aio.WaitFor(f, 1));
         Assert.True(f.IsCancelled);
     });
+
+    // ---- a function returning a ValueTask: a stream read, a queue get ----
+
+    [Fact]
+    public void WaitFor_FunctionReturningAValueTask_OnTimeoutTheOperationIsCancelledAndLosesNothing() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>();
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => q.GetAsync(), 1));
+        Assert.Equal(0, q.GetterCount);          // the get left the queue: the next item is not lost to it
+        q.PutNowait(7);
+        Assert.Equal(7, await Aio.WaitFor(() => q.GetAsync(), TimeSpan.FromSeconds(1)));
+        q.PutNowait(8);
+        Assert.Equal(8, await Aio.WaitFor(async () => await q.GetAsync(), 1));   // an async lambda still compiles (the Task form)
+    });
+
+    [Fact]
+    public void WaitFor_FunctionReturningANonGenericValueTask_OnTimeoutNothingIsPut() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>(1);
+        q.PutNowait(1);
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => q.PutAsync(2), 1));
+        Assert.Equal(1, q.Count);
+        Assert.Equal(0, q.PutterCount);
+        q.GetNowait();
+        await Aio.WaitFor(() => q.PutAsync(3), TimeSpan.FromSeconds(1));
+        Assert.Equal(3, q.GetNowait());
+    });
+
+    [Fact]
+    public void WaitFor_FunctionReturningAValueTask_ZeroTimeout_IsNotCalled() => AioTest.Run(async () =>
+    {
+        int calls = 0;
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => { calls++; return new ValueTask<int>(1); }, 0));
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => { calls++; return ValueTask.CompletedTask; }, 0));
+        Assert.Equal(0, calls);
+        Assert.Throws<ArgumentNullException>("operation", () => { _ = Aio.WaitFor((Func<ValueTask<int>>)null!, 1); });
+    });
+
+    [Fact]
+    public void Timeout_BodyReturningAValueTask_CancelsItAndThrowsOrReturnsItsResult() => AioTest.Run(async () =>
+    {
+        var q = new AsyncQueue<int>(1);
+        double start = Now;
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(2, () => q.GetAsync()));
+        Assert.Equal(2, Now - start, 6);
+        Assert.Equal(0, q.GetterCount);
+        q.PutNowait(5);
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(TimeSpan.FromSeconds(1), () => q.PutAsync(6)));
+        Assert.Equal(0, q.PutterCount);
+        Assert.Equal(5, await Aio.Timeout(TimeSpan.FromSeconds(1), () => q.GetAsync()));
+        await Aio.Timeout(1, () => q.PutAsync(6));
+        Assert.Equal(6, q.GetNowait());
+    });
 }
