@@ -39,6 +39,8 @@ public static partial class Aio
     /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
     /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
     /// <exception cref="ArgumentException"><paramref name="ssl"/> without a host name, or a TLS argument without <paramref name="ssl"/>.</exception>
+    /// <exception cref="System.Net.Sockets.SocketException">The connection failed (see <see cref="EventLoop.CreateUnixConnection{TProtocol}"/>:
+    /// <c>AddressNotAvailable</c> for a missing path, Python's <c>FileNotFoundError</c>).</exception>
     public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenUnixConnection(string path, int limit = AsyncStreamReader.DefaultLimit,
         System.Net.Security.SslClientAuthenticationOptions? ssl = null, string? serverHostname = null,
         TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)

@@ -273,7 +273,10 @@ public sealed partial class EventLoop
     /// <returns>The transport and the protocol.</returns>
     /// <exception cref="ArgumentException"><paramref name="ssl"/> without a host name, or a TLS argument without
     /// <paramref name="ssl"/> (asyncio's ValueError).</exception>
-    /// <exception cref="SocketException">The connection failed.</exception>
+    /// <exception cref="SocketException">The connection failed: <see cref="SocketError.AddressNotAvailable"/> when
+    /// nothing exists at the path (.NET's name for ENOENT; Python's <c>FileNotFoundError</c>),
+    /// <see cref="SocketError.ConnectionRefused"/> when a socket file is there but nobody listens (Python's
+    /// <c>ConnectionRefusedError</c>).</exception>
     public async Task<(ITransport Transport, TProtocol Protocol)> CreateUnixConnection<TProtocol>(Func<TProtocol> protocolFactory, string path,
         System.Net.Security.SslClientAuthenticationOptions? ssl = null, string? serverHostname = null,
         TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)

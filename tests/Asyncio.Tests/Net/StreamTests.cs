@@ -506,6 +506,27 @@ public abstract class StreamTests
             finally { File.Delete(path); }
         });
     }
+
+    [Fact]
+    public void UnixStreams_ConnectToAMissingPathOrADeadSocket_SaysWhichAsDocumented()
+    {
+        if (!System.Net.Sockets.Socket.OSSupportsUnixDomainSockets) return;
+        Run(async () =>
+        {
+            var path = NetTest.UnixSocketPath();
+            var e = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => Aio.OpenUnixConnection(path));
+            Assert.Equal(System.Net.Sockets.SocketError.AddressNotAvailable, e.SocketErrorCode);   // Python's FileNotFoundError
+            try
+            {
+                // A socket file nobody listens on (bound, never listening; .NET deletes the file when it disposes it).
+                using var bound = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                bound.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+                e = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => Aio.OpenUnixConnection(path));
+                Assert.Equal(System.Net.Sockets.SocketError.ConnectionRefused, e.SocketErrorCode);
+            }
+            finally { File.Delete(path); }
+        });
+    }
 }
 
 public sealed class EpollStreamTests : StreamTests
