@@ -8,7 +8,9 @@ public static partial class Aio
     /// Starts <paramref name="program"/> with <paramref name="args"/> as a child process; asyncio's
     /// <c>create_subprocess_exec</c>. The program is searched in the child's <c>PATH</c> (that of <paramref name="env"/>,
     /// else this process's) unless it contains a slash, and receives the arguments as they are (no shell, no
-    /// quoting). Linux only.
+    /// quoting). As in Python, each entry is tried in turn and the first that starts runs; a relative entry, an empty
+    /// one (the current directory) and a relative program path name a place in the child's working directory
+    /// (<paramref name="cwd"/>). Linux only.
     /// </summary>
     /// <param name="program">The program to run (its <c>argv[0]</c>).</param>
     /// <param name="args">Its arguments.</param>
@@ -28,8 +30,12 @@ public static partial class Aio
     /// group that the child leads, so that <c>kill(-pid, signal)</c> reaches it and its own children; another number joins that
     /// group. Default: this process's group. Not with <paramref name="startNewSession"/>, which makes a new group already.</param>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
-    /// <exception cref="DirectoryNotFoundException"><paramref name="cwd"/> does not exist.</exception>
-    /// <exception cref="UnauthorizedAccessException">The program may not be executed.</exception>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="cwd"/> does not exist, or a part of the program's path is not
+    /// a directory (Python's <c>NotADirectoryError</c>).</exception>
+    /// <exception cref="UnauthorizedAccessException">The program may not be executed (not executable, or a directory); Python's
+    /// <c>PermissionError</c>.</exception>
+    /// <exception cref="System.ComponentModel.Win32Exception">Another error of the start, such as a file that is not a program
+    /// (<c>ENOEXEC</c>); Python's <c>OSError</c>.</exception>
     /// <exception cref="ArgumentException"><see cref="Stdio.Stdout"/> given for stdin or stdout, a descriptor given that is not
     /// open, a handle to pass that is invalid, not open, not a file descriptor or a standard stream (0-2), an empty program name, a NUL character in a string, or an environment variable name that is empty or contains '='.</exception>
     /// <exception cref="ObjectDisposedException">A handle given for a stream or to pass is closed.</exception>

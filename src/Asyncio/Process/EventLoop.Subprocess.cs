@@ -23,7 +23,8 @@ public sealed partial class EventLoop
     /// asyncio. Most programs use the stream form, <see cref="Aio.CreateSubprocessExec"/>. Linux only. Loop thread only.
     /// </summary>
     /// <param name="protocolFactory">Makes the protocol.</param>
-    /// <param name="program">The program to run (its <c>argv[0]</c>), searched in the child's <c>PATH</c> unless it contains a slash.</param>
+    /// <param name="program">The program to run (its <c>argv[0]</c>), searched in the child's <c>PATH</c> unless it contains a slash, as
+    /// <see cref="Aio.CreateSubprocessExec"/> searches it (relative entries and paths in <paramref name="cwd"/>).</param>
     /// <param name="args">Its arguments, passed as they are.</param>
     /// <param name="stdin">The child's standard input (default <see cref="Stdio.Pipe"/>: <c>GetPipeTransport(0)</c>); <see cref="Stdio.Inherit"/>,
     /// <see cref="Stdio.DevNull"/> or a file, pipe or socket of the caller's (<see cref="Stdio.From(System.Runtime.InteropServices.SafeHandle)"/>) otherwise.</param>
@@ -39,6 +40,7 @@ public sealed partial class EventLoop
     /// <returns>The transport and the protocol, once the protocol's <see cref="BaseProtocol.ConnectionMade"/> has returned.
     /// If it throws, or the call is cancelled, the child is killed.</returns>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
+    /// <exception cref="UnauthorizedAccessException">The program may not be executed.</exception>
     /// <exception cref="PlatformNotSupportedException">Not on Linux.</exception>
     public async Task<(ISubprocessTransport Transport, TProtocol Protocol)> SubprocessExec<TProtocol>(Func<TProtocol> protocolFactory,
         string program, IEnumerable<string>? args = null, Stdio stdin = default, Stdio stdout = default, Stdio stderr = default,

@@ -6,8 +6,9 @@ namespace Asyncio;
 
 // Starting a child process and learning how it ended, straight on libc (Linux).
 //
-// Spawning: posix_spawn of the program found in the child's PATH (Find, as Python's os.get_exec_path and
-// execvpe do: libc's posix_spawnp would search libc's environ, which is neither the child's nor .NET's), with
+// Spawning: posix_spawn of the program, looked up in the child's PATH as Python's subprocess does (Candidates and
+// Spawn: each entry joined with the program and tried in turn, a relative one in the child's working directory;
+// libc's posix_spawnp would search libc's environ, which is neither the child's nor .NET's), with
 // file actions that put each standard stream in place (one end of a pipe or socket pair, /dev/null, the parent's own,
 // a copy of a descriptor the caller gave, or stderr onto stdout) and attributes that give the child default signal dispositions and an empty signal
 // mask. The .NET runtime ignores SIGPIPE; exec keeps an ignored signal
@@ -33,7 +34,7 @@ internal static unsafe partial class SpawnNative
     const int O_RDWR = 2;
     const short POSIX_SPAWN_SETPGROUP = 0x02, POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
     const int WNOHANG = 1, WEXITED = 4, WNOWAIT = 0x01000000, P_PID = 1;
-    const int EINTR = 4;
+    const int ENOENT = 2, EINTR = 4, EACCES = 13, ENOTDIR = 20, X_OK = 1;
     const long SYS_pidfd_open = 434;   // the same number on every Linux architecture (new system calls share one table)
 
     /// <summary>A connected pair of Unix stream sockets, both close-on-exec.</summary>
@@ -99,17 +100,28 @@ internal static unsafe partial class SpawnNative
     public const int Inherit = -1, DevNull = -2, ToStdout = -3;
 
     /// <summary>
-    /// Starts <paramref name="program"/> (a path, from <see cref="Find"/>) with <paramref name="argv"/> and the given
-    /// standard streams; returns its pid. The strings contain no NUL (the caller checks). A <paramref name="processGroup"/>
+    /// Starts the first of <paramref name="candidates"/> (the paths to try for <paramref name="program"/>, from
+    /// <see cref="Candidates"/>) that the child can execute, with <paramref name="argv"/> and the given standard
+    /// streams; returns its pid. The strings contain no NUL (the caller checks). A <paramref name="processGroup"/>
     /// of 0 or more puts the child in that process group (0: a new one, led by the child); -1 leaves it in ours. The descriptors in
     /// <paramref name="keep"/> (above 2, sorted, without repeats) stay open in the child under their numbers (asyncio's
     /// <c>pass_fds</c>); every other one above 2 is closed (its <c>close_fds</c>).
     /// </summary>
+    /// <remarks>
+    /// Python's child (<c>_posixsubprocess</c>) calls <c>execve</c> on each candidate in turn after its <c>chdir</c>:
+    /// the first that succeeds runs; if none does, the error is the first that is not <c>ENOENT</c> or
+    /// <c>ENOTDIR</c>, else the last. Here each candidate is given to <c>posix_spawn</c> as it is, so that a relative
+    /// one resolves in the child's working directory, in the same order with the same errors. A candidate that
+    /// <c>access(X_OK)</c>, checked here against <paramref name="cwd"/>, says cannot run (missing, not executable,
+    /// a directory) is not spawned, only counted with the error <c>execve</c> would give; one that passes is spawned,
+    /// and whatever <c>execve</c> says then (a bad format, a missing interpreter) counts the same way.
+    /// </remarks>
     /// <exception cref="FileNotFoundException">The program was not found.</exception>
+    /// <exception cref="DirectoryNotFoundException">A part of the program's path is not a directory.</exception>
     /// <exception cref="UnauthorizedAccessException">The program or the working directory may not be used.</exception>
     /// <exception cref="Win32Exception">Another error of the spawn.</exception>
-    public static int Spawn(string program, IReadOnlyList<string> argv, IEnumerable<KeyValuePair<string, string>> env, string? cwd,
-        int stdin, int stdout, int stderr, bool newSession, int processGroup, int[] keep)
+    public static int Spawn(string program, IReadOnlyList<string> candidates, string? path, IReadOnlyList<string> argv,
+        IEnumerable<KeyValuePair<string, string>> env, string? cwd, int stdin, int stdout, int stderr, bool newSession, int processGroup, int[] keep)
     {
         // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336; room for any libc's.
         const int OpaqueSize = 1024, SigSetSize = 128;
@@ -148,16 +160,23 @@ internal static unsafe partial class SpawnNative
             byte** envp = Pointers(envList.Count + 1, strings);
             for (int i = 0; i < envList.Count; i++) envp[i] = (byte*)envList[i];
 
-            int pid;
-            int err = posix_spawn(&pid, Utf8(program, strings), actions, attr, argvp, envp);
-            if (err != 0)
+            int firstError = 0, lastError = ENOENT;
+            foreach (var candidate in candidates)
             {
-                // setpgid fails with EPERM for a group of another session and ESRCH for none: the caller's number, not the program.
-                if (processGroup > 0 && err is 1 or 3)
-                    throw new ArgumentException($"Cannot put the child in process group {processGroup}: {new Win32Exception(err).Message}.", nameof(processGroup));
-                throw SpawnError(err, program, cwd);
+                int err = Probe(candidate, cwd);
+                if (err == 0)
+                {
+                    int pid;
+                    err = posix_spawn(&pid, Utf8(candidate, strings), actions, attr, argvp, envp);
+                    if (err == 0) return pid;
+                    // setpgid fails with EPERM for a group of another session and ESRCH for none: the caller's number, not the program.
+                    if (processGroup > 0 && err is 1 or 3)
+                        throw new ArgumentException($"Cannot put the child in process group {processGroup}: {new Win32Exception(err).Message}.", nameof(processGroup));
+                }
+                if (err is not (ENOENT or ENOTDIR) && firstError == 0) firstError = err;
+                lastError = err;
             }
-            return pid;
+            throw SpawnError(firstError != 0 ? firstError : lastError, program, path, cwd);
         }
         finally
         {
@@ -170,25 +189,25 @@ internal static unsafe partial class SpawnNative
     }
 
     /// <summary>
-    /// The program to start for <paramref name="program"/>: itself if it contains a slash, else the first executable
-    /// file of that name in <paramref name="path"/> (colon-separated; an empty entry is the current directory), as
-    /// execvp searches. <paramref name="path"/> is the child's PATH (Python's <c>os.get_exec_path(env)</c>).
+    /// The paths to try, in order, for <paramref name="program"/>: itself if it contains a slash, else each entry of
+    /// <paramref name="path"/> (colon-separated) joined with it, an empty entry giving the name alone, as Python's
+    /// subprocess builds its list from <c>os.get_exec_path(env)</c>. <paramref name="path"/> is the child's PATH. A
+    /// relative path is the child's to resolve, in its working directory.
     /// </summary>
-    /// <exception cref="FileNotFoundException">No such file in any directory of the path.</exception>
-    /// <exception cref="UnauthorizedAccessException">Found only files that may not be executed.</exception>
-    public static string Find(string program, string path)
+    public static string[] Candidates(string program, string path) =>
+        program.Contains('/') ? [program] : Array.ConvertAll(path.Split(':'), dir => dir.Length == 0 ? program : Path.Join(dir, program));
+
+    /// <summary>
+    /// What <c>execve</c> of <paramref name="candidate"/> in the working directory <paramref name="cwd"/> (this
+    /// process's if null) would fail with, as far as can be told here (0: try it): <c>access(X_OK)</c>'s error, or
+    /// <c>EACCES</c> for a directory, which <c>access</c> lets pass.
+    /// </summary>
+    static int Probe(string candidate, string? cwd)
     {
-        if (program.Contains('/')) return program;
-        bool denied = false;
-        foreach (var dir in path.Split(':'))
-        {
-            string candidate = Path.Combine(dir.Length == 0 ? "." : dir, program);
-            if (!File.Exists(candidate)) continue;   // absent, or a directory
-            if (access(candidate, 1 /* X_OK */) == 0) return candidate;
-            denied = true;
-        }
-        if (denied) throw new UnauthorizedAccessException($"Permission denied: '{program}' (in PATH {path})");
-        throw new FileNotFoundException($"No such file or directory: '{program}' (not found in PATH {path})", program);
+        // A relative cwd is relative to this process's directory, as the child's chdir takes it; Path.Combine keeps an absolute candidate.
+        string here = cwd == null ? candidate : Path.Combine(cwd, candidate);
+        if (access(here, X_OK) != 0) return Marshal.GetLastPInvokeError();
+        return Directory.Exists(here) ? EACCES : 0;
     }
 
     /// <summary>The search path when the child's environment has no PATH (Python's <c>os.defpath</c>).</summary>
@@ -268,12 +287,22 @@ internal static unsafe partial class SpawnNative
         if (err != 0) throw Error(err, call);
     }
 
-    static Exception SpawnError(int err, string program, string? cwd) => err switch
+    /// <summary>
+    /// The exception for <paramref name="err"/>, the error of starting <paramref name="program"/> (searched in
+    /// <paramref name="path"/> unless it has a slash), as .NET maps these errors for files (Python's
+    /// <c>FileNotFoundError</c>, <c>NotADirectoryError</c>, <c>PermissionError</c>, <c>OSError</c>).
+    /// </summary>
+    static Exception SpawnError(int err, string program, string? path, string? cwd)
     {
-        2 => new FileNotFoundException($"No such file or directory: '{program}'" + (cwd != null ? $" (working directory '{cwd}')" : ""), program),
-        13 => new UnauthorizedAccessException($"Permission denied: '{program}'" + (cwd != null ? $" (working directory '{cwd}')" : "")),
-        _ => new Win32Exception(err, $"Cannot start '{program}': {new Win32Exception(err).Message}"),
-    };
+        string where = (program.Contains('/') || path == null ? "" : $" (searched in PATH '{path}')") + (cwd != null ? $" (working directory '{cwd}')" : "");
+        return err switch
+        {
+            ENOENT => new FileNotFoundException($"No such file or directory: '{program}'{where}", program),
+            ENOTDIR => new DirectoryNotFoundException($"Not a directory: a part of the path of '{program}'{where}"),
+            EACCES => new UnauthorizedAccessException($"Permission denied: '{program}'{where}"),
+            _ => new Win32Exception(err, $"Cannot start '{program}': {new Win32Exception(err).Message}{where}"),
+        };
+    }
 
     static Win32Exception Error(int err, string call) => new(err, $"{call} failed: {new Win32Exception(err).Message}");
 
@@ -368,7 +397,7 @@ internal static unsafe partial class SpawnNative
     private static partial int sigaddset(byte* set, int signum);
     [LibraryImport("libc")]
     private static partial int posix_spawn(int* pid, byte* path, byte* actions, byte* attr, byte** argv, byte** envp);
-    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int access(string path, int mode);
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint syscall(nint number, nint pid, nint flags);   // variadic in C: every argument a long

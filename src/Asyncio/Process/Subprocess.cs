@@ -6,11 +6,12 @@ namespace Asyncio;
 // A child process with streams on the loop: asyncio's asyncio.subprocess.Process, over the child's transport
 // (SubprocessTransport.cs) in its stream form, where the pipes feed AsyncStreamReaders and an AsyncStreamWriter.
 //
-// When Wait returns, as asyncio 3.12 orders it: the child has exited (ReturnCode is set at once) and every pipe
-// is closed (the child's ends closed at its exit, or ours by Communicate); a stdin pipe the caller left open is
-// closed once the child has exited and its stdout and stderr are done (asyncio's SubprocessStreamProtocol). A
-// grandchild that keeps stdout open keeps Wait waiting, as in asyncio. Wait with pipes the caller does not read
-// can fill them and wait for ever: use Communicate.
+// When Wait returns, as asyncio 3.12 orders it: called before the exit, once the child has exited (ReturnCode is
+// set at once) and every pipe is closed (the child's ends closed at its exit, or ours by Communicate); a stdin pipe
+// the caller left open is closed once the child has exited and its stdout and stderr are done (asyncio's
+// SubprocessStreamProtocol). A grandchild that keeps stdout open keeps such a Wait waiting, as in asyncio. Called
+// once ReturnCode is set, it returns it at once (asyncio's _wait()), pipes open or not. Wait with pipes the caller
+// does not read can fill them and wait for ever: use Communicate, which reads them to their end itself.
 
 /// <summary>
 /// A child process started by <see cref="Aio.CreateSubprocessExec(string, IEnumerable{string}?, Stdio, Stdio, Stdio, string?, IReadOnlyDictionary{string, string}?, int, bool, IEnumerable{SafeHandle}?, int?)"/>
@@ -67,8 +68,10 @@ public sealed class Subprocess
     // ---- waiting ----
 
     /// <summary>
-    /// Waits for the child to exit and returns its <see cref="ReturnCode"/>; asyncio's <c>wait()</c>. It returns
-    /// once the child has exited and its pipes are closed. Cancelling the wait leaves the child running.
+    /// Waits for the child to exit and returns its <see cref="ReturnCode"/>; asyncio's <c>wait()</c>. Called while
+    /// the child runs, it returns once the child has exited and its pipes are closed, so that the readers then hold
+    /// all of its output (a grandchild that keeps a pipe open keeps it waiting). Called once <see cref="ReturnCode"/>
+    /// is set, it returns at once, whether the pipes are closed or not. Cancelling the wait leaves the child running.
     /// </summary>
     public Task<int> Wait()
     {

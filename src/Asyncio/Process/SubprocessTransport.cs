@@ -14,7 +14,8 @@ namespace Asyncio;
 //
 // asyncio's order of protocol calls: ConnectionMade once every pipe is connected, then PipeDataReceived and
 // ProcessExited as they come, PipeConnectionLost for each pipe, and ConnectionLost once the child has exited
-// and every pipe is closed; Wait's waiters wake after ConnectionLost (asyncio 3.12). The stream API's
+// and every pipe is closed; Wait's waiters wake after ConnectionLost (asyncio 3.12), and a Wait that begins once
+// the return code is known returns it at once (asyncio's _wait()), whatever pipe is still open. The stream API's
 // SubprocessStreamProtocol closes the transport once the child has exited and its stdout and stderr are done,
 // which closes a stdin pipe still open.
 //
@@ -157,8 +158,10 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
                 };
             }
             string? path = env != null ? env.GetValueOrDefault("PATH") : Environment.GetEnvironmentVariable("PATH");
-            string program = SpawnNative.Find(argv[0], path ?? SpawnNative.DefaultPath);
-            int pid = SpawnWithPassed(passed, keep => SpawnNative.Spawn(program, argv, env ?? CurrentEnvironment(), cwd, given[0], given[1], given[2], newSession, processGroup ?? -1, keep));
+            path ??= SpawnNative.DefaultPath;
+            var candidates = SpawnNative.Candidates(argv[0], path);
+            int pid = SpawnWithPassed(passed, keep => SpawnNative.Spawn(argv[0], candidates, path, argv, env ?? CurrentEnvironment(), cwd,
+                given[0], given[1], given[2], newSession, processGroup ?? -1, keep));
             t = new SubprocessTransport(loop, pid, protocol, streams);
         }
         catch
@@ -475,10 +478,13 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
 
     // ---- waiting, signals, closing ----
 
-    /// <summary>asyncio's <c>_wait()</c>: the return code, once the child has exited and every pipe is closed.</summary>
+    /// <summary>
+    /// asyncio's <c>_wait()</c>: the return code at once if it is known; else once the child has exited and every
+    /// pipe is closed (the waiters wake with ConnectionLost, as asyncio's in <c>_call_connection_lost</c>).
+    /// </summary>
     internal Task<int> Wait()
     {
-        if (_finished) return Task.FromResult(_returnCode!.Value);
+        if (_returnCode is { } code) return Task.FromResult(code);
         var f = _loop.CreateFuture<int>();
         (_waiters ??= new()).Add(f);
         return AwaitExit(f);

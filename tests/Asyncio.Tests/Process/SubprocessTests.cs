@@ -389,6 +389,69 @@ public abstract class SubprocessTests
         });
     }
 
+    /// <summary>
+    /// asyncio's <c>_wait()</c>: a wait that begins once the return code is known returns it at once, even while a
+    /// grandchild holds stdout open; a wait that began before the exit still waits for every pipe to close. The
+    /// grandchild (sleep 60, in the child's new process group) is killed at the end; nothing waits on a clock.
+    /// </summary>
+    [Fact]
+    public void Wait_AfterTheExitIsKnown_ReturnsAtOnce_ABeforeWaitStillWaitsForThePipes()
+    {
+        Run(async () =>
+        {
+            var p = await Sh("head -n 1 >/dev/null; sleep 60 & echo hi", stdin: Stdio.Pipe, processGroup: 0);
+            bool groupGone = false;   // once it is, its number may be another group's: no signal then
+            try
+            {
+                Assert.Null(p.ReturnCode);   // it waits for a line
+                var early = p.Wait();
+                p.Stdin!.Write("go\n"u8);
+                Assert.Equal("hi\n", S(await p.Stdout!.ReadLine()));
+                while (p.ReturnCode == null) await Aio.Sleep(0.01);   // the shell exits at once; bounded by the test's bound
+                Assert.Equal(0, p.ReturnCode);
+
+                var late = p.Wait();
+                Assert.True(late.IsCompleted, "Wait after the exit is known returns at once");
+                Assert.Equal(0, await late);
+                Assert.False(early.IsCompleted, "a Wait begun before the exit waits for stdout, which the grandchild holds");
+
+                SpawnNative.Kill(-p.Pid, 9);   // the grandchild: stdout closes
+                groupGone = true;
+                Assert.Equal(0, await early);
+                Assert.Equal(0, await p.Wait());
+            }
+            finally
+            {
+                if (!groupGone) SpawnNative.Kill(-p.Pid, 9);
+            }
+        });
+    }
+
+    [Fact]
+    public void Communicate_AfterTheExitIsKnown_StillReadsToTheEnd()
+    {
+        Run(async () =>
+        {
+            // The grandchild (cat) writes what Communicate sends after the shell has exited: Communicate reads stdout
+            // to its end, not to the exit.
+            var p = await Sh("exec 3<&0; head -n 1 >/dev/null; cat <&3 & echo early", stdin: Stdio.Pipe, processGroup: 0);
+            bool groupGone = false;   // cat ends at the end of its input; its group's number may then be another's
+            try
+            {
+                p.Stdin!.Write("go\n"u8);
+                Assert.Equal("early\n", S(await p.Stdout!.ReadLine()));
+                while (p.ReturnCode == null) await Aio.Sleep(0.01);
+                Assert.Equal("late\n", S((await p.Communicate("late\n"u8.ToArray())).Stdout));   // stdout's end: cat is gone
+                groupGone = true;
+                Assert.Equal(0, p.ReturnCode);
+            }
+            finally
+            {
+                if (!groupGone) SpawnNative.Kill(-p.Pid, 9);
+            }
+        });
+    }
+
     [Fact]
     public void Program_IsSearchedInTheChildsPath_AsPythonDoes()
     {
@@ -425,6 +488,100 @@ public abstract class SubprocessTests
                 Assert.Equal("ok\n", S((await r.Communicate()).Stdout));
             }
             finally { Directory.Delete(dir, recursive: true); }
+        });
+    }
+
+    /// <summary>A file <paramref name="name"/> in <paramref name="dir"/> (made if missing) holding <paramref name="text"/>; executable unless told.</summary>
+    static void Script(string dir, string name, string text, bool executable = true)
+    {
+        Directory.CreateDirectory(dir);
+        string file = Path.Combine(dir, name);
+        File.WriteAllText(file, text);
+        File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | (executable ? UnixFileMode.UserExecute : 0));
+    }
+
+    /// <summary>
+    /// A relative PATH entry, or an empty one (the current directory), names a directory of the child's working
+    /// directory, as in Python, whose child joins each entry with the program and runs it after its chdir: the file
+    /// the search checks is the file the child runs. A relative program path resolves there too.
+    /// </summary>
+    [Fact]
+    public void Program_RelativeAndEmptyPathEntries_ResolveInTheChildsWorkingDirectory()
+    {
+        Run(async () =>
+        {
+            var root = Directory.CreateTempSubdirectory("aio-cwd-path-").FullName;
+            string tool = "aio-cwd-tool-" + Guid.NewGuid().ToString("N");
+            // This process's working directory holds a file of that name that may not be executed: it is not the child's.
+            string here = Path.Combine(Directory.GetCurrentDirectory(), tool);
+            try
+            {
+                string bin = Path.Combine(root, "procbin");
+                Script(bin, tool, "#!/bin/sh\necho child \"$1\"\n");
+                File.WriteAllText(here, "#!/bin/sh\necho parent\n");
+                async Task<string> RunTool(string path, string cwd, string program)
+                {
+                    var p = await Aio.CreateSubprocessExec(program, ["hi"], stdout: Stdio.Pipe, cwd: cwd,
+                        env: new Dictionary<string, string> { ["PATH"] = path });
+                    return S((await p.Communicate()).Stdout);
+                }
+                Assert.Equal("child hi\n", await RunTool(".", bin, tool));
+                Assert.Equal("child hi\n", await RunTool(":/bin", bin, tool));      // an empty entry
+                Assert.Equal("child hi\n", await RunTool("/bin:", bin, tool));
+                Assert.Equal("child hi\n", await RunTool("procbin", root, tool));
+                Assert.Equal("child hi\n", await RunTool("/nonexistent:./procbin", root, tool));
+                Assert.Equal("child hi\n", await RunTool("", bin, "./" + tool));    // a program with a slash
+                Assert.Equal("child hi\n", await RunTool("", root, "procbin/" + tool));
+                // Not in the child's working directory: not found, whatever this process's holds.
+                await Assert.ThrowsAsync<FileNotFoundException>(() => RunTool(".", root, tool));
+                // Without cwd the child's working directory is this process's.
+                await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Aio.CreateSubprocessExec(tool, env: new Dictionary<string, string> { ["PATH"] = "." }));
+            }
+            finally
+            {
+                File.Delete(here);
+                Directory.Delete(root, recursive: true);
+            }
+        });
+    }
+
+    /// <summary>
+    /// The search tries each PATH entry in turn as Python's child does (execve of each joined path): the first that
+    /// starts wins, whatever failed before it. If none starts, the error is the first that is not "no such file" or
+    /// "not a directory" (a directory of the program's name: permission denied, as execve says), else the last.
+    /// </summary>
+    [Fact]
+    public void Program_SearchTriesEveryPathEntry_ReportsTheFirstErrorThatIsNotNotFound()
+    {
+        Run(async () =>
+        {
+            var root = Directory.CreateTempSubdirectory("aio-path-order-").FullName;
+            try
+            {
+                const string Tool = "tool";
+                Directory.CreateDirectory(Path.Combine(root, "isdir", Tool));                        // execve: EACCES
+                Script(Path.Combine(root, "noexec"), Tool, "#!/bin/sh\necho noexec\n", executable: false);  // EACCES
+                Script(Path.Combine(root, "badfmt"), Tool, "\u0001\u0002\u0003 not a program");     // ENOEXEC
+                Script(Path.Combine(root, "badinterp"), Tool, "#!/nonexistent/interpreter\n");       // ENOENT
+                Script(Path.Combine(root, "good"), Tool, "#!/bin/sh\necho good\n");
+                // Absolute entries (the directories of root, /nonexistent, /etc/passwd), whatever the working directory.
+                Task<Subprocess> Start(params string[] dirs) => Aio.CreateSubprocessExec(Tool, stdout: Stdio.Pipe,
+                    env: new Dictionary<string, string> { ["PATH"] = string.Join(':', dirs.Select(d => Path.Combine(root, d))) });
+
+                foreach (var first in new[] { "isdir", "noexec", "badfmt", "badinterp", "/nonexistent", "/etc/passwd" })
+                {
+                    var p = await Start(first, "good");
+                    Assert.Equal("good\n", S((await p.Communicate()).Stdout));
+                }
+                await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Start("isdir"));
+                await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Start("/nonexistent", "isdir", "badinterp"));
+                await Assert.ThrowsAsync<UnauthorizedAccessException>(() => Start("isdir", "badfmt"));
+                Assert.Equal(8, (await Assert.ThrowsAsync<System.ComponentModel.Win32Exception>(() => Start("badfmt", "noexec"))).NativeErrorCode);
+                await Assert.ThrowsAsync<FileNotFoundException>(() => Start("badinterp"));
+                await Assert.ThrowsAsync<FileNotFoundException>(() => Start("/etc/passwd", "/nonexistent"));
+                await Assert.ThrowsAsync<DirectoryNotFoundException>(() => Start("/nonexistent", "/etc/passwd"));   // the last: not a directory
+            }
+            finally { Directory.Delete(root, recursive: true); }
         });
     }
 
