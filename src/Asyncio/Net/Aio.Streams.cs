@@ -30,6 +30,26 @@ public static partial class Aio
         return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
     }
 
+    /// <summary>
+    /// Returns a reader and a writer for an already connected stream socket (TCP, Unix, one end of a socket pair);
+    /// asyncio's <c>open_connection(sock=sock)</c>. The loop takes ownership of the socket.
+    /// </summary>
+    /// <param name="socket">The connected socket.</param>
+    /// <param name="limit">The reader's line limit (default 64 KiB).</param>
+    /// <param name="ssl">TLS client options to open a TLS connection; their <c>TargetHost</c> is required (a socket has no host name).</param>
+    /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
+    /// <exception cref="ArgumentException"><paramref name="ssl"/> without a <c>TargetHost</c>, or a TLS argument without <paramref name="ssl"/>.</exception>
+    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(System.Net.Sockets.Socket socket,
+        int limit = AsyncStreamReader.DefaultLimit, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
+    {
+        var loop = EventLoop.GetRunningLoop();
+        var reader = new AsyncStreamReader(limit);
+        var (transport, protocol) = await loop.CreateConnection(() => new StreamProtocol(reader), socket, ssl, sslHandshakeTimeout, sslShutdownTimeout);
+        return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
+    }
+
     /// <summary>Opens a Unix domain stream connection; asyncio's <c>open_unix_connection</c>.</summary>
     /// <param name="path">The socket's path.</param>
     /// <param name="limit">The reader's line limit (default 64 KiB).</param>
@@ -104,6 +124,27 @@ public static partial class Aio
         var loop = EventLoop.GetRunningLoop();
         return loop.CreateServer(() => new StreamProtocol(new AsyncStreamReader(limit), clientConnected),
             hosts, port, backlog, reuseAddress, reusePort, startServing, ssl, sslHandshakeTimeout, sslShutdownTimeout);
+    }
+
+    /// <summary>
+    /// Serves stream connections on an already bound socket (TCP or Unix); asyncio's <c>start_server(sock=sock)</c>. The
+    /// loop takes ownership of the socket. See the other <c>StartServer</c> forms for the handler.
+    /// </summary>
+    /// <param name="clientConnected">The connection handler.</param>
+    /// <param name="socket">The bound socket (it is put in listening mode if it is not yet).</param>
+    /// <param name="limit">Each reader's line limit (default 64 KiB).</param>
+    /// <param name="backlog">Listen backlog (default 100).</param>
+    /// <param name="ssl">TLS server options to serve TLS.</param>
+    /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
+    /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
+    /// <param name="startServing">Whether to accept at once; otherwise call <see cref="Server.StartServing"/> or <see cref="Server.ServeForever"/>.</param>
+    public static Task<Server> StartServer(Func<AsyncStreamReader, AsyncStreamWriter, Task> clientConnected, System.Net.Sockets.Socket socket,
+        int limit = AsyncStreamReader.DefaultLimit, int backlog = 100, System.Net.Security.SslServerAuthenticationOptions? ssl = null,
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null, bool startServing = true)
+    {
+        ArgumentNullException.ThrowIfNull(clientConnected);
+        return EventLoop.GetRunningLoop().CreateServer(() => new StreamProtocol(new AsyncStreamReader(limit), clientConnected), socket,
+            backlog, startServing, ssl, sslHandshakeTimeout, sslShutdownTimeout);
     }
 
     /// <summary>Starts a Unix domain socket server; asyncio's <c>start_unix_server</c>.</summary>

@@ -23,7 +23,7 @@ namespace Asyncio;
 // lines with await foreach (asyncio's async for).
 
 /// <summary>
-/// Reads from a connection; asyncio's <c>StreamReader</c>. Made by <see cref="Aio.OpenConnection"/> and
+/// Reads from a connection; asyncio's <c>StreamReader</c>. Made by <c>Aio.OpenConnection</c> and
 /// <see cref="Aio.StartServer(Func{AsyncStreamReader, AsyncStreamWriter, Task}, string?, int, int, int, System.Net.Security.SslServerAuthenticationOptions?, TimeSpan?, TimeSpan?, bool, bool, bool)"/>; loop thread only.
 /// </summary>
 public sealed class AsyncStreamReader : IAsyncEnumerable<byte[]>

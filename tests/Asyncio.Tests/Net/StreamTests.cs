@@ -508,6 +508,28 @@ public abstract class StreamTests
     }
 
     [Fact]
+    public void Streams_OverSocketsOfTheCaller_ServeAndConnect()
+    {
+        // asyncio's start_server(sock=...) and open_connection(sock=...): the loop takes the sockets over.
+        Run(async () =>
+        {
+            var listening = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            listening.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+            var ep = (System.Net.IPEndPoint)listening.LocalEndPoint!;
+            await using var server = await Aio.StartServer(EchoLines, listening);
+            Assert.True(server.IsServing);
+            var client = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await client.ConnectAsync(ep);
+            var (r, w) = await Aio.OpenConnection(client);
+            w.Write(B("over a socket\n"));
+            Assert.Equal("over a socket\n", S(await r.ReadLine()));
+            w.Close();
+            await w.WaitClosed();
+            Assert.Throws<ObjectDisposedException>(() => client.Send(B("x")));   // the writer's close closed the socket it took
+        });
+    }
+
+    [Fact]
     public void UnixStreams_ConnectToAMissingPathOrADeadSocket_SaysWhichAsDocumented()
     {
         if (!System.Net.Sockets.Socket.OSSupportsUnixDomainSockets) return;
