@@ -44,8 +44,11 @@ public sealed class LoopOptions
     public bool EagerTasks { get; init; }
 
     /// <summary>
-    /// A seed that shuffles the order of each iteration's ready callbacks, to expose code that depends on
-    /// an order that asyncio does not promise. <see langword="null"/> (the default) keeps FIFO order.
+    /// A seed that shuffles the order of each iteration's ready callbacks reproducibly, to expose code that
+    /// depends, without meaning to, on the order in which tasks and callbacks become ready. The shuffle also breaks
+    /// the one order asyncio does promise, <c>call_soon</c>'s FIFO order (and so the start order of tasks created one
+    /// after another): code that relies on that on purpose fails under it too, correctly written or not.
+    /// <see langword="null"/> (the default) keeps FIFO order.
     /// </summary>
     public int? ScheduleSeed { get; init; }
 

@@ -283,11 +283,11 @@ public sealed class AsyncBarrier
 
     internal BarrierState State => _state;
 
-    /// <summary>Describes the barrier as asyncio's repr does: <c>[filling, waiters:N/P]</c>.</summary>
+    /// <summary>Describes the barrier as asyncio's repr does: <c>[filling, waiters:N/P]</c>, the count in every state but <c>broken</c>.</summary>
     public override string ToString()
     {
         var name = _state.ToString().ToLowerInvariant();
-        return _state == BarrierState.Filling ? $"<AsyncBarrier [{name}, waiters:{WaitingCount}/{_parties}]>" : $"<AsyncBarrier [{name}]>";
+        return _state != BarrierState.Broken ? $"<AsyncBarrier [{name}, waiters:{WaitingCount}/{_parties}]>" : $"<AsyncBarrier [{name}]>";
     }
 }
 

@@ -30,9 +30,11 @@ namespace Asyncio;
 /// <para><b>Outcome.</b> A coroutine may be awaited any number of times, from any thread; each await
 /// returns its result or rethrows its exception (the same exception object, its stack trace kept). A
 /// coroutine ended by an <see cref="OperationCanceledException"/> (a <see cref="CancelledError"/>) is
-/// <see cref="IsCancelled"/>. An exception nobody awaits is lost, as one of a <see cref="Task"/> nobody
-/// awaits is: run the coroutine as a task (<see cref="Aio.CreateTask(Func{Coroutine}, string?)"/>) to have
-/// it reported.</para>
+/// <see cref="IsCancelled"/>. An exception nobody awaits is lost: nothing reports it (a <see cref="Task"/>'s
+/// reaches <see cref="TaskScheduler.UnobservedTaskException"/> once collected, a failed task's the loop's
+/// exception handler); run the coroutine as a task (<see cref="Aio.CreateTask(Func{Coroutine}, string?)"/>)
+/// to have it reported. A coroutine has no <c>ConfigureAwait</c>: it belongs to the loop, and code after its
+/// await runs there.</para>
 /// </remarks>
 [AsyncMethodBuilder(typeof(CoroutineMethodBuilder))]
 [DebuggerDisplay("Coroutine ({StateName,nq})")]
@@ -113,6 +115,7 @@ public class Coroutine : IValueTaskSource
 
     /// <summary>Rethrows the coroutine's exception; throws if it has not finished.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [StackTraceHidden] // a rethrow shows the user's frames only, as a Task's awaiter does
     internal void ThrowIfFailed()
     {
         var slot = Volatile.Read(ref _slot);
@@ -120,6 +123,7 @@ public class Coroutine : IValueTaskSource
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
+    [StackTraceHidden]
     static void ThrowFailure(object? slot)
     {
         if (slot is CoroutineOutcome { Error: { } error }) error.Throw();
@@ -282,6 +286,7 @@ public class Coroutine<T> : Coroutine, IValueTaskSource<T>, IFutureResult<T>
     /// <exception cref="InvalidOperationException">The coroutine has not finished.</exception>
     public T Result
     {
+        [StackTraceHidden]
         get
         {
             ThrowIfFailed();
@@ -333,6 +338,7 @@ public readonly struct CoroutineAwaiter : ICriticalNotifyCompletion, ICoroutineA
 
     /// <summary>Rethrows the coroutine's exception, if any.</summary>
     /// <exception cref="InvalidOperationException">The coroutine has not finished.</exception>
+    [StackTraceHidden]
     public void GetResult() => _coroutine.ThrowIfFailed();
 
     /// <summary>Runs <paramref name="continuation"/> when the coroutine finishes, in the current execution context.</summary>
@@ -355,6 +361,7 @@ public readonly struct CoroutineAwaiter<T> : ICriticalNotifyCompletion, ICorouti
 
     /// <summary>Returns the coroutine's result or rethrows its exception.</summary>
     /// <exception cref="InvalidOperationException">The coroutine has not finished.</exception>
+    [StackTraceHidden]
     public T GetResult() => _coroutine.Result;
 
     /// <summary>Runs <paramref name="continuation"/> when the coroutine finishes, in the current execution context.</summary>

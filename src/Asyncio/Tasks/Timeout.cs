@@ -176,6 +176,37 @@ public static partial class Aio
     [OverloadResolutionPriority(-1)]
     public static Task<T> Timeout<T>(TimeSpan delay, Func<ValueTask<T>> body) => Timeout(Seconds(delay), body);
 
+    /// <summary>
+    /// Runs <paramref name="body"/>, a function returning a <see cref="Coroutine"/> (an <c>async Coroutine</c> method),
+    /// with a deadline; see <see cref="Timeout(double?, Func{Task})"/>. The coroutine starts inside the timeout's
+    /// scope, so its awaits are cancelled on timeout.
+    /// </summary>
+    [OverloadResolutionPriority(-1)] // an async lambda, which fits every form, takes the Task one
+    public static Task Timeout(double? delay, Func<Coroutine> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore<bool>(RelativeDue(delay), async _ => { await body(); return true; });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>, a function returning a <see cref="Coroutine{T}"/>, with a deadline and returns its
+    /// result: <c>await Aio.Timeout(5, () =&gt; Fetch(url))</c>; see <see cref="Timeout(double?, Func{Coroutine})"/>.
+    /// </summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task<T> Timeout<T>(double? delay, Func<Coroutine<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore(RelativeDue(delay), _ => body().AsTask());
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now; see <see cref="Timeout(double?, Func{Coroutine})"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task Timeout(TimeSpan delay, Func<Coroutine> body) => Timeout(Seconds(delay), body);
+
+    /// <summary>Runs <paramref name="body"/> with a deadline <paramref name="delay"/> from now and returns its result; see <see cref="Timeout{T}(double?, Func{Coroutine{T}})"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task<T> Timeout<T>(TimeSpan delay, Func<Coroutine<T>> body) => Timeout(Seconds(delay), body);
+
     /// <summary>A <see cref="TimeSpan"/> timeout in seconds; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> means none, as everywhere in .NET.</summary>
     internal static double? Seconds(TimeSpan timeout) =>
         timeout == System.Threading.Timeout.InfiniteTimeSpan ? null : timeout.TotalSeconds;
@@ -195,6 +226,20 @@ public static partial class Aio
     {
         ArgumentNullException.ThrowIfNull(body);
         return TimeoutCore(AbsoluteDue(when), body);
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a deadline at loop time <paramref name="when"/>; see <see cref="TimeoutAt(double?, Func{TimeoutScope, Task})"/>.</summary>
+    public static Task TimeoutAt(double? when, Func<Task> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore<bool>(AbsoluteDue(when), async _ => { await CheckBody(body()).ConfigureAwait(true); return true; });
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a deadline at loop time <paramref name="when"/> and returns its result.</summary>
+    public static Task<T> TimeoutAt<T>(double? when, Func<Task<T>> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return TimeoutCore(AbsoluteDue(when), _ => body());
     }
 
     static long? RelativeDue(double? delay)
@@ -389,6 +434,34 @@ public static partial class Aio
     /// <summary>Runs <paramref name="operation"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Func{ValueTask{T}}, double?)"/>.</summary>
     [OverloadResolutionPriority(-1)]
     public static Task WaitFor(Func<ValueTask> operation, TimeSpan timeout) => WaitFor(operation, Seconds(timeout));
+
+    /// <summary>
+    /// Runs <paramref name="coroutine"/>, a function returning a <see cref="Coroutine{T}"/> (an <c>async Coroutine&lt;T&gt;</c>
+    /// method), with a timeout: <c>await Aio.WaitFor(() =&gt; Fetch(url), 5)</c>; on timeout its awaits are cancelled.
+    /// See <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.
+    /// </summary>
+    [OverloadResolutionPriority(-1)] // an async lambda, which fits every form, takes the Task one
+    public static Task<T> WaitFor<T>(Func<Coroutine<T>> coroutine, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return IsOver(timeout) ? TimedOutAtOnce<T>() : Timeout(timeout, coroutine);
+    }
+
+    /// <summary>Runs <paramref name="coroutine"/>, a function returning a <see cref="Coroutine"/>, with a timeout; see <see cref="WaitFor{T}(Func{Coroutine{T}}, double?)"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task WaitFor(Func<Coroutine> coroutine, double? timeout)
+    {
+        ArgumentNullException.ThrowIfNull(coroutine);
+        return IsOver(timeout) ? TimedOutAtOnce<bool>() : Timeout(timeout, coroutine);
+    }
+
+    /// <summary>Runs <paramref name="coroutine"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Func{Coroutine{T}}, double?)"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task<T> WaitFor<T>(Func<Coroutine<T>> coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));
+
+    /// <summary>Runs <paramref name="coroutine"/> with a <see cref="TimeSpan"/> timeout; see <see cref="WaitFor{T}(Func{Coroutine{T}}, double?)"/>.</summary>
+    [OverloadResolutionPriority(-1)]
+    public static Task WaitFor(Func<Coroutine> coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));
 
     /// <summary>Runs <paramref name="coroutine"/> with a timeout; see <see cref="WaitFor{T}(Func{Task{T}}, double?)"/>.</summary>
     public static Task<T> WaitFor<T>(Func<Task<T>> coroutine, TimeSpan timeout) => WaitFor(coroutine, Seconds(timeout));

@@ -40,7 +40,7 @@ public class AsyncBarrierTests
         Assert.Equal("<AsyncBarrier [filling, waiters:2/5]>", barrier.ToString());
         for (int i = 0; i < barrier.Parties - barrier.WaitingCount; i++) waiters.Add(Spawn(async () => { await barrier.WaitAsync(); }));
         await Yield();
-        Assert.Contains("draining", barrier.ToString());
+        Assert.Equal("<AsyncBarrier [draining, waiters:0/5]>", barrier.ToString());   // asyncio: the count unless broken
         for (int i = 0; i < 2; i++) waiters.Add(Spawn(async () => { await barrier.WaitAsync(); }));
         await Yield();
         barrier.Reset();
@@ -48,7 +48,7 @@ public class AsyncBarrierTests
         for (int i = 0; i < 2; i++) waiters.Add(Spawn(async () => { await barrier.WaitAsync(); }));
         await Yield();
         barrier.Abort();
-        Assert.Contains("broken", barrier.ToString());
+        Assert.Equal("<AsyncBarrier [broken]>", barrier.ToString());
         Assert.True(barrier.IsBroken);
         await Aio.GatherOutcomes(waiters.Select(t => t.AsTask()));
     });

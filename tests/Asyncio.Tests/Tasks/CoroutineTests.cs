@@ -975,4 +975,19 @@ public class CoroutineTests
         Assert.Equal(6, await slow);   // a coroutine cannot be cancelled from outside, as a Task cannot
         Assert.Equal(10, Now - t0, 6);
     });
+
+    static async Coroutine<int> Inner() { await Aio.Sleep(0); throw new InvalidOperationException("deep"); }
+    static async Coroutine<int> Outer() => await Inner() + 1;
+
+    [Fact]
+    public void Await_FailedCoroutine_StackTraceShowsTheUsersFramesOnly() => AioTest.Run(async () =>
+    {
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Outer());
+        Assert.Contains(nameof(Inner), e.StackTrace);
+        Assert.Contains(nameof(Outer), e.StackTrace);
+        // As a Task's awaiter hides itself ([StackTraceHidden]), the coroutine's rethrow adds no frames of the library.
+        Assert.DoesNotContain("CoroutineAwaiter", e.StackTrace);
+        Assert.DoesNotContain("ThrowFailure", e.StackTrace);
+        Assert.DoesNotContain("get_Result", e.StackTrace);
+    });
 }

@@ -344,4 +344,37 @@ public class WaitForTests
         await Aio.Timeout(1, () => q.PutAsync(6));
         Assert.Equal(6, q.GetNowait());
     });
+
+    // ---- a function returning a Coroutine ----
+
+    static async Coroutine<int> CoroutineSleeping(double seconds, List<double> cancelledAt)
+    {
+        try { await Aio.Sleep(seconds); return 1; }
+        catch (CancelledError) { cancelledAt.Add(Now); throw; }
+    }
+
+    [Fact]
+    public void WaitFor_FunctionReturningACoroutine_OnTimeoutItsAwaitsAreCancelled() => AioTest.Run(async () =>
+    {
+        var log = new List<double>();
+        double t0 = Now;
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(() => CoroutineSleeping(10, log), 1));
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.WaitFor(async () => { await CoroutineSleeping(10, log); }, TimeSpan.FromSeconds(1)));
+        Assert.Equal(2, log.Count);
+        Assert.Equal(t0 + 1, log[0], 6);
+        Assert.Equal(t0 + 2, log[1], 6);
+        Assert.Equal(1, await Aio.WaitFor(() => CoroutineSleeping(1, log), 5));
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.Timeout(1, () => CoroutineSleeping(10, log)));
+        Assert.Equal(1, await Aio.Timeout(TimeSpan.FromSeconds(5), () => CoroutineSleeping(1, log)));
+        Assert.Equal(3, log.Count);
+    });
+
+    [Fact]
+    public void TimeoutAt_BodyWithoutTheScope_ExpiresAtTheDeadline() => AioTest.Run(async () =>
+    {
+        double t0 = Now;
+        await Assert.ThrowsAsync<TimeoutException>(() => Aio.TimeoutAt(t0 + 2, () => Aio.Sleep(20).AsTask()));
+        Assert.Equal(2, Now - t0, 6);
+        Assert.Equal(7, await Aio.TimeoutAt(Now + 5, async () => { await Aio.Sleep(1); return 7; }));
+    });
 }
