@@ -60,7 +60,8 @@ public class Future
     /// <c>set_result(None)</c>.
     /// </summary>
     /// <exception cref="InvalidStateError">The future is already done.</exception>
-    /// <exception cref="InvalidOperationException">The future is an <see cref="AioTask"/>, whose coroutine decides its outcome (asyncio raises <c>RuntimeError</c>).</exception>
+    /// <exception cref="InvalidOperationException">The future is an <see cref="AioTask"/>, whose coroutine decides its outcome (asyncio raises <c>RuntimeError</c>);
+    /// or the loop is closed and a done callback or an await waits for the future (asyncio's "Event loop is closed"; the future stays pending).</exception>
     public void SetResult()
     {
         BeginComplete(nameof(SetResult));
@@ -69,7 +70,8 @@ public class Future
 
     /// <summary>Completes the future with an exception; asyncio's <c>set_exception()</c>.</summary>
     /// <exception cref="InvalidStateError">The future is already done.</exception>
-    /// <exception cref="InvalidOperationException">The future is an <see cref="AioTask"/>, whose coroutine decides its outcome (asyncio raises <c>RuntimeError</c>).</exception>
+    /// <exception cref="InvalidOperationException">The future is an <see cref="AioTask"/>, whose coroutine decides its outcome (asyncio raises <c>RuntimeError</c>);
+    /// or the loop is closed and a done callback or an await waits for the future (the future stays pending).</exception>
     public void SetException(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
@@ -183,12 +185,14 @@ public class Future
     /// with the future as its argument; at once (on the next iteration) if it is already done. asyncio's
     /// <c>add_done_callback</c>.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The future is done and its loop is closed (asyncio's "Event loop is closed").</exception>
     public void AddDoneCallback(Action<Future> callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
         Loop.CheckThread(nameof(Future), nameof(AddDoneCallback));
         if (_state != FutureState.Pending)
         {
+            Loop.CheckNotClosed();   // asyncio's call_soon raises too: the callback would never run
             Loop.EnqueueInternal(DoneCallbackNode.Invoke, new DoneCallbackNode(this, callback));
             return;
         }
@@ -253,9 +257,24 @@ public class Future
     {
         Debug.Assert(_state == FutureState.Pending);
         var observer = _state == FutureState.Pending ? Unsafe.As<IFutureObserver?>(_slot) : null;
+        if (Loop.IsClosed) CheckListenersNeedNoLoop(observer);
         _slot = outcome;
         _state = state;
         MarkDone(observer);
+    }
+
+    /// <summary>
+    /// Before a future of a closed loop completes: refuses if a done callback, a task's await or a combining future
+    /// waits for it, whose wake-up the closed loop would never run (asyncio's <c>call_soon</c> raises "Event loop is
+    /// closed" there); the future stays pending, so nothing is lost. A .NET Task from <see cref="AsTask"/> needs no loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void CheckListenersNeedNoLoop(IFutureObserver? observer)
+    {
+        bool needsLoop = observer != null;
+        for (var n = _first; n != null && !needsLoop; n = n.Next) needsLoop = n.NeedsLoop;
+        if (needsLoop)
+            throw new InvalidOperationException("The event loop is closed: the future's done callbacks and awaiters could never run.");
     }
 
     void MarkDone(IFutureObserver? observer)
@@ -366,6 +385,7 @@ public class Future<T> : Future, IFutureResult<T>
 
     /// <summary>Completes the future with <paramref name="result"/>; asyncio's <c>set_result()</c>.</summary>
     /// <exception cref="InvalidStateError">The future is already done.</exception>
+    /// <exception cref="InvalidOperationException">The loop is closed and a done callback or an await waits for the future (asyncio's "Event loop is closed"); the future stays pending.</exception>
     public void SetResult(T result)
     {
         BeginComplete(nameof(SetResult));
@@ -432,6 +452,8 @@ internal sealed class TaskNode<T>(Future future) : WaitNode
     public Task<T> Task => _tcs.Task;
 
     public override void NotifyDone() => Complete(future, _tcs);
+
+    internal override bool NeedsLoop => false;
 
     static void Complete(Future f, TaskCompletionSource<T> tcs)
     {

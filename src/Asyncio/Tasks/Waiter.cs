@@ -38,6 +38,12 @@ internal abstract class WaitNode
     public abstract void NotifyDone();
 
     /// <summary>
+    /// Whether <see cref="NotifyDone"/> schedules work on the future's loop (a done callback, a task's wake-up), which
+    /// a closed loop cannot run; <see langword="false"/> for a node that only completes a .NET Task.
+    /// </summary>
+    internal virtual bool NeedsLoop => true;
+
+    /// <summary>
     /// Who waits through this node, for the call graph (Diagnostics/CallGraph.cs): the task whose await it
     /// is, or the future that combines the awaited one (a gather), or <see langword="null"/> if not known.
     /// </summary>

@@ -238,4 +238,43 @@ public class FutureTests
         });
         Assert.Empty(errors);
     }
+
+    // ---- a closed loop: asyncio's call_soon raises "Event loop is closed" ----
+
+    [Fact]
+    public void AddDoneCallback_DoneFutureOfAClosedLoop_Throws()
+    {
+        var loop = new EventLoop();
+        var f = loop.CreateFuture<int>();
+        f.SetResult(1);
+        loop.Close();
+        Assert.Contains("closed", Assert.Throws<InvalidOperationException>(() => f.AddDoneCallback(_ => { })).Message);
+    }
+
+    [Fact]
+    public void SetResult_ClosedLoopAndADoneCallbackWaits_ThrowsAndTheFutureStaysPending()
+    {
+        var loop = new EventLoop();
+        var f = loop.CreateFuture<int>();
+        f.AddDoneCallback(_ => { });
+        loop.Close();
+        Assert.Throws<InvalidOperationException>(() => f.SetResult(1));
+        Assert.False(f.IsDone);   // nothing changed: the callback is not silently dropped
+        Assert.Throws<InvalidOperationException>(() => f.Cancel());
+        Assert.False(f.IsDone);
+    }
+
+    [Fact]
+    public async Task SetResult_ClosedLoopAndNoCallbackOrOnlyADotNetTask_Completes()
+    {
+        var loop = new EventLoop();
+        var plain = loop.CreateFuture<int>();
+        var viaTask = loop.CreateFuture<int>();
+        var task = viaTask.AsTask();
+        loop.Close();
+        plain.SetResult(1);
+        viaTask.SetResult(2);   // a .NET Task needs no loop to complete
+        Assert.Equal(1, plain.Result);
+        Assert.Equal(2, await task);
+    }
 }
