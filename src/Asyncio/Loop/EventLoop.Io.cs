@@ -289,7 +289,7 @@ public sealed partial class EventLoop
     {
         ArgumentOutOfRangeException.ThrowIfNegative(size);
         var buffer = new byte[size];
-        int n = await SockRecvInto(socket, buffer).ConfigureAwait(true);
+        int n = await RecvInto(socket, buffer, nameof(SockRecv)).ConfigureAwait(true);
         if (n != size) Array.Resize(ref buffer, n);
         return buffer;
     }
@@ -302,18 +302,21 @@ public sealed partial class EventLoop
     /// (.NET's zero-byte receive would instead wait until data is readable).</remarks>
     /// <exception cref="ArgumentException">The socket is blocking.</exception>
     /// <exception cref="SocketException">The receive failed.</exception>
+    public ValueTask<int> SockRecvInto(Socket socket, Memory<byte> buffer) => RecvInto(socket, buffer, nameof(SockRecvInto));
+
+    /// <summary><see cref="SockRecvInto"/>, with the public method's name for errors.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> SockRecvInto(Socket socket, Memory<byte> buffer)
+    async ValueTask<int> RecvInto(Socket socket, Memory<byte> buffer, string member)
     {
         CheckNonBlocking(socket);
-        CheckThread(nameof(SockRecvInto));
+        CheckThread(member);
         if (buffer.IsEmpty) return 0;
         while (true)
         {
             int n = socket.Receive(buffer.Span, SocketFlags.None, out var error);
             if (error == SocketError.Success) return n;
             if (error is not (SocketError.WouldBlock or SocketError.Interrupted)) throw new SocketException((int)error);
-            await WaitReady(socket, write: false, nameof(SockRecvInto)).ConfigureAwait(true);
+            await WaitReady(socket, write: false, member).ConfigureAwait(true);
         }
     }
 
@@ -565,7 +568,7 @@ internal sealed class IoWaiter : Waiter
     public static ValueTask Start(EventLoop loop, IoWatch watch, string member)
     {
         if (watch.Active)
-            throw new InvalidOperationException($"{member}: another coroutine is already waiting on this socket in the same direction.");
+            throw new InvalidOperationException($"{member}: this socket is already watched in the same direction, by another coroutine's wait or by AddReader/AddWriter (RemoveReader/RemoveWriter first).");
         var w = WaiterPool<IoWaiter>.Rent();
         w.Init(loop);
         w._watch = watch;

@@ -558,6 +558,28 @@ public abstract class ReactorConformanceTests
     }
 
     [Fact]
+    public void SockRecv_OnASocketWithAReaderCallback_ThrowsNamingItAndTheCallbackGoesOn()
+    {
+        Run(async () =>
+        {
+            var loop = Aio.GetRunningLoop();
+            var (a, b) = NetTest.SocketPair();
+            using (a) using (b)
+            {
+                int calls = 0;
+                loop.AddReader(b, () => { calls++; b.Receive(new byte[16]); });
+                var e = await Assert.ThrowsAsync<InvalidOperationException>(async () => await loop.SockRecv(b, 10));
+                Assert.StartsWith("SockRecv:", e.Message);
+                Assert.Contains("AddReader", e.Message);
+                a.Send("x"u8);
+                for (int i = 0; i < 200 && calls == 0; i++) await Aio.Sleep(0.01);
+                Assert.Equal(1, calls);   // the reader callback was not replaced
+                Assert.True(loop.RemoveReader(b));
+            }
+        });
+    }
+
+    [Fact]
     public void AddReader_FromAnotherThread_Throws()
     {
         Run(async () =>
