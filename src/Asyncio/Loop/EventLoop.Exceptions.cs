@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace Asyncio;
 
@@ -77,11 +78,32 @@ public sealed partial class EventLoop
     internal static Delegate ScheduledCallback(Action<object?> callback, object? state) =>
         ReferenceEquals(callback, s_invokeAction) && state is Action action ? action : callback;
 
-    /// <summary>The delegate the caller scheduled for a ready item, looking through a handle's entry and a future's done-callback node (debug reports, traces).</summary>
-    static Delegate ScheduledItemCallback(Action<object?> callback, object? state) =>
-        ReferenceEquals(callback, CallbackEntry.Run) && state is CallbackEntry { Callback: { } inner } entry ? ScheduledCallback(inner, entry.State)
-        : ReferenceEquals(callback, DoneCallbackNode.Invoke) && state is DoneCallbackNode node ? node.Callback
-        : ScheduledCallback(callback, state);
+    /// <summary>
+    /// The delegate the caller scheduled for a ready item (debug reports, traces, a callback's exception): looks through a
+    /// handle's entry (CallSoon), a timer's entry (CallLater, CallAt), the <see cref="Action"/> adapter, a future's
+    /// done-callback node and the delivery of executor work (named by the function given to RunInExecutor).
+    /// </summary>
+    internal static Delegate ScheduledItemCallback(Action<object?> callback, object? state)
+    {
+        if (ReferenceEquals(callback, CallbackEntry.Run) && state is CallbackEntry { Callback: { } inner } entry) (callback, state) = (inner, entry.State);
+        else if (ReferenceEquals(callback, TimerEntry.Run) && state is TimerEntry { Callback: { } timed } timer) (callback, state) = (timed, timer.State);
+        return ReferenceEquals(callback, DoneCallbackNode.Invoke) && state is DoneCallbackNode node ? node.Callback
+            : ReferenceEquals(callback, ExecutorResult.Deliver) && state is ExecutorResult work ? work.Function
+            : ScheduledCallback(callback, state);
+    }
+
+    /// <summary>
+    /// Reports an exception that escaped a ready item (the loop's catch; off the hot path): names the delegate the
+    /// program scheduled and, for a future's done callback, the future, as asyncio's context does.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void ReportItemException(Exception e, Action<object?> callback, object? state) =>
+        CallExceptionHandler(new ExceptionContext("Exception in callback", e)
+        {
+            Callback = ScheduledItemCallback(callback, state),
+            Future = ReferenceEquals(callback, DoneCallbackNode.Invoke) && state is DoneCallbackNode node ? node.Future : null,
+            Task = _current.Task,
+        });
 
     /// <summary>
     /// A delegate's <c>Type.Method</c> (reports, traces); a lambda or local function reads as the call graph names them,

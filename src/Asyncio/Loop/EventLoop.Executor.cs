@@ -28,7 +28,20 @@ public sealed partial class EventLoop
     /// <exception cref="InvalidOperationException">The loop is closed, or <paramref name="executor"/> is
     /// <see langword="null"/> and <see cref="ShutdownDefaultExecutor"/> has been called.</exception>
     /// <exception cref="TaskSchedulerException">The executor refused the work; nothing was started.</exception>
-    public Future<T> RunInExecutor<T>(TaskScheduler? executor, Func<T> func)
+    public Future<T> RunInExecutor<T>(TaskScheduler? executor, Func<T> func) => RunInExecutorCore(executor, func, func);
+
+    /// <summary>Runs <paramref name="action"/> on <paramref name="executor"/>; see <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>.</summary>
+    public Future RunInExecutor(TaskScheduler? executor, Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        return RunInExecutorCore<bool>(executor, () => { action(); return true; }, action);
+    }
+
+    /// <summary>
+    /// <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>; <paramref name="shown"/> is the delegate the program gave,
+    /// which traces and debug reports name for the delivery of the result (<see cref="ExecutorResult.Function"/>).
+    /// </summary>
+    Future<T> RunInExecutorCore<T>(TaskScheduler? executor, Func<T> func, Delegate shown)
     {
         ArgumentNullException.ThrowIfNull(func);
         CheckThread(nameof(RunInExecutor));
@@ -41,7 +54,8 @@ public sealed partial class EventLoop
         if (onDefault) Interlocked.Increment(ref _defaultPending);
         try
         {
-            StartInExecutor(future, func, executor ?? _defaultExecutor, onDefault);
+            Task.Factory.StartNew(ExecutorResult<T>.Work, new ExecutorResult<T>(this, future, func, shown, onDefault),
+                CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor ?? _defaultExecutor);
         }
         catch
         {
@@ -54,33 +68,64 @@ public sealed partial class EventLoop
         return future;
     }
 
-    void StartInExecutor<T>(Future<T> future, Func<T> func, TaskScheduler executor, bool onDefault)
+    /// <summary>
+    /// Executor work and its outcome: runs the function on the executor (<see cref="ExecutorResult{T}.Work"/>), then is
+    /// posted to the loop, where <see cref="Deliver"/> completes the future. Traces and debug reports name the delivery
+    /// by <see cref="Function"/> (EventLoop.ScheduledItemCallback).
+    /// </summary>
+    internal abstract class ExecutorResult
     {
-        Task.Factory.StartNew(static o =>
-        {
-            var (loop, f, fn, onDefault) = ((EventLoop, Future<T>, Func<T>, bool))o!;
-            Action<object?> report;
-            object? arg;
-            try
-            {
-                arg = fn();
-                report = o2 => { if (!f.IsDone) f.SetResult((T)o2!); loop.ReportedOnLoop(onDefault); };
-            }
-            catch (Exception e)
-            {
-                arg = e;
-                report = o2 => { if (!f.IsDone) f.SetException((Exception)o2!); loop.ReportedOnLoop(onDefault); };
-            }
-            loop.ReportFromExecutor(report, arg, onDefault);
-        }, (this, future, func, onDefault), CancellationToken.None, TaskCreationOptions.DenyChildAttach, executor);
+        /// <summary>Completes the future on the loop with the outcome.</summary>
+        public static readonly Action<object?> Deliver = static o => ((ExecutorResult)o!).Complete();
+
+        /// <summary>The delegate the program gave to RunInExecutor.</summary>
+        public abstract Delegate Function { get; }
+
+        private protected abstract void Complete();
     }
 
-    /// <summary>Runs <paramref name="action"/> on <paramref name="executor"/>; see <see cref="RunInExecutor{T}(TaskScheduler?, Func{T})"/>.</summary>
-    public Future RunInExecutor(TaskScheduler? executor, Action action)
+    sealed class ExecutorResult<T> : ExecutorResult
     {
-        ArgumentNullException.ThrowIfNull(action);
-        var typed = RunInExecutor<bool>(executor, () => { action(); return true; });
-        return typed;
+        readonly EventLoop _loop;
+        readonly Future<T> _future;
+        Func<T>? _func;
+        readonly Delegate _shown;
+        readonly bool _onDefault;
+        T _value = default!;
+        Exception? _error;
+
+        public ExecutorResult(EventLoop loop, Future<T> future, Func<T> func, Delegate shown, bool onDefault)
+        {
+            _loop = loop;
+            _future = future;
+            _func = func;
+            _shown = shown;
+            _onDefault = onDefault;
+        }
+
+        public override Delegate Function => _shown;
+
+        /// <summary>Runs on the executor: calls the function, keeps its outcome and posts the delivery to the loop.</summary>
+        public static readonly Action<object?> Work = static o =>
+        {
+            var r = (ExecutorResult<T>)o!;
+            try { r._value = r._func!(); }
+            catch (Exception e) { r._error = e; }
+            r._func = null;
+            r._loop.ReportFromExecutor(Deliver, r, r._onDefault);
+        };
+
+        private protected override void Complete()
+        {
+            if (!_future.IsDone)
+            {
+                if (_error != null) _future.SetException(_error);
+                else _future.SetResult(_value);
+            }
+            _value = default!;
+            _error = null;
+            _loop.ReportedOnLoop(_onDefault);
+        }
     }
 
     void ReportFromExecutor(Action<object?> report, object? arg, bool onDefault)
@@ -90,8 +135,13 @@ public sealed partial class EventLoop
         // waits for outside events, and would otherwise wait for ever with a sleep due.
         Post(report, arg, null, throwIfClosed: false);
         if (Interlocked.Decrement(ref _externalPending) == 0)
-            Post(static o => ((EventLoop)o!).CheckExecutorDrained(), this, null, throwIfClosed: false);
+            Post(s_checkExecutorDrained, this, null, throwIfClosed: false);
     }
+
+    /// <summary>Posted when the last executor work has reported back; a method, so that traces name it (<c>EventLoop.CheckExecutorDrainedOnLoop</c>).</summary>
+    static readonly Action<object?> s_checkExecutorDrained = CheckExecutorDrainedOnLoop;
+
+    static void CheckExecutorDrainedOnLoop(object? loop) => ((EventLoop)loop!).CheckExecutorDrained();
 
     /// <summary>
     /// A report from the executor has run on the loop. Default-executor work counts as done only now, not when its

@@ -493,7 +493,7 @@ public sealed partial class EventLoop : IDisposable
         }
         catch (Exception e)
         {
-            ReportCallbackException(e, item.Callback);
+            ReportItemException(e, item.Callback, item.State);
         }
         _resumeFlags = ReadyFlags.None;
     }

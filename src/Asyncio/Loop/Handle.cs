@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Asyncio;
 
@@ -37,6 +38,22 @@ public readonly struct Handle : IEquatable<Handle>
 
     /// <summary>Whether <see cref="Cancel"/> was called before the callback ran.</summary>
     public bool IsCancelled => _entry is { } e && e.Version == _version && e.Cancelled;
+
+    /// <summary>
+    /// Describes the handle as asyncio's repr does: <c>&lt;Handle Program.F&gt;</c>, naming the callback as debug reports
+    /// do, or <c>&lt;Handle cancelled&gt;</c>. Once the callback has started, the loop reuses its record and the handle
+    /// no longer knows it: <c>&lt;Handle&gt;</c> (so does a default handle).
+    /// </summary>
+    public override string ToString()
+    {
+        var e = _entry;
+        if (e == null || e.Version != _version) return "<Handle>";
+        if (e.Cancelled) return "<Handle cancelled>";
+        var cb = e.Callback;
+        var st = e.State;
+        if (e.Version != _version || cb == null) return "<Handle>";
+        return $"<Handle {EventLoop.CallbackName(EventLoop.ScheduledCallback(cb, st))}>";
+    }
 
     /// <inheritdoc />
     public bool Equals(Handle other) => ReferenceEquals(_entry, other._entry) && _version == other._version;
@@ -119,6 +136,20 @@ public sealed class TimerHandle
 
     /// <summary>Whether <see cref="Cancel"/> was called; as in asyncio, also when it came after the callback ran.</summary>
     public bool IsCancelled => Entry.Cancelled;
+
+    /// <summary>
+    /// Describes the handle as asyncio's repr does: <c>&lt;TimerHandle when=12.5 Program.F&gt;</c>, naming the callback
+    /// as debug reports do, or <c>&lt;TimerHandle cancelled when=12.5&gt;</c>; once the callback has run, the handle
+    /// lets go of it and shows its deadline only.
+    /// </summary>
+    public override string ToString()
+    {
+        string when = When.ToString("R", CultureInfo.InvariantCulture);
+        if (Entry.Cancelled) return $"<TimerHandle cancelled when={when}>";
+        var cb = Entry.Callback;
+        var st = Entry.State;
+        return cb == null ? $"<TimerHandle when={when}>" : $"<TimerHandle when={when} {EventLoop.CallbackName(EventLoop.ScheduledCallback(cb, st))}>";
+    }
 }
 
 /// <summary>The loop's record of a handle timer (CallLater, CallAt and TimeProvider timers).</summary>

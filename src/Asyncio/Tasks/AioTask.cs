@@ -294,8 +294,8 @@ public class AioTask : Future, ICoroutineObserver
         }
     }
 
-    /// <summary>Describes the task as asyncio's repr does: name, state and outcome.</summary>
-    public override string ToString() => $"<{GetType().Name} {StateName} name='{Name}'{ExceptionSuffix}>";
+    /// <summary>Describes the task as asyncio's repr does: name, state and outcome (<c>&lt;AioTask pending name='main'&gt;</c>).</summary>
+    public override string ToString() => $"<{ReprName} {StateName} name='{Name}'{ExceptionSuffix}>";
 }
 
 /// <summary>A task whose coroutine returns a value of type <typeparamref name="T"/>; see <see cref="AioTask"/>.</summary>

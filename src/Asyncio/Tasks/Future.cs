@@ -365,8 +365,18 @@ public class Future
         _ => Outcome != null ? "finished with an exception" : "finished",
     };
 
-    /// <summary>Describes the future and its state, as asyncio's repr does.</summary>
-    public override string ToString() => $"<{GetType().Name} {StateName}{ExceptionSuffix}>";
+    /// <summary>Describes the future and its state, as asyncio's repr does: <c>&lt;Future pending&gt;</c>.</summary>
+    public override string ToString() => $"<{ReprName} {StateName}{ExceptionSuffix}>";
+
+    /// <summary>The type's name for a repr, without .NET's arity (<c>Future</c>, not <c>Future`1</c>); a task's is <c>AioTask</c>.</summary>
+    private protected string ReprName => this is AioTask ? nameof(AioTask) : ReprTypeName(GetType());
+
+    static string ReprTypeName(Type type)
+    {
+        string name = type.Name;
+        int tick = name.IndexOf('`');
+        return tick < 0 ? name : name[..tick];
+    }
 
     private protected string ExceptionSuffix => ExceptionCore is { } e ? $" exception={e.GetType().Name}: {e.Message}" : "";
 }
@@ -426,7 +436,7 @@ public class Future<T> : Future, IFutureResult<T>
 
     /// <inheritdoc />
     public override string ToString() =>
-        _state == FutureState.Finished && ExceptionCore == null ? $"<{GetType().Name} finished result={_result}>" : base.ToString();
+        _state == FutureState.Finished && ExceptionCore == null ? $"<{ReprName} finished result={_result}>" : base.ToString();
 }
 
 /// <summary>A future or task whose value can be read once it has succeeded.</summary>

@@ -119,6 +119,8 @@ internal sealed class DoneCallbackNode : WaitNode
 {
     readonly Future _future;
     public readonly Action<Future> Callback;
+    /// <summary>The future the callback was added to (a callback's exception is reported with it).</summary>
+    public Future Future => _future;
     readonly ExecutionContext? _context;   // the registering code's, as asyncio's add_done_callback copies it (ContextFlow.cs)
 
     public DoneCallbackNode(Future future, Action<Future> callback)

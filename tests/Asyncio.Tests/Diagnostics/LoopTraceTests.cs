@@ -283,6 +283,41 @@ public class LoopTraceTests
     }
 
     [Fact]
+    public void Trace_ATimersCallback_IsNamedByTheMethodScheduled()
+    {
+        // CallLater and CallAt run through the loop's timer entry: the trace looks through it, as through a handle's.
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var trace = loop.StartTrace();
+        loop.CallLater(0.5, Named);
+        loop.CallAt(loop.Time() + 1, _ => Named(), null);
+        loop.CallLater(2, loop.Stop);
+        loop.RunForever();
+        var names = Of(trace, LoopTraceEventKind.Callback).Select(e => e.Name).ToList();
+        Assert.Contains("LoopTraceTests.Named", names);
+        Assert.Contains($"LoopTraceTests.{nameof(Trace_ATimersCallback_IsNamedByTheMethodScheduled)} (lambda)", names);
+        Assert.Contains("EventLoop.Stop", names);
+        Assert.DoesNotContain(names, n => n.Contains("TimerEntry"));
+    }
+
+    static int Compute() => 42;
+
+    [Fact]
+    public void Trace_RunInExecutorsResult_IsNamedByTheFunctionGiven()
+    {
+        using var loop = new EventLoop();
+        var trace = loop.StartTrace();
+        loop.RunUntilComplete(async () =>
+        {
+            Assert.Equal(42, await loop.RunInExecutor(null, Compute));
+            await loop.RunInExecutor(null, Named);
+        });
+        var names = Of(trace, LoopTraceEventKind.Callback).Select(e => e.Name).ToList();
+        Assert.Contains("LoopTraceTests.Compute", names);
+        Assert.Contains("LoopTraceTests.Named", names);
+        Assert.DoesNotContain(names, n => n.Contains("InExecutor (lambda)") || n.Contains("ReportFromExecutor (lambda)"));
+    }
+
+    [Fact]
     public void Trace_CallbacksAreNamedAsTheProgramWroteThem_LambdasAndDoneCallbacksToo()
     {
         using var loop = new EventLoop(new LoopOptions { VirtualTime = true });

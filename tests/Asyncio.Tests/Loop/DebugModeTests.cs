@@ -68,6 +68,25 @@ public class DebugModeTests
         Assert.Contains("took", output);
     }
 
+    static void SlowTimer() => Thread.Sleep(60);
+
+    [Fact]
+    public void SlowCallback_ATimersCallback_IsNamedByTheMethodScheduled()
+    {
+        // A CallLater or CallAt callback runs through the loop's timer entry: the report names the method scheduled.
+        string output = StandardErrorOf(() =>
+        {
+            using var loop = new EventLoop(new LoopOptions { VirtualTime = true, Debug = true, SlowCallbackDuration = TimeSpan.FromMilliseconds(20) });
+            loop.CallLater(0.5, SlowTimer);
+            loop.CallAt(1, _ => SlowTimer(), null);
+            loop.CallLater(2, loop.Stop);
+            loop.RunForever();
+        });
+        Assert.Contains("Executing callback DebugModeTests.SlowTimer took", output);
+        Assert.Contains($"Executing callback DebugModeTests.{nameof(SlowCallback_ATimersCallback_IsNamedByTheMethodScheduled)} (lambda) took", output);
+        Assert.DoesNotContain("TimerEntry", output);
+    }
+
     [Fact]
     public void SlowCallback_DebugOff_NotReported()
     {
@@ -155,6 +174,22 @@ public class DebugModeTests
         });
         Assert.Contains("callback", output);
         Assert.True(output.Contains("Stuck"), output);
+    }
+
+    [Fact]
+    public void Watchdog_NamesATimersCallback()
+    {
+        string output = WithWatchedError(err =>
+        {
+            using var loop = new EventLoop(Watchdog(0.05));
+            loop.CallLater(0.001, Stuck);
+            loop.CallLater(0.002, loop.Stop);
+            loop.RunForever();
+
+            void Stuck() => Assert.True(err.Blocked.Wait(TimeSpan.FromSeconds(20)));
+        });
+        Assert.Contains($"The event loop is blocked: callback DebugModeTests.{nameof(Watchdog_NamesATimersCallback)}.Stuck has been running", output);
+        Assert.DoesNotContain("TimerEntry", output);
     }
 
     [Theory]

@@ -277,6 +277,37 @@ public class LoopOrderingTests
     }
 
     [Fact]
+    [Trait("asyncio", "a done callback that raises is reported with the callback and the future it was added to")]
+    public void DoneCallbackThatThrows_ContextNamesTheCallbackAndTheFuture()
+    {
+        using var loop = new EventLoop(new LoopOptions { VirtualTime = true });
+        var reported = new List<ExceptionContext>();
+        loop.SetExceptionHandler((_, ctx) => reported.Add(ctx));
+        Action<Future> onDone = _ => throw new FormatException("done");
+        Future? future = null;
+        AioTask? task = null;
+        loop.RunUntilComplete(async () =>
+        {
+            future = loop.CreateFuture();
+            future.AddDoneCallback(onDone);
+            future.SetResult();
+            await Aio.Sleep(0);
+            task = Aio.CreateTask(async () => await Aio.Sleep(0), "t1");
+            task.AddDoneCallback(onDone);
+            await task;
+            await Aio.Sleep(0);
+        });
+        Assert.Equal(2, reported.Count);
+        Assert.All(reported, c => Assert.Same(onDone, c.Callback));
+        Assert.All(reported, c => Assert.IsType<FormatException>(c.Exception));
+        Assert.All(reported, c => Assert.Contains("Exception in callback", c.Message));
+        Assert.Same(future, reported[0].Future);
+        Assert.Same(task, reported[1].Future);
+        Assert.Contains($"callback: LoopOrderingTests.{nameof(DoneCallbackThatThrows_ContextNamesTheCallbackAndTheFuture)} (lambda)", reported[1].ToString());
+        Assert.Contains("name='t1'", reported[1].ToString());
+    }
+
+    [Fact]
     [Trait("asyncio", "a callback that raises is reported with its handle, which names the callback")]
     public void CallbackThatThrows_ContextNamesTheCallbackItself()
     {
