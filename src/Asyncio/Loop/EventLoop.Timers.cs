@@ -70,8 +70,12 @@ public sealed partial class EventLoop
     /// <summary>
     /// Schedules <paramref name="callback"/> to run <paramref name="delay"/> seconds from now; asyncio's
     /// <c>call_later</c>. It runs once <see cref="Time"/> has reached the deadline, never before; timers
-    /// with the same deadline run in the order they were scheduled. Loop thread only.
+    /// with the same deadline run in the order they were scheduled. Loop thread only. A negative delay runs it on
+    /// the next iteration; a delay beyond what the clock's ticks hold (about 290 years) means never
+    /// (<see cref="TimerHandle.When"/> is then infinite). Deadlines are kept in the clock's ticks, so
+    /// <see cref="TimerHandle.When"/> may differ from the time asked for in its last digits.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="delay"/> is NaN (asyncio accepts it).</exception>
     public TimerHandle CallLater(double delay, Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);
@@ -111,8 +115,10 @@ public sealed partial class EventLoop
 
     /// <summary>
     /// Schedules <paramref name="callback"/> to run when <see cref="Time"/> reaches <paramref name="when"/>;
-    /// asyncio's <c>call_at</c>. Loop thread only.
+    /// asyncio's <c>call_at</c>. Loop thread only. See <see cref="CallLater(double, Action)"/> for the deadline's range
+    /// and precision.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="when"/> is NaN.</exception>
     public TimerHandle CallAt(double when, Action callback)
     {
         ArgumentNullException.ThrowIfNull(callback);

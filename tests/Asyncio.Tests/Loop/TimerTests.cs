@@ -69,6 +69,7 @@ public class TimerTests
         Assert.Equal(double.PositiveInfinity, loop.CallLater(double.PositiveInfinity, () => { }).When);
         Assert.Equal(double.PositiveInfinity, loop.CallAt(double.PositiveInfinity, () => { }).When);
         Assert.Equal(double.PositiveInfinity, loop.CallLater(System.Threading.Timeout.InfiniteTimeSpan, () => { }).When);
+        Assert.Equal(double.PositiveInfinity, loop.CallLater(1e10, () => { }).When);   // beyond the ticks (~290 years): never, as documented
         Assert.Equal(12345.678, loop.CallAt(12345.678, () => { }).When, 6);
     }
 
