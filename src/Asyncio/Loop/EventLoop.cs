@@ -418,11 +418,15 @@ public sealed partial class EventLoop : IDisposable
             {
                 long now = NowTicks();
                 timeout = next > now ? next - now : 0;
-                if (timeout > 0 && IsVirtualTime)
-                {
-                    if (AwaitOutsideEvents()) _virtualNow = next;
-                    poll = false;
-                }
+            }
+            // About to wait (or jump the clock) with nothing to run: let go of what finished work left behind.
+            // Here rather than where tasks end or callbacks run, which are the hot paths. (Nothing here may read a
+            // task into a local: this frame lives on through the iteration that follows the wait, and would hold it.)
+            if (timeout != 0 && (_finishedInList != 0 || !ReferenceEquals(_current, _rootScope))) LetGoOfFinishedWork();
+            if (timeout > 0 && IsVirtualTime)
+            {
+                if (AwaitOutsideEvents()) _virtualNow = next;
+                poll = false;
             }
         }
         if (poll) PollReactor(timeout);

@@ -90,23 +90,117 @@ public class TaskTests
             _ = Aio.CreateTask(async () => { await Aio.Sleep(1); throw new InvalidOperationException("lost"); });
     }
 
-    [Fact]
+    [Theory]
     [Trait("asyncio", "test_tasks: 'Task exception was never retrieved'")]
-    public void Exception_NeverRetrieved_ReportedWithTheTaskOnceCollected()
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    [InlineData(10)]
+    public void Exception_NeverRetrieved_ReportedWithTheTaskOnceCollected(int tasks)
     {
+        // Every one of them (the last ones to finish used to stay in the loop's list of tasks: 0, 2, 3, 3, 4 and 9
+        // reports for 1, 2, 3, 4, 5 and 10 tasks).
         var errors = AioTest.RunCollectingErrors(async () =>
         {
-            StartFailingTasks(3);
+            StartFailingTasks(tasks);
             await Aio.Sleep(2);
             await FutureTests.CollectGarbage();
         });
-        Assert.Equal(3, errors.Count);
+        Assert.Equal(tasks, errors.Count);
         Assert.All(errors, e =>
         {
             Assert.Equal("Task exception was never retrieved", e.Message);
             Assert.Equal("lost", e.Exception!.Message);
             Assert.NotNull(e.Task);
         });
+    }
+
+    /// <summary>Starts one task that fails as <paramref name="variant"/> says, and keeps nothing of it but a weak reference.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static WeakReference StartOneFailingTask(string variant) => new(variant switch
+    {
+        "sleep" => Aio.CreateTask(async () => { await Aio.Sleep(0.01); throw new InvalidOperationException("lost"); }),
+        "sleep0" => Aio.CreateTask(async () => { await Aio.Sleep(0); throw new InvalidOperationException("lost"); }),
+        "yield" => Aio.CreateTask(async () => { await Task.Yield(); throw new InvalidOperationException("lost"); }),
+        "no await" => Aio.CreateTask(async () => { await Task.CompletedTask; throw new InvalidOperationException("lost"); }),   // ends in its first step
+        "Task.Delay" => Aio.CreateTask(async () => { await Task.Delay(5); throw new InvalidOperationException("lost"); }),
+        "async Task" => Aio.CreateTask((Func<Task>)(async () => { await Aio.Sleep(0.01); throw new InvalidOperationException("lost"); })),
+        _ => throw new ArgumentOutOfRangeException(nameof(variant)),
+    });
+
+    /// <summary>Whether the task behind <paramref name="task"/> is done or gone (a call of its own, so that the caller holds no reference).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    static bool DoneOrGone(WeakReference task) => task.Target is not AioTask t || t.IsDone;
+
+    [Theory]
+    [Trait("asyncio", "test_tasks: 'Task exception was never retrieved'")]
+    [InlineData("sleep", true)]
+    [InlineData("sleep", false)]
+    [InlineData("sleep0", true)]
+    [InlineData("sleep0", false)]
+    [InlineData("yield", true)]
+    [InlineData("yield", false)]
+    [InlineData("no await", true)]
+    [InlineData("no await", false)]
+    [InlineData("Task.Delay", true)]
+    [InlineData("Task.Delay", false)]
+    [InlineData("async Task", true)]
+    [InlineData("async Task", false)]
+    public void Exception_NeverRetrieved_ASingleTask_IsReportedOnceCollected(string variant, bool virtualTime)
+    {
+        // A single failed task nobody retrieves: the last one to finish used to stay in the loop's list of tasks
+        // (swept only once finished tasks outnumbered live ones, and the test's own task is live), so it was never
+        // collected and never reported. The loop now sweeps finished tasks out when it is about to wait.
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            var task = StartOneFailingTask(variant);
+            await Aio.Sleep(0.02);
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (!DoneOrGone(task) && waited.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(1);   // Task.Delay runs on real time
+            Assert.True(DoneOrGone(task), "the task did not end");
+            await Aio.Sleep(0.01);   // the loop waits once after the task ended
+            await FutureTests.CollectGarbage();
+        }, new LoopOptions { VirtualTime = virtualTime });
+        var error = Assert.Single(errors);
+        Assert.Equal("Task exception was never retrieved", error.Message);
+        Assert.Equal("lost", error.Exception!.Message);
+        Assert.NotNull(error.Task);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Exception_NeverRetrieved_TaskCollectedWhileTheLoopWaits_IsReported(bool virtualTime)
+    {
+        // The collection happens on another thread while the loop waits for it, right after the failed task's
+        // last step: nothing of the loop (its list of tasks, its current scope, the thread's synchronisation
+        // context) may still hold the task then.
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            var task = StartOneFailingTask("sleep0");
+            bool collected = await Aio.ToThread(() =>
+            {
+                var waited = System.Diagnostics.Stopwatch.StartNew();
+                while (!DoneOrGone(task) && waited.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(1);
+                // The loop goes on to wait for this thread once the task has ended; collect until the task is
+                // gone (a few rounds at most once the loop waits), for 5 seconds at most.
+                while (task.IsAlive && waited.Elapsed < TimeSpan.FromSeconds(5))
+                {
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    if (task.IsAlive) Thread.Sleep(10);
+                }
+                return !task.IsAlive;
+            });
+            Assert.True(collected, "the failed task was still reachable while the loop waited");
+            await Aio.Sleep(0);
+            await Aio.Sleep(0);
+        }, new LoopOptions { VirtualTime = virtualTime });
+        var error = Assert.Single(errors);
+        Assert.Equal("Task exception was never retrieved", error.Message);
+        Assert.NotNull(error.Task);
     }
 
     [Fact]
@@ -206,6 +300,61 @@ public class TaskTests
         await Aio.Gather(sleepers);
         _ = Assert.Single(Aio.AllTasks());
     });
+
+    [Fact]
+    public void FinishedTasks_SweptWhileTheLoopWaits_LiveOnesStayListed() => AioTest.Run(async () =>
+    {
+        // More tasks than one idle sweep visits, ending in scattered order with waits in between: the list keeps
+        // every live task, and lets go of the finished ones over the next waits.
+        var loop = Aio.GetRunningLoop();
+        var tasks = new List<AioTask>();
+        for (int i = 0; i < 3 * EventLoop.IdleSweepLinks; i++)
+        {
+            double delay = 1 + (i * 37 % 101) / 100.0;
+            tasks.Add(Aio.CreateTask(() => Aio.Sleep(delay).AsTask(), $"s{i}"));
+        }
+        var pending = tasks.ToList();
+        for (int step = 0; step < 50; step++)
+        {
+            await Aio.Sleep(0.05);
+            await Task.Delay(2);   // real time passes: a long list is swept at most once a millisecond
+            pending.RemoveAll(t => t.IsDone);
+            Assert.Equal(pending.Select(t => t.Name).Prepend("main").Order(), Aio.AllTasks().Select(t => t.Name).Order());
+            Assert.True(loop.TasksHeld <= 2 * (pending.Count + 1), $"{loop.TasksHeld} tasks held for {pending.Count + 1} live");
+        }
+        Assert.Empty(pending);
+        for (int i = 0; i < 10 && loop.TasksHeld > 1; i++)
+        {
+            await Task.Delay(2);
+            await Aio.Sleep(0.01);
+        }
+        Assert.Equal(1, loop.TasksHeld);
+    });
+
+    [Fact]
+    public void Exception_NeverRetrieved_ATaskAmongManyLiveOnes_IsReportedOnceCollected()
+    {
+        // More live tasks than one idle sweep visits: the failed one is let go of over the next waits.
+        var errors = AioTest.RunCollectingErrors(async () =>
+        {
+            var live = new List<AioTask>();
+            for (int i = 0; i < 2 * EventLoop.IdleSweepLinks; i++) live.Add(Aio.CreateTask(() => Aio.Sleep(3600).AsTask()));
+            StartFailingTasks(1);
+            await Aio.Sleep(2);
+            var loop = Aio.GetRunningLoop();
+            for (int i = 0; i < 50 && loop.TasksHeld > live.Count + 1; i++)
+            {
+                await Task.Delay(2);   // real time passes: a long list is swept at most once a millisecond
+                await Aio.Sleep(0.01);
+            }
+            Assert.Equal(live.Count + 1, loop.TasksHeld);   // the live ones and the test's own
+            await FutureTests.CollectGarbage();
+            foreach (var t in live) t.Cancel();
+            await Aio.Wait(live);
+        });
+        var error = Assert.Single(errors);
+        Assert.Equal("Task exception was never retrieved", error.Message);
+    }
 
     [Fact]
     public void FinishedTask_DroppedByTheProgram_IsNotKeptByTheLoop() => AioTest.Run(async () =>
