@@ -52,6 +52,16 @@ public sealed partial class EventLoop : IDisposable
     int _blockingPolls;            // waits that blocked (tests of IdleSpin)
     int _idleSpins;                // spins before blocking (tests of IdleSpin)
 
+    /// <summary>The environment variable that turns debug mode on for every loop (<see cref="LoopOptions.Debug"/>).</summary>
+    internal const string DebugVariable = "ASYNCIO_DEBUG";
+
+    /// <summary>Stands in for <see cref="DebugVariable"/>'s value on this thread (tests: the process's environment is shared).</summary>
+    [ThreadStatic] internal static string? t_debugVariableForTests;
+
+    /// <summary>Whether <paramref name="value"/> of <see cref="DebugVariable"/> turns debug mode on: set, and not <c>0</c> or <c>false</c>.</summary>
+    internal static bool IsDebugSetting(string? value) =>
+        !string.IsNullOrWhiteSpace(value) && value.Trim() != "0" && !value.Trim().Equals("false", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Creates an event loop with the given options (defaults when <see langword="null"/>).</summary>
     public EventLoop(LoopOptions? options = null)
     {
@@ -63,7 +73,7 @@ public sealed partial class EventLoop : IDisposable
             ? (fixedSpin == TimeSpan.Zero ? IdleSpinPolicy.Never : IdleSpinPolicy.Fixed(fixedSpin.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond))
             : (options.VirtualTime ? IdleSpinPolicy.Never : IdleSpinPolicy.Adaptive()); // virtual time does not block
         _autojumpTicks = options.AutojumpThreshold.Ticks * Stopwatch.Frequency / TimeSpan.TicksPerSecond;
-        Debug = options.Debug;
+        Debug = options.Debug || IsDebugSetting(t_debugVariableForTests ?? Environment.GetEnvironmentVariable(DebugVariable));
         SlowCallbackDuration = options.SlowCallbackDuration;
         BlockedLoopThreshold = options.BlockedLoopThreshold;
         EagerTasks = options.EagerTasks;

@@ -23,7 +23,9 @@ public sealed class LoopOptions
     /// Debug mode (asyncio's <c>debug=True</c>): slow callbacks are reported, a watchdog reports a callback that
     /// blocks the loop while it runs (<see cref="BlockedLoopThreshold"/>), closing the loop reports the tasks
     /// still pending, and a task whose coroutine ends off the loop's thread (<c>ConfigureAwait(false)</c>) is
-    /// reported. Default: off.
+    /// reported. Default: off, unless the environment variable <c>ASYNCIO_DEBUG</c> is set to a value other than
+    /// <c>0</c> or <c>false</c> (asyncio's <c>PYTHONASYNCIODEBUG</c>), which turns it on for every loop the process
+    /// creates, so that a deployed program can be debugged without a rebuild.
     /// </summary>
     public bool Debug { get; init; }
 

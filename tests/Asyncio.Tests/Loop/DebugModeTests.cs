@@ -226,4 +226,27 @@ public class DebugModeTests
             else Assert.Empty(reports);
         }
     }
+
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("", false)]
+    [InlineData("0", false)]
+    [InlineData("false", false)]
+    [InlineData(" False ", false)]
+    [InlineData("1", true)]
+    [InlineData("yes", true)]
+    [Trait("asyncio", "PYTHONASYNCIODEBUG: the environment turns debug mode on for every loop")]
+    public void EnvironmentVariable_TurnsDebugModeOnForEveryLoop(string? value, bool debug)
+    {
+        EventLoop.t_debugVariableForTests = value ?? "";   // this thread's stand-in for ASYNCIO_DEBUG
+        try
+        {
+            using var loop = new EventLoop();
+            Assert.Equal(debug, loop.Debug);
+            using var explicitly = new EventLoop(new LoopOptions { Debug = true });
+            Assert.True(explicitly.Debug);
+            Assert.Equal(debug, EventLoop.IsDebugSetting(value));
+        }
+        finally { EventLoop.t_debugVariableForTests = null; }
+    }
 }
