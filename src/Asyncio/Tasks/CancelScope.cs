@@ -343,6 +343,9 @@ internal sealed class CancelScope : SynchronizationContext
     /// <summary>Called by a timer pass that cancelled a sleep of this scope.</summary>
     public void SleepCancelledByScan(int seq) => SleepEnded(seq);
 
+    /// <summary>Whether the scope's token has been handed out (to this scope's code or, linked, to a scope inside it).</summary>
+    public bool HasTokenSource => _x?.Cts != null;
+
     /// <summary>The token signalled when this scope (or an enclosing one) is cancelled.</summary>
     public CancellationToken Token
     {

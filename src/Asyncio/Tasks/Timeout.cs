@@ -38,6 +38,13 @@ public sealed class TimeoutScope
     public bool Expired { get; private set; }
 
     /// <summary>
+    /// Whether the expiry's cancellation reached the body when it was made: an await took it, or the scope's token
+    /// existed (a .NET API given <see cref="Aio.CancellationToken"/> observes it). A body that saw it may have caught
+    /// it and gone on, as asyncio lets it; one it could not reach still owes the timeout (Aio.TimeoutCore).
+    /// </summary>
+    internal bool CancellationReached { get; private set; }
+
+    /// <summary>
     /// Moves the deadline to loop time <paramref name="when"/> (<see langword="null"/>: no deadline); asyncio's
     /// <c>reschedule()</c>. A deadline already past expires on the next iteration.
     /// </summary>
@@ -64,7 +71,8 @@ public sealed class TimeoutScope
         if (t._exited || t.Expired) return;
         t.Expired = true;
         t._timer = null;
-        t.Scope.Cancel(null);
+        bool delivered = t.Scope.Cancel(null);
+        t.CancellationReached = delivered || t.Scope.HasTokenSource;
     };
 
     internal void Exit()
@@ -266,8 +274,9 @@ public static partial class Aio
                 T result = await new BodyAwaitable<T>(StartIn(loop, scope, body, timeout), scope);
                 // The deadline passed while the body awaited what the scope cannot interrupt (a .NET Task not given
                 // the task's token), and no await took the cancellation since: it still counts, as asyncio would
-                // have thrown it into that await. A body that caught it and went on has taken it (MustCancel is off).
-                if (timeout.Expired && scope.MustCancel && OutsideCancels(scope) <= outsideAtEntry)
+                // have thrown it into that await. A body that caught it and went on has taken it (MustCancel is off), and
+                // so may one it reached otherwise: through the token, or an await that a task group then kept it for.
+                if (timeout.Expired && !timeout.CancellationReached && scope.MustCancel && OutsideCancels(scope) <= outsideAtEntry)
                     throw new TimeoutException("The operation timed out.", new CancelledError(scope.CancelMessage));
                 return result;
             }
