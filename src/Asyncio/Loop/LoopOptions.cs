@@ -24,8 +24,9 @@ public sealed class LoopOptions
     /// blocks the loop while it runs (<see cref="BlockedLoopThreshold"/>), closing the loop reports the tasks
     /// still pending, and a task whose coroutine ends off the loop's thread (<c>ConfigureAwait(false)</c>) is
     /// reported. Default: off, unless the environment variable <c>ASYNCIO_DEBUG</c> is set to a value other than
-    /// <c>0</c> or <c>false</c> (asyncio's <c>PYTHONASYNCIODEBUG</c>), which turns it on for every loop the process
-    /// creates, so that a deployed program can be debugged without a rebuild.
+    /// <c>0</c> or <c>false</c> (asyncio's <c>PYTHONASYNCIODEBUG</c>, which any non-empty value sets, <c>0</c> included),
+    /// which turns it on for every loop the process creates, so that a deployed program can be debugged without a
+    /// rebuild; these options cannot turn it off then (<see cref="EventLoop.Debug"/> can, once the loop exists).
     /// </summary>
     public bool Debug { get; init; }
 

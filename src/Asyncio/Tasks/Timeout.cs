@@ -107,8 +107,9 @@ public static partial class Aio
     /// so bound the wait with <see cref="WaitFor(Task, double?)"/> instead, or start the coroutine inside the body.
     /// An await of a .NET API that was not given the task's token (<see cref="CancellationToken"/>) cannot be
     /// interrupted: it runs to its end, and the timeout's cancellation is thrown at the body's next await of the
-    /// loop, or the <see cref="TimeoutException"/> when the body returns; pass the token to end such a wait on
-    /// time (<c>Task.Delay(d, Aio.CancellationToken)</c>).</remarks>
+    /// loop, or the <see cref="TimeoutException"/> when the body returns (unless the cancellation reached the body
+    /// through the task's token, which it may have caught, as asyncio lets a body do); pass the token to end such a
+    /// wait on time (<c>Task.Delay(d, Aio.CancellationToken)</c>).</remarks>
     public static Task Timeout(double? delay, Func<Task> body)
     {
         ArgumentNullException.ThrowIfNull(body);
