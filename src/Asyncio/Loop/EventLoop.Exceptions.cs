@@ -71,8 +71,8 @@ public sealed partial class EventLoop
         catch (IOException) { }
     }
 
-    internal void ReportCallbackException(Exception e, Delegate callback) =>
-        CallExceptionHandler(new ExceptionContext("Exception in callback", e) { Callback = callback, Task = _current.Task });
+    internal void ReportCallbackException(Exception e, Delegate callback, Future? future = null) =>
+        CallExceptionHandler(new ExceptionContext("Exception in callback", e) { Callback = callback, Future = future, Task = _current.Task });
 
     /// <summary>The delegate the caller scheduled: the <see cref="Action"/> behind the adapter that runs it, or the callback itself.</summary>
     internal static Delegate ScheduledCallback(Action<object?> callback, object? state) =>
@@ -98,12 +98,8 @@ public sealed partial class EventLoop
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     void ReportItemException(Exception e, Action<object?> callback, object? state) =>
-        CallExceptionHandler(new ExceptionContext("Exception in callback", e)
-        {
-            Callback = ScheduledItemCallback(callback, state),
-            Future = ReferenceEquals(callback, DoneCallbackNode.Invoke) && state is DoneCallbackNode node ? node.Future : null,
-            Task = _current.Task,
-        });
+        ReportCallbackException(e, ScheduledItemCallback(callback, state),
+            ReferenceEquals(callback, DoneCallbackNode.Invoke) && state is DoneCallbackNode node ? node.Future : null);
 
     /// <summary>
     /// A delegate's <c>Type.Method</c> (reports, traces); a lambda or local function reads as the call graph names them,

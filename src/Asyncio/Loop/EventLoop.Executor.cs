@@ -112,7 +112,7 @@ public sealed partial class EventLoop
             try { r._value = r._func!(); }
             catch (Exception e) { r._error = e; }
             r._func = null;
-            r._loop.ReportFromExecutor(Deliver, r, r._onDefault);
+            r._loop.ReportFromExecutor(Deliver, r);
         };
 
         private protected override void Complete()
@@ -128,7 +128,7 @@ public sealed partial class EventLoop
         }
     }
 
-    void ReportFromExecutor(Action<object?> report, object? arg, bool onDefault)
+    void ReportFromExecutor(Action<object?> report, object? arg)
     {
         // Post first, then release the clock: virtual time never sees a moment with neither. The last release
         // posts too, which wakes the loop: one that has run the report already and found the clock still held

@@ -17,16 +17,24 @@ public static partial class Aio
     /// <param name="localEndPoint">A local address to bind to before connecting (asyncio's <c>local_addr</c>); see <c>CreateConnection</c>.</param>
     /// <exception cref="System.Net.Sockets.SocketException">The connection failed (the first attempt's error).</exception>
     /// <exception cref="ExceptionGroup">The connection failed, with <paramref name="allErrors"/>.</exception>
-    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(string host, int port,
+    public static Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(string host, int port,
         int limit = AsyncStreamReader.DefaultLimit, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
         TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null,
-        TimeSpan? happyEyeballsDelay = null, int? interleave = null, bool allErrors = false, System.Net.EndPoint? localEndPoint = null)
+        TimeSpan? happyEyeballsDelay = null, int? interleave = null, bool allErrors = false, System.Net.EndPoint? localEndPoint = null) =>
+        OpenStreams(limit, (loop, protocol) => loop.CreateConnection(protocol, host, port,
+            localEndPoint: localEndPoint, ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout,
+            happyEyeballsDelay: happyEyeballsDelay, interleave: interleave, allErrors: allErrors));
+
+    /// <summary>
+    /// The reader and writer of a connection that <paramref name="connect"/> opens on the running loop with the stream
+    /// protocol it is given, over a reader with the line limit <paramref name="limit"/>.
+    /// </summary>
+    static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenStreams(int limit,
+        Func<EventLoop, Func<StreamProtocol>, Task<(ITransport Transport, StreamProtocol Protocol)>> connect)
     {
         var loop = EventLoop.GetRunningLoop();
         var reader = new AsyncStreamReader(limit);
-        var (transport, protocol) = await loop.CreateConnection(() => new StreamProtocol(reader), host, port,
-            localEndPoint: localEndPoint, ssl: ssl, sslHandshakeTimeout: sslHandshakeTimeout, sslShutdownTimeout: sslShutdownTimeout,
-            happyEyeballsDelay: happyEyeballsDelay, interleave: interleave, allErrors: allErrors);
+        var (transport, protocol) = await connect(loop, () => new StreamProtocol(reader));
         return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
     }
 
@@ -40,15 +48,10 @@ public static partial class Aio
     /// <param name="sslHandshakeTimeout">TLS handshake time limit (default 60 s).</param>
     /// <param name="sslShutdownTimeout">TLS close time limit, flushing included (default 30 s); on expiry the connection is aborted.</param>
     /// <exception cref="ArgumentException"><paramref name="ssl"/> without a <c>TargetHost</c>, or a TLS argument without <paramref name="ssl"/>.</exception>
-    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(System.Net.Sockets.Socket socket,
+    public static Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenConnection(System.Net.Sockets.Socket socket,
         int limit = AsyncStreamReader.DefaultLimit, System.Net.Security.SslClientAuthenticationOptions? ssl = null,
-        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
-    {
-        var loop = EventLoop.GetRunningLoop();
-        var reader = new AsyncStreamReader(limit);
-        var (transport, protocol) = await loop.CreateConnection(() => new StreamProtocol(reader), socket, ssl, sslHandshakeTimeout, sslShutdownTimeout);
-        return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
-    }
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null) =>
+        OpenStreams(limit, (loop, protocol) => loop.CreateConnection(protocol, socket, ssl, sslHandshakeTimeout, sslShutdownTimeout));
 
     /// <summary>Opens a Unix domain stream connection; asyncio's <c>open_unix_connection</c>.</summary>
     /// <param name="path">The socket's path.</param>
@@ -61,16 +64,10 @@ public static partial class Aio
     /// <exception cref="ArgumentException"><paramref name="ssl"/> without a host name, or a TLS argument without <paramref name="ssl"/>.</exception>
     /// <exception cref="System.Net.Sockets.SocketException">The connection failed (see <see cref="EventLoop.CreateUnixConnection{TProtocol}"/>:
     /// <c>AddressNotAvailable</c> for a missing path, Python's <c>FileNotFoundError</c>).</exception>
-    public static async Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenUnixConnection(string path, int limit = AsyncStreamReader.DefaultLimit,
+    public static Task<(AsyncStreamReader Reader, AsyncStreamWriter Writer)> OpenUnixConnection(string path, int limit = AsyncStreamReader.DefaultLimit,
         System.Net.Security.SslClientAuthenticationOptions? ssl = null, string? serverHostname = null,
-        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null)
-    {
-        var loop = EventLoop.GetRunningLoop();
-        var reader = new AsyncStreamReader(limit);
-        var (transport, protocol) = await loop.CreateUnixConnection(() => new StreamProtocol(reader), path,
-            ssl, serverHostname, sslHandshakeTimeout, sslShutdownTimeout);
-        return (reader, new AsyncStreamWriter(transport, protocol, reader, loop));
-    }
+        TimeSpan? sslHandshakeTimeout = null, TimeSpan? sslShutdownTimeout = null) =>
+        OpenStreams(limit, (loop, protocol) => loop.CreateUnixConnection(protocol, path, ssl, serverHostname, sslHandshakeTimeout, sslShutdownTimeout));
 
     /// <summary>
     /// Starts a TCP server that runs <paramref name="clientConnected"/> as a new task for every connection,

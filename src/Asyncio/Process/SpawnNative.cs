@@ -100,7 +100,7 @@ internal static unsafe partial class SpawnNative
     public const int Inherit = -1, DevNull = -2, ToStdout = -3;
 
     /// <summary>
-    /// Starts the first of <paramref name="candidates"/> (the paths to try for <paramref name="program"/>, from
+    /// Starts the first of the paths to try for <paramref name="program"/> in <paramref name="path"/> (the child's PATH;
     /// <see cref="Candidates"/>) that the child can execute, with <paramref name="argv"/> and the given standard
     /// streams; returns its pid. The strings contain no NUL (the caller checks). A <paramref name="processGroup"/>
     /// of 0 or more puts the child in that process group (0: a new one, led by the child); -1 leaves it in ours. The descriptors in
@@ -120,7 +120,7 @@ internal static unsafe partial class SpawnNative
     /// <exception cref="DirectoryNotFoundException">A part of the program's path is not a directory.</exception>
     /// <exception cref="UnauthorizedAccessException">The program or the working directory may not be used.</exception>
     /// <exception cref="Win32Exception">Another error of the spawn.</exception>
-    public static int Spawn(string program, IReadOnlyList<string> candidates, string? path, IReadOnlyList<string> argv,
+    public static int Spawn(string program, string path, IReadOnlyList<string> argv,
         IEnumerable<KeyValuePair<string, string>> env, string? cwd, int stdin, int stdout, int stderr, bool newSession, int processGroup, int[] keep)
     {
         // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336; room for any libc's.
@@ -161,7 +161,7 @@ internal static unsafe partial class SpawnNative
             for (int i = 0; i < envList.Count; i++) envp[i] = (byte*)envList[i];
 
             int firstError = 0, lastError = ENOENT;
-            foreach (var candidate in candidates)
+            foreach (var candidate in Candidates(program, path))
             {
                 int err = Probe(candidate, cwd);
                 if (err == 0)
@@ -194,7 +194,7 @@ internal static unsafe partial class SpawnNative
     /// subprocess builds its list from <c>os.get_exec_path(env)</c>. <paramref name="path"/> is the child's PATH. A
     /// relative path is the child's to resolve, in its working directory.
     /// </summary>
-    public static string[] Candidates(string program, string path) =>
+    static string[] Candidates(string program, string path) =>
         program.Contains('/') ? [program] : Array.ConvertAll(path.Split(':'), dir => dir.Length == 0 ? program : Path.Join(dir, program));
 
     /// <summary>
@@ -292,9 +292,9 @@ internal static unsafe partial class SpawnNative
     /// <paramref name="path"/> unless it has a slash), as .NET maps these errors for files (Python's
     /// <c>FileNotFoundError</c>, <c>NotADirectoryError</c>, <c>PermissionError</c>, <c>OSError</c>).
     /// </summary>
-    static Exception SpawnError(int err, string program, string? path, string? cwd)
+    static Exception SpawnError(int err, string program, string path, string? cwd)
     {
-        string where = (program.Contains('/') || path == null ? "" : $" (searched in PATH '{path}')") + (cwd != null ? $" (working directory '{cwd}')" : "");
+        string where = (program.Contains('/') ? "" : $" (searched in PATH '{path}')") + (cwd != null ? $" (working directory '{cwd}')" : "");
         return err switch
         {
             ENOENT => new FileNotFoundException($"No such file or directory: '{program}'{where}", program),

@@ -159,8 +159,7 @@ internal sealed class SubprocessTransport : ISubprocessTransport, IDroppedOnClos
             }
             string? path = env != null ? env.GetValueOrDefault("PATH") : Environment.GetEnvironmentVariable("PATH");
             path ??= SpawnNative.DefaultPath;
-            var candidates = SpawnNative.Candidates(argv[0], path);
-            int pid = SpawnWithPassed(passed, keep => SpawnNative.Spawn(argv[0], candidates, path, argv, env ?? CurrentEnvironment(), cwd,
+            int pid = SpawnWithPassed(passed, keep => SpawnNative.Spawn(argv[0], path, argv, env ?? CurrentEnvironment(), cwd,
                 given[0], given[1], given[2], newSession, processGroup ?? -1, keep));
             t = new SubprocessTransport(loop, pid, protocol, streams);
         }

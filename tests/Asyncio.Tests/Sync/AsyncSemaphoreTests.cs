@@ -380,4 +380,20 @@ public class AsyncBoundedSemaphoreTests
         using (await s.AcquireAsync()) Assert.Equal(0, s.Value);
         Assert.Equal(1, s.Value);
     });
+
+    [Fact]
+    public void Releaser_DisposeRefusedFromAnotherThread_CanBeRetriedOnTheLoop() => AioTest.Run(async () =>
+    {
+        var s = new AsyncSemaphore(1);
+        await s.AcquireAsync();
+        var waiter = Aio.CreateTask(async () => { using (await s.AcquireAsync()) { } });   // binds the semaphore
+        await Aio.Sleep(0);
+        s.Release();
+        await waiter;
+        var r = await s.AcquireAsync();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Task.Run(() => r.Dispose()));
+        Assert.Equal(0, s.Value);   // the refused dispose released nothing, and kept the releaser
+        r.Dispose();
+        Assert.Equal(1, s.Value);
+    });
 }
