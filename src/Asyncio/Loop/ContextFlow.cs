@@ -39,25 +39,32 @@ internal static class ContextFlow
     /// <paramref name="loopContext"/> or the default one (and when flow is suppressed on this thread).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ExecutionContext? ToHandOn(ExecutionContext? loopContext)
+    public static ExecutionContext? ToHandOn(ExecutionContext? current, ExecutionContext? loopContext)
     {
-        var ec = ExecutionContext.Capture();
+        var ec = current;
         return ec == null || ReferenceEquals(ec, loopContext) || ReferenceEquals(ec, Default) ? null : ec;
     }
 
     /// <summary>
     /// Switches the thread to <paramref name="context"/> if one was handed on, and returns the context to put
-    /// back with <see cref="Leave"/> once the callback has run (also when it changed the context itself).
+    /// back with <see cref="Leave(EventLoop, ExecutionContext?)"/> once the callback has run (also when it changed the context itself).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ExecutionContext? Enter(ExecutionContext? context)
+    public static ExecutionContext? Enter(EventLoop loop, ExecutionContext? context)
     {
-        var before = ExecutionContext.Capture();
+        var before = loop.CaptureExecutionContext();
         if (context != null && !ReferenceEquals(before, context)) ExecutionContext.Restore(context);
         return before;
     }
 
     /// <summary>Puts back the context <see cref="Enter"/> returned, if the thread has another now.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Leave(EventLoop loop, ExecutionContext? before)
+    {
+        if (before != null && !ReferenceEquals(loop.CaptureExecutionContext(), before)) ExecutionContext.Restore(before);
+    }
+
+    /// <summary>Puts back the context <paramref name="before"/> on this thread (when the loop is not known).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Leave(ExecutionContext? before)
     {

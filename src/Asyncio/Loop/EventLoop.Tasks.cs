@@ -3,17 +3,22 @@ namespace Asyncio;
 
 public sealed partial class EventLoop
 {
-    // The loop's strong references to its tasks: a list through AioTask.NextLive, newest first. A new task
-    // only points at the one before it (a young object pointing at an older one: nothing for the collector
-    // to track), and a finished task is not unlinked at once, which would write into its neighbours: the
-    // finished ones are swept out as soon as they outnumber the live ones, so the list holds at most twice
-    // the live tasks and the sweeping costs O(1) per task. That alone kept a finished task the program had
-    // dropped for as long as the live tasks outnumbered the finished ones - for ever, for the last task to
-    // fail in a program whose main task lives on - so its exception was never reported as never retrieved.
-    // So the loop also sweeps when it is about to wait with finished tasks in the list (LetGoOfFinishedWork):
-    // off the paths that run callbacks, at a moment when it has nothing else to do, and bounded.
+    // The loop's strong references to its tasks: a list through AioTask.NextLive, oldest first. A task that
+    // creates tasks while it is the list's tail becomes its anchor, and a task that ends right after the anchor
+    // (or at the head, before there is one) is unlinked at once, touching only itself and the anchor: when a task
+    // spawns a batch and the batch ends in the order it was made (W2's million tasks, a pool of workers), the
+    // list never holds a finished task. One that ends elsewhere is not unlinked at once, which would mean
+    // finding its neighbour (a walk, or a back link in every task): the finished ones are swept out as soon as they outnumber the live ones, so the
+    // list holds at most twice the live tasks and the sweeping costs O(1) per task. That alone kept a finished
+    // task the program had dropped for as long as the live tasks outnumbered the finished ones - for ever, for the
+    // last task to fail in a program whose main task lives on - so its exception was never reported as never
+    // retrieved. So the loop also sweeps when it is about to wait with finished tasks in the list
+    // (LetGoOfFinishedWork): off the paths that run callbacks, at a moment when it has nothing else to do, and
+    // bounded.
     int _taskIds;
     AioTask? _firstLive;
+    AioTask? _lastLive;       // the list's tail (null when the list is empty)
+    AioTask? _anchor;         // a task in the list (null: before its head) after which an ending task is unlinked at once
     int _liveCount;           // tasks not done
     int _finishedInList;      // done tasks still in the list
     AioTask? _sweepAfter;     // where the idle sweep resumes: after this task, which is in the list (null: at the head)
@@ -146,8 +151,13 @@ public sealed partial class EventLoop
     {
         CheckThread(nameof(CreateTask));
         CheckNotClosed();
-        task.NextLive = _firstLive;
-        _firstLive = task;
+        if (_lastLive == null) _firstLive = task;
+        else
+        {
+            if (ReferenceEquals(_lastLive, _current.Task)) _anchor = _lastLive;   // a task spawning work behind itself
+            _lastLive.NextLive = task;
+        }
+        _lastLive = task;
         _liveCount++;
         if (_trace != null) TraceTask(LoopTraceEventKind.TaskCreated, task);
         // The task enters its own scope when it starts (the scope is created then, not now, so that a
@@ -177,7 +187,18 @@ public sealed partial class EventLoop
     {
         if (_trace != null) TraceTask(LoopTraceEventKind.TaskDone, task);
         _liveCount--;
-        if (++_finishedInList > _liveCount) SweepFinishedTasks(except: task);
+        if (ReferenceEquals(_anchor == null ? _firstLive : _anchor.NextLive, task)) UnlinkAfterAnchor(task);
+        else if (++_finishedInList > _liveCount) SweepFinishedTasks(except: task);
+    }
+
+    /// <summary>Unlinks <paramref name="task"/>, which is ending right after <see cref="_anchor"/>.</summary>
+    void UnlinkAfterAnchor(AioTask task)
+    {
+        var next = task.NextLive;
+        task.NextLive = null;
+        if (_anchor == null) _firstLive = next; else _anchor.NextLive = next;
+        if (ReferenceEquals(_lastLive, task)) _lastLive = _anchor;
+        if (ReferenceEquals(_sweepAfter, task)) _sweepAfter = _anchor;
     }
 
     /// <summary>
@@ -238,6 +259,8 @@ public sealed partial class EventLoop
             {
                 t.NextLive = null;
                 if (kept == null) _firstLive = next; else kept.NextLive = next;
+                if (ReferenceEquals(t, _lastLive)) _lastLive = kept;
+                if (ReferenceEquals(t, _anchor)) _anchor = null;
                 if (--_finishedInList == 0)
                 {
                     t = next;
@@ -263,11 +286,13 @@ public sealed partial class EventLoop
             if (t.IsDone || ReferenceEquals(t, except))
             {
                 t.NextLive = null;
+                if (ReferenceEquals(t, _anchor)) _anchor = null;
                 if (kept == null) _firstLive = next; else kept.NextLive = next;
             }
             else kept = t;
             t = next;
         }
+        _lastLive = kept;
         _finishedInList = 0;
     }
 
@@ -301,7 +326,7 @@ public sealed partial class EventLoop
     {
         var previous = _current;
         _current = scope;
-        SynchronizationContext.SetSynchronizationContext(scope);
+        SetSyncContext(scope);
         return previous;
     }
 

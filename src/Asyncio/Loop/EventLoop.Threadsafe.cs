@@ -54,7 +54,7 @@ public sealed partial class EventLoop
         ArgumentNullException.ThrowIfNull(callback);
         // The loop's pool of entries belongs to its thread, so a caller elsewhere gets a fresh entry, and it is
         // not pooled after it runs either (threads that post a lot would grow the pool without bound).
-        var e = new CallbackEntry(this, pooled: false) { Callback = callback, State = state, Context = ContextToHandOn() };
+        var e = new CallbackEntry(this, pooled: false) { Callback = callback, State = state, Context = ContextFlow.ToHandOn(ExecutionContext.Capture(), _loopContext) };
         Post(CallbackEntry.Run, e, null, throwIfClosed: true);
         return new Handle(e, e.Version);
     }

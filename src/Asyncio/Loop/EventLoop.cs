@@ -34,6 +34,7 @@ public sealed partial class EventLoop : IDisposable
     LoopState _state;
     bool _stopping;
     int _threadId;                 // the thread running the loop; 0 when it is not running
+    Thread? _thread;               // the same thread, whose contexts the loop reads through it (ThreadContexts.cs)
     ulong _stack;                  // the running thread's stack, packed (ThreadStack.cs); 0 when not running or unknown
     CancelScope _current;          // the scope of the code running now
     ReadyFlags _resumeFlags;       // flags of the callback running now (read by sleep awaiters)
@@ -229,6 +230,7 @@ public sealed partial class EventLoop : IDisposable
         lock (_threadsafeLock) _state = LoopState.Running; // RunOrPostThreadsafe may be touching the idle loop
         _threadId = Environment.CurrentManagedThreadId;
         t_running = this;
+        _thread = Thread.CurrentThread;
         Volatile.Write(ref _stack, ThreadStack.Current());
         _current = _rootScope;
         SynchronizationContext.SetSynchronizationContext(_rootScope);
@@ -247,6 +249,7 @@ public sealed partial class EventLoop : IDisposable
             StopWatchdog();
             Volatile.Write(ref _stack, 0);
             _threadId = 0;
+            _thread = null;
             t_running = null;
             if (_state == LoopState.Running) _state = LoopState.Idle;
             _current = _rootScope;
@@ -495,10 +498,10 @@ public sealed partial class EventLoop : IDisposable
         // The thread's context is compared too: the runtime puts back the context a step of an async Task
         // method began in when the step ends, which can leave the context of a scope left during the step
         // (a timeout body's) on the thread while the loop's current scope is already its parent.
-        if (!ReferenceEquals(scope, _current) || !ReferenceEquals(SynchronizationContext.Current, scope))
+        if (!ReferenceEquals(scope, _current) || !ReferenceEquals(CurrentSyncContext(), scope))
         {
             _current = scope;
-            SynchronizationContext.SetSynchronizationContext(scope);
+            SetSyncContext(scope);
         }
         _resumeFlags = item.Flags;
         try
@@ -516,7 +519,28 @@ public sealed partial class EventLoop : IDisposable
     ExecutionContext? _loopContext;
 
     /// <summary>The context to run work scheduled now in, or <see langword="null"/> for the loop's own (ContextFlow.cs).</summary>
-    internal ExecutionContext? ContextToHandOn() => ContextFlow.ToHandOn(_loopContext);
+    internal ExecutionContext? ContextToHandOn() => ContextFlow.ToHandOn(CaptureExecutionContext(), _loopContext);
+
+    /// <summary>
+    /// <see cref="ExecutionContext.Capture"/>, read through the loop's thread while it runs (no thread-local
+    /// storage); callers are on the loop's thread whenever it runs (ThreadContexts.cs).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal ExecutionContext? CaptureExecutionContext() =>
+        ThreadContexts.Direct && _thread is { } thread ? ThreadContexts.Capture(thread) : ExecutionContext.Capture();
+
+    /// <summary><see cref="SynchronizationContext.Current"/>, read through the loop's thread while it runs (loop thread only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal SynchronizationContext? CurrentSyncContext() =>
+        ThreadContexts.Direct && _thread is { } thread ? ThreadContexts.GetSync(thread) : SynchronizationContext.Current;
+
+    /// <summary><see cref="SynchronizationContext.SetSynchronizationContext"/>, through the loop's thread while it runs (loop thread only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void SetSyncContext(SynchronizationContext? context)
+    {
+        if (ThreadContexts.Direct && _thread is { } thread) ThreadContexts.SetSync(thread, context);
+        else SynchronizationContext.SetSynchronizationContext(context);
+    }
 
     /// <summary>Runs the iteration's <paramref name="n"/> ready callbacks through <see cref="RunItemTimed"/> (debug mode, or a trace recording).</summary>
     void RunReadyInstrumented(int n)

@@ -103,13 +103,13 @@ internal sealed class CallbackEntry
         var cb = e.Callback!;
         var st = e.State;
         var loop = e.Loop;
-        var before = ContextFlow.Enter(e.Context);
+        var before = ContextFlow.Enter(loop, e.Context);
         loop.RecycleEntry(e);
         // Caught here rather than by the loop, which sees only this delegate: the report names the
         // callback that was scheduled (asyncio's context carries the handle, which names it).
         try { cb(st); }
         catch (Exception ex) { loop.ReportCallbackException(ex, EventLoop.ScheduledCallback(cb, st)); }
-        finally { ContextFlow.Leave(before); }
+        finally { ContextFlow.Leave(loop, before); }
     };
 }
 
@@ -181,10 +181,11 @@ internal sealed class TimerEntry
         var st = e.State;
         e.Callback = null;
         e.State = null;
-        var before = ContextFlow.Enter(e.Context);
+        var loop = e.Loop;
+        var before = ContextFlow.Enter(loop, e.Context);
         e.Context = null;
         try { cb(st); }
-        catch (Exception ex) { e.Loop.ReportCallbackException(ex, EventLoop.ScheduledCallback(cb, st)); }
-        finally { ContextFlow.Leave(before); }
+        catch (Exception ex) { loop.ReportCallbackException(ex, EventLoop.ScheduledCallback(cb, st)); }
+        finally { ContextFlow.Leave(loop, before); }
     };
 }

@@ -136,9 +136,10 @@ public class AioTask : Future, ICoroutineObserver
     /// <summary>Runs the first step in <paramref name="context"/> (the loop's for <see langword="null"/>), and leaves nothing it set on the thread.</summary>
     void StartIn(ExecutionContext? context)
     {
-        var before = ContextFlow.Enter(context);
+        var loop = Loop;
+        var before = ContextFlow.Enter(loop, context);
         try { Start(); }
-        finally { ContextFlow.Leave(before); }
+        finally { ContextFlow.Leave(loop, before); }
     }
 
     /// <summary>Runs the coroutine up to its first suspension, in the task's scope.</summary>

@@ -133,9 +133,10 @@ internal sealed class DoneCallbackNode : WaitNode
     public static readonly Action<object?> Invoke = static o =>
     {
         var n = (DoneCallbackNode)o!;
-        var before = ContextFlow.Enter(n._context);
+        var loop = n._future.Loop;
+        var before = ContextFlow.Enter(loop, n._context);
         try { n.Callback(n._future); }
-        finally { ContextFlow.Leave(before); }
+        finally { ContextFlow.Leave(loop, before); }
     };
 
     public override void NotifyDone() => _future.Loop.EnqueueInternal(Invoke, this);

@@ -11,6 +11,29 @@ public class ContextFlowTests
 
     static EventLoop Loop => Aio.GetRunningLoop();
 
+    [Fact]
+    public void LoopThread_ContextsReadThroughItsThreadObject_MatchTheRuntimesOwn() => AioTest.Run(async () =>
+    {
+        // The loop reads and writes its thread's contexts through the Thread object (ThreadContexts.cs); on this
+        // runtime the fields are there, and every read agrees with the public API.
+        Assert.True(ThreadContexts.Direct);
+        var loop = Loop;
+        Assert.Same(ExecutionContext.Capture(), loop.CaptureExecutionContext());
+        s_local.Value = "set";
+        Assert.Same(ExecutionContext.Capture(), loop.CaptureExecutionContext());
+        Assert.NotSame(ContextFlow.Default, loop.CaptureExecutionContext());
+        using (ExecutionContext.SuppressFlow()) Assert.Null(loop.CaptureExecutionContext());
+        Assert.Same(SynchronizationContext.Current, loop.CurrentSyncContext());
+        var other = new SynchronizationContext();
+        var scope = SynchronizationContext.Current;
+        loop.SetSyncContext(other);
+        Assert.Same(other, SynchronizationContext.Current);
+        loop.SetSyncContext(scope);
+        Assert.Same(scope, loop.CurrentSyncContext());
+        await Aio.Sleep(0);
+        Assert.Equal("set", s_local.Value);
+    });
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
