@@ -46,7 +46,7 @@ public class AioTask : Future, ICoroutineObserver
     internal CancelScope Scope => ScopeIfAny ?? (_scope = new CancelScope(Loop, this, null));
 
     /// <summary>The task's scope if it has one: its own, or the one its first step is running in (none before its first step and after its end).</summary>
-    internal CancelScope? ScopeIfAny => _scope ?? (ReferenceEquals(Loop.StartingTask, this) ? Loop.StartingScope : null);
+    internal CancelScope? ScopeIfAny => _scope ?? (Loop.StartingScope is { } starting && ReferenceEquals(starting.Task, this) ? starting : null);
 
     /// <summary>Whether the task's coroutine has been called (the task has started).</summary>
     internal bool IsStarted => _body is not Delegate;
@@ -156,9 +156,7 @@ public class AioTask : Future, ICoroutineObserver
         var loop = Loop;
         var scope = _scope ?? loop.NewTaskScope(this);
         var previous = loop.EnterScope(scope);
-        var outerTask = loop.StartingTask;   // an eager task starts inside another task's first step
-        var outerScope = loop.StartingScope;
-        loop.StartingTask = this;
+        var outerScope = loop.StartingScope;   // an eager task starts inside another task's first step
         loop.StartingScope = scope;
         try
         {
@@ -182,26 +180,30 @@ public class AioTask : Future, ICoroutineObserver
                 return;
             }
             _body = inner;
-            if (inner is Coroutine coroutine)
+            if (inner is Task task)   // tested first: the common case, and the cheaper test
             {
-                // The task waits in the coroutine's own slot and ends in the step that ends the coroutine.
-                if (!coroutine.AddWaiter(this)) FinishFrom(coroutine);
-            }
-            else if (((Task)inner).IsCompleted) FinishFrom((Task)inner);
-            else
-            {
+                if (task.IsCompleted)
+                {
+                    FinishFrom(task);
+                    return;
+                }
                 // Captures the task's scope as the context on purpose: .NET runs a context-free
                 // continuation on the thread pool whenever a custom SynchronizationContext is current (it
                 // judges the location unsafe for inlining), which would hop threads at every task's end.
                 // With the scope captured, a completion on the loop thread in the same scope runs inline,
                 // and any other is posted back to the loop.
-                if (loop.Debug) loop.WatchWhereItEnds(this, (Task)inner);
-                ((Task)inner).GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
+                if (loop.Debug) loop.WatchWhereItEnds(this, task);
+                task.GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
+            }
+            else
+            {
+                // The task waits in the coroutine's own slot and ends in the step that ends the coroutine.
+                var coroutine = (Coroutine)inner;
+                if (!coroutine.AddWaiter(this)) FinishFrom(coroutine);
             }
         }
         finally
         {
-            loop.StartingTask = outerTask;
             loop.StartingScope = outerScope;
             if (!IsDone) _scope = scope;
             loop.EnterScope(previous);

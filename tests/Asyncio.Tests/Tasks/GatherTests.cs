@@ -426,9 +426,31 @@ public class GatherTests
     });
 
     [Fact]
+    public void Gather_ArrayOfTasksChangedAfterTheCall_GathersWhatItWasGiven() => AioTest.Run(async () =>
+    {
+        // The gather copies an array of futures or tasks: the caller may reuse it.
+        var loop = Aio.GetRunningLoop();
+        var a = loop.CreateFuture<int>();
+        var b = loop.CreateFuture<int>();
+        var other = loop.CreateFuture<int>();
+        var children = new[] { a, b };
+        var g = Aio.Gather(children);
+        children[0] = other;
+        a.SetResult(1);
+        b.SetResult(2);
+        int[] results = await g;
+        Assert.Equal([1, 2], results);
+        Assert.False(other.IsDone);
+    });
+
+    [Fact]
     public void Gather_NullChild_Throws() => AioTest.Run(() =>
     {
         Assert.Equal("tasks", Assert.Throws<ArgumentException>(() => { Aio.Gather(new Task<int>[] { null! }); }).ParamName);
+        var done = Aio.GetRunningLoop().CreateFuture<int>();
+        Assert.Equal("tasks", Assert.Throws<ArgumentException>(() => { Aio.Gather(new AioTask<int>[] { null! }); }).ParamName);
+        Assert.Equal("futures", Assert.Throws<ArgumentException>(() => { Aio.Gather(new Future<int>[] { done, null! }); }).ParamName);
+        Assert.Null(done.Observer);   // a rejected gather watches nothing
         // The error names the caller's parameter.
         Assert.Equal("tasks", Assert.Throws<ArgumentNullException>(() => { Aio.Gather((IEnumerable<AioTask<int>>)null!); }).ParamName);
         Assert.Equal("tasks", Assert.Throws<ArgumentNullException>(() => { Aio.Gather((Task[])null!); }).ParamName);
