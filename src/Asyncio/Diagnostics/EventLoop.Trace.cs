@@ -54,7 +54,7 @@ public sealed partial class EventLoop
 
     /// <summary>The task a ready item runs a step of: the one whose scope it resumes in, or the one it starts.</summary>
     static AioTask? TaskOfItem(in ReadyItem item) =>
-        item.Scope?.Task ?? (ReferenceEquals(item.Callback, AioTask.s_start) ? item.State as AioTask : AioTask.StartedBy(item.Callback, item.State));
+        item.Scope?.Task ?? (ReferenceEquals(item.Callback, AioTask.s_start) ? item.State as AioTask : AioTask.StartedBy(item.Callback, item.State) ?? FirstOfRun(item.Callback, item.State));
 
     /// <summary>Notes a task's creation or end, an instant, while a trace records.</summary>
     void TraceTask(LoopTraceEventKind kind, AioTask task)

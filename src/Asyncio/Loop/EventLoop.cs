@@ -141,6 +141,9 @@ public sealed partial class EventLoop : IDisposable
         get => OnLoopStack() || _threadId == Environment.CurrentManagedThreadId;
     }
 
+    /// <summary>Items in the ready queue (for tests).</summary>
+    internal int ReadyCount => _ready.Count;
+
     /// <summary>The cancel scope of the code running now (the loop's own scope in plain callbacks).</summary>
     internal CancelScope CurrentScope => _current;
 

@@ -67,6 +67,10 @@ internal sealed class ReadyQueue
         _count++;
     }
 
+    /// <summary>Whether the item queued last, still waiting, has <paramref name="state"/> (a dequeued item's state is cleared).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool LastHasState(object state) => _tailIndex != 0 && ReferenceEquals(_tail.Items[_tailIndex - 1].State, state);
+
     /// <summary>Removes the first item; the caller knows the queue is not empty.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Dequeue(out ReadyItem item)

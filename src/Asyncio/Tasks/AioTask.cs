@@ -134,7 +134,7 @@ public class AioTask : Future, ICoroutineObserver
         ReferenceEquals(callback, s_startInContext) && state is Tuple<AioTask, ExecutionContext> started ? started.Item1 : null;
 
     /// <summary>Runs the first step in <paramref name="context"/> (the loop's for <see langword="null"/>), and leaves nothing it set on the thread.</summary>
-    void StartIn(ExecutionContext? context)
+    internal void StartIn(ExecutionContext? context)
     {
         var loop = Loop;
         var before = ContextFlow.Enter(loop, context);

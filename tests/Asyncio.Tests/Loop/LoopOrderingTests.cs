@@ -81,6 +81,70 @@ public class LoopOrderingTests
         Assert.Equal(["A", "B", "C"], order);
     }
 
+    // Tasks made in a row share one ready item (EventLoop.Tasks.cs, "runs"): what separate items would do, they do.
+
+    [Fact]
+    public void CreateTask_OneOfARowStopsTheLoop_TheRestOfTheRowStillStartsInThatIteration()
+    {
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() =>
+        {
+            loop.CreateTask(() => { order.Add("A"); loop.Stop(); return Task.CompletedTask; });
+            loop.CreateTask(() => { order.Add("B"); return Task.CompletedTask; });
+            loop.CallSoon(() => order.Add("x"));
+        });
+        loop.RunForever();
+        Assert.Equal(["A", "B", "x"], order);
+    }
+
+    [Fact]
+    public void CreateTask_OneOfARowCancelledBeforeItStarts_NeverRuns_TheOthersDo() => AioTest.Run(async () =>
+    {
+        var order = new List<string>();
+        Func<Task> Logs(string name) => () => { order.Add(name); return Task.CompletedTask; };
+        var a = Aio.CreateTask(Logs("A"));
+        var b = Aio.CreateTask(Logs("B"));
+        var c = Aio.CreateTask(Logs("C"));
+        b.Cancel();
+        await Aio.Wait([a, b, c]);
+        Assert.Equal(["A", "C"], order);
+        Assert.True(b.IsCancelled);
+        Assert.True(a.IsDone && !a.IsCancelled && c.IsDone && !c.IsCancelled);
+    });
+
+    static readonly AsyncLocal<string?> s_local = new();
+
+    [Fact]
+    public void CreateTask_ARowBrokenByATaskMadeInAnotherContext_StartsInOrder_EachInItsContext() => AioTest.Run(async () =>
+    {
+        var seen = new List<string>();
+        Func<Task> Logs(string name) => () => { seen.Add($"{name}:{s_local.Value}"); return Task.CompletedTask; };
+        var tasks = new List<AioTask> { Aio.CreateTask(Logs("A")), Aio.CreateTask(Logs("B")) };
+        s_local.Value = "v";
+        tasks.Add(Aio.CreateTask(Logs("C")));
+        s_local.Value = null;
+        tasks.Add(Aio.CreateTask(Logs("D")));
+        tasks.Add(Aio.CreateTask(Logs("E")));
+        await Aio.Wait(tasks);
+        Assert.Equal(["A:", "B:", "C:v", "D:", "E:"], seen);
+    });
+
+    [Fact]
+    public void CreateTask_ARowWhoseFirstStepsThrowAndSuspend_EndsEachTaskOnItsOwn() => AioTest.Run(async () =>
+    {
+        var gate = Aio.GetRunningLoop().CreateFuture();
+        var fails = Aio.CreateTask(() => throw new InvalidOperationException("at once"));
+        var waits = Aio.CreateTask(async () => { await gate; return 2; });
+        var returns = Aio.CreateTask(() => Task.FromResult(3));
+        await Aio.Sleep(0);
+        Assert.IsType<InvalidOperationException>(fails.GetException());
+        Assert.False(waits.IsDone);
+        Assert.Equal(3, returns.Result);
+        gate.SetResult();
+        Assert.Equal(2, await waits);
+    });
+
     [Fact]
     public void Handle_CancelledBeforeRunning_CallbackDoesNotRun()
     {

@@ -28,6 +28,25 @@ public class TaskMemoryTests
         }
     }
 
+    // Tasks made in a row wait to start in one ready item (EventLoop.Tasks.cs, "runs"): a burst of a million costs
+    // no queue slot each. In debug mode each start is an item of its own, for the slow-callback reports.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CreateTask_ARowOfTasks_WaitsInOneReadyItem(bool debug) => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var tasks = new List<AioTask>();
+        int before = loop.ReadyCount;
+        for (int i = 0; i < 1000; i++) tasks.Add(Aio.CreateTask(s_trivial));
+        Assert.Equal(debug ? 1000 : 1, loop.ReadyCount - before);
+        loop.CallSoon(() => { });
+        for (int i = 0; i < 1000; i++) tasks.Add(Aio.CreateTask(s_trivial));
+        Assert.Equal(debug ? 2001 : 3, loop.ReadyCount - before);
+        await Aio.Wait(tasks);
+        Assert.All(tasks, t => Assert.True(t.IsDone && !t.IsCancelled && !t.IsFaulted));
+    }, new LoopOptions { VirtualTime = true, Debug = debug });
+
     // A task is 88 bytes (the future's fields plus the task's) and its cancel scope, which its first step
     // runs in, 64 bytes; the ready queue's chunks are reused after the warm-up.
     [Fact]
