@@ -784,8 +784,11 @@ public sealed partial class EventLoop : IDisposable
 
     internal void CheckNotClosed()
     {
-        if (_state == LoopState.Closed) throw new InvalidOperationException("The event loop is closed.");
+        if (_state == LoopState.Closed) ThrowClosed();
     }
+
+    [DoesNotReturn]
+    static void ThrowClosed() => throw new InvalidOperationException("The event loop is closed.");
 
     // ---- waiter pools ----
 

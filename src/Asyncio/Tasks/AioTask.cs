@@ -182,18 +182,18 @@ public class AioTask : Future, ICoroutineObserver
             _body = inner;
             if (inner is Task task)   // tested first: the common case, and the cheaper test
             {
-                if (task.IsCompleted)
+                if (task.IsCompletedSuccessfully) FinishSucceeded(scope);
+                else if (task.IsCompleted) FinishFrom(task);
+                else
                 {
-                    FinishFrom(task);
-                    return;
+                    // Captures the task's scope as the context on purpose: .NET runs a context-free
+                    // continuation on the thread pool whenever a custom SynchronizationContext is current (it
+                    // judges the location unsafe for inlining), which would hop threads at every task's end.
+                    // With the scope captured, a completion on the loop thread in the same scope runs inline,
+                    // and any other is posted back to the loop.
+                    if (loop.Debug) loop.WatchWhereItEnds(this, task);
+                    task.GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
                 }
-                // Captures the task's scope as the context on purpose: .NET runs a context-free
-                // continuation on the thread pool whenever a custom SynchronizationContext is current (it
-                // judges the location unsafe for inlining), which would hop threads at every task's end.
-                // With the scope captured, a completion on the loop thread in the same scope runs inline,
-                // and any other is posted back to the loop.
-                if (loop.Debug) loop.WatchWhereItEnds(this, task);
-                task.GetAwaiter().UnsafeOnCompleted(OnInnerCompleted);
             }
             else
             {
@@ -234,15 +234,23 @@ public class AioTask : Future, ICoroutineObserver
     }
 
     /// <summary>The coroutine returned: the task ends with its result, or cancelled if a cancellation came just before.</summary>
-    void FinishSucceeded()
+    void FinishSucceeded() => FinishSucceeded(ScopeIfAny);
+
+    /// <summary><see cref="FinishSucceeded()"/>, given the task's scope (<see cref="ScopeIfAny"/>).</summary>
+    void FinishSucceeded(CancelScope? scope)
     {
-        if (ScopeIfAny is { MustCancel: true } scope)
+        if (scope is { MustCancel: true })
         {
             // Cancelled right before the coroutine returned: asyncio still ends the task cancelled.
             scope.TryConsumeCancel(out var msg);
             Finish(FinishKind.Cancelled, null, msg);
         }
-        else Finish(FinishKind.Result, null, null);
+        else
+        {
+            Loop.TaskEnded(this);
+            _scope = null;
+            SetFinishedCore();
+        }
     }
 
     void FinishFrom(Task inner)

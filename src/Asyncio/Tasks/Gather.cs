@@ -18,10 +18,10 @@ internal sealed class GatheringFuture<TResult> : Future<TResult[]>, IChildObserv
     readonly GatherCore _core;
     readonly Func<object, TResult> _read;
 
-    public GatheringFuture(EventLoop loop, object[] children, bool outcomes, Func<object, TResult> read) : base(loop)
+    public GatheringFuture(EventLoop loop, object[] children, bool outcomes, Func<object, TResult> read, string? checkParam) : base(loop)
     {
         _read = read;
-        _core = new GatherCore(loop, children, outcomes, this);
+        _core = new GatherCore(loop, children, outcomes, this, checkParam);
     }
 
     public void ChildDone(object child)
@@ -51,7 +51,7 @@ internal sealed class GatheringFuture : Future, IChildObserver
 {
     readonly GatherCore _core;
 
-    public GatheringFuture(EventLoop loop, object[] children) : base(loop) => _core = new GatherCore(loop, children, false, this);
+    public GatheringFuture(EventLoop loop, object[] children, string? checkParam) : base(loop) => _core = new GatherCore(loop, children, false, this, checkParam);
 
     public void ChildDone(object child)
     {
@@ -80,11 +80,12 @@ internal sealed class GatherCore
 
     public enum Step { Wait, Fail, Succeed }
 
-    public GatherCore(EventLoop loop, object[] children, bool outcomes, IChildObserver owner)
+    /// <summary>Counts for <paramref name="owner"/>; <c>checkParam</c> as in <see cref="ChildSet(EventLoop, object[], IChildObserver, string?)"/>.</summary>
+    public GatherCore(EventLoop loop, object[] children, bool outcomes, IChildObserver owner, string? checkParam)
     {
         Children = children;
         _outcomes = outcomes;
-        new ChildSet(loop, children, owner);
+        new ChildSet(loop, children, owner, checkParam);
     }
 
     /// <summary>
@@ -234,27 +235,28 @@ public static partial class Aio
     {
         var loop = EventLoop.GetRunningLoop();
         loop.CheckThread(nameof(Aio), "Gather");
-        var children = Child.Collect(loop, items, paramName);   // the caller's parameter, for its ArgumentException
+        // The caller's parameter names the ArgumentException; an array of futures is checked as it is watched.
+        var children = Child.Collect(loop, items, paramName, checkFutures: false);
         if (children.Length == 0)
         {
             var empty = new Future<TResult[]>(loop);
             empty.SetResult([]);
             return empty;
         }
-        return new GatheringFuture<TResult>(loop, children, outcomes, read);
+        return new GatheringFuture<TResult>(loop, children, outcomes, read, paramName);
     }
 
     static Future GatherUntyped<TItem>(IEnumerable<TItem> items, [CallerArgumentExpression(nameof(items))] string paramName = "") where TItem : class
     {
         var loop = EventLoop.GetRunningLoop();
         loop.CheckThread(nameof(Aio), "Gather");
-        var children = Child.Collect(loop, items, paramName);
+        var children = Child.Collect(loop, items, paramName, checkFutures: false);
         if (children.Length == 0)
         {
             var empty = new Future(loop);
             empty.SetResult();
             return empty;
         }
-        return new GatheringFuture(loop, children);
+        return new GatheringFuture(loop, children, paramName);
     }
 }
