@@ -167,9 +167,9 @@ public sealed partial class EventLoop
         if (EagerTasks && IsLoopThread) task.Start();   // in the creator's context, as it is
         else if (ContextToHandOn() is { } context)
             _ready.Enqueue(AioTask.s_startInContext, Tuple.Create<AioTask, ExecutionContext>(task, context), _rootScope, ReadyFlags.None);
-        else if (_openRun is { } run && ReferenceEquals(run.Last, before) && _ready.LastHasState(run))
+        else if (_openRun is { } run && before != null && run.LastId == before.Id && _ready.LastHasState(run))
         {
-            run.Last = task;
+            run.LastId = task.Id;   // the id, not the task: an int stored costs no write barrier
             run.Count++;
             _queuedStarts++;
         }
@@ -191,7 +191,8 @@ public sealed partial class EventLoop
     sealed class StartRun(EventLoop loop)
     {
         public readonly EventLoop Loop = loop;
-        public AioTask? First, Last;
+        public AioTask? First;
+        public int LastId;      // the id of the run's last task (ids are given in the order tasks join the list)
         public int Count;
         public StartRun? NextFree;
 
@@ -207,7 +208,8 @@ public sealed partial class EventLoop
         var run = _freeRuns ?? new StartRun(this);
         _freeRuns = run.NextFree;
         run.NextFree = null;
-        run.First = run.Last = task;
+        run.First = task;
+        run.LastId = task.Id;
         run.Count = 1;
         _queuedStarts++;
         _openRun = run;
@@ -219,7 +221,7 @@ public sealed partial class EventLoop
         if (ReferenceEquals(_openRun, run)) _openRun = null;
         var t = run.First!;
         int n = run.Count;
-        run.First = run.Last = null;
+        run.First = null;
         run.NextFree = _freeRuns;
         _freeRuns = run;
         for (int i = 0; ; i++)

@@ -38,7 +38,7 @@ public class AioTask : Future, ICoroutineObserver
     internal AioTask(EventLoop loop, Delegate coroutine, string? name) : base(loop)
     {
         _body = coroutine;
-        _name = name;
+        if (name != null) _name = name;   // a reference stored costs a write barrier
         _id = loop.NextTaskId();
     }
 
@@ -170,7 +170,7 @@ public class AioTask : Future, ICoroutineObserver
             object inner;
             try
             {
-                inner = InvokeCoroutine((Delegate)_body!);
+                inner = InvokeCoroutine(_body!);   // the coroutine function until the task starts (no cast: the overrides test its exact type)
                 if (inner == null) throw new InvalidOperationException("The coroutine function returned null instead of a Task or Coroutine.");
             }
             catch (Exception e)
@@ -210,7 +210,7 @@ public class AioTask : Future, ICoroutineObserver
         }
     }
 
-    private protected virtual object InvokeCoroutine(Delegate coroutine) =>
+    private protected virtual object InvokeCoroutine(object coroutine) =>
         coroutine is Func<Task> f ? f() : ((Func<Coroutine>)coroutine)();
 
     void OnInnerCompleted() => FinishFrom((Task)_body!);
@@ -319,7 +319,7 @@ public class AioTask<T> : AioTask, IFutureResult<T>
 
     private protected AioTask(EventLoop loop, Delegate coroutine, string? name) : base(loop, coroutine, name) { }
 
-    private protected override object InvokeCoroutine(Delegate coroutine) =>
+    private protected override object InvokeCoroutine(object coroutine) =>
         coroutine is Func<Task<T>> f ? f() : ((Func<Coroutine<T>>)coroutine)();
 
     T InnerResult => Inner is Coroutine<T> c ? c.Result : ((Task<T>)Inner!).Result;
@@ -368,7 +368,7 @@ internal sealed class ArgTask<TArg> : AioTask
 
     internal ArgTask(EventLoop loop, Delegate coroutine, TArg arg, string? name) : base(loop, coroutine, name) => _arg = arg;
 
-    private protected override object InvokeCoroutine(Delegate coroutine)
+    private protected override object InvokeCoroutine(object coroutine)
     {
         var arg = _arg;
         _arg = default!;   // the task does not keep the argument alive once the coroutine has it
@@ -383,7 +383,7 @@ internal sealed class ArgTask<TArg, T> : AioTask<T>
 
     internal ArgTask(EventLoop loop, Delegate coroutine, TArg arg, string? name) : base(loop, coroutine, name) => _arg = arg;
 
-    private protected override object InvokeCoroutine(Delegate coroutine)
+    private protected override object InvokeCoroutine(object coroutine)
     {
         var arg = _arg;
         _arg = default!;

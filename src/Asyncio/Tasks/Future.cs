@@ -258,7 +258,8 @@ public class Future
         Debug.Assert(_state == FutureState.Pending);
         var observer = _state == FutureState.Pending ? Unsafe.As<IFutureObserver?>(_slot) : null;
         if (Loop.IsClosed) CheckListenersNeedNoLoop(observer);
-        _slot = outcome;
+        if (outcome != null) _slot = outcome;
+        else _slot = null;   // no write barrier for a null (most futures finish without an exception)
         _state = state;
         MarkDone(observer);
     }

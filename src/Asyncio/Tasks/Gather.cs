@@ -74,6 +74,7 @@ internal sealed class GatherCore
 {
     public readonly object[] Children;
     readonly bool _outcomes;
+    readonly bool _allFutures;   // the children are a Future[] (Child.Collect's copy of an array of futures)
     int _finished;
     bool _cancelRequested;
     string? _message;
@@ -85,6 +86,7 @@ internal sealed class GatherCore
     {
         Children = children;
         _outcomes = outcomes;
+        _allFutures = children is Future[];
         new ChildSet(loop, children, owner, checkParam);
     }
 
@@ -95,7 +97,8 @@ internal sealed class GatherCore
     public Step OnChildDone(object child, bool gatherDone, out Exception? failure)
     {
         failure = null;
-        bool succeeded = Child.Succeeded(child);   // the common case, told apart with one type test (W2)
+        // The common case, told apart with one type test, or none for an array of futures (W2).
+        bool succeeded = _allFutures ? Unsafe.As<Future>(child).SucceededCore : Child.Succeeded(child);
         if (!succeeded) Child.RetrieveException(child);
         if (gatherDone) return Step.Wait;
         _finished++;
