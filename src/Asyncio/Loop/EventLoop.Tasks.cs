@@ -171,7 +171,8 @@ public sealed partial class EventLoop
         {
             run.LastId = task.Id;   // the id, not the task: an int stored costs no write barrier
             run.Count++;
-            _queuedStarts++;
+            if (++_queuedStarts > ScopeSupply.BurstAbove && (_queuedStarts & 1023) == 0)
+                (_scopeSupply ??= new ScopeSupply()).Anticipate();   // a burst: scopes made while it is queued (ScopeSupply.cs)
         }
         else if (!_instrumented && _shuffle == null) QueueRun(task);
         else _ready.Enqueue(AioTask.s_start, task, _rootScope, ReadyFlags.None);

@@ -29,6 +29,9 @@ internal sealed class Prefetcher<T> where T : class
         _batch = batch;
     }
 
+    /// <summary>Whether a thread-pool thread is making a batch now (for tests).</summary>
+    public bool IsMaking => Volatile.Read(ref _making) != 0;
+
     /// <summary>Objects made and not taken yet.</summary>
     public int Count => _ready.Count;
 

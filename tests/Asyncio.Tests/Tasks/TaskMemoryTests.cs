@@ -147,6 +147,24 @@ public class TaskMemoryTests
     }
 
     [Fact]
+    public void CreateTask_ABurstBeingQueued_HasScopesMadeAheadBeforeItsFirstStart_DroppedOnceTheLoopWaits() => AioTest.Run(async () =>
+    {
+        // The supply starts while the burst is queued (ScopeSupply.cs): the helper works while tasks are created.
+        var loop = Aio.GetRunningLoop();
+        var tasks = new AioTask[ScopeSupply.BurstAbove + 2048];
+        for (int i = 0; i < tasks.Length; i++) tasks[i] = Aio.CreateTask(s_trivial);
+        Assert.True(SpinWait.SpinUntil(() => loop.ScopeSupplyIfAny is { HasReady: true }, TimeSpan.FromSeconds(30)),
+            "no scopes were made ahead while the burst was queued");
+        Assert.All(tasks, t => Assert.False(t.IsDone));
+        await Aio.Gather(tasks);
+        var supply = loop.ScopeSupplyIfAny!;
+        Assert.True(supply.Taken > 0, "no task of the burst took a scope made ahead");
+        Assert.True(SpinWait.SpinUntil(() => !supply.IsMaking, TimeSpan.FromSeconds(30)), "the helper did not finish within 30 s");
+        await Aio.Sleep(0.01);   // the loop waits: what was made and not taken is dropped
+        Assert.False(supply.HasReady);
+    });
+
+    [Fact]
     public void CreateTask_InABurst_EachStartRunsInAScopeOfItsOwnBoundToItsTask() => AioTest.Run(async () =>
     {
         // Scopes made ahead are never shared or reused: each is the synchronisation context of exactly one
