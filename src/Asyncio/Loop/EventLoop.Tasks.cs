@@ -167,7 +167,7 @@ public sealed partial class EventLoop
         if (EagerTasks && IsLoopThread) task.Start();   // in the creator's context, as it is
         else if (ContextToHandOn() is { } context)
             _ready.Enqueue(AioTask.s_startInContext, Tuple.Create<AioTask, ExecutionContext>(task, context), _rootScope, ReadyFlags.None);
-        else if (_openRun is { } run && before != null && run.LastId == before.Id && _ready.LastHasState(run))
+        else if (_openRun is { } run && before != null && run.LastId == before.Id && _ready.LastHasState(run) && !_instrumented)
         {
             run.LastId = task.Id;   // the id, not the task: an int stored costs no write barrier
             run.Count++;

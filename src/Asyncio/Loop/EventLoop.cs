@@ -250,9 +250,11 @@ public sealed partial class EventLoop : IDisposable
         {
             _stopping = false;
             StopWatchdog();
-            Volatile.Write(ref _stack, 0);
-            _threadId = 0;
+            // _thread first: once _threadId is 0 any thread may schedule (the loop is not running), and such a
+            // call must read its own thread's contexts, not the loop thread's (ThreadContexts.cs).
             _thread = null;
+            Volatile.Write(ref _stack, 0);
+            Volatile.Write(ref _threadId, 0);
             t_running = null;
             if (_state == LoopState.Running) _state = LoopState.Idle;
             _current = _rootScope;

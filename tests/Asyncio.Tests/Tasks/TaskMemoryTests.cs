@@ -47,6 +47,21 @@ public class TaskMemoryTests
         Assert.All(tasks, t => Assert.True(t.IsDone && !t.IsCancelled && !t.IsFaulted));
     }, new LoopOptions { VirtualTime = true, Debug = debug });
 
+    [Fact]
+    public void CreateTask_DebugModeTurnedOnWhileARowIsQueued_LaterStartsGetItemsOfTheirOwn() => AioTest.Run(async () =>
+    {
+        var loop = Aio.GetRunningLoop();
+        var tasks = new List<AioTask>();
+        int before = loop.ReadyCount;
+        for (int i = 0; i < 10; i++) tasks.Add(Aio.CreateTask(s_trivial));
+        loop.Debug = true;
+        for (int i = 0; i < 10; i++) tasks.Add(Aio.CreateTask(s_trivial));
+        Assert.Equal(11, loop.ReadyCount - before);
+        await Aio.Wait(tasks);
+        loop.Debug = false;
+        Assert.All(tasks, t => Assert.True(t.IsDone && !t.IsCancelled && !t.IsFaulted));
+    });
+
     // A task is 88 bytes (the future's fields plus the task's) and its cancel scope, which its first step
     // runs in, 64 bytes; the ready queue's chunks are reused after the warm-up.
     [Fact]
