@@ -35,15 +35,13 @@ internal static class ContextFlow
     static extern ref ExecutionContext DefaultField(ExecutionContext? unused);
 
     /// <summary>
-    /// The current context, to run work scheduled now in; <see langword="null"/> when it is
-    /// <paramref name="loopContext"/> or the default one (and when flow is suppressed on this thread).
+    /// The context to run work scheduled now in, given the thread's <paramref name="current"/> one (what
+    /// <see cref="ExecutionContext.Capture"/> returns); <see langword="null"/> when it is <paramref name="loopContext"/>
+    /// or the default one (and when flow is suppressed on this thread).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ExecutionContext? ToHandOn(ExecutionContext? current, ExecutionContext? loopContext)
-    {
-        var ec = current;
-        return ec == null || ReferenceEquals(ec, loopContext) || ReferenceEquals(ec, Default) ? null : ec;
-    }
+    public static ExecutionContext? ToHandOn(ExecutionContext? current, ExecutionContext? loopContext) =>
+        current == null || ReferenceEquals(current, loopContext) || ReferenceEquals(current, Default) ? null : current;
 
     /// <summary>
     /// Switches the thread to <paramref name="context"/> if one was handed on, and returns the context to put

@@ -8,13 +8,13 @@ public sealed partial class EventLoop
     // (or at the head, before there is one) is unlinked at once, touching only itself and the anchor: when a task
     // spawns a batch and the batch ends in the order it was made (W2's million tasks, a pool of workers), the
     // list never holds a finished task. One that ends elsewhere is not unlinked at once, which would mean
-    // finding its neighbour (a walk, or a back link in every task): the finished ones are swept out as soon as they outnumber the live ones, so the
-    // list holds at most twice the live tasks and the sweeping costs O(1) per task. That alone kept a finished
-    // task the program had dropped for as long as the live tasks outnumbered the finished ones - for ever, for the
-    // last task to fail in a program whose main task lives on - so its exception was never reported as never
-    // retrieved. So the loop also sweeps when it is about to wait with finished tasks in the list
-    // (LetGoOfFinishedWork): off the paths that run callbacks, at a moment when it has nothing else to do, and
-    // bounded.
+    // finding its neighbour (a walk, or a back link in every task): the finished ones are swept out as soon as
+    // they outnumber the live ones, so the list holds at most twice the live tasks and the sweeping costs O(1)
+    // per task. That alone kept a finished task the program had dropped for as long as the live tasks
+    // outnumbered the finished ones - for ever, for the last task to fail in a program whose main task lives
+    // on - so its exception was never reported as never retrieved. So the loop also sweeps when it is about to
+    // wait with finished tasks in the list (LetGoOfFinishedWork): off the paths that run callbacks, at a moment
+    // when it has nothing else to do, and bounded.
     int _taskIds;
     AioTask? _firstLive;
     AioTask? _lastLive;       // the list's tail (null when the list is empty)

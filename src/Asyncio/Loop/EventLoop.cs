@@ -441,7 +441,7 @@ public sealed partial class EventLoop : IDisposable
             // Here rather than where tasks end or callbacks run, which are the hot paths. (Nothing here may read a
             // task into a local: this frame lives on through the iteration that follows the wait, and would hold it.)
             if (timeout != 0 && (_finishedInList != 0 || !ReferenceEquals(_current, _rootScope))) LetGoOfFinishedWork();
-            if (timeout != 0 && _scopeSupply != null && _queuedStarts == 0) _scopeSupply.DropLeftovers();
+            if (timeout != 0 && _scopeSupply != null) _scopeSupply.DropLeftovers();   // a burst's leftovers (nothing is queued now)
             if (timeout > 0 && IsVirtualTime)
             {
                 if (AwaitOutsideEvents()) _virtualNow = next;

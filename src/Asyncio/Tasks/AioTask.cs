@@ -243,14 +243,9 @@ public class AioTask : Future, ICoroutineObserver
         {
             // Cancelled right before the coroutine returned: asyncio still ends the task cancelled.
             scope.TryConsumeCancel(out var msg);
-            Finish(FinishKind.Cancelled, null, msg);
+            Finish(FinishKind.Cancelled, null, msg, scope);
         }
-        else
-        {
-            Loop.TaskEnded(this);
-            _scope = null;
-            SetFinishedCore();
-        }
+        else Finish(FinishKind.Result, null, null, scope);
     }
 
     void FinishFrom(Task inner)
@@ -291,11 +286,14 @@ public class AioTask : Future, ICoroutineObserver
 
     enum FinishKind { Result, Exception, Cancelled }
 
-    void Finish(FinishKind kind, Exception? exception, string? cancelMessage)
+    void Finish(FinishKind kind, Exception? exception, string? cancelMessage) => Finish(kind, exception, cancelMessage, ScopeIfAny);
+
+    /// <summary>Ends the task; <paramref name="scope"/> is its <see cref="ScopeIfAny"/>, which the caller may know already.</summary>
+    void Finish(FinishKind kind, Exception? exception, string? cancelMessage, CancelScope? scope)
     {
         Loop.TaskEnded(this);
         // The scope stays alive for whoever still holds it (an escaped hot coroutine); the task lets go.
-        if (ScopeIfAny is { } scope && scope.MustCancel) scope.ClearMustCancel();
+        if (scope is { MustCancel: true }) scope.ClearMustCancel();
         _scope = null;
         switch (kind)
         {
