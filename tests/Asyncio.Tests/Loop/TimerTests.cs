@@ -150,6 +150,36 @@ public class TimerTests
     }
 
     [Fact]
+    public void LongRowOfTaskStarts_SleepThatEndsMeanwhile_ResumesAfterTheNext64Starts()
+    {
+        // Tasks made in a row start from one ready item (a run, EventLoop.Tasks.cs): the run looks at the sleeps
+        // every 64 starts, as a batch of separate items does.
+        using var loop = new EventLoop();
+        var order = new List<string>();
+        loop.CallSoon(() =>
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                int k = i;
+                loop.CreateTask(() =>
+                {
+                    if (k == 0)
+                    {
+                        _ = SleepThenAdd(order, 0.001, "slept");
+                        LoopBatch.SpinPast(loop, loop.Time() + 0.001);
+                    }
+                    order.Add(k.ToString());
+                    if (k == 199) loop.Stop();
+                    return Task.CompletedTask;
+                });
+            }
+        });
+        loop.RunForever();
+        Assert.Equal(64, order.IndexOf("slept"));
+        Assert.Equal(Enumerable.Range(0, 200).Select(i => i.ToString()), order.Where(x => x != "slept"));
+    }
+
+    [Fact]
     public void LongBatch_SleepsEndingMeanwhile_ResumeByDeadline()
     {
         using var loop = new EventLoop();
